@@ -1,0 +1,3 @@
+module github.com/crawld/crawld
+
+go 1.26.8
