@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+	"go.uber.org/goleak"
+
+	"github.com/crawld/crawld/internal/testsite"
+)
+
+// TestMain doubles as the crawld binary when CRAWLD_TEST_AS_BINARY is set,
+// so signal handling can be tested on a real process without a build step.
+func TestMain(m *testing.M) {
+	if os.Getenv("CRAWLD_TEST_AS_BINARY") == "1" {
+		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+	}
+	goleak.VerifyTestMain(m)
+}
+
+func startSite(t *testing.T, cfg testsite.Config) *testsite.Site {
+	t.Helper()
+	site, err := testsite.Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(site.Close)
+	return site
+}
+
+func domainFlags(site *testsite.Site) []string {
+	var args []string
+	for _, h := range site.Hosts() {
+		host, _, _ := net.SplitHostPort(h)
+		args = append(args, "--allow-domain", host)
+	}
+	return args
+}
+
+// readRecords parses a JSONL file, failing on any line that is not a whole record.
+func readRecords(t *testing.T, data []byte) []map[string]any {
+	t.Helper()
+	var recs []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		var rec map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatalf("bad JSONL line %q: %v", sc.Text(), err)
+		}
+		recs = append(recs, rec)
+	}
+	return recs
+}
+
+func TestRun_CrawlWritesJSONL(t *testing.T) {
+	site := startSite(t, testsite.Config{Hosts: 2, PagesPerHost: 5, Decoys: true})
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	args := append([]string{"crawl", "--seed", site.SeedURL(), "--rate", "0", "--output", out, "--log-level", "warn"}, domainFlags(site)...)
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), args, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit code %d, stderr: %s", code, stderr.String())
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := readRecords(t, data)
+	if len(recs) != 10 {
+		t.Errorf("records: got %d, want 10", len(recs))
+	}
+	wantFields := []string{"url", "final_url", "status", "depth", "content_type", "bytes", "links", "fetched_at", "duration_ms"}
+	for _, rec := range recs {
+		for _, f := range wantFields {
+			if _, ok := rec[f]; !ok {
+				t.Errorf("record lacks %q: %v", f, rec)
+			}
+		}
+		if _, err := time.Parse(time.RFC3339, rec["fetched_at"].(string)); err != nil {
+			t.Errorf("fetched_at is not RFC 3339: %v", err)
+		}
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("stdout should be empty with --output FILE, got %q", stdout.String())
+	}
+}
+
+func TestRun_Precedence(t *testing.T) {
+	site := startSite(t, testsite.Config{PagesPerHost: 20})
+	config := filepath.Join(t.TempDir(), "crawld.yaml")
+	yaml := "seeds: [" + site.SeedURL() + "]\nmax_pages: 5\nrate: 0\nlog_level: warn\n"
+	if err := os.WriteFile(config, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		env   string
+		flags []string
+		want  int
+	}{
+		{"file", "", nil, 5},
+		{"env over file", "4", nil, 4},
+		{"flag over env", "4", []string{"--max-pages", "3"}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.env != "" {
+				t.Setenv("CRAWLD_MAX_PAGES", tt.env)
+			}
+			var stdout, stderr bytes.Buffer
+			args := append([]string{"crawl", "--config", config}, tt.flags...)
+			if code := run(context.Background(), args, &stdout, &stderr); code != exitOK {
+				t.Fatalf("exit code %d, stderr: %s", code, stderr.String())
+			}
+			if got := len(readRecords(t, stdout.Bytes())); got != tt.want {
+				t.Errorf("records: got %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRun_ConfigErrorsExit2NamingTheKey(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		env     map[string]string
+		args    []string
+		wantKey string
+	}{
+		{name: "missing seed", args: nil, wantKey: "seeds"},
+		{name: "unknown key", yaml: "seeds: [http://127.0.0.2/]\nmax_pagez: 3\n", wantKey: "max_pagez"},
+		{name: "bad value in file", yaml: "seeds: [http://127.0.0.2/]\nmax_pages: lots\n", wantKey: "max_pages"},
+		{name: "bad value in env", env: map[string]string{"CRAWLD_RATE": "fast"}, args: []string{"--seed", "http://127.0.0.2/"}, wantKey: "rate"},
+		{name: "negative flag", args: []string{"--seed", "http://127.0.0.2/", "--max-depth", "-1"}, wantKey: "max_depth"},
+		{name: "bad size", args: []string{"--seed", "http://127.0.0.2/", "--max-body", "ten"}, wantKey: "max_body"},
+		{name: "bad log level", args: []string{"--seed", "http://127.0.0.2/", "--log-level", "loud"}, wantKey: "log_level"},
+		{name: "bad domain", args: []string{"--seed", "http://127.0.0.2/", "--allow-domain", "a/b"}, wantKey: "allow_domains"},
+		{name: "unknown flag", args: []string{"--bogus"}, wantKey: "--bogus"},
+		{name: "broken yaml", yaml: "seeds: [http://127.0.0.2/\n", wantKey: "config"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			args := append([]string{"crawl"}, tt.args...)
+			if tt.yaml != "" {
+				config := filepath.Join(t.TempDir(), "c.yaml")
+				if err := os.WriteFile(config, []byte(tt.yaml), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				args = append(args, "--config", config)
+			}
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), args, &stdout, &stderr)
+			msg := stderr.String()
+			if code != exitUsage {
+				t.Errorf("exit code: got %d, want %d (stderr %q)", code, exitUsage, msg)
+			}
+			if strings.Count(msg, "\n") != 1 || !strings.Contains(msg, tt.wantKey) {
+				t.Errorf("stderr should be one line naming %q, got %q", tt.wantKey, msg)
+			}
+		})
+	}
+}
+
+// TestExampleConfigMatchesDefaults keeps configs/crawld.yaml honest: loading
+// it must give exactly the built-in defaults.
+func TestExampleConfigMatchesDefaults(t *testing.T) {
+	fs := pflag.NewFlagSet("crawl", pflag.ContinueOnError)
+	defineFlags(fs)
+	if err := fs.Parse([]string{"--config", "../../configs/crawld.yaml", "--seed", "http://127.0.0.2/"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := loadSettings(fs)
+	if err != nil {
+		t.Fatalf("loading configs/crawld.yaml: %v", err)
+	}
+	want := defaultSettings()
+	want.crawl.Seeds = []string{"http://127.0.0.2/"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("configs/crawld.yaml differs from the defaults:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestRun_SIGTERMFlushesAndExits143(t *testing.T) {
+	site := startSite(t, testsite.Config{PagesPerHost: 500, Latency: 10 * time.Millisecond})
+	cmd := exec.Command(os.Args[0], "crawl", "--seed", site.SeedURL(), "--rate", "0", "--workers", "2", "--log-level", "warn")
+	cmd.Env = append(os.Environ(), "CRAWLD_TEST_AS_BINARY=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	sc := bufio.NewScanner(stdout)
+	for i := 0; i < 3 && sc.Scan(); i++ { // the crawl is under way once records flow
+		out.Write(sc.Bytes())
+		out.WriteByte('\n')
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+		out.Write(sc.Bytes())
+		out.WriteByte('\n')
+	}
+	err = cmd.Wait()
+	if code := cmd.ProcessState.ExitCode(); code != 143 {
+		t.Fatalf("exit code: got %d (%v), want 143; stderr: %s", code, err, stderr.String())
+	}
+	recs := readRecords(t, out.Bytes())
+	if len(recs) < 3 || len(recs) >= 500 {
+		t.Errorf("records: got %d, want the ones fetched before SIGTERM (3..499)", len(recs))
+	}
+}

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cast"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+
+	"github.com/crawld/crawld/crawler"
+)
+
+// settings is the whole configuration of a crawld process: the crawl itself
+// plus what only the command deals with (output and logging).
+type settings struct {
+	crawl     crawler.Config
+	output    string
+	logLevel  string
+	logFormat string
+}
+
+func defaultSettings() settings {
+	return settings{crawl: crawler.DefaultConfig(), output: "-", logLevel: "info", logFormat: "json"}
+}
+
+// option is one key of the user-facing contract (shared/design/cli.md): its
+// YAML key, its flag and environment variable, and how its value is decoded
+// into settings. Listing every key once here keeps the three sources in step.
+type option struct {
+	key    string
+	flag   string
+	define func(fs *pflag.FlagSet) // registers the flag with its default
+	decode func(raw any) error     // stores the value from viper
+	def    any                     // the default, for viper
+}
+
+// newOption builds an option for a value of type T stored at dst. The
+// current value of *dst is the default.
+func newOption[T any](key, flag, usage string, dst *T, parse func(any) (T, error),
+	define func(fs *pflag.FlagSet, name string, def T, usage string)) option {
+	def := *dst
+	return option{
+		key:    key,
+		flag:   flag,
+		define: func(fs *pflag.FlagSet) { define(fs, flag, def, usage) },
+		decode: func(raw any) error {
+			v, err := parse(raw)
+			if err != nil {
+				return err
+			}
+			*dst = v
+			return nil
+		},
+		def: def,
+	}
+}
+
+func intOpt(key, flag, usage string, dst *int) option {
+	return newOption(key, flag, usage, dst, cast.ToIntE, func(fs *pflag.FlagSet, n string, d int, u string) { fs.Int(n, d, u) })
+}
+
+func floatOpt(key, flag, usage string, dst *float64) option {
+	return newOption(key, flag, usage, dst, cast.ToFloat64E, func(fs *pflag.FlagSet, n string, d float64, u string) { fs.Float64(n, d, u) })
+}
+
+func boolOpt(key, flag, usage string, dst *bool) option {
+	return newOption(key, flag, usage, dst, cast.ToBoolE, func(fs *pflag.FlagSet, n string, d bool, u string) { fs.Bool(n, d, u) })
+}
+
+func stringOpt(key, flag, usage string, dst *string) option {
+	return newOption(key, flag, usage, dst, cast.ToStringE, func(fs *pflag.FlagSet, n string, d string, u string) { fs.String(n, d, u) })
+}
+
+func durationOpt(key, flag, usage string, dst *time.Duration) option {
+	return newOption(key, flag, usage, dst, cast.ToDurationE, func(fs *pflag.FlagSet, n string, d time.Duration, u string) { fs.Duration(n, d, u) })
+}
+
+// listOpt is a repeatable flag. A list given as one string (an environment
+// variable) is split on whitespace, since URLs may contain commas.
+func listOpt(key, flag, usage string, dst *[]string) option {
+	parse := func(raw any) ([]string, error) {
+		list, err := cast.ToStringSliceE(raw)
+		if len(list) == 0 {
+			return nil, err // an empty list and an absent one mean the same
+		}
+		return list, err
+	}
+	return newOption(key, flag, usage, dst, parse, func(fs *pflag.FlagSet, n string, d []string, u string) { fs.StringArray(n, d, u) })
+}
+
+func sizeOpt(key, flag, usage string, dst *int64) option {
+	return newOption(key, flag, usage, dst, parseSize, func(fs *pflag.FlagSet, n string, d int64, u string) { fs.String(n, strconv.FormatInt(d, 10), u) })
+}
+
+// parseSize reads a byte count: a plain integer, or one with a unit such as
+// "512KiB", "10MiB", "1GB".
+func parseSize(raw any) (int64, error) {
+	s := strings.TrimSpace(cast.ToString(raw))
+	units := []struct {
+		suffix string
+		scale  int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	scale := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, scale = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.scale
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("unable to cast %#v to a byte size (e.g. 10485760 or 10MiB)", raw)
+	}
+	return n * scale, nil
+}
+
+// options lists every key, bound to the fields of s.
+func options(s *settings) []option {
+	c := &s.crawl
+	return []option{
+		listOpt("seeds", "seed", "start URL (repeatable)", &c.Seeds),
+		intOpt("max_pages", "max-pages", "total pages fetched; 0 = unlimited", &c.MaxPages),
+		intOpt("max_depth", "max-depth", "link depth from a seed; 0 = unlimited", &c.MaxDepth),
+		intOpt("workers", "workers", "worker pool size", &c.Workers),
+		floatOpt("rate", "rate", "per-host requests per second; 0 = unlimited", &c.Rate),
+		intOpt("burst", "burst", "per-host burst", &c.Burst),
+		intOpt("per_host_concurrency", "per-host-concurrency", "requests in flight per host", &c.PerHostConcurrency),
+		listOpt("allow_domains", "allow-domain", "allowed host; *.example.com or .example.com include subdomains (repeatable; default: the seeds' hosts)", &c.AllowDomains),
+		listOpt("allow_schemes", "allow-scheme", "allowed URL scheme (repeatable)", &c.AllowSchemes),
+		listOpt("allow_extensions", "allow-ext", `allowed file extension; "" = no extension (repeatable)`, &c.AllowExtensions),
+		stringOpt("user_agent", "user-agent", "User-Agent header, also matched against robots.txt", &c.UserAgent),
+		boolOpt("robots", "robots", "obey robots.txt", &c.Robots),
+		sizeOpt("max_body", "max-body", "largest response body read, in bytes (units KiB, MiB, GiB allowed)", &c.MaxBody),
+		durationOpt("connect_timeout", "connect-timeout", "TCP connect and TLS handshake timeout", &c.ConnectTimeout),
+		durationOpt("header_timeout", "header-timeout", "wait for response headers", &c.HeaderTimeout),
+		durationOpt("fetch_timeout", "fetch-timeout", "whole fetch, body included", &c.FetchTimeout),
+		durationOpt("progress_interval", "progress-interval", "how often a progress line is logged; 0 = never", &c.ProgressInterval),
+		stringOpt("output", "output", "JSONL records file, appended to; - = stdout", &s.output),
+		stringOpt("log_level", "log-level", "debug, info, warn or error", &s.logLevel),
+		stringOpt("log_format", "log-format", "json or console", &s.logFormat),
+	}
+}
+
+// defineFlags registers every option's flag on fs.
+func defineFlags(fs *pflag.FlagSet) {
+	s := defaultSettings()
+	fs.String("config", "", "YAML config file")
+	for _, o := range options(&s) {
+		o.define(fs)
+	}
+}
+
+// errUsage marks configuration errors, which exit with code 2.
+var errUsage = errors.New("usage")
+
+// loadSettings merges defaults, the config file named by --config, CRAWLD_*
+// environment variables and the flags set on fs, in rising precedence, and
+// validates the result. Every error names the key at fault and wraps errUsage.
+func loadSettings(fs *pflag.FlagSet) (settings, error) {
+	s := defaultSettings()
+	opts := options(&s)
+	v := viper.New()
+	v.SetEnvPrefix("CRAWLD")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	for _, o := range opts {
+		v.SetDefault(o.key, o.def)
+		if err := v.BindEnv(o.key); err != nil {
+			return s, err
+		}
+		if err := v.BindPFlag(o.key, fs.Lookup(o.flag)); err != nil {
+			return s, err
+		}
+	}
+	path, _ := fs.GetString("config")
+	if path == "" {
+		path = os.Getenv("CRAWLD_CONFIG")
+	}
+	if path != "" {
+		v.SetConfigFile(path)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return s, fmt.Errorf("%w: config: %s: %v", errUsage, path, oneLine(err))
+		}
+	}
+	known := make([]string, 0, len(opts))
+	for _, o := range opts {
+		known = append(known, o.key)
+	}
+	for _, key := range v.AllKeys() {
+		if !slices.Contains(known, key) {
+			return s, fmt.Errorf("%w: %s: unknown key (every key is listed in configs/crawld.yaml)", errUsage, key)
+		}
+	}
+	for _, o := range opts {
+		if err := o.decode(v.Get(o.key)); err != nil {
+			return s, fmt.Errorf("%w: %s: %v", errUsage, o.key, err)
+		}
+	}
+	if err := s.validate(); err != nil {
+		return s, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return s, nil
+}
+
+func (s settings) validate() error {
+	if err := s.crawl.Validate(); err != nil {
+		return err
+	}
+	if s.output == "" {
+		return &crawler.ConfigError{Key: "output", Problem: `must be a file path or "-" for stdout`}
+	}
+	if _, err := parseLevel(s.logLevel); err != nil {
+		return &crawler.ConfigError{Key: "log_level", Problem: err.Error()}
+	}
+	if s.logFormat != "json" && s.logFormat != "console" {
+		return &crawler.ConfigError{Key: "log_format", Problem: fmt.Sprintf("must be json or console (got %q)", s.logFormat)}
+	}
+	return nil
+}
+
+// oneLine folds a multi-line error (YAML parsers write several) into one.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}

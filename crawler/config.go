@@ -1,0 +1,171 @@
+package crawler
+
+import (
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/crawld/crawld/filter"
+	"github.com/crawld/crawld/internal/buildinfo"
+)
+
+// Config is everything one crawl needs to know. The mapstructure tags are the
+// YAML keys of the user-facing contract (shared/design/cli.md); cmd/crawld
+// fills the struct from flags, CRAWLD_* variables and the config file, and
+// this package never reads any of those sources itself.
+type Config struct {
+	// Seeds are the absolute http(s) URLs the crawl starts from (required).
+	Seeds []string `mapstructure:"seeds"`
+	// MaxPages caps the pages admitted to the crawl, and so the records
+	// written; 0 means unlimited.
+	MaxPages int `mapstructure:"max_pages"`
+	// MaxDepth caps the link distance from a seed (seeds have depth 0);
+	// 0 means unlimited.
+	MaxDepth int `mapstructure:"max_depth"`
+	// Workers is the number of concurrent fetchers shared by all hosts.
+	Workers int `mapstructure:"workers"`
+	// Rate is the per-host request rate in requests per second; 0 means
+	// unlimited (only PerHostConcurrency applies).
+	Rate float64 `mapstructure:"rate"`
+	// Burst is how many requests a host may receive at once after being idle.
+	Burst int `mapstructure:"burst"`
+	// PerHostConcurrency caps the requests in flight to one host.
+	PerHostConcurrency int `mapstructure:"per_host_concurrency"`
+	// AllowDomains lists the hosts that may be crawled; "*.example.com" and
+	// ".example.com" also admit subdomains. Empty means the seeds' hosts.
+	AllowDomains []string `mapstructure:"allow_domains"`
+	// AllowSchemes lists the URL schemes that may be crawled.
+	AllowSchemes []string `mapstructure:"allow_schemes"`
+	// AllowExtensions lists the file extensions that may be crawled; ""
+	// stands for URLs whose last path segment has no extension.
+	AllowExtensions []string `mapstructure:"allow_extensions"`
+	// UserAgent is sent with every request and matched against robots.txt
+	// groups by its product token (the part before the first "/").
+	UserAgent string `mapstructure:"user_agent"`
+	// Robots reports whether robots.txt is fetched and obeyed.
+	Robots bool `mapstructure:"robots"`
+	// MaxBody is the largest response body read, in bytes; a larger body is
+	// recorded as an error.
+	MaxBody int64 `mapstructure:"max_body"`
+	// ConnectTimeout bounds the TCP connect and TLS handshake.
+	ConnectTimeout time.Duration `mapstructure:"connect_timeout"`
+	// HeaderTimeout bounds the wait for the response headers once the
+	// request is sent.
+	HeaderTimeout time.Duration `mapstructure:"header_timeout"`
+	// FetchTimeout bounds a whole fetch, body included.
+	FetchTimeout time.Duration `mapstructure:"fetch_timeout"`
+	// ProgressInterval is how often a progress line is logged; 0 disables it.
+	ProgressInterval time.Duration `mapstructure:"progress_interval"`
+}
+
+// DefaultConfig returns the defaults documented in configs/crawld.yaml. Seeds
+// are left empty: a crawl has no sensible default start.
+func DefaultConfig() Config {
+	return Config{
+		Workers:            16,
+		Rate:               1,
+		Burst:              1,
+		PerHostConcurrency: 1,
+		AllowSchemes:       []string{"http", "https"},
+		AllowExtensions:    []string{"html", "htm", "php", ""},
+		UserAgent:          buildinfo.UserAgent(),
+		Robots:             true,
+		MaxBody:            10 << 20,
+		ConnectTimeout:     10 * time.Second,
+		HeaderTimeout:      15 * time.Second,
+		FetchTimeout:       30 * time.Second,
+		ProgressInterval:   5 * time.Second,
+	}
+}
+
+// ConfigError is a configuration problem tied to one key, so the user can be
+// told exactly which line of the config to fix.
+type ConfigError struct {
+	Key     string // the YAML key, e.g. "max_depth"
+	Problem string // what is wrong, e.g. "must be >= 0 (got -1)"
+}
+
+// Error returns "KEY: PROBLEM".
+func (e *ConfigError) Error() string { return e.Key + ": " + e.Problem }
+
+func problem(key, format string, args ...any) *ConfigError {
+	return &ConfigError{Key: key, Problem: fmt.Sprintf(format, args...)}
+}
+
+// Validate reports the first problem in c as a *ConfigError, or nil.
+func (c Config) Validate() error {
+	if len(c.Seeds) == 0 {
+		return problem("seeds", "at least one seed URL is required")
+	}
+	for _, s := range c.Seeds {
+		u, err := url.Parse(s)
+		if err != nil {
+			return problem("seeds", "invalid URL %q: %v", s, err)
+		}
+		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return problem("seeds", "%q must be an absolute http or https URL", s)
+		}
+	}
+	nonNegative := []struct {
+		key string
+		val float64
+	}{
+		{"max_pages", float64(c.MaxPages)},
+		{"max_depth", float64(c.MaxDepth)},
+		{"rate", c.Rate},
+		{"progress_interval", float64(c.ProgressInterval)},
+	}
+	for _, n := range nonNegative {
+		if n.val < 0 {
+			return problem(n.key, "must be >= 0 (got %v)", n.val)
+		}
+	}
+	positive := []struct {
+		key string
+		val int64
+	}{
+		{"workers", int64(c.Workers)},
+		{"burst", int64(c.Burst)},
+		{"per_host_concurrency", int64(c.PerHostConcurrency)},
+		{"max_body", c.MaxBody},
+		{"connect_timeout", int64(c.ConnectTimeout)},
+		{"header_timeout", int64(c.HeaderTimeout)},
+		{"fetch_timeout", int64(c.FetchTimeout)},
+	}
+	for _, p := range positive {
+		if p.val <= 0 {
+			return problem(p.key, "must be > 0 (got %v)", p.val)
+		}
+	}
+	if c.UserAgent == "" {
+		return problem("user_agent", "must not be empty")
+	}
+	if _, err := c.rules(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// rules compiles the URL filter, defaulting the allowed domains to the seeds'
+// hosts so a crawl stays on the sites it was pointed at.
+func (c Config) rules() (*filter.Rules, error) {
+	domains := c.AllowDomains
+	if len(domains) == 0 {
+		for _, s := range c.Seeds {
+			if u, err := url.Parse(s); err == nil {
+				domains = append(domains, u.Hostname())
+			}
+		}
+	}
+	if _, err := filter.NewRules(domains, nil, nil); err != nil {
+		return nil, problem("allow_domains", "%v", err)
+	}
+	if _, err := filter.NewRules(nil, c.AllowSchemes, nil); err != nil {
+		return nil, problem("allow_schemes", "%v", err)
+	}
+	rules, err := filter.NewRules(domains, c.AllowSchemes, c.AllowExtensions)
+	if err != nil {
+		return nil, problem("allow_extensions", "%v", err)
+	}
+	return rules, nil
+}

@@ -1,0 +1,441 @@
+// Package crawler runs a polite crawl: a pool of workers takes URLs from a
+// frontier that paces every host, fetches them, writes one Record per
+// admitted URL to a Sink and feeds the links it finds back through the URL
+// filter, the seen set and the page limit.
+//
+// The crawler owns no politeness clock of its own: the Frontier decides when
+// a host may be fetched, so a worker never waits on one host while another is
+// ready. Redirects are not followed inline either: each hop is re-filtered,
+// deduplicated and queued like a new URL, so it is paced too.
+package crawler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/crawld/crawld/filter"
+	"github.com/crawld/crawld/queue"
+)
+
+// maxRedirects is the longest redirect chain followed from an admitted URL.
+const maxRedirects = 10
+
+// Frontier is the work queue the crawler consumes, with WaitGroup-style join
+// semantics. queue.Memory implements it; a shared frontier (Redis) will too.
+type Frontier interface {
+	// Put queues an item and counts one unfinished task; on error nothing
+	// was counted.
+	Put(ctx context.Context, it queue.Item) error
+	// Get blocks until an item whose host may be fetched now, or ctx ends.
+	Get(ctx context.Context) (queue.Item, error)
+	// Done finishes an item returned by Get.
+	Done(it queue.Item)
+	// Join blocks until every Put item is Done, or ctx ends.
+	Join(ctx context.Context) error
+}
+
+// frontierStats is implemented by frontiers that can report their size, for
+// progress lines.
+type frontierStats interface {
+	Stats() queue.Stats
+}
+
+// Summary is what a crawl did, as logged at its end.
+type Summary struct {
+	Pages    int64         // records written
+	Errors   int64         // records with an error
+	Bytes    int64         // body bytes read
+	Rejected int64         // discovered URLs not admitted (filter, depth, limit)
+	Elapsed  time.Duration // wall time of Run
+}
+
+// Crawler runs one crawl. Create it with New; Run may be called once.
+type Crawler struct {
+	cfg    Config
+	rules  *filter.Rules
+	front  Frontier
+	sink   Sink
+	log    *zap.Logger
+	client *http.Client
+	robots *robotsCache // nil when robots.txt is not obeyed
+
+	// mu guards seen and admitted, and is held across the frontier Puts of
+	// an admission so that an authority's robots.txt is queued before any of
+	// its pages.
+	mu       sync.Mutex
+	seen     map[string]struct{}
+	admitted int
+
+	counts counters
+}
+
+type counters struct {
+	pages, errors, bytes atomic.Int64
+	robotsDenied         atomic.Int64
+	duplicate, tooDeep   atomic.Int64
+	overLimit            atomic.Int64
+	filtered             []atomic.Int64 // indexed by filter.Reason
+}
+
+// New returns a crawler for cfg that takes work from front and writes records
+// to sink. A nil logger discards logs.
+func New(cfg Config, front Frontier, sink Sink, log *zap.Logger) (*Crawler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	rules, err := cfg.rules()
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	c := &Crawler{
+		cfg:    cfg,
+		rules:  rules,
+		front:  front,
+		sink:   sink,
+		log:    log,
+		client: newClient(cfg),
+		seen:   make(map[string]struct{}),
+	}
+	c.counts.filtered = make([]atomic.Int64, len(filter.Reasons()))
+	if cfg.Robots {
+		c.robots = newRobotsCache(cfg.UserAgent, c.client)
+	}
+	return c, nil
+}
+
+// Run crawls from the seeds until the frontier has joined (every admitted
+// URL has a record) or ctx ends. Workers are stopped by cancelling their
+// context and are all gone when Run returns. It returns ctx.Err() when
+// interrupted, an error when records could not be written, else nil.
+func (c *Crawler) Run(ctx context.Context) (Summary, error) {
+	start := time.Now()
+	defer c.client.CloseIdleConnections()
+	for _, seed := range c.cfg.Seeds {
+		u, err := filter.Parse(seed)
+		if err != nil {
+			return c.summary(start), fmt.Errorf("seed %q: %w", seed, err)
+		}
+		if err := c.admit(ctx, u, 0); err != nil {
+			return c.summary(start), err
+		}
+	}
+
+	workCtx, stopWork := context.WithCancel(ctx)
+	defer stopWork()
+	g, gctx := errgroup.WithContext(workCtx)
+	for range c.cfg.Workers {
+		g.Go(func() error { return c.work(gctx) })
+	}
+	g.Go(func() error {
+		// Joining means every admitted URL is recorded: nothing can add
+		// work any more, so the workers can go.
+		if err := c.front.Join(gctx); err == nil {
+			stopWork()
+		}
+		return nil
+	})
+	if c.cfg.ProgressInterval > 0 {
+		g.Go(func() error { c.reportProgress(gctx, start); return nil })
+	}
+	err := g.Wait()
+	if err == nil {
+		err = ctx.Err()
+	}
+	sum := c.summary(start)
+	c.log.Info("crawl finished",
+		zap.Int64("pages", sum.Pages),
+		zap.Int64("errors", sum.Errors),
+		zap.Int64("bytes", sum.Bytes),
+		zap.Int64("rejected", sum.Rejected),
+		zap.Duration("elapsed", sum.Elapsed),
+		zap.Float64("pages_per_sec", perSecond(sum.Pages, sum.Elapsed)),
+		zap.Bool("interrupted", ctx.Err() != nil),
+	)
+	return sum, err
+}
+
+func (c *Crawler) summary(start time.Time) Summary {
+	rejected := c.counts.duplicate.Load() + c.counts.tooDeep.Load() + c.counts.overLimit.Load()
+	for i := range c.counts.filtered {
+		rejected += c.counts.filtered[i].Load()
+	}
+	return Summary{
+		Pages:    c.counts.pages.Load(),
+		Errors:   c.counts.errors.Load(),
+		Bytes:    c.counts.bytes.Load(),
+		Rejected: rejected,
+		Elapsed:  time.Since(start),
+	}
+}
+
+func perSecond(n int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+func (c *Crawler) reportProgress(ctx context.Context, start time.Time) {
+	ticker := time.NewTicker(c.cfg.ProgressInterval)
+	defer ticker.Stop()
+	lastPages, lastAt := int64(0), start
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-ticker.C:
+			pages := c.counts.pages.Load()
+			fields := []zap.Field{
+				zap.Int64("pages", pages),
+				zap.Int64("errors", c.counts.errors.Load()),
+				zap.Float64("pages_per_sec", perSecond(pages-lastPages, now.Sub(lastAt))),
+			}
+			if fs, ok := c.front.(frontierStats); ok {
+				st := fs.Stats()
+				fields = append(fields, zap.Int("frontier", st.Queued), zap.Int("in_flight", st.InFlight),
+					zap.Int("hosts", st.Hosts), zap.Int("hosts_waiting", st.HostsWaiting))
+			}
+			c.log.Info("progress", fields...)
+			lastPages, lastAt = pages, now
+		}
+	}
+}
+
+// work is one worker: it handles items until its context ends. Only a
+// failure to write records ends it early, since that would lose output.
+func (c *Crawler) work(ctx context.Context) error {
+	for {
+		it, err := c.front.Get(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("frontier get: %w", err)
+		}
+		if err := c.handle(ctx, it); err != nil {
+			return err
+		}
+	}
+}
+
+// handle processes one item. Done is deferred first so that the frontier
+// learns of every item's end, whatever happens, and Join can neither hang
+// nor return early; a panic becomes an error record.
+func (c *Crawler) handle(ctx context.Context, it queue.Item) (err error) {
+	defer c.front.Done(it)
+	defer func() {
+		if p := recover(); p != nil {
+			c.log.Error("worker panic", zap.String("url", it.URL), zap.Any("panic", p), zap.Stack("stack"))
+			if it.Kind == queue.KindPage {
+				err = c.write(it, c.newRecord(it), fmt.Errorf("internal error: %v", p))
+			}
+		}
+	}()
+	if it.Kind == queue.KindRobots {
+		if err := c.robots.fetch(ctx, it.URL, c.cfg.UserAgent); err != nil && ctx.Err() == nil {
+			c.log.Warn("robots.txt unavailable, host disallowed", zap.String("url", it.URL), zap.Error(err))
+		}
+		return nil
+	}
+	return c.crawlPage(ctx, it)
+}
+
+func (c *Crawler) newRecord(it queue.Item) Record {
+	rec := Record{URL: it.URL, FinalURL: it.URL, Depth: it.Depth, FetchedAt: time.Now().UTC()}
+	if it.Origin != "" {
+		rec.URL = it.Origin
+	}
+	return rec
+}
+
+func (c *Crawler) crawlPage(ctx context.Context, it queue.Item) error {
+	rec := c.newRecord(it)
+	page, err := url.Parse(it.URL)
+	if err != nil {
+		return c.write(it, rec, err)
+	}
+	if c.robots != nil {
+		ok, err := c.robots.allowed(ctx, page)
+		if err != nil {
+			return nil // shutting down before the rules arrived
+		}
+		if !ok {
+			c.counts.robotsDenied.Add(1)
+			return c.write(it, rec, errors.New("robots: disallowed"))
+		}
+	}
+
+	resp, err := fetch(ctx, c.client, it.URL, c.cfg.UserAgent, c.cfg.MaxBody)
+	rec.DurationMS = time.Since(rec.FetchedAt).Milliseconds()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // cancelled by shutdown: not an outcome of the page
+		}
+		return c.write(it, rec, fetchError(err))
+	}
+	rec.Status = resp.status
+	rec.ContentType = resp.header.Get("Content-Type")
+	rec.Bytes = int64(len(resp.body))
+	c.counts.bytes.Add(rec.Bytes)
+
+	if loc := resp.header.Get("Location"); loc != "" && isRedirect(resp.status) {
+		queued, err := c.redirect(ctx, it, page, loc, &rec)
+		if queued || err != nil {
+			return err // the record is written when the chain ends
+		}
+		return c.write(it, rec, nil)
+	}
+	if resp.status >= 200 && resp.status < 300 && htmlType(rec.ContentType, resp.body) {
+		links, err := extractLinks(page, rec.ContentType, resp.body)
+		if err != nil {
+			c.log.Warn("links not extracted", zap.String("url", it.URL), zap.Error(err))
+		}
+		rec.Links = len(links)
+		for _, link := range links {
+			if err := c.admit(ctx, filter.Normalize(link), it.Depth+1); err != nil {
+				return err
+			}
+		}
+	}
+	return c.write(it, rec, nil)
+}
+
+func isRedirect(status int) bool {
+	switch status {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return true
+	}
+	return false
+}
+
+// redirect handles a redirect response. It queues the next hop and reports
+// true, or fills rec with why the chain ends here: too long, refused by the
+// filter (an error), or a target already crawled under its own record.
+func (c *Crawler) redirect(ctx context.Context, it queue.Item, from *url.URL, location string, rec *Record) (bool, error) {
+	target, err := from.Parse(location)
+	if err != nil {
+		rec.Status, rec.Error = 0, fmt.Sprintf("redirect: invalid location %q", location)
+		return false, nil
+	}
+	target = filter.Normalize(target)
+	rec.FinalURL = target.String()
+	if it.Redirects >= maxRedirects {
+		rec.Status, rec.Error = 0, fmt.Sprintf("too many redirects (> %d)", maxRedirects)
+		return false, nil
+	}
+	if reason := c.rules.Check(target); reason != filter.ReasonOK {
+		c.counts.filtered[reason].Add(1)
+		rec.Status, rec.Error = 0, fmt.Sprintf("redirect refused by filter (%s): %s", reason, target)
+		return false, nil
+	}
+	next := queue.Item{
+		URL:       rec.FinalURL,
+		Host:      target.Host,
+		Depth:     it.Depth,
+		Kind:      queue.KindPage,
+		Redirects: it.Redirects + 1,
+		Origin:    rec.URL,
+	}
+	// The hop inherits the admission of the URL that led to it, so it does
+	// not count against max_pages again.
+	return c.enqueue(ctx, target.Scheme, next, false)
+}
+
+// admit applies the filter, depth and page limits to a discovered URL and
+// queues it if it passes and has not been seen.
+func (c *Crawler) admit(ctx context.Context, u *url.URL, depth int) error {
+	if reason := c.rules.Check(u); reason != filter.ReasonOK {
+		c.counts.filtered[reason].Add(1)
+		if ce := c.log.Check(zap.DebugLevel, "url rejected"); ce != nil {
+			ce.Write(zap.String("url", u.String()), zap.Stringer("reason", reason))
+		}
+		return nil
+	}
+	if c.cfg.MaxDepth > 0 && depth > c.cfg.MaxDepth {
+		c.counts.tooDeep.Add(1)
+		return nil
+	}
+	it := queue.Item{URL: u.String(), Host: u.Host, Depth: depth, Kind: queue.KindPage}
+	_, err := c.enqueue(ctx, u.Scheme, it, true)
+	return err
+}
+
+// enqueue puts it in the frontier unless its URL was seen before or, for a
+// new page, max_pages are already admitted. It reports whether it queued it.
+func (c *Crawler) enqueue(ctx context.Context, scheme string, it queue.Item, newPage bool) (bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, dup := c.seen[it.URL]; dup {
+		c.counts.duplicate.Add(1)
+		return false, nil
+	}
+	if newPage && c.cfg.MaxPages > 0 && c.admitted >= c.cfg.MaxPages {
+		c.counts.overLimit.Add(1)
+		return false, nil
+	}
+	if c.robots != nil {
+		authority := scheme + "://" + it.Host
+		if c.robots.add(authority) {
+			robots := queue.Item{URL: authority + "/robots.txt", Host: it.Host, Kind: queue.KindRobots}
+			if err := c.front.Put(ctx, robots); err != nil {
+				return false, fmt.Errorf("frontier put: %w", err)
+			}
+		}
+	}
+	if err := c.front.Put(ctx, it); err != nil {
+		return false, fmt.Errorf("frontier put: %w", err)
+	}
+	c.seen[it.URL] = struct{}{}
+	if newPage {
+		c.admitted++
+	}
+	return true, nil
+}
+
+// write sends the record of item it to the sink, with fetchErr (if any) as
+// its error.
+func (c *Crawler) write(it queue.Item, rec Record, fetchErr error) error {
+	if fetchErr != nil {
+		rec.Status, rec.Error = 0, fetchErr.Error()
+	}
+	c.counts.pages.Add(1)
+	if rec.Error != "" {
+		c.counts.errors.Add(1)
+	}
+	if ce := c.log.Check(zap.DebugLevel, "fetched"); ce != nil {
+		ce.Write(zap.String("url", it.URL), zap.String("host", it.Host), zap.Int("status", rec.Status),
+			zap.Int64("duration_ms", rec.DurationMS), zap.Int("depth", it.Depth), zap.String("error", rec.Error))
+	}
+	if err := c.sink.Write(rec); err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	return nil
+}
+
+// fetchError strips net/http's `Get "URL":` prefix (the record already names
+// the URL) and names timeouts plainly.
+func fetchError(err error) error {
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		err = urlErr.Err
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return fmt.Errorf("timeout: %w", err)
+	}
+	return err
+}

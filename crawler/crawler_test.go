@@ -1,0 +1,576 @@
+package crawler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/crawld/crawld/internal/testsite"
+	"github.com/crawld/crawld/queue"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+var _ Frontier = (*queue.Memory)(nil)
+
+// recordSink keeps records in memory and can signal when n have arrived.
+type recordSink struct {
+	mu      sync.Mutex
+	recs    []Record
+	notifyN int
+	reached chan struct{}
+}
+
+func (s *recordSink) Write(r Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recs = append(s.recs, r)
+	if s.reached != nil && len(s.recs) == s.notifyN {
+		close(s.reached)
+	}
+	return nil
+}
+
+func (s *recordSink) records() []Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.recs)
+}
+
+func (s *recordSink) byURL(t *testing.T) map[string]Record {
+	t.Helper()
+	m := make(map[string]Record)
+	for _, r := range s.records() {
+		if _, dup := m[r.URL]; dup {
+			t.Errorf("two records for %s", r.URL)
+		}
+		m[r.URL] = r
+	}
+	return m
+}
+
+// testConfig is a fast, unlimited-rate configuration for loopback servers.
+func testConfig(seeds ...string) Config {
+	cfg := DefaultConfig()
+	cfg.Seeds = seeds
+	cfg.Rate = 0
+	cfg.Workers = 8
+	cfg.ProgressInterval = 0
+	cfg.UserAgent = "crawld-test/1.0 (+https://example.invalid)"
+	cfg.FetchTimeout = 10 * time.Second
+	return cfg
+}
+
+func crawl(t *testing.T, ctx context.Context, cfg Config, sink *recordSink) (Summary, error) {
+	t.Helper()
+	front := queue.NewMemory(queue.Config{Rate: cfg.Rate, Burst: cfg.Burst, PerHostConcurrency: cfg.PerHostConcurrency})
+	c, err := New(cfg, front, sink, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	return c.Run(ctx)
+}
+
+func mustCrawl(t *testing.T, cfg Config) *recordSink {
+	t.Helper()
+	sink := &recordSink{}
+	if _, err := crawl(t, context.Background(), cfg, sink); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return sink
+}
+
+func startSite(t *testing.T, cfg testsite.Config) *testsite.Site {
+	t.Helper()
+	site, err := testsite.Start(cfg)
+	if err != nil {
+		t.Fatalf("testsite.Start: %v", err)
+	}
+	t.Cleanup(site.Close)
+	return site
+}
+
+// siteDomains returns the hosts of a site without ports, for allow_domains.
+func siteDomains(site *testsite.Site) []string {
+	var domains []string
+	for _, h := range site.Hosts() {
+		host, _, _ := net.SplitHostPort(h)
+		domains = append(domains, host)
+	}
+	return domains
+}
+
+// serve starts handler on a loopback address such as "127.0.0.2" and
+// returns its base URL ("http://127.0.0.2:PORT").
+func serve(t *testing.T, ip string, handler http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatalf("listen %s: %v", ip, err)
+	}
+	srv := httptest.NewUnstartedServer(handler)
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// pathLog counts the requests a handler sees, by escaped path.
+type pathLog struct {
+	mu    sync.Mutex
+	paths map[string]int
+}
+
+func (l *pathLog) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.mu.Lock()
+		if l.paths == nil {
+			l.paths = make(map[string]int)
+		}
+		l.paths[r.URL.EscapedPath()]++
+		l.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (l *pathLog) count(path string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.paths[path]
+}
+
+func (l *pathLog) total() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, c := range l.paths {
+		n += c
+	}
+	return n
+}
+
+// htmlPages serves fixed HTML bodies by path; other paths are 404.
+func htmlPages(pages map[string]string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, ok := pages[r.URL.EscapedPath()]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, body)
+	})
+}
+
+func TestCrawl_FetchesEveryReachablePageOnce(t *testing.T) {
+	site := startSite(t, testsite.Config{Hosts: 3, PagesPerHost: 15, Decoys: true, Seed: 7})
+	cfg := testConfig(site.SeedURL())
+	cfg.AllowDomains = siteDomains(site)
+	sink := mustCrawl(t, cfg)
+
+	got := sink.byURL(t)
+	want := site.URLs()
+	if len(got) != len(want) {
+		t.Errorf("records: got %d, want %d (one per page)", len(got), len(want))
+	}
+	for _, u := range want {
+		rec, ok := got[u]
+		if !ok {
+			t.Errorf("no record for %s", u)
+			continue
+		}
+		if rec.Status != 200 || rec.Error != "" || rec.FinalURL != u || rec.Bytes == 0 || rec.Links == 0 {
+			t.Errorf("record for %s: %+v", u, rec)
+		}
+		if n := site.Count(u); n != 1 {
+			t.Errorf("%s requested %d times, want 1", u, n)
+		}
+	}
+	for _, h := range site.Hosts() {
+		if n := site.Count("http://" + h + testsite.DecoyPDFPath); n != 0 {
+			t.Errorf("%s: decoy pdf requested %d times", h, n)
+		}
+		if n := site.Count("http://" + h + "/robots.txt"); n != 1 {
+			t.Errorf("%s: robots.txt requested %d times, want 1", h, n)
+		}
+	}
+	for _, r := range site.Requests() {
+		if r.UserAgent != cfg.UserAgent {
+			t.Errorf("request %s%s: User-Agent %q, want %q", r.Host, r.Path, r.UserAgent, cfg.UserAgent)
+			break
+		}
+	}
+}
+
+func TestCrawl_MaxPagesYieldsExactlyN(t *testing.T) {
+	site := startSite(t, testsite.Config{Hosts: 2, PagesPerHost: 15, Decoys: true})
+	for _, n := range []int{1, 7, 29, 30} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			before := len(site.Requests())
+			cfg := testConfig(site.SeedURL())
+			cfg.AllowDomains = siteDomains(site)
+			cfg.MaxPages = n
+			cfg.Robots = false
+			sink := mustCrawl(t, cfg)
+			if got := len(sink.records()); got != n {
+				t.Errorf("records: got %d, want %d", got, n)
+			}
+			if got := len(site.Requests()) - before; got != n {
+				t.Errorf("requests seen by the server: got %d, want %d", got, n)
+			}
+		})
+	}
+}
+
+func TestCrawl_MaxDepth(t *testing.T) {
+	// A pure chain: page k is at depth k.
+	site := startSite(t, testsite.Config{PagesPerHost: 10, LinksPerPage: -1, CrossLinks: -1})
+	cfg := testConfig(site.SeedURL())
+	cfg.MaxDepth = 3
+	sink := mustCrawl(t, cfg)
+	got := sink.byURL(t)
+	if len(got) != 4 {
+		t.Errorf("records: got %d, want 4 (depths 0..3)", len(got))
+	}
+	for k := range 10 {
+		u := site.PageURL(0, k)
+		rec, ok := got[u]
+		if k <= 3 && (!ok || rec.Depth != k) {
+			t.Errorf("page %d: record %+v, present %v; want depth %d", k, rec, ok, k)
+		}
+		if k > 3 && site.Count(u) != 0 {
+			t.Errorf("page %d beyond max_depth was requested", k)
+		}
+	}
+}
+
+func TestCrawl_FilterRules(t *testing.T) {
+	var other pathLog
+	otherURL := serve(t, "127.0.0.3", other.wrap(htmlPages(map[string]string{"/": "<p>other host</p>"})))
+	var log pathLog
+	home := `<a href="/ok">ok</a><a href="/page.htm">htm</a><a href="/x.php?a=1">php</a>
+		<a href="/doc.pdf">pdf</a><a href="/img.PNG">png</a><a href="ftp://127.0.0.2/file">ftp</a>
+		<a href="` + otherURL + `/">other host</a><a href="mailto:x@example.invalid">mail</a>`
+	base := serve(t, "127.0.0.2", log.wrap(htmlPages(map[string]string{
+		"/": home, "/ok": "ok", "/page.htm": "htm", "/x.php": "php", "/doc.pdf": "pdf", "/img.PNG": "png",
+	})))
+
+	t.Run("defaults", func(t *testing.T) {
+		sink := mustCrawl(t, testConfig(base+"/"))
+		for _, p := range []string{"/", "/ok", "/page.htm", "/x.php"} {
+			if n := log.count(p); n != 1 {
+				t.Errorf("%s requested %d times, want 1", p, n)
+			}
+		}
+		for _, p := range []string{"/doc.pdf", "/img.PNG"} {
+			if n := log.count(p); n != 0 {
+				t.Errorf("%s (extension not allowed) requested %d times", p, n)
+			}
+		}
+		if n := other.total(); n != 0 {
+			t.Errorf("host not in allow_domains received %d requests", n)
+		}
+		if got := len(sink.records()); got != 4 {
+			t.Errorf("records: got %d, want 4", got)
+		}
+	})
+	t.Run("allow another domain and extension", func(t *testing.T) {
+		cfg := testConfig(base + "/")
+		cfg.AllowDomains = []string{"127.0.0.2", "127.0.0.3"}
+		cfg.AllowExtensions = []string{"pdf", ""}
+		mustCrawl(t, cfg)
+		if n := log.count("/doc.pdf"); n != 1 {
+			t.Errorf("/doc.pdf requested %d times once allowed, want 1", n)
+		}
+		if n := log.count("/page.htm"); n != 1 {
+			t.Errorf("/page.htm requested again (%d) though htm is no longer allowed", n)
+		}
+		if n := other.count("/"); n != 1 {
+			t.Errorf("allowed second host: / requested %d times, want 1", n)
+		}
+	})
+}
+
+func TestCrawl_ResolvesLinksAndCharsets(t *testing.T) {
+	var log pathLog
+	var base string
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.EscapedPath() {
+		case "/":
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprintf(w, `<base href="/sub/"><a href="rel">r</a><a href="//%s/proto">p</a>`, strings.TrimPrefix(base, "http://"))
+		case "/sub/rel":
+			w.Header().Set("Content-Type", "text/html; charset=windows-1252")
+			fmt.Fprint(w, "<a href=\"/caf\xe9\">latin</a><a href=\"../up\">up</a>")
+		default:
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprint(w, "leaf")
+		}
+	})
+	base = serve(t, "127.0.0.2", log.wrap(handler))
+	mustCrawl(t, testConfig(base+"/"))
+	for _, p := range []string{"/", "/sub/rel", "/proto", "/caf%C3%A9", "/up"} {
+		if n := log.count(p); n != 1 {
+			t.Errorf("%s requested %d times, want 1", p, n)
+		}
+	}
+	if n := log.total(); n != 6 { // the five pages and robots.txt
+		t.Errorf("requests: got %d, want 6", n)
+	}
+}
+
+func TestCrawl_Redirects(t *testing.T) {
+	var other pathLog
+	otherURL := serve(t, "127.0.0.3", other.wrap(htmlPages(map[string]string{"/x": "x"})))
+	var log pathLog
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		switch {
+		case p == "/":
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, `<a href="/r-internal">1</a><a href="/r-external">2</a><a href="/loop1">3</a>
+				<a href="/chain/0">4</a><a href="/r-dup">5</a><a href="/dup">6</a>`)
+		case p == "/r-internal":
+			http.Redirect(w, r, "/target", http.StatusFound)
+		case p == "/r-external":
+			http.Redirect(w, r, otherURL+"/x", http.StatusMovedPermanently)
+		case p == "/loop1":
+			http.Redirect(w, r, "/loop2", http.StatusFound)
+		case p == "/loop2":
+			http.Redirect(w, r, "/loop1", http.StatusFound)
+		case p == "/r-dup":
+			http.Redirect(w, r, "/dup", http.StatusFound)
+		case strings.HasPrefix(p, "/chain/"):
+			var n int
+			fmt.Sscanf(p, "/chain/%d", &n)
+			http.Redirect(w, r, fmt.Sprintf("/chain/%d", n+1), http.StatusFound)
+		default:
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, "page")
+		}
+	})
+	base := serve(t, "127.0.0.2", log.wrap(handler))
+	sink := mustCrawl(t, testConfig(base+"/"))
+	recs := sink.byURL(t)
+
+	if n := other.total(); n != 0 {
+		t.Errorf("redirect target on a disallowed host received %d requests", n)
+	}
+	if rec := recs[base+"/r-external"]; rec.Status != 0 || !strings.Contains(rec.Error, "redirect refused") || rec.FinalURL != otherURL+"/x" {
+		t.Errorf("refused redirect record: %+v", rec)
+	}
+	if rec := recs[base+"/r-internal"]; rec.Status != 200 || rec.Error != "" || rec.FinalURL != base+"/target" {
+		t.Errorf("followed redirect record: %+v", rec)
+	}
+	if rec := recs[base+"/chain/0"]; rec.Status != 0 || !strings.Contains(rec.Error, "too many redirects") {
+		t.Errorf("long chain record: %+v", rec)
+	}
+	for n := 0; n <= maxRedirects; n++ {
+		if got := log.count(fmt.Sprintf("/chain/%d", n)); got != 1 {
+			t.Errorf("/chain/%d requested %d times, want 1", n, got)
+		}
+	}
+	if got := log.count(fmt.Sprintf("/chain/%d", maxRedirects+1)); got != 0 {
+		t.Errorf("redirect hop %d was followed", maxRedirects+1)
+	}
+	for _, p := range []string{"/loop1", "/loop2", "/dup", "/target"} {
+		if got := log.count(p); got != 1 {
+			t.Errorf("%s requested %d times, want 1", p, got)
+		}
+	}
+	if rec := recs[base+"/loop1"]; rec.Status != http.StatusFound || rec.FinalURL != base+"/loop1" {
+		t.Errorf("redirect loop record: %+v", rec)
+	}
+}
+
+func TestCrawl_ErrorsBecomeRecords(t *testing.T) {
+	closed, err := net.Listen("tcp", "127.0.0.4:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refusedURL := "http://" + closed.Addr().String() + "/"
+	closed.Close()
+
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/":
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprintf(w, `<a href="/500">a</a><a href="/big">b</a><a href="/hang">c</a><a href="/reset">d</a><a href="%s">e</a><a href="/fine">f</a>`, refusedURL)
+		case "/500":
+			http.Error(w, "boom", http.StatusInternalServerError)
+		case "/big":
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, strings.Repeat("x", 5000))
+		case "/hang":
+			<-r.Context().Done()
+		case "/reset":
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.Close()
+		default:
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, "fine")
+		}
+	})
+	base := serve(t, "127.0.0.2", handler)
+	cfg := testConfig(base + "/")
+	cfg.AllowDomains = []string{"127.0.0.2", "127.0.0.4"}
+	cfg.MaxBody = 1000
+	cfg.HeaderTimeout = time.Second // /hang never sends headers
+	cfg.Robots = false
+	sink := mustCrawl(t, cfg)
+	recs := sink.byURL(t)
+
+	tests := []struct {
+		url, wantErr string
+		wantStatus   int
+	}{
+		{base + "/500", "", 500},
+		{base + "/big", "body too large", 0},
+		{base + "/hang", "timeout", 0},
+		{base + "/reset", "EOF", 0},
+		{refusedURL, "connection refused", 0},
+		{base + "/fine", "", 200},
+	}
+	for _, tt := range tests {
+		rec, ok := recs[tt.url]
+		if !ok {
+			t.Errorf("no record for %s", tt.url)
+			continue
+		}
+		if rec.Status != tt.wantStatus || !strings.Contains(rec.Error, tt.wantErr) || (tt.wantErr == "") != (rec.Error == "") {
+			t.Errorf("%s: status %d error %q; want status %d error containing %q", tt.url, rec.Status, rec.Error, tt.wantStatus, tt.wantErr)
+		}
+	}
+}
+
+func TestCrawl_RobotsDisallowedIsRecordedNotFetched(t *testing.T) {
+	site := startSite(t, testsite.Config{PagesPerHost: 6, Robots: "User-agent: *\nDisallow: /page/2\n"})
+	sink := mustCrawl(t, testConfig(site.SeedURL()))
+	disallowed := site.PageURL(0, 2)
+	if n := site.Count(disallowed); n != 0 {
+		t.Errorf("%s requested %d times despite robots.txt", disallowed, n)
+	}
+	rec, ok := sink.byURL(t)[disallowed]
+	if !ok || rec.Status != 0 || rec.Error != "robots: disallowed" {
+		t.Errorf("record for disallowed page: %+v (present %v)", rec, ok)
+	}
+	if reqs := site.Requests(); len(reqs) == 0 || reqs[0].Path != "/robots.txt" {
+		t.Errorf("first request was not robots.txt: %+v", reqs)
+	}
+}
+
+func TestCrawl_RateMeasuredServerSide(t *testing.T) {
+	const rate, burst = 4, 1
+	site := startSite(t, testsite.Config{Hosts: 3, PagesPerHost: 10, Decoys: true})
+	cfg := testConfig(site.SeedURL())
+	cfg.AllowDomains = siteDomains(site)
+	cfg.Rate, cfg.Burst = rate, burst
+	sink := mustCrawl(t, cfg)
+	if got, want := len(sink.records()), len(site.URLs()); got != want {
+		t.Fatalf("records: got %d, want %d", got, want)
+	}
+	byHost := make(map[string][]time.Time)
+	for _, r := range site.Requests() {
+		byHost[r.Host] = append(byHost[r.Host], r.At)
+	}
+	for host, times := range byHost {
+		sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+		for i := range times {
+			n := 0
+			for j := i; j < len(times) && times[j].Sub(times[i]) < time.Second; j++ {
+				n++
+			}
+			if n > rate+burst {
+				t.Errorf("%s received %d requests in the 1 s window from %v, limit %d", host, n, times[i].Format(time.StampMilli), rate+burst)
+			}
+		}
+	}
+}
+
+func TestCrawl_CancelFlushesFetchedRecords(t *testing.T) {
+	site := startSite(t, testsite.Config{PagesPerHost: 200, Latency: 20 * time.Millisecond})
+	cfg := testConfig(site.SeedURL())
+	cfg.Workers = 4
+	cfg.PerHostConcurrency = 4
+	sink := &recordSink{notifyN: 5, reached: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-sink.reached
+		cancel()
+	}()
+	_, err := crawl(t, ctx, cfg, sink)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run after cancel: got %v, want context.Canceled", err)
+	}
+	recs := sink.records()
+	if len(recs) < 5 || len(recs) >= 200 {
+		t.Errorf("records after cancel: got %d, want at least 5 and fewer than 200", len(recs))
+	}
+	for _, r := range recs {
+		if r.Error != "" {
+			t.Errorf("cancelled fetch recorded as an error: %+v", r)
+		}
+	}
+}
+
+func TestNew_RejectsBadConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		mutate  func(*Config)
+		wantKey string
+	}{
+		{"no seeds", func(c *Config) { c.Seeds = nil }, "seeds"},
+		{"relative seed", func(c *Config) { c.Seeds = []string{"/x"} }, "seeds"},
+		{"negative depth", func(c *Config) { c.MaxDepth = -1 }, "max_depth"},
+		{"zero workers", func(c *Config) { c.Workers = 0 }, "workers"},
+		{"negative rate", func(c *Config) { c.Rate = -1 }, "rate"},
+		{"bad domain", func(c *Config) { c.AllowDomains = []string{"a/b"} }, "allow_domains"},
+		{"bad scheme", func(c *Config) { c.AllowSchemes = []string{"ht tp"} }, "allow_schemes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig("http://127.0.0.2/")
+			tt.mutate(&cfg)
+			_, err := New(cfg, queue.NewMemory(queue.Config{}), &recordSink{}, nil)
+			var ce *ConfigError
+			if !errors.As(err, &ce) || ce.Key != tt.wantKey {
+				t.Errorf("New: got %v, want a ConfigError for %q", err, tt.wantKey)
+			}
+		})
+	}
+}
+
+func TestJSONLSink(t *testing.T) {
+	var b strings.Builder
+	s := NewJSONLSink(&b)
+	at := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	if err := s.Write(Record{URL: "http://a/?x=1&y=2", FinalURL: "http://a/?x=1&y=2", Status: 200, FetchedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(Record{URL: "http://b/", FinalURL: "http://b/", Error: "robots: disallowed", FetchedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"url":"http://a/?x=1&y=2","final_url":"http://a/?x=1&y=2","status":200,"depth":0,"content_type":"","bytes":0,"links":0,"fetched_at":"2026-11-22T10:00:00Z","duration_ms":0}
+{"url":"http://b/","final_url":"http://b/","status":0,"depth":0,"content_type":"","bytes":0,"links":0,"fetched_at":"2026-11-22T10:00:00Z","duration_ms":0,"error":"robots: disallowed"}
+`
+	if got := b.String(); got != want {
+		t.Errorf("output:\n got %s\nwant %s", got, want)
+	}
+}

@@ -1,0 +1,113 @@
+package crawler
+
+import (
+	"net/url"
+	"slices"
+	"testing"
+
+	"golang.org/x/text/encoding/japanese"
+)
+
+func TestExtractLinks(t *testing.T) {
+	page, _ := url.Parse("http://example.com/dir/page.html")
+	sjis, err := japanese.ShiftJIS.NewEncoder().String(`<meta charset="shift_jis"><a href="/日本">x</a>`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name        string
+		contentType string
+		body        string
+		want        []string
+	}{
+		{
+			name: "relative, root-relative, absolute and protocol-relative",
+			body: `<a href="next.html">1</a><a href="../up">2</a><a href="/root">3</a>
+				<a href="https://other.example/x">4</a><a href="//cdn.example/y">5</a>`,
+			want: []string{"http://example.com/dir/next.html", "http://example.com/up", "http://example.com/root",
+				"https://other.example/x", "http://cdn.example/y"},
+		},
+		{
+			name: "base href",
+			body: `<head><base href="/base/sub/"></head><a href="a">1</a><a href="../b">2</a>`,
+			want: []string{"http://example.com/base/sub/a", "http://example.com/base/b"},
+		},
+		{
+			name: "absolute base href on another host",
+			body: `<base href="http://mirror.example/m/"><a href="a">1</a>`,
+			want: []string{"http://mirror.example/m/a"},
+		},
+		{
+			name: "area and a, fragments dropped, duplicates once",
+			body: `<map><area href="/map"></map><a href="/x#top">1</a><a href="/x">2</a><a href="#only-fragment">3</a>`,
+			want: []string{"http://example.com/map", "http://example.com/x", "http://example.com/dir/page.html"},
+		},
+		{
+			name: "skipped schemes and empty hrefs",
+			body: `<a href="javascript:void(0)">1</a><a href="MAILTO:a@b">2</a><a href="tel:+1">3</a>
+				<a href="data:text/html,hi">4</a><a href="">5</a><a>6</a><a href=" /spaced ">7</a>`,
+			want: []string{"http://example.com/spaced"},
+		},
+		{
+			name: "tabs and newlines inside an href are dropped",
+			body: "<a href=\"/wra\n\tpped\">1</a>",
+			want: []string{"http://example.com/wrapped"},
+		},
+		{
+			name:        "windows-1252 declared in the header",
+			contentType: "text/html; charset=windows-1252",
+			body:        "<a href=\"/caf\xe9\">1</a>",
+			want:        []string{"http://example.com/caf%C3%A9"},
+		},
+		{
+			name: "iso-8859-1 declared in a meta tag",
+			body: "<meta http-equiv=\"Content-Type\" content=\"text/html; charset=iso-8859-1\"><a href=\"/na\xefve\">1</a>",
+			want: []string{"http://example.com/na%C3%AFve"},
+		},
+		{
+			name: "shift_jis declared in a meta tag",
+			body: sjis,
+			want: []string{"http://example.com/%E6%97%A5%E6%9C%AC"},
+		},
+		{
+			name: "malformed html still yields its links",
+			body: `<a href="/ok"><div><a href="/still-ok"`,
+			want: []string{"http://example.com/ok"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			links, err := extractLinks(page, tt.contentType, []byte(tt.body))
+			if err != nil {
+				t.Fatalf("extractLinks: %v", err)
+			}
+			var got []string
+			for _, l := range links {
+				got = append(got, l.String())
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("links:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestHTMLType(t *testing.T) {
+	tests := []struct {
+		contentType, body string
+		want              bool
+	}{
+		{"text/html; charset=utf-8", "", true},
+		{"application/xhtml+xml", "", true},
+		{"TEXT/HTML", "", true},
+		{"application/pdf", "<html>", false},
+		{"", "<!DOCTYPE html><html><body>sniffed</body></html>", true},
+		{"", "%PDF-1.4 binary", false},
+		{"text/plain", "<html>", false},
+	}
+	for _, tt := range tests {
+		if got := htmlType(tt.contentType, []byte(tt.body)); got != tt.want {
+			t.Errorf("htmlType(%q, %q) = %v, want %v", tt.contentType, tt.body, got, tt.want)
+		}
+	}
+}

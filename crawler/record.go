@@ -1,0 +1,62 @@
+package crawler
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// Record is the outcome of one admitted URL: the output record of the
+// user-facing contract, written as one JSON object per line.
+type Record struct {
+	URL         string    `json:"url"`
+	FinalURL    string    `json:"final_url"`
+	Status      int       `json:"status"` // 0 when the fetch failed
+	Depth       int       `json:"depth"`
+	ContentType string    `json:"content_type"`
+	Bytes       int64     `json:"bytes"`
+	Links       int       `json:"links"` // distinct links found on the page, before filtering
+	FetchedAt   time.Time `json:"fetched_at"`
+	DurationMS  int64     `json:"duration_ms"`
+	Error       string    `json:"error,omitempty"`
+}
+
+// Sink receives every record. Write is called from many workers at once and
+// must be safe for concurrent use; an error from it ends the crawl, since
+// records would otherwise be lost silently.
+type Sink interface {
+	Write(Record) error
+}
+
+// JSONLSink writes records as JSON Lines. Each record is flushed as it is
+// written, so a reader tailing the output sees pages as they are fetched and
+// an interrupted crawl loses nothing it had recorded.
+type JSONLSink struct {
+	mu  sync.Mutex // guards buf and enc
+	buf *bufio.Writer
+	enc *json.Encoder
+}
+
+// NewJSONLSink returns a sink writing to w. The caller keeps ownership of w.
+func NewJSONLSink(w io.Writer) *JSONLSink {
+	buf := bufio.NewWriter(w)
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false) // URLs with & stay readable
+	return &JSONLSink{buf: buf, enc: enc}
+}
+
+// Write encodes r as one line and flushes it.
+func (s *JSONLSink) Write(r Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.enc.Encode(r); err != nil {
+		return fmt.Errorf("write record: %w", err)
+	}
+	if err := s.buf.Flush(); err != nil {
+		return fmt.Errorf("write record: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,383 @@
+// Package testsite serves a deterministic synthetic multi-host website on
+// loopback addresses, so crawld's end-to-end tests, benchmarks and demo can
+// crawl something realistic without touching the network.
+//
+// Host i listens on 127.0.0.(2+i) with a kernel-chosen port: distinct IP
+// addresses make every host a separate politeness domain for the crawler,
+// exactly as distinct sites would be. The link graph depends only on Config
+// (most importantly Seed); only the ports differ between runs.
+package testsite
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// MaxHosts is the largest Config.Hosts: host i binds 127.0.0.(2+i), and the
+// addresses must stay below the 127.0.0.255 broadcast-looking address.
+const MaxHosts = 250
+
+// DecoyPDFPath is the document every page links to when Config.Decoys is set.
+// It is served (so a crawler that ignores extension filtering gets a real
+// response and the test can see the request in the log), but a crawler is
+// expected never to fetch it.
+const DecoyPDFPath = "/files/report.pdf"
+
+// Config describes the site. Zero values pick the documented defaults so
+// that Config{} is a usable one-host site; -1 switches a link kind off
+// where 0 already means "default".
+type Config struct {
+	// Hosts is the number of hosts (default 1 when 0); at most MaxHosts.
+	Hosts int
+	// PagesPerHost is the number of pages on each host (default 10 when 0).
+	PagesPerHost int
+	// LinksPerPage is the number of random same-host links per page besides
+	// the chain link (default 3 when 0; -1 for none). It is capped by the
+	// number of distinct pages available.
+	LinksPerPage int
+	// CrossLinks is the number of random links per page to pages on other
+	// hosts (default 1 when 0 and Hosts > 1; -1 for none). Host i's page 0
+	// always links to host i+1's page 0 regardless, to keep every host
+	// reachable from the seed.
+	CrossLinks int
+	// Latency delays every response. The wait ends early when the client
+	// gives up or the site closes, so slow benchmarks leak no goroutines.
+	Latency time.Duration
+	// Robots is the body of /robots.txt; "" serves 404 for it, which robots
+	// parsers treat as "allow everything".
+	Robots string
+	// Seed selects the link graph; equal seeds give equal graphs.
+	Seed int64
+	// Decoys adds links the crawler must not fetch (mailto:, javascript:,
+	// tel:, DecoyPDFPath) or must dedupe (a #fragment and an upper-cased
+	// scheme variant of a page that is also linked normally).
+	Decoys bool
+}
+
+// Request is one request as the site saw it, for asserting crawler
+// behaviour (politeness, User-Agent, dedupe) after the fact.
+type Request struct {
+	// Host is the address of the listener that served the request
+	// ("127.0.0.2:41234"), not the client's Host header, so that it always
+	// names one of Site.Hosts.
+	Host string
+	// Path is the decoded request path.
+	Path string
+	// RawQuery is the request's query without the "?".
+	RawQuery string
+	// UserAgent is the User-Agent header.
+	UserAgent string
+	// At is when the handler started, before the latency wait, so gaps
+	// between requests measure the crawler's pacing rather than ours.
+	At time.Time
+}
+
+// Site is a running synthetic website. Its methods are safe for concurrent
+// use, including while pages are being served.
+type Site struct {
+	cfg     Config
+	hosts   []string
+	hostIdx map[string]int
+	servers []*http.Server
+	served  sync.WaitGroup // Serve loops
+	done    chan struct{}  // closed by Close to cut latency waits short
+
+	mu       sync.Mutex
+	closed   bool
+	inflight sync.WaitGroup // handlers; Add only under mu while !closed
+	log      []Request
+	counts   map[string]int
+}
+
+// Start binds one listener per host and serves the site until Close.
+func Start(cfg Config) (*Site, error) {
+	cfg, err := normalize(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Site{
+		cfg:     cfg,
+		hostIdx: make(map[string]int, cfg.Hosts),
+		done:    make(chan struct{}),
+		counts:  make(map[string]int),
+	}
+	listeners := make([]net.Listener, 0, cfg.Hosts)
+	for i := range cfg.Hosts {
+		ln, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.%d:0", 2+i))
+		if err != nil {
+			for _, l := range listeners {
+				l.Close()
+			}
+			return nil, fmt.Errorf("testsite: host %d: %w", i, err)
+		}
+		listeners = append(listeners, ln)
+		addr := ln.Addr().String()
+		s.hosts = append(s.hosts, addr)
+		s.hostIdx[addr] = i
+	}
+	for i, ln := range listeners {
+		srv := &http.Server{
+			Handler:           s.handler(i),
+			ReadHeaderTimeout: 10 * time.Second,
+		}
+		s.servers = append(s.servers, srv)
+		s.served.Add(1)
+		go func() {
+			defer s.served.Done()
+			_ = srv.Serve(ln) // returns ErrServerClosed after Close
+		}()
+	}
+	return s, nil
+}
+
+func normalize(cfg Config) (Config, error) {
+	switch {
+	case cfg.Hosts < 0 || cfg.Hosts > MaxHosts:
+		return cfg, fmt.Errorf("testsite: Hosts %d out of range [0, %d]", cfg.Hosts, MaxHosts)
+	case cfg.PagesPerHost < 0:
+		return cfg, errors.New("testsite: negative PagesPerHost")
+	case cfg.LinksPerPage < -1:
+		return cfg, errors.New("testsite: LinksPerPage below -1")
+	case cfg.CrossLinks < -1:
+		return cfg, errors.New("testsite: CrossLinks below -1")
+	case cfg.Latency < 0:
+		return cfg, errors.New("testsite: negative Latency")
+	}
+	if cfg.Hosts == 0 {
+		cfg.Hosts = 1
+	}
+	if cfg.PagesPerHost == 0 {
+		cfg.PagesPerHost = 10
+	}
+	switch cfg.LinksPerPage {
+	case 0:
+		cfg.LinksPerPage = 3
+	case -1:
+		cfg.LinksPerPage = 0
+	}
+	switch {
+	case cfg.Hosts == 1 || cfg.CrossLinks == -1:
+		cfg.CrossLinks = 0
+	case cfg.CrossLinks == 0:
+		cfg.CrossLinks = 1
+	}
+	return cfg, nil
+}
+
+// Close stops every host, aborts pending latency waits and returns once all
+// handlers have finished, so tests can check for leaked goroutines
+// right after it. Calling it again is a no-op.
+func (s *Site) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.done)
+	for _, srv := range s.servers {
+		_ = srv.Close()
+	}
+	s.served.Wait()
+	s.inflight.Wait()
+}
+
+// Config returns the configuration with defaults filled in: LinksPerPage and
+// CrossLinks are the actual counts (0 for none), never -1.
+func (s *Site) Config() Config { return s.cfg }
+
+// Hosts returns the "ip:port" address of every host, host 0 first.
+func (s *Site) Hosts() []string { return append([]string(nil), s.hosts...) }
+
+// SeedURL returns host 0's home page, from which every page is reachable.
+func (s *Site) SeedURL() string { return s.PageURL(0, 0) }
+
+// PageURL returns the canonical URL of page k of host h, or "" if there is
+// no such page.
+func (s *Site) PageURL(h, k int) string {
+	if h < 0 || h >= s.cfg.Hosts || k < 0 || k >= s.cfg.PagesPerHost {
+		return ""
+	}
+	return "http://" + s.hosts[h] + pagePath(k)
+}
+
+// URLs returns the canonical URL of every page, host by host, in page order.
+func (s *Site) URLs() []string {
+	urls := make([]string, 0, s.cfg.Hosts*s.cfg.PagesPerHost)
+	for h := range s.cfg.Hosts {
+		for k := range s.cfg.PagesPerHost {
+			urls = append(urls, s.PageURL(h, k))
+		}
+	}
+	return urls
+}
+
+// Links returns the canonical URLs a page links to, in document order,
+// without decoys. pageURL may be in any form that resolves to the page
+// (e.g. with a fragment); it returns nil for URLs that are not pages.
+func (s *Site) Links(pageURL string) []string {
+	p, ok := s.lookup(pageURL)
+	if !ok {
+		return nil
+	}
+	edges := s.edges(p)
+	out := make([]string, len(edges))
+	for i, e := range edges {
+		out[i] = s.PageURL(e.to.host, e.to.page)
+	}
+	return out
+}
+
+// Decoys returns the decoy hrefs of a page exactly as written in its HTML,
+// in document order, or nil when Config.Decoys is off or pageURL is not a
+// page.
+func (s *Site) Decoys(pageURL string) []string {
+	p, ok := s.lookup(pageURL)
+	if !ok || !s.cfg.Decoys {
+		return nil
+	}
+	return s.decoys(p, s.edges(p))
+}
+
+// Requests returns a copy of the request log in arrival order.
+func (s *Site) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.log...)
+}
+
+// Count returns how many times rawURL was requested. Scheme and host case
+// and any fragment are ignored, as they never reach the server; the query
+// is significant.
+func (s *Site) Count(rawURL string) int {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.counts[countKey(strings.ToLower(u.Host), u.Path, u.RawQuery)]
+}
+
+func countKey(host, path, query string) string {
+	if path == "" {
+		path = "/"
+	}
+	if query != "" {
+		return host + path + "?" + query
+	}
+	return host + path
+}
+
+// lookup maps any URL form of a page to the page.
+func (s *Site) lookup(rawURL string) (page, bool) {
+	u, err := url.Parse(rawURL)
+	if err != nil || !strings.EqualFold(u.Scheme, "http") || u.RawQuery != "" {
+		return page{}, false
+	}
+	h, ok := s.hostIdx[strings.ToLower(u.Host)]
+	if !ok {
+		return page{}, false
+	}
+	k, ok := parsePath(u.Path, s.cfg.PagesPerHost)
+	if !ok {
+		return page{}, false
+	}
+	return page{h, k}, true
+}
+
+func (s *Site) handler(h int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.begin(h, r) {
+			// Close has started; the connection is going away anyway.
+			return
+		}
+		defer s.inflight.Done()
+		if !s.wait(r.Context()) {
+			// Returning normally would send an empty 200, which a client
+			// still listening (during Close) would take for a real page.
+			panic(http.ErrAbortHandler)
+		}
+		s.serve(w, r, h)
+	})
+}
+
+// begin logs the request and registers the handler with Close, atomically,
+// so that Close never waits on a handler it could not see.
+func (s *Site) begin(h int, r *http.Request) bool {
+	req := Request{
+		Host:      s.hosts[h],
+		Path:      r.URL.Path,
+		RawQuery:  r.URL.RawQuery,
+		UserAgent: r.UserAgent(),
+		At:        time.Now(),
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.inflight.Add(1)
+	s.log = append(s.log, req)
+	s.counts[countKey(req.Host, req.Path, req.RawQuery)]++
+	return true
+}
+
+// wait sleeps for the configured latency on a timer rather than time.Sleep
+// so that an abandoned request or Close releases the handler at once.
+func (s *Site) wait(ctx context.Context) bool {
+	if s.cfg.Latency <= 0 {
+		return true
+	}
+	t := time.NewTimer(s.cfg.Latency)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-s.done:
+		return false
+	}
+}
+
+func (s *Site) serve(w http.ResponseWriter, r *http.Request, h int) {
+	switch r.URL.Path {
+	case "/robots.txt":
+		if s.cfg.Robots == "" {
+			http.NotFound(w, r)
+			return
+		}
+		write(w, "text/plain; charset=utf-8", s.cfg.Robots)
+		return
+	case DecoyPDFPath:
+		write(w, "application/pdf", fakePDF)
+		return
+	}
+	k, ok := parsePath(r.URL.Path, s.cfg.PagesPerHost)
+	if !ok || r.URL.RawQuery != "" {
+		http.NotFound(w, r)
+		return
+	}
+	write(w, "text/html; charset=utf-8", s.render(page{h, k}))
+}
+
+func write(w http.ResponseWriter, contentType, body string) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	_, _ = io.WriteString(w, body)
+}
+
+// fakePDF is just enough of a PDF for content sniffers to agree with the
+// Content-Type.
+const fakePDF = "%PDF-1.4\n% testsite decoy: a crawler should never fetch this\n%%EOF\n"

@@ -1,0 +1,446 @@
+package testsite
+
+import (
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"golang.org/x/net/html"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// newClient returns a client whose connections the test can drop, so that
+// goleak sees no transport goroutines.
+func newClient(t *testing.T) *http.Client {
+	t.Helper()
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+func start(t *testing.T, cfg Config) *Site {
+	t.Helper()
+	s, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+func get(t *testing.T, c *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(body)
+}
+
+func TestServeAndLog(t *testing.T) {
+	s := start(t, Config{Hosts: 3, PagesPerHost: 10, Decoys: true, Seed: 7})
+	c := newClient(t)
+	hosts := s.Hosts()
+	if len(hosts) != 3 {
+		t.Fatalf("Hosts() = %v", hosts)
+	}
+	for i, h := range hosts {
+		if ip, _, _ := net.SplitHostPort(h); ip != "127.0.0."+string(rune('2'+i)) {
+			t.Errorf("host %d = %s", i, h)
+		}
+	}
+	if s.SeedURL() != "http://"+hosts[0]+"/" {
+		t.Errorf("SeedURL() = %s", s.SeedURL())
+	}
+	urls := s.URLs()
+	if len(urls) != 30 {
+		t.Fatalf("len(URLs()) = %d", len(urls))
+	}
+	for _, u := range urls {
+		resp, _ := get(t, c, u)
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: status %d", u, resp.StatusCode)
+		}
+		if ct := resp.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
+			t.Errorf("%s: Content-Type %q", u, ct)
+		}
+	}
+	reqs := s.Requests()
+	if len(reqs) != len(urls) {
+		t.Fatalf("logged %d requests, want %d", len(reqs), len(urls))
+	}
+	for i, r := range reqs {
+		u, _ := url.Parse(urls[i])
+		if r.Host != u.Host || r.Path != u.Path || r.RawQuery != "" {
+			t.Errorf("request %d = %+v, want %s", i, r, urls[i])
+		}
+		if !strings.HasPrefix(r.UserAgent, "Go-http-client/") {
+			t.Errorf("request %d UserAgent %q", i, r.UserAgent)
+		}
+		if i > 0 && r.At.Before(reqs[i-1].At) {
+			t.Errorf("request %d logged out of order", i)
+		}
+		if n := s.Count(urls[i]); n != 1 {
+			t.Errorf("Count(%s) = %d", urls[i], n)
+		}
+	}
+
+	// Count normalises what never reaches the server but not the query.
+	page1 := s.PageURL(0, 1)
+	get(t, c, page1)
+	if n := s.Count(strings.Replace(page1, "http:", "HTTP:", 1) + "#x"); n != 2 {
+		t.Errorf("Count after second fetch = %d, want 2", n)
+	}
+	if n := s.Count(page1 + "?a=1"); n != 0 {
+		t.Errorf("Count with query = %d, want 0", n)
+	}
+	resp, _ := get(t, c, page1+"?a=1")
+	if resp.StatusCode != http.StatusNotFound || s.Count(page1+"?a=1") != 1 {
+		t.Errorf("query: status %d, count %d", resp.StatusCode, s.Count(page1+"?a=1"))
+	}
+	if last := s.Requests()[len(s.Requests())-1]; last.RawQuery != "a=1" {
+		t.Errorf("RawQuery = %q", last.RawQuery)
+	}
+}
+
+func TestNotFoundAndDecoyPDF(t *testing.T) {
+	s := start(t, Config{Hosts: 2, PagesPerHost: 5, Decoys: true})
+	c := newClient(t)
+	base := "http://" + s.Hosts()[1]
+	for _, p := range []string{"/nope", "/page/5", "/page/3", "/page/1.html", "/page/0", "/page/", "/robots.txt"} {
+		resp, _ := get(t, c, base+p)
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s: status %d, want 404", p, resp.StatusCode)
+		}
+		if s.Count(base+p) != 1 {
+			t.Errorf("%s: 404 not logged", p)
+		}
+	}
+	resp, body := get(t, c, base+DecoyPDFPath)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/pdf" || !strings.HasPrefix(body, "%PDF-") {
+		t.Errorf("pdf: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+}
+
+func TestGraphReachesEveryPage(t *testing.T) {
+	for _, cfg := range []Config{
+		{Hosts: 3, PagesPerHost: 10, Decoys: true},
+		{Hosts: 4, PagesPerHost: 7, LinksPerPage: -1, CrossLinks: -1},
+		{Hosts: 2, PagesPerHost: 3, LinksPerPage: 50, CrossLinks: 50, Seed: 3},
+		{},
+	} {
+		s := start(t, cfg)
+		seen := map[string]bool{s.SeedURL(): true}
+		queue := []string{s.SeedURL()}
+		for len(queue) > 0 {
+			u := queue[0]
+			queue = queue[1:]
+			links := s.Links(u)
+			for i, l := range links {
+				if l == u || slices.Contains(links[:i], l) {
+					t.Errorf("%+v: %s links to %s twice or to itself", cfg, u, l)
+				}
+				if !seen[l] {
+					seen[l] = true
+					queue = append(queue, l)
+				}
+			}
+		}
+		var got []string
+		for u := range seen {
+			got = append(got, u)
+		}
+		want := s.URLs()
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%+v: BFS reached %d pages, URLs() has %d", cfg, len(got), len(want))
+		}
+		s.Close()
+	}
+}
+
+func TestGraphIsDeterministic(t *testing.T) {
+	shape := func(seed int64) []string {
+		s := start(t, Config{Hosts: 3, PagesPerHost: 12, Seed: seed})
+		defer s.Close()
+		var out []string
+		for _, u := range s.URLs() {
+			for _, l := range s.Links(u) {
+				for i, h := range s.Hosts() {
+					l = strings.Replace(l, h, "host"+string(rune('0'+i)), 1)
+				}
+				out = append(out, l)
+			}
+		}
+		return out
+	}
+	a, b, c := shape(1), shape(1), shape(2)
+	if !slices.Equal(a, b) {
+		t.Error("same seed gave different graphs")
+	}
+	if slices.Equal(a, c) {
+		t.Error("different seeds gave the same graph")
+	}
+}
+
+// hrefs returns every <a href> of an HTML document in document order.
+func hrefs(t *testing.T, doc string) []string {
+	t.Helper()
+	root, err := html.Parse(strings.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for n := range root.Descendants() {
+		if n.Type == html.ElementNode && n.Data == "a" {
+			for _, a := range n.Attr {
+				if a.Key == "href" {
+					out = append(out, a.Val)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func TestHTMLMatchesLinks(t *testing.T) {
+	s := start(t, Config{Hosts: 3, PagesPerHost: 10, Decoys: true, Seed: 11})
+	c := newClient(t)
+	forms := map[string]bool{}
+	for _, pageURL := range s.URLs() {
+		_, body := get(t, c, pageURL)
+		base, _ := url.Parse(pageURL)
+		decoys := s.Decoys(pageURL)
+		var real, dec []string
+		for _, h := range hrefs(t, body) {
+			if slices.Contains(decoys, h) {
+				dec = append(dec, h)
+				continue
+			}
+			ref, err := url.Parse(h)
+			if err != nil {
+				t.Fatalf("%s: bad href %q", pageURL, h)
+			}
+			switch {
+			case strings.HasPrefix(h, "//"):
+				forms["protocol-relative"] = true
+			case strings.HasPrefix(h, "http://"):
+				forms["absolute"] = true
+			case strings.HasPrefix(h, "/"):
+				forms["root-relative"] = true
+			case strings.HasPrefix(h, "../"):
+				forms["dot-dot"] = true
+			default:
+				forms["relative"] = true
+			}
+			real = append(real, base.ResolveReference(ref).String())
+		}
+		if want := s.Links(pageURL); !slices.Equal(real, want) {
+			t.Errorf("%s: hrefs resolve to\n%v\nLinks() =\n%v", pageURL, real, want)
+		}
+		if !slices.Equal(dec, decoys) || len(dec) != 6 {
+			t.Errorf("%s: decoys in HTML %v, Decoys() = %v", pageURL, dec, decoys)
+		}
+		// The dedupe decoys must collapse onto the page or a page it links
+		// to; the others must not resolve to a page at all.
+		allowed := append(s.Links(pageURL), pageURL)
+		for _, d := range dec {
+			ref, _ := url.Parse(d)
+			u := base.ResolveReference(ref)
+			u.Fragment = ""
+			u.Scheme = strings.ToLower(u.Scheme)
+			u.Host = strings.ToLower(u.Host)
+			switch {
+			case u.Scheme != "http":
+			case u.Path == DecoyPDFPath:
+				if u.Host != base.Host {
+					t.Errorf("%s: pdf decoy on %s", pageURL, u.Host)
+				}
+			case !slices.Contains(allowed, u.String()):
+				t.Errorf("%s: decoy %q resolves to %s, not a linked page", pageURL, d, u)
+			}
+		}
+	}
+	if len(forms) != 5 {
+		t.Errorf("href forms used: %v", forms)
+	}
+}
+
+func TestNoDecoys(t *testing.T) {
+	s := start(t, Config{Hosts: 2, PagesPerHost: 4})
+	c := newClient(t)
+	for _, u := range s.URLs() {
+		_, body := get(t, c, u)
+		if got := hrefs(t, body); len(got) != len(s.Links(u)) {
+			t.Errorf("%s: %d hrefs for %d links", u, len(got), len(s.Links(u)))
+		}
+		if s.Decoys(u) != nil {
+			t.Errorf("%s: Decoys() not nil", u)
+		}
+	}
+}
+
+func TestLatency(t *testing.T) {
+	const latency = 80 * time.Millisecond
+	s := start(t, Config{Latency: latency})
+	c := newClient(t)
+	begin := time.Now()
+	get(t, c, s.SeedURL())
+	if d := time.Since(begin); d < latency {
+		t.Errorf("request took %v, want >= %v", d, latency)
+	}
+	if at := s.Requests()[0].At; at.Sub(begin) > latency/2 {
+		t.Errorf("arrival logged %v after sending; should be before the wait", at.Sub(begin))
+	}
+}
+
+func TestCancelledRequestLeavesNoGoroutine(t *testing.T) {
+	s := start(t, Config{Latency: time.Hour})
+	// The site's own Serve loops are expected; anything else must go away.
+	ignore := goleak.IgnoreCurrent()
+	tr := &http.Transport{}
+	c := &http.Client{Transport: tr}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.SeedURL(), nil)
+	_, err := c.Do(req)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want deadline exceeded", err)
+	}
+	tr.CloseIdleConnections()
+	// If the handler were still sleeping, its goroutine (and its
+	// connection's) would be reported here, long before the hour is up.
+	goleak.VerifyNone(t, ignore)
+	if n := len(s.Requests()); n != 1 {
+		t.Errorf("%d requests logged", n)
+	}
+}
+
+func TestCloseAbortsLatency(t *testing.T) {
+	s := start(t, Config{Latency: time.Hour})
+	c := newClient(t)
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := c.Get(s.SeedURL())
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	for len(s.Requests()) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	begin := time.Now()
+	s.Close()
+	if d := time.Since(begin); d > 5*time.Second {
+		t.Errorf("Close took %v", d)
+	}
+	if err := <-errc; err == nil {
+		t.Error("request succeeded after Close")
+	}
+}
+
+func TestRobots(t *testing.T) {
+	c := newClient(t)
+	const robots = "User-agent: *\nDisallow: /private/\n"
+	s := start(t, Config{Hosts: 2, Robots: robots})
+	for _, h := range s.Hosts() {
+		resp, body := get(t, c, "http://"+h+"/robots.txt")
+		if resp.StatusCode != http.StatusOK || body != robots || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
+			t.Errorf("%s robots: %d %q %q", h, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+		if s.Count("http://"+h+"/robots.txt") != 1 {
+			t.Errorf("%s: robots.txt not logged", h)
+		}
+	}
+	s2 := start(t, Config{})
+	if resp, _ := get(t, c, "http://"+s2.Hosts()[0]+"/robots.txt"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("no robots: status %d", resp.StatusCode)
+	}
+}
+
+func TestCloseStopsListeners(t *testing.T) {
+	s, err := Start(Config{Hosts: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s.Close() // idempotent
+	for _, h := range s.Hosts() {
+		if conn, err := net.DialTimeout("tcp", h, time.Second); err == nil {
+			conn.Close()
+			t.Errorf("%s still accepts connections", h)
+		}
+	}
+}
+
+func TestConfig(t *testing.T) {
+	for _, bad := range []Config{
+		{Hosts: MaxHosts + 1}, {Hosts: -1}, {PagesPerHost: -1},
+		{LinksPerPage: -2}, {CrossLinks: -2}, {Latency: -1},
+	} {
+		if s, err := Start(bad); err == nil {
+			s.Close()
+			t.Errorf("Start(%+v) succeeded", bad)
+		}
+	}
+	s := start(t, Config{})
+	want := Config{Hosts: 1, PagesPerHost: 10, LinksPerPage: 3}
+	if got := s.Config(); got != want {
+		t.Errorf("Config() = %+v, want %+v", got, want)
+	}
+	s = start(t, Config{Hosts: 2, LinksPerPage: -1})
+	if got := s.Config(); got.CrossLinks != 1 || got.LinksPerPage != 0 {
+		t.Errorf("Config() = %+v", got)
+	}
+	if s.PageURL(2, 0) != "" || s.PageURL(0, 10) != "" || s.Links("http://example.invalid/") != nil {
+		t.Error("out-of-range page accepted")
+	}
+}
+
+func TestLargeHostIsCheap(t *testing.T) {
+	s := start(t, Config{PagesPerHost: 200_000, Seed: 5})
+	urls := s.URLs()
+	if len(urls) != 200_000 || urls[199_998] != "http://"+s.Hosts()[0]+"/page/199998.html" {
+		t.Fatalf("URLs: %d, [199998] %s", len(urls), urls[199_998])
+	}
+	_, body := get(t, newClient(t), urls[123_456])
+	if n := len(hrefs(t, body)); n != 4 { // chain + 3 random, one host
+		t.Errorf("page has %d links, want 4", n)
+	}
+}
+
+func TestSample(t *testing.T) {
+	for _, tc := range []struct{ n, want int }{{10, 3}, {10, 8}, {10, 20}, {1000, 100}, {3, 1}, {2, 5}} {
+		r := rand.New(rand.NewPCG(uint64(tc.n), uint64(tc.want)))
+		skip := []int{0, 1}
+		got := sample(r, tc.n, tc.want, skip)
+		if len(got) != min(tc.want, tc.n-2) {
+			t.Errorf("sample(%d, %d) returned %d values", tc.n, tc.want, len(got))
+		}
+		for i, v := range got {
+			if v < 0 || v >= tc.n || slices.Contains(skip, v) || slices.Contains(got[:i], v) {
+				t.Errorf("sample(%d, %d) = %v", tc.n, tc.want, got)
+				break
+			}
+		}
+	}
+}
