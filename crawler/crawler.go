@@ -55,7 +55,7 @@ type Summary struct {
 	Pages    int64         // records written
 	Errors   int64         // records with an error
 	Bytes    int64         // body bytes read
-	Rejected int64         // discovered URLs not admitted (filter, depth, limit)
+	Rejected int64         // discovered URLs not admitted: filtered, duplicate, too deep or over max_pages
 	Elapsed  time.Duration // wall time of Run
 }
 
@@ -155,15 +155,24 @@ func (c *Crawler) Run(ctx context.Context) (Summary, error) {
 		err = ctx.Err()
 	}
 	sum := c.summary(start)
-	c.log.Info("crawl finished",
+	fields := []zap.Field{
 		zap.Int64("pages", sum.Pages),
 		zap.Int64("errors", sum.Errors),
 		zap.Int64("bytes", sum.Bytes),
-		zap.Int64("rejected", sum.Rejected),
 		zap.Duration("elapsed", sum.Elapsed),
 		zap.Float64("pages_per_sec", perSecond(sum.Pages, sum.Elapsed)),
 		zap.Bool("interrupted", ctx.Err() != nil),
-	)
+		zap.Int64("robots_denied", c.counts.robotsDenied.Load()),
+		zap.Int64("duplicates", c.counts.duplicate.Load()),
+		zap.Int64("too_deep", c.counts.tooDeep.Load()),
+		zap.Int64("over_max_pages", c.counts.overLimit.Load()),
+	}
+	for _, reason := range filter.Reasons() {
+		if n := c.counts.filtered[reason].Load(); n > 0 {
+			fields = append(fields, zap.Int64("filtered_"+reason.String(), n))
+		}
+	}
+	c.log.Info("crawl finished", fields...)
 	return sum, err
 }
 
@@ -226,6 +235,9 @@ func (c *Crawler) work(ctx context.Context) error {
 			return fmt.Errorf("frontier get: %w", err)
 		}
 		if err := c.handle(ctx, it); err != nil {
+			if ctx.Err() != nil {
+				return nil // a Put refused because the crawl is stopping
+			}
 			return err
 		}
 	}

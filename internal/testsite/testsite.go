@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -254,6 +255,29 @@ func (s *Site) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Request(nil), s.log...)
+}
+
+// BusiestWindow returns, for each host that was requested, the largest
+// number of requests it received within any span shorter than window: the
+// server-side measure of a crawler's politeness. With a per-host rate R and
+// burst B, no value may exceed B + R*window.
+func (s *Site) BusiestWindow(window time.Duration) map[string]int {
+	byHost := make(map[string][]time.Time)
+	for _, r := range s.Requests() {
+		byHost[r.Host] = append(byHost[r.Host], r.At)
+	}
+	busiest := make(map[string]int, len(byHost))
+	for host, times := range byHost {
+		slices.SortFunc(times, time.Time.Compare)
+		start := 0
+		for end := range times {
+			for times[end].Sub(times[start]) >= window {
+				start++
+			}
+			busiest[host] = max(busiest[host], end-start+1)
+		}
+	}
+	return busiest
 }
 
 // Count returns how many times rawURL was requested. Scheme and host case

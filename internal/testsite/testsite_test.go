@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -441,6 +442,25 @@ func TestSample(t *testing.T) {
 				t.Errorf("sample(%d, %d) = %v", tc.n, tc.want, got)
 				break
 			}
+		}
+	}
+}
+
+func TestBusiestWindow(t *testing.T) {
+	site := start(t, Config{Hosts: 2})
+	c := newClient(t)
+	for range 3 {
+		get(t, c, site.PageURL(0, 1))
+	}
+	get(t, c, site.PageURL(1, 1))
+	got := site.BusiestWindow(time.Hour)
+	want := map[string]int{site.Hosts()[0]: 3, site.Hosts()[1]: 1}
+	if !maps.Equal(got, want) {
+		t.Errorf("BusiestWindow(1h) = %v, want %v", got, want)
+	}
+	for host, n := range site.BusiestWindow(time.Nanosecond) {
+		if n != 1 {
+			t.Errorf("BusiestWindow(1ns)[%s] = %d, want 1", host, n)
 		}
 	}
 }

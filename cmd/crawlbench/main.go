@@ -1,0 +1,203 @@
+// Command crawlbench measures whole crawls by the crawld binary of the
+// synthetic loopback site (internal/testsite), the site running in this
+// process and crawld in its own, so that crawld's peak RSS and CPU time are
+// its alone. It prints one Markdown table row per scenario.
+//
+//	go run ./cmd/crawlbench                 # every scenario
+//	go run ./cmd/crawlbench -scenario politeness
+//
+// Scenarios:
+//   - politeness: 50 hosts × 40 pages, links within and across hosts, 50 ms
+//     per response, --rate 4 --burst 1, 32 workers. The wall time is compared
+//     with the simulated lower bound for this very link graph (see
+//     lowerBound), and every host's busiest 1 s window is measured on the
+//     server's side.
+//   - throughput: one host, 20,000 pages, no latency, --rate 0, 64 workers
+//     and 64 requests in flight to the host.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/crawld/crawld/internal/testsite"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// scenario is one benchmark crawl.
+type scenario struct {
+	name  string
+	site  testsite.Config
+	rate  float64
+	burst int
+	args  []string // crawld flags beyond seeds, domains, rate and burst
+	bound bool     // compare the wall time with the simulated lower bound
+}
+
+func scenarios() []scenario {
+	return []scenario{
+		{
+			name:  "politeness",
+			site:  testsite.Config{Hosts: 50, PagesPerHost: 40, Latency: 50 * time.Millisecond, Seed: 1},
+			rate:  4,
+			burst: 1,
+			args:  []string{"--workers", "32"},
+			bound: true,
+		},
+		{
+			name:  "throughput",
+			site:  testsite.Config{Hosts: 1, PagesPerHost: 20000, Seed: 1},
+			rate:  0,
+			burst: 1,
+			args:  []string{"--workers", "64", "--per-host-concurrency", "64"},
+		},
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("crawlbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	only := fs.String("scenario", "", "run only this scenario (politeness, throughput)")
+	binary := fs.String("crawld", "", "crawld binary to measure (default: build ./cmd/crawld)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *binary == "" {
+		dir, err := os.MkdirTemp("", "crawlbench")
+		if err != nil {
+			fmt.Fprintln(stderr, "crawlbench:", err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		*binary = filepath.Join(dir, "crawld")
+		build := exec.CommandContext(ctx, "go", "build", "-o", *binary, "./cmd/crawld")
+		build.Stdout, build.Stderr = stderr, stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(stderr, "crawlbench: build crawld:", err)
+			return 1
+		}
+	}
+	fmt.Fprintln(stdout, "| scenario | pages | wall s | lower bound s | wall/bound | pages/s | CPU s per 1k pages | peak RSS MiB | busiest 1 s window (limit) |")
+	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|---|")
+	for _, sc := range scenarios() {
+		if *only != "" && sc.name != *only {
+			continue
+		}
+		res, err := measure(ctx, *binary, sc)
+		if err != nil {
+			fmt.Fprintf(stderr, "crawlbench: %s: %v\n", sc.name, err)
+			return 1
+		}
+		fmt.Fprintln(stdout, res.row(sc))
+	}
+	return 0
+}
+
+// result is what one crawl measured.
+type result struct {
+	pages   int
+	wall    time.Duration
+	bound   time.Duration
+	cpu     time.Duration
+	peakRSS int64 // bytes
+	busiest int   // most requests any host received within 1 s
+}
+
+func (r result) row(sc scenario) string {
+	bound, ratio := "–", "–"
+	if r.bound > 0 {
+		bound = fmt.Sprintf("%.2f", r.bound.Seconds())
+		ratio = fmt.Sprintf("%.3f", r.wall.Seconds()/r.bound.Seconds())
+	}
+	limit := "unlimited"
+	if sc.rate > 0 {
+		limit = fmt.Sprint(int(sc.rate) + sc.burst)
+	}
+	return fmt.Sprintf("| %s | %d | %.2f | %s | %s | %.0f | %.3f | %.1f | %d (%s) |",
+		sc.name, r.pages, r.wall.Seconds(), bound, ratio,
+		float64(r.pages)/r.wall.Seconds(), r.cpu.Seconds()*1000/float64(max(r.pages, 1)),
+		float64(r.peakRSS)/(1<<20), r.busiest, limit)
+}
+
+func measure(ctx context.Context, binary string, sc scenario) (result, error) {
+	site, err := testsite.Start(sc.site)
+	if err != nil {
+		return result{}, err
+	}
+	defer site.Close()
+	var domains []string
+	for _, h := range site.Hosts() {
+		host, _, _ := net.SplitHostPort(h)
+		domains = append(domains, host)
+	}
+	args := append([]string{"crawl", "--seed", site.SeedURL(),
+		"--rate", fmt.Sprint(sc.rate), "--burst", fmt.Sprint(sc.burst),
+		"--log-level", "warn", "--progress-interval", "0"}, sc.args...)
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = append(os.Environ(), "CRAWLD_ALLOW_DOMAINS="+strings.Join(domains, " "))
+	var records bytes.Buffer
+	cmd.Stdout = &records
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return result{}, fmt.Errorf("crawld: %w", err)
+	}
+	res := result{wall: time.Since(start)}
+	usage, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return result{}, errors.New("no resource usage for crawld")
+	}
+	res.peakRSS = usage.Maxrss * 1024 // Linux reports KiB
+	res.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	if res.pages, err = countRecords(&records, len(site.URLs())); err != nil {
+		return result{}, err
+	}
+	for _, n := range site.BusiestWindow(time.Second) {
+		res.busiest = max(res.busiest, n)
+	}
+	if sc.bound {
+		hostOf := func(page string) string {
+			u, _ := url.Parse(page)
+			return u.Host
+		}
+		res.bound = lowerBound(site.SeedURL(), site.Links, hostOf, time.Duration(float64(time.Second)/sc.rate), sc.site.Latency)
+	}
+	return res, nil
+}
+
+// countRecords counts the JSONL records and checks that the crawl recorded
+// every page without error, so a fast but incomplete crawl cannot pass.
+func countRecords(r io.Reader, want int) (int, error) {
+	n := 0
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if bytes.Contains(sc.Bytes(), []byte(`"error":`)) {
+			return n, fmt.Errorf("error record: %s", sc.Text())
+		}
+		n++
+	}
+	if n != want {
+		return n, fmt.Errorf("crawled %d pages, want %d", n, want)
+	}
+	return n, sc.Err()
+}
