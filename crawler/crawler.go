@@ -424,16 +424,16 @@ func (c *Crawler) write(it queue.Item, rec Record, fetchErr error) error {
 	if fetchErr != nil {
 		rec.Status, rec.Error = 0, fetchErr.Error()
 	}
-	c.counts.pages.Add(1)
-	if rec.Error != "" {
-		c.counts.errors.Add(1)
-	}
 	if ce := c.log.Check(zap.DebugLevel, "fetched"); ce != nil {
 		ce.Write(zap.String("url", it.URL), zap.String("host", it.Host), zap.Int("status", rec.Status),
 			zap.Int64("duration_ms", rec.DurationMS), zap.Int("depth", it.Depth), zap.String("error", rec.Error))
 	}
 	if err := c.sink.Write(rec); err != nil {
 		return fmt.Errorf("output: %w", err)
+	}
+	c.counts.pages.Add(1)
+	if rec.Error != "" {
+		c.counts.errors.Add(1)
 	}
 	return nil
 }

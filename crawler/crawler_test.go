@@ -1,6 +1,7 @@
 package crawler
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -182,7 +183,9 @@ func TestCrawl_FetchesEveryReachablePageOnce(t *testing.T) {
 	site := startSite(t, testsite.Config{Hosts: 3, PagesPerHost: 15, Decoys: true, Seed: 7})
 	cfg := testConfig(site.SeedURL())
 	cfg.AllowDomains = siteDomains(site)
+	leaks := goleak.IgnoreCurrent()
 	sink := mustCrawl(t, cfg)
+	goleak.VerifyNone(t, leaks) // the crawl ended by joining
 
 	got := sink.byURL(t)
 	want := site.URLs()
@@ -222,6 +225,9 @@ func TestCrawl_MaxPagesYieldsExactlyN(t *testing.T) {
 	site := startSite(t, testsite.Config{Hosts: 2, PagesPerHost: 15, Decoys: true})
 	for _, n := range []int{1, 7, 29, 30} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			// Stopping at the limit must leave no worker, timer or
+			// connection goroutine behind.
+			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 			before := len(site.Requests())
 			cfg := testConfig(site.SeedURL())
 			cfg.AllowDomains = siteDomains(site)
@@ -317,7 +323,20 @@ func TestCrawl_ResolvesLinksAndCharsets(t *testing.T) {
 			fmt.Fprintf(w, `<base href="/sub/"><a href="rel">r</a><a href="//%s/proto">p</a>`, strings.TrimPrefix(base, "http://"))
 		case "/sub/rel":
 			w.Header().Set("Content-Type", "text/html; charset=windows-1252")
-			fmt.Fprint(w, "<a href=\"/caf\xe9\">latin</a><a href=\"../up\">up</a>")
+			fmt.Fprint(w, "<a href=\"/caf\xe9\">latin</a><a href=\"../up\">up</a><a href=\"/plain\">plain</a><a href=\"/gz\">gz</a>")
+		case "/plain":
+			w.Header().Set("Content-Type", "text/plain")
+			fmt.Fprint(w, `<a href="/from-plain">not a link in plain text</a>`)
+		case "/gz":
+			if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+				http.Error(w, "gzip expected", http.StatusNotAcceptable)
+				return
+			}
+			w.Header().Set("Content-Type", "text/html")
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			fmt.Fprint(zw, `<a href="/from-gzip">compressed link</a>`)
+			zw.Close()
 		default:
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			fmt.Fprint(w, "leaf")
@@ -325,13 +344,16 @@ func TestCrawl_ResolvesLinksAndCharsets(t *testing.T) {
 	})
 	base = serve(t, "127.0.0.2", log.wrap(handler))
 	mustCrawl(t, testConfig(base+"/"))
-	for _, p := range []string{"/", "/sub/rel", "/proto", "/caf%C3%A9", "/up"} {
+	for _, p := range []string{"/", "/sub/rel", "/proto", "/caf%C3%A9", "/up", "/plain", "/gz", "/from-gzip"} {
 		if n := log.count(p); n != 1 {
 			t.Errorf("%s requested %d times, want 1", p, n)
 		}
 	}
-	if n := log.total(); n != 6 { // the five pages and robots.txt
-		t.Errorf("requests: got %d, want 6", n)
+	if n := log.count("/from-plain"); n != 0 {
+		t.Errorf("a link inside a text/plain body was followed")
+	}
+	if n := log.total(); n != 9 { // the eight pages and robots.txt
+		t.Errorf("requests: got %d, want 9", n)
 	}
 }
 
@@ -563,5 +585,47 @@ func TestJSONLSink(t *testing.T) {
 `
 	if got := b.String(); got != want {
 		t.Errorf("output:\n got %s\nwant %s", got, want)
+	}
+}
+
+// panickySink panics on the first write of one URL, as a bug in a worker
+// would; the crawl must record it and carry on.
+type panickySink struct {
+	recordSink
+	url      string
+	panicked bool
+}
+
+func (s *panickySink) Write(r Record) error {
+	s.mu.Lock()
+	boom := r.URL == s.url && !s.panicked
+	s.panicked = s.panicked || boom
+	s.mu.Unlock()
+	if boom {
+		panic("injected")
+	}
+	return s.recordSink.Write(r)
+}
+
+func TestCrawl_PanicBecomesRecordAndCrawlGoesOn(t *testing.T) {
+	site := startSite(t, testsite.Config{PagesPerHost: 10})
+	sink := &panickySink{url: site.PageURL(0, 3)}
+	front := queue.NewMemory(queue.Config{})
+	c, err := New(testConfig(site.SeedURL()), front, sink, zaptest.NewLogger(t, zaptest.Level(zap.FatalLevel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := c.Run(ctx); err != nil {
+		t.Fatalf("Run: %v (a panic must not hang Join or end the crawl)", err)
+	}
+	recs := sink.byURL(t)
+	if rec := recs[site.PageURL(0, 3)]; !strings.Contains(rec.Error, "internal error: injected") || rec.Status != 0 {
+		t.Errorf("record of the page whose handling panicked: %+v", rec)
+	}
+	// Its links were admitted before the panic, so the crawl still reaches every page.
+	if got, want := len(recs), len(site.URLs()); got != want {
+		t.Errorf("records: got %d, want %d", got, want)
 	}
 }

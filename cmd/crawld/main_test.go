@@ -229,3 +229,34 @@ func TestRun_SIGTERMFlushesAndExits143(t *testing.T) {
 		t.Errorf("records: got %d, want the ones fetched before SIGTERM (3..499)", len(recs))
 	}
 }
+
+func TestRun_LogsFetchesProgressAndSummary(t *testing.T) {
+	site := startSite(t, testsite.Config{PagesPerHost: 10, Latency: 20 * time.Millisecond})
+	args := []string{"crawl", "--seed", site.SeedURL(), "--rate", "0", "--log-level", "debug", "--progress-interval", "10ms"}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), args, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit code %d, stderr: %s", code, stderr.String())
+	}
+	wantFields := map[string][]string{
+		"fetched":        {"url", "host", "status", "duration_ms", "depth"},
+		"progress":       {"pages", "errors", "frontier", "hosts_waiting", "pages_per_sec"},
+		"crawl finished": {"pages", "errors", "bytes", "elapsed", "pages_per_sec"},
+	}
+	seen := make(map[string]int)
+	for _, line := range readRecords(t, stderr.Bytes()) { // every log line is a JSON object
+		msg, _ := line["msg"].(string)
+		fields, ok := wantFields[msg]
+		if !ok {
+			continue
+		}
+		seen[msg]++
+		for _, f := range fields {
+			if _, ok := line[f]; !ok {
+				t.Errorf("%q log line lacks %q: %v", msg, f, line)
+			}
+		}
+	}
+	if seen["fetched"] != 10 || seen["progress"] == 0 || seen["crawl finished"] != 1 {
+		t.Errorf("log lines by message: %v; want 10 fetched, some progress, 1 crawl finished", seen)
+	}
+}
