@@ -3,6 +3,7 @@ package crawler
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/crawld/crawld/filter"
@@ -42,8 +43,45 @@ type Config struct {
 	// UserAgent is sent with every request and matched against robots.txt
 	// groups by its product token (the part before the first "/").
 	UserAgent string `mapstructure:"user_agent"`
+	// RobotsToken is the product token matched against robots.txt
+	// User-agent lines and robots meta tag names; "" means the UserAgent's
+	// product token (the text before its first "/").
+	RobotsToken string `mapstructure:"robots_token"`
 	// Robots reports whether robots.txt is fetched and obeyed.
 	Robots bool `mapstructure:"robots"`
+	// RobotsTTL is how long a robots.txt is trusted before it is fetched
+	// again; at most 24 hours (RFC 9309 2.4).
+	RobotsTTL time.Duration `mapstructure:"robots_ttl"`
+	// MaxCrawlDelay caps a robots.txt Crawl-delay, so one file cannot stall
+	// a host for hours; a capped value is logged.
+	MaxCrawlDelay time.Duration `mapstructure:"max_crawl_delay"`
+	// MaxRetries is how many times a URL is retried after a transient
+	// failure (timeout, reset, 429, 5xx) before it is recorded as an error.
+	MaxRetries int `mapstructure:"max_retries"`
+	// RetryBackoff is the first back-off after a failure; it doubles with
+	// each failure in a row, with jitter.
+	RetryBackoff time.Duration `mapstructure:"retry_backoff"`
+	// MaxRetryAfter caps both a server's Retry-After and the back-off.
+	MaxRetryAfter time.Duration `mapstructure:"max_retry_after"`
+	// MaxHostFailures is how many requests in a row may fail before a host
+	// is set aside: its remaining URLs are then recorded as errors without
+	// being requested.
+	MaxHostFailures int `mapstructure:"max_host_failures"`
+	// Autothrottle makes each host's delay follow its latency (Scrapy's
+	// AutoThrottle), never faster than Rate and Crawl-delay allow.
+	Autothrottle bool `mapstructure:"autothrottle"`
+	// AutothrottleTargetConcurrency is the average number of requests
+	// autothrottle aims to keep in flight to each host.
+	AutothrottleTargetConcurrency float64 `mapstructure:"autothrottle_target_concurrency"`
+	// AutothrottleStartDelay is a host's delay before its latency is known.
+	AutothrottleStartDelay time.Duration `mapstructure:"autothrottle_start_delay"`
+	// AutothrottleMaxDelay caps the delay autothrottle may set.
+	AutothrottleMaxDelay time.Duration `mapstructure:"autothrottle_max_delay"`
+	// FollowNofollow reports whether links marked rel="nofollow" are followed.
+	FollowNofollow bool `mapstructure:"follow_nofollow"`
+	// Sitemaps reports whether the Sitemap lines of robots.txt and each
+	// host's /sitemap.xml are read for URLs to crawl (requires Robots).
+	Sitemaps bool `mapstructure:"sitemaps"`
 	// MaxBody is the largest response body read, in bytes; a larger body is
 	// recorded as an error.
 	MaxBody int64 `mapstructure:"max_body"`
@@ -70,11 +108,21 @@ func DefaultConfig() Config {
 		AllowExtensions:    []string{"html", "htm", "php", ""},
 		UserAgent:          buildinfo.UserAgent(),
 		Robots:             true,
-		MaxBody:            10 << 20,
-		ConnectTimeout:     10 * time.Second,
-		HeaderTimeout:      15 * time.Second,
-		FetchTimeout:       30 * time.Second,
-		ProgressInterval:   5 * time.Second,
+		RobotsTTL:          24 * time.Hour,
+		MaxCrawlDelay:      60 * time.Second,
+		MaxRetries:         3,
+		RetryBackoff:       time.Second,
+		MaxRetryAfter:      time.Hour,
+		MaxHostFailures:    10,
+
+		AutothrottleTargetConcurrency: 1,
+		AutothrottleStartDelay:        5 * time.Second,
+		AutothrottleMaxDelay:          60 * time.Second,
+		MaxBody:                       10 << 20,
+		ConnectTimeout:                10 * time.Second,
+		HeaderTimeout:                 15 * time.Second,
+		FetchTimeout:                  30 * time.Second,
+		ProgressInterval:              5 * time.Second,
 	}
 }
 
@@ -112,6 +160,8 @@ func (c Config) Validate() error {
 	}{
 		{"max_pages", float64(c.MaxPages)},
 		{"max_depth", float64(c.MaxDepth)},
+		{"max_retries", float64(c.MaxRetries)},
+		{"max_crawl_delay", float64(c.MaxCrawlDelay)},
 		{"rate", c.Rate},
 		{"progress_interval", float64(c.ProgressInterval)},
 	}
@@ -131,6 +181,12 @@ func (c Config) Validate() error {
 		{"connect_timeout", int64(c.ConnectTimeout)},
 		{"header_timeout", int64(c.HeaderTimeout)},
 		{"fetch_timeout", int64(c.FetchTimeout)},
+		{"robots_ttl", int64(c.RobotsTTL)},
+		{"retry_backoff", int64(c.RetryBackoff)},
+		{"max_retry_after", int64(c.MaxRetryAfter)},
+		{"max_host_failures", int64(c.MaxHostFailures)},
+		{"autothrottle_start_delay", int64(c.AutothrottleStartDelay)},
+		{"autothrottle_max_delay", int64(c.AutothrottleMaxDelay)},
 	}
 	for _, p := range positive {
 		if p.val <= 0 {
@@ -140,10 +196,33 @@ func (c Config) Validate() error {
 	if c.UserAgent == "" {
 		return problem("user_agent", "must not be empty")
 	}
+	if c.productToken() == "" {
+		return problem("robots_token", "must not be empty (or set user_agent to start with a product token)")
+	}
+	if c.RobotsTTL > 24*time.Hour {
+		return problem("robots_ttl", "must be at most 24h, as RFC 9309 2.4 requires (got %v)", c.RobotsTTL)
+	}
+	if !(c.AutothrottleTargetConcurrency > 0) {
+		return problem("autothrottle_target_concurrency", "must be > 0 (got %v)", c.AutothrottleTargetConcurrency)
+	}
+	if c.Sitemaps && !c.Robots {
+		return problem("sitemaps", "needs robots: true (sitemaps are found through robots.txt)")
+	}
 	if _, err := c.rules(); err != nil {
 		return err
 	}
 	return nil
+}
+
+// productToken returns the name matched against robots.txt groups and
+// robots meta tags: RobotsToken, or "crawld" for "crawld/1.0 (+https://…)".
+func (c Config) productToken() string {
+	if c.RobotsToken != "" {
+		return c.RobotsToken
+	}
+	token, _, _ := strings.Cut(c.UserAgent, "/")
+	token, _, _ = strings.Cut(token, " ")
+	return token
 }
 
 // rules compiles the URL filter, defaulting the allowed domains to the seeds'

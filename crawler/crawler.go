@@ -42,6 +42,13 @@ type Frontier interface {
 	Done(it queue.Item)
 	// Join blocks until every Put item is Done, or ctx ends.
 	Join(ctx context.Context) error
+	// SetInterval sets the least time between two request starts to host
+	// (Crawl-delay, autothrottle); 0 restores the configured rate.
+	SetInterval(host string, d time.Duration)
+	// Block hands out nothing of host before until (Retry-After, back-off).
+	Block(host string, until time.Time)
+	// Unblock lifts a Block at once.
+	Unblock(host string)
 }
 
 // frontierStats is implemented by frontiers that can report their size, for
@@ -68,11 +75,9 @@ type Crawler struct {
 	log    *zap.Logger
 	client *http.Client
 	robots *robotsCache // nil when robots.txt is not obeyed
+	hosts  hostStates
 
-	// mu guards seen and admitted, and is held across the frontier Puts of
-	// an admission so that an authority's robots.txt is queued before any of
-	// its pages.
-	mu       sync.Mutex
+	mu       sync.Mutex // guards seen and admitted
 	seen     map[string]struct{}
 	admitted int
 
@@ -84,6 +89,7 @@ type counters struct {
 	robotsDenied         atomic.Int64
 	duplicate, tooDeep   atomic.Int64
 	overLimit            atomic.Int64
+	retries              atomic.Int64
 	filtered             []atomic.Int64 // indexed by filter.Reason
 }
 
@@ -108,10 +114,11 @@ func New(cfg Config, front Frontier, sink Sink, log *zap.Logger) (*Crawler, erro
 		log:    log,
 		client: newClient(cfg),
 		seen:   make(map[string]struct{}),
+		hosts:  hostStates{hosts: make(map[string]*hostState)},
 	}
 	c.counts.filtered = make([]atomic.Int64, len(filter.Reasons()))
 	if cfg.Robots {
-		c.robots = newRobotsCache(cfg.UserAgent, c.client)
+		c.robots = newRobotsCache(cfg, c.client, c.backoff)
 	}
 	return c, nil
 }
@@ -163,6 +170,7 @@ func (c *Crawler) Run(ctx context.Context) (Summary, error) {
 		zap.Float64("pages_per_sec", perSecond(sum.Pages, sum.Elapsed)),
 		zap.Bool("interrupted", ctx.Err() != nil),
 		zap.Int64("robots_denied", c.counts.robotsDenied.Load()),
+		zap.Int64("retries", c.counts.retries.Load()),
 		zap.Int64("duplicates", c.counts.duplicate.Load()),
 		zap.Int64("too_deep", c.counts.tooDeep.Load()),
 		zap.Int64("over_max_pages", c.counts.overLimit.Load()),
@@ -251,18 +259,22 @@ func (c *Crawler) handle(ctx context.Context, it queue.Item) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("worker panic", zap.String("url", it.URL), zap.Any("panic", p), zap.Stack("stack"))
-			if it.Kind == queue.KindPage {
-				err = c.write(it, c.newRecord(it), fmt.Errorf("internal error: %v", p))
-			}
+			err = c.finish(it, c.newRecord(it), fmt.Errorf("internal error: %v", p))
 		}
 	}()
-	if it.Kind == queue.KindRobots {
-		if err := c.robots.fetch(ctx, it.URL, c.cfg.UserAgent); err != nil && ctx.Err() == nil {
-			c.log.Warn("robots.txt unavailable, host disallowed", zap.String("url", it.URL), zap.Error(err))
-		}
-		return nil
+	u, err := url.Parse(it.URL)
+	if err != nil {
+		return c.finish(it, c.newRecord(it), err)
 	}
-	return c.crawlPage(ctx, it)
+	if st := c.hosts.get(it.Host); st.setAside {
+		return c.finish(it, c.newRecord(it), fmt.Errorf("host set aside after %d failed requests in a row", c.cfg.MaxHostFailures))
+	}
+	if c.robots != nil {
+		if handled, err := c.obeyRobots(ctx, it, u); handled || err != nil {
+			return err
+		}
+	}
+	return c.fetchItem(ctx, it, u)
 }
 
 func (c *Crawler) newRecord(it queue.Item) Record {
@@ -273,31 +285,157 @@ func (c *Crawler) newRecord(it queue.Item) Record {
 	return rec
 }
 
-func (c *Crawler) crawlPage(ctx context.Context, it queue.Item) error {
-	rec := c.newRecord(it)
-	page, err := url.Parse(it.URL)
-	if err != nil {
-		return c.write(it, rec, err)
+// requeue puts an item back in the frontier, behind its host's other items.
+// It is called before the item's Done, so the crawl cannot join meanwhile.
+func (c *Crawler) requeue(ctx context.Context, it queue.Item) error {
+	if err := c.front.Put(ctx, it); err != nil {
+		return fmt.Errorf("frontier put: %w", err)
 	}
-	if c.robots != nil {
-		ok, err := c.robots.allowed(ctx, page)
-		if err != nil {
-			return nil // shutting down before the rules arrived
-		}
-		if !ok {
+	return nil
+}
+
+// obeyRobots applies the robots.txt of u's authority to it, and reports
+// whether it has dealt with the item itself: fetched robots.txt with the
+// item's politeness slot and put the item back for a slot of its own, put it
+// back until robots.txt can be read, or recorded it as disallowed.
+func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bool, error) {
+	authority := u.Scheme + "://" + u.Host
+	verdict, until, err := c.robots.verdict(ctx, authority, u.RequestURI())
+	switch {
+	case err != nil:
+		return true, nil // stopping
+	case verdict == robotsAllowed:
+		return false, nil
+	case verdict == robotsDisallowed:
+		if it.Kind == queue.KindPage {
 			c.counts.robotsDenied.Add(1)
-			return c.write(it, rec, errors.New("robots: disallowed"))
 		}
+		return true, c.finish(it, c.newRecord(it), errRobotsDisallowed)
+	case verdict == robotsUnavailable:
+		c.front.Block(it.Host, until)
+		return true, c.requeue(ctx, it)
 	}
 
-	resp, err := fetch(ctx, c.client, it.URL, c.cfg.UserAgent, c.cfg.MaxBody)
-	rec.DurationMS = time.Since(rec.FetchedAt).Milliseconds()
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil // cancelled by shutdown: not an outcome of the page
-		}
-		return c.write(it, rec, fetchError(err))
+	res := c.robots.fetch(ctx, authority)
+	if ctx.Err() != nil {
+		return true, nil
 	}
+	if res.err != nil {
+		var failures int
+		_, _, setAside := c.hosts.update(it.Host, func(st *hostState) {
+			st.failures++
+			failures = st.failures
+			st.setAside = st.failures >= c.cfg.MaxHostFailures
+		})
+		c.log.Warn("robots.txt unavailable: host paused", zap.String("authority", authority),
+			zap.Error(res.err), zap.Int("failures", failures), zap.Time("until", res.retryAt), zap.Bool("set_aside", setAside))
+		if !setAside {
+			c.front.Block(it.Host, res.retryAt)
+		}
+		return true, c.requeue(ctx, it)
+	}
+	delay := res.rules.CrawlDelay()
+	if delay > c.cfg.MaxCrawlDelay {
+		c.log.Warn("crawl-delay capped", zap.String("authority", authority),
+			zap.Duration("crawl_delay", delay), zap.Duration("max_crawl_delay", c.cfg.MaxCrawlDelay))
+		delay = c.cfg.MaxCrawlDelay
+	}
+	interval, changed, _ := c.hosts.update(it.Host, func(st *hostState) {
+		st.crawlDelay = delay
+		st.failures = 0
+	})
+	if changed {
+		c.front.SetInterval(it.Host, interval)
+	}
+	if res.first && c.cfg.Sitemaps {
+		if err := c.queueSitemaps(ctx, authority, res.rules.Sitemaps()); err != nil {
+			return true, err
+		}
+	}
+	return true, c.requeue(ctx, it)
+}
+
+// errRobotsDisallowed is the record error of a URL robots.txt refuses.
+var errRobotsDisallowed = errors.New("robots: disallowed")
+
+// fetchItem fetches a page or sitemap and deals with the response: a
+// transient failure is retried after a back-off that pauses the whole host;
+// anything else is the item's outcome.
+func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) error {
+	rec := c.newRecord(it)
+	limit := c.cfg.MaxBody
+	resp, err := fetch(ctx, c.client, it.URL, c.cfg.UserAgent, limit)
+	rec.DurationMS = time.Since(rec.FetchedAt).Milliseconds()
+	switch {
+	case ctx.Err() != nil:
+		return nil // cancelled by shutdown: not an outcome of the URL
+	case err != nil && transientError(err):
+		return c.failed(ctx, it, rec, nil, fetchError(err))
+	case err != nil:
+		return c.finish(it, rec, fetchError(err))
+	case retryableStatus(resp.status):
+		return c.failed(ctx, it, rec, resp, errors.New(resp.statusText))
+	}
+	interval, changed, _ := c.hosts.update(it.Host, func(st *hostState) {
+		st.failures = 0
+		if c.cfg.Autothrottle {
+			current := st.throttle
+			if current == 0 {
+				current = c.cfg.AutothrottleStartDelay
+			}
+			st.throttle = throttleDelay(current, resp.latency, c.cfg.AutothrottleTargetConcurrency, resp.status, c.cfg.AutothrottleMaxDelay)
+		}
+	})
+	if changed {
+		c.front.SetInterval(it.Host, interval)
+	}
+	if it.Kind == queue.KindSitemap {
+		return c.readSitemap(ctx, it, resp)
+	}
+	return c.crawlResponse(ctx, it, u, rec, resp)
+}
+
+// failed handles a transient failure: the host is left alone for a back-off
+// (or the server's Retry-After), and the item is tried again unless it has
+// used up max_retries or the host has failed too often and is set aside.
+func (c *Crawler) failed(ctx context.Context, it queue.Item, rec Record, resp *response, cause error) error {
+	var failures int
+	_, _, setAside := c.hosts.update(it.Host, func(st *hostState) {
+		st.failures++
+		failures = st.failures
+		st.setAside = st.failures >= c.cfg.MaxHostFailures
+	})
+	var wait time.Duration
+	if resp != nil {
+		wait, _ = retryAfter(resp.header, time.Now())
+	}
+	if setAside {
+		c.log.Warn("host set aside", zap.String("host", it.Host), zap.Int("failures", failures), zap.Error(cause))
+		c.front.Unblock(it.Host) // drain its remaining items without waiting
+	} else {
+		c.front.Block(it.Host, time.Now().Add(c.backoff(failures, wait)))
+	}
+	if it.Attempt < c.cfg.MaxRetries && !setAside {
+		c.counts.retries.Add(1)
+		it.Attempt++
+		return c.requeue(ctx, it)
+	}
+	giveUp := cause
+	if it.Attempt > 0 {
+		giveUp = fmt.Errorf("giving up after %d retries: %w", it.Attempt, cause)
+	}
+	if resp == nil {
+		return c.finish(it, rec, giveUp)
+	}
+	// The server did answer: keep its status next to the error.
+	rec.Status, rec.ContentType, rec.Bytes = resp.status, resp.header.Get("Content-Type"), int64(len(resp.body))
+	rec.Error = giveUp.Error()
+	return c.finish(it, rec, nil)
+}
+
+// crawlResponse turns a page's response into its record, following a
+// redirect or taking the page's links.
+func (c *Crawler) crawlResponse(ctx context.Context, it queue.Item, page *url.URL, rec Record, resp *response) error {
 	rec.Status = resp.status
 	rec.ContentType = resp.header.Get("Content-Type")
 	rec.Bytes = int64(len(resp.body))
@@ -308,21 +446,27 @@ func (c *Crawler) crawlPage(ctx context.Context, it queue.Item) error {
 		if queued || err != nil {
 			return err // the record is written when the chain ends
 		}
-		return c.write(it, rec, nil)
+		return c.finish(it, rec, nil)
 	}
+	token := c.cfg.productToken()
+	rec.Noindex, rec.Nofollow = robotsTag(resp.header, token)
 	if resp.status >= 200 && resp.status < 300 && htmlType(rec.ContentType, resp.body) {
-		links, err := extractLinks(page, rec.ContentType, resp.body)
+		p, err := parsePage(page, rec.ContentType, resp.body, token, c.cfg.FollowNofollow)
 		if err != nil {
 			c.log.Warn("links not extracted", zap.String("url", it.URL), zap.Error(err))
 		}
-		rec.Links = len(links)
-		for _, link := range links {
-			if err := c.admit(ctx, filter.Normalize(link), it.Depth+1); err != nil {
-				return err
+		rec.Links = len(p.links)
+		rec.Noindex = rec.Noindex || p.noindex
+		rec.Nofollow = rec.Nofollow || p.nofollow
+		if !rec.Nofollow {
+			for _, link := range p.links {
+				if err := c.admit(ctx, filter.Normalize(link), it.Depth+1); err != nil {
+					return err
+				}
 			}
 		}
 	}
-	return c.write(it, rec, nil)
+	return c.finish(it, rec, nil)
 }
 
 func isRedirect(status int) bool {
@@ -364,7 +508,7 @@ func (c *Crawler) redirect(ctx context.Context, it queue.Item, from *url.URL, lo
 	}
 	// The hop inherits the admission of the URL that led to it, so it does
 	// not count against max_pages again.
-	return c.enqueue(ctx, target.Scheme, next, false)
+	return c.enqueue(ctx, next, false)
 }
 
 // admit applies the filter, depth and page limits to a discovered URL and
@@ -382,13 +526,13 @@ func (c *Crawler) admit(ctx context.Context, u *url.URL, depth int) error {
 		return nil
 	}
 	it := queue.Item{URL: u.String(), Host: u.Host, Depth: depth, Kind: queue.KindPage}
-	_, err := c.enqueue(ctx, u.Scheme, it, true)
+	_, err := c.enqueue(ctx, it, true)
 	return err
 }
 
 // enqueue puts it in the frontier unless its URL was seen before or, for a
 // new page, max_pages are already admitted. It reports whether it queued it.
-func (c *Crawler) enqueue(ctx context.Context, scheme string, it queue.Item, newPage bool) (bool, error) {
+func (c *Crawler) enqueue(ctx context.Context, it queue.Item, newPage bool) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, dup := c.seen[it.URL]; dup {
@@ -399,15 +543,6 @@ func (c *Crawler) enqueue(ctx context.Context, scheme string, it queue.Item, new
 		c.counts.overLimit.Add(1)
 		return false, nil
 	}
-	if c.robots != nil {
-		authority := scheme + "://" + it.Host
-		if c.robots.add(authority) {
-			robots := queue.Item{URL: authority + "/robots.txt", Host: it.Host, Kind: queue.KindRobots}
-			if err := c.front.Put(ctx, robots); err != nil {
-				return false, fmt.Errorf("frontier put: %w", err)
-			}
-		}
-	}
 	if err := c.front.Put(ctx, it); err != nil {
 		return false, fmt.Errorf("frontier put: %w", err)
 	}
@@ -416,6 +551,18 @@ func (c *Crawler) enqueue(ctx context.Context, scheme string, it queue.Item, new
 		c.admitted++
 	}
 	return true, nil
+}
+
+// finish ends an item with its outcome: a page's record is written; a
+// sitemap has no record, so its failure is only logged.
+func (c *Crawler) finish(it queue.Item, rec Record, fetchErr error) error {
+	if it.Kind == queue.KindSitemap {
+		if fetchErr != nil && !errors.Is(fetchErr, errRobotsDisallowed) {
+			c.log.Warn("sitemap not read", zap.String("url", it.URL), zap.Error(fetchErr))
+		}
+		return nil
+	}
+	return c.write(it, rec, fetchErr)
 }
 
 // write sends the record of item it to the sink, with fetchErr (if any) as

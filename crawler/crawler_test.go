@@ -455,6 +455,8 @@ func TestCrawl_ErrorsBecomeRecords(t *testing.T) {
 	cfg.MaxBody = 1000
 	cfg.HeaderTimeout = time.Second // /hang never sends headers
 	cfg.Robots = false
+	cfg.MaxRetries = 0 // retries have their own test
+	fastRetries(&cfg)
 	sink := mustCrawl(t, cfg)
 	recs := sink.byURL(t)
 
@@ -462,7 +464,7 @@ func TestCrawl_ErrorsBecomeRecords(t *testing.T) {
 		url, wantErr string
 		wantStatus   int
 	}{
-		{base + "/500", "", 500},
+		{base + "/500", "500 Internal Server Error", 500},
 		{base + "/big", "body too large", 0},
 		{base + "/hang", "timeout", 0},
 		{base + "/reset", "EOF", 0},
@@ -498,6 +500,7 @@ func TestCrawl_RobotsDisallowedIsRecordedNotFetched(t *testing.T) {
 }
 
 func TestCrawl_RateMeasuredServerSide(t *testing.T) {
+	t.Parallel() // paced by timers: let it wait alongside the others
 	const rate, burst = 4, 1
 	site := startSite(t, testsite.Config{Hosts: 3, PagesPerHost: 10, Decoys: true})
 	cfg := testConfig(site.SeedURL())

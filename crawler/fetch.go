@@ -43,9 +43,11 @@ func newClient(cfg Config) *http.Client {
 // response is what a fetch brings back: the status and headers, and the body
 // read up to the size limit.
 type response struct {
-	status int
-	header http.Header
-	body   []byte
+	status     int
+	statusText string // e.g. "503 Service Unavailable"
+	header     http.Header
+	body       []byte
+	latency    time.Duration // until the response headers arrived
 }
 
 // fetch GETs rawURL, reading at most maxBody bytes of the (decompressed) body.
@@ -58,10 +60,12 @@ func fetch(ctx context.Context, client *http.Client, rawURL, userAgent string, m
 	}
 	req.Header.Set("User-Agent", userAgent)
 	req.Header.Set("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5")
+	start := time.Now()
 	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}
+	latency := time.Since(start)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
@@ -70,5 +74,5 @@ func fetch(ctx context.Context, client *http.Client, rawURL, userAgent string, m
 	if int64(len(body)) > maxBody {
 		return nil, fmt.Errorf("%w (> %d bytes)", errBodyTooLarge, maxBody)
 	}
-	return &response{status: resp.StatusCode, header: resp.Header, body: body}, nil
+	return &response{status: resp.StatusCode, statusText: resp.Status, header: resp.Header, body: body, latency: latency}, nil
 }

@@ -26,30 +26,50 @@ func htmlType(contentType string, body []byte) bool {
 	return mediaType == "text/html" || mediaType == "application/xhtml+xml"
 }
 
-// extractLinks returns the distinct absolute URLs that a[href] and area[href]
-// point to, in document order. The body is decoded to UTF-8 by its declared or
-// sniffed charset first, so non-ASCII targets come out correctly
+// page is what a crawler takes from an HTML document.
+type page struct {
+	links    []*url.URL // distinct link targets, in document order
+	noindex  bool       // a robots meta tag asks that the page not be indexed
+	nofollow bool       // a robots meta tag asks that its links not be followed
+}
+
+// parsePage returns the distinct absolute URLs that a[href] and area[href]
+// point to, in document order, and the page's robots meta directives for
+// agent (the crawler's product token). The body is decoded to UTF-8 by its
+// declared or sniffed charset first, so non-ASCII targets come out correctly
 // percent-encoded; links resolve against <base href> when the page has one.
-func extractLinks(page *url.URL, contentType string, body []byte) ([]*url.URL, error) {
+// Links marked rel="nofollow" are left out unless followNofollow is set.
+func parsePage(pageURL *url.URL, contentType string, body []byte, agent string, followNofollow bool) (page, error) {
 	var r io.Reader = bytes.NewReader(body)
 	if enc, name, _ := charset.DetermineEncoding(body, contentType); name != "utf-8" {
 		r = enc.NewDecoder().Reader(r)
 	}
 	doc, err := goquery.NewDocumentFromReader(r)
 	if err != nil {
-		return nil, fmt.Errorf("parse html: %w", err)
+		return page{}, fmt.Errorf("parse html: %w", err)
 	}
-	base := page
+	var p page
+	doc.Find("meta[name][content]").Each(func(_ int, s *goquery.Selection) {
+		name := strings.ToLower(strings.TrimSpace(s.AttrOr("name", "")))
+		if name == "robots" || strings.EqualFold(name, agent) {
+			noindex, nofollow := robotsDirectives(s.AttrOr("content", ""))
+			p.noindex = p.noindex || noindex
+			p.nofollow = p.nofollow || nofollow
+		}
+	})
+	base := pageURL
 	if href, ok := doc.Find("base[href]").First().Attr("href"); ok {
-		if u, err := page.Parse(cleanHref(href)); err == nil {
+		if u, err := pageURL.Parse(cleanHref(href)); err == nil {
 			base = u
 		}
 	}
-	var links []*url.URL
 	seen := make(map[string]struct{})
 	doc.Find("a[href], area[href]").Each(func(_ int, s *goquery.Selection) {
 		href := cleanHref(s.AttrOr("href", ""))
 		if href == "" || hasSkippedScheme(href) {
+			return
+		}
+		if !followNofollow && hasToken(s.AttrOr("rel", ""), "nofollow") {
 			return
 		}
 		u, err := base.Parse(href)
@@ -62,9 +82,54 @@ func extractLinks(page *url.URL, contentType string, body []byte) ([]*url.URL, e
 			return
 		}
 		seen[key] = struct{}{}
-		links = append(links, u)
+		p.links = append(p.links, u)
 	})
-	return links, nil
+	return p, nil
+}
+
+// robotsDirectives reads the comma-separated directives of a robots meta tag
+// or X-Robots-Tag value: "none" means both noindex and nofollow.
+func robotsDirectives(content string) (noindex, nofollow bool) {
+	for d := range strings.SplitSeq(content, ",") {
+		switch strings.ToLower(strings.TrimSpace(d)) {
+		case "noindex":
+			noindex = true
+		case "nofollow":
+			nofollow = true
+		case "none":
+			noindex, nofollow = true, true
+		}
+	}
+	return noindex, nofollow
+}
+
+// robotsTag reads X-Robots-Tag headers. A value may name the crawler it is
+// for ("crawld: nofollow"); values for other crawlers are ignored.
+func robotsTag(h http.Header, agent string) (noindex, nofollow bool) {
+	for _, v := range h.Values("X-Robots-Tag") {
+		if name, rest, ok := strings.Cut(v, ":"); ok && !strings.ContainsAny(name, ",") {
+			// "unavailable_after: <date>" is a directive, not a crawler name.
+			if n := strings.TrimSpace(name); !strings.EqualFold(n, "unavailable_after") {
+				if !strings.EqualFold(n, agent) {
+					continue
+				}
+				v = rest
+			}
+		}
+		ni, nf := robotsDirectives(v)
+		noindex, nofollow = noindex || ni, nofollow || nf
+	}
+	return noindex, nofollow
+}
+
+// hasToken reports whether the space-separated list has token, ignoring case.
+func hasToken(list, token string) bool {
+	for f := range strings.FieldsSeq(list) {
+		if strings.EqualFold(f, token) {
+			return true
+		}
+	}
+	return false
 }
 
 // cleanHref strips what browsers strip from an href: surrounding whitespace

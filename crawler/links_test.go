@@ -1,6 +1,7 @@
 package crawler
 
 import (
+	"net/http"
 	"net/url"
 	"slices"
 	"testing"
@@ -8,7 +9,7 @@ import (
 	"golang.org/x/text/encoding/japanese"
 )
 
-func TestExtractLinks(t *testing.T) {
+func TestParsePage_Links(t *testing.T) {
 	page, _ := url.Parse("http://example.com/dir/page.html")
 	sjis, err := japanese.ShiftJIS.NewEncoder().String(`<meta charset="shift_jis"><a href="/日本">x</a>`)
 	if err != nil {
@@ -77,12 +78,12 @@ func TestExtractLinks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			links, err := extractLinks(page, tt.contentType, []byte(tt.body))
+			p, err := parsePage(page, tt.contentType, []byte(tt.body), "crawld", false)
 			if err != nil {
-				t.Fatalf("extractLinks: %v", err)
+				t.Fatalf("parsePage: %v", err)
 			}
 			var got []string
-			for _, l := range links {
+			for _, l := range p.links {
 				got = append(got, l.String())
 			}
 			if !slices.Equal(got, tt.want) {
@@ -108,6 +109,60 @@ func TestHTMLType(t *testing.T) {
 	for _, tt := range tests {
 		if got := htmlType(tt.contentType, []byte(tt.body)); got != tt.want {
 			t.Errorf("htmlType(%q, %q) = %v, want %v", tt.contentType, tt.body, got, tt.want)
+		}
+	}
+}
+
+func TestParsePage_RobotsDirectives(t *testing.T) {
+	page, _ := url.Parse("http://example.com/")
+	tests := []struct {
+		name              string
+		body              string
+		followNofollow    bool
+		noindex, nofollow bool
+		links             int
+	}{
+		{name: "no directives", body: `<a href="/a">a</a>`, links: 1},
+		{name: "robots nofollow", body: `<meta name="robots" content="nofollow"><a href="/a">a</a>`, nofollow: true, links: 1},
+		{name: "robots none", body: `<meta name="ROBOTS" content="None">`, noindex: true, nofollow: true},
+		{name: "our own name", body: `<meta name="crawld" content="noindex, follow">`, noindex: true},
+		{name: "another crawler's name", body: `<meta name="googlebot" content="noindex,nofollow">`},
+		{name: "rel nofollow skipped", body: `<a href="/a" rel="external NoFollow">a</a><a href="/b">b</a>`, links: 1},
+		{name: "rel nofollow followed when asked", body: `<a href="/a" rel="nofollow">a</a>`, followNofollow: true, links: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := parsePage(page, "text/html", []byte(tt.body), "crawld", tt.followNofollow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.noindex != tt.noindex || p.nofollow != tt.nofollow || len(p.links) != tt.links {
+				t.Errorf("got noindex=%v nofollow=%v links=%d; want %v %v %d", p.noindex, p.nofollow, len(p.links), tt.noindex, tt.nofollow, tt.links)
+			}
+		})
+	}
+}
+
+func TestRobotsTag(t *testing.T) {
+	tests := []struct {
+		values            []string
+		noindex, nofollow bool
+	}{
+		{nil, false, false},
+		{[]string{"noindex"}, true, false},
+		{[]string{"noindex, nofollow"}, true, true},
+		{[]string{"none"}, true, true},
+		{[]string{"googlebot: nofollow"}, false, false},
+		{[]string{"CRAWLD: nofollow", "otherbot: noindex"}, false, true},
+		{[]string{"unavailable_after: 25 Jun 2030 15:00:00 PST"}, false, false},
+	}
+	for _, tt := range tests {
+		h := http.Header{}
+		for _, v := range tt.values {
+			h.Add("X-Robots-Tag", v)
+		}
+		if ni, nf := robotsTag(h, "crawld"); ni != tt.noindex || nf != tt.nofollow {
+			t.Errorf("robotsTag(%q) = %v, %v; want %v, %v", tt.values, ni, nf, tt.noindex, tt.nofollow)
 		}
 	}
 }

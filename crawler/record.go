@@ -22,6 +22,8 @@ type Record struct {
 	FetchedAt   time.Time `json:"fetched_at"`
 	DurationMS  int64     `json:"duration_ms"`
 	Error       string    `json:"error,omitempty"`
+	Noindex     bool      `json:"noindex,omitempty"`  // robots meta tag or X-Robots-Tag: noindex
+	Nofollow    bool      `json:"nofollow,omitempty"` // robots meta tag or X-Robots-Tag: nofollow; its links were not followed
 }
 
 // Sink receives every record. Write is called from many workers at once and

@@ -19,6 +19,21 @@
 // idle hosts sit in a second heap keyed by that time, swept by every call, so
 // the frontier needs no goroutine of its own.
 //
+// Crawl-delay from robots.txt, the Retry-After of a 429 or 503, back-off
+// after failures and adaptive throttling all slow one host down at run time,
+// and they all come down to the same thing: a later readyAt on the same
+// clock. SetInterval retunes a host's limiter to one request per interval
+// (burst 1); Block sets a time before which the host is not ready, whatever
+// its limiter says. A host's readyAt is the later of its limiter's next token
+// and the end of its block, so the ready-heap and the waiting Gets honour
+// both with no machinery of their own, and an idle host is kept in memory
+// until its block has passed too. Intervals must outlive the host's state, so
+// they are kept in a map of their own.
+//
+// Without a rate limit the clock is not read at all while no host held has an
+// interval or a block: every eligible host is then ready at once. While one
+// has, the whole frontier runs on the clock (see Memory.now).
+//
 // Put, Get, Done and Join give WaitGroup-style join semantics, like Python's
 // asyncio.Queue: every Put counts one unfinished task, Done finishes one, and
 // Join waits until none remain.
@@ -39,8 +54,8 @@ import (
 type Kind uint8
 
 const (
-	KindPage   Kind = iota // a page admitted by the crawler
-	KindRobots             // the host's robots.txt, which the crawler puts before the host's first page
+	KindPage    Kind = iota // a page admitted by the crawler
+	KindSitemap             // a sitemap or sitemap index whose URLs the crawler admits
 )
 
 // Item is one unit of work. The queue reads only Host; the rest is carried for the crawler.
@@ -51,6 +66,7 @@ type Item struct {
 	Kind      Kind
 	Redirects int    // redirect hops that led to this URL (0 for a URL found as a link or seed)
 	Origin    string // for a redirect hop, the URL originally admitted; "" otherwise
+	Attempt   int    // failed tries so far (0 on the first try)
 }
 
 // Config sets the per-host politeness. The zero value means: unlimited rate,
@@ -66,7 +82,8 @@ type Stats struct {
 	Queued       int // items waiting in host FIFOs
 	InFlight     int // items handed out by Get and not yet Done
 	Hosts        int // hosts with state held in memory
-	HostsWaiting int // hosts with queued items that Get may not hand out right now (rate-limited or at their in-flight cap)
+	HostsWaiting int // hosts with queued items that Get may not hand out right now (rate-limited, blocked or at their in-flight cap)
+	Blocked      int // hosts under a Block that has not passed yet
 }
 
 var errNoHost = errors.New("queue: item has no host")
@@ -94,21 +111,65 @@ type Memory struct {
 	joined   chan struct{} // closed when queued+inFlight drops to 0; nil if no Join is waiting
 	waiters  int           // Gets blocked in wait
 	timerAt  time.Time     // the earliest deadline a blocked Get has a timer for; zero if none
+
+	// intervals holds the SetInterval settings in effect (longer than
+	// 1/Rate), including those of hosts whose state was dropped.
+	intervals map[string]time.Duration
+	timed     int       // hosts held with an interval or a block (see now)
+	last      time.Time // the clock's latest reading, zero if never read
 }
 
 type host struct {
+	// The fields the heaps compare and swap come first, to share a cache line.
+	readyAt time.Time // when the host may next be handed an item (see due); kept while in ready
+	seq     uint64    // when the host last became eligible; breaks readyAt ties
+	pos     [2]int    // index in ready and idle, -1 when absent
+
 	name     string
 	items    []Item // the FIFO is items[head:]
 	head     int
 	inFlight int
-	lim      *rate.Limiter // nil when the rate is unlimited: a rate.Inf limiter would always allow
-	readyAt  time.Time     // when lim next has a token; kept while in ready
-	dropAt   time.Time     // when lim is full again; kept while in idle
-	seq      uint64        // when the host last became eligible; breaks readyAt ties
-	pos      [2]int        // index in ready and idle, -1 when absent
+	lim      *rate.Limiter // nil when the rate is unlimited (and no interval is set): a rate.Inf limiter would always allow
+	dropAt   time.Time     // when lim is full again and any block has passed; kept while in idle
+
+	interval     time.Duration // from SetInterval; 0 when the configured rate applies
+	blockedUntil time.Time     // from Block; zero when lifted or seen to have passed
+	lastStart    time.Time     // when Get last handed out an item of the host, if read from the clock
+	blindStart   bool          // the last hand-out was made without reading the clock (see Memory.now)
 }
 
 func (h *host) queued() int { return len(h.items) - h.head }
+
+// timed reports whether h needs the clock even when the rate is unlimited.
+func (h *host) timed() bool { return h.interval > 0 || !h.blockedUntil.IsZero() }
+
+// due returns the earliest time, not before now, at which h may start a
+// request (full false), or at which dropping its state would lose nothing
+// (full true): the latest of when its limiter holds one token (or is full),
+// its last start plus its interval, and the end of its block.
+//
+// The interval term matters only just after SetInterval, when a limiter
+// retuned from a larger burst may still hold a token; from the next start on
+// the burst-1 limiter alone keeps the spacing.
+func (h *host) due(now time.Time, full bool) time.Time {
+	t := now
+	if h.lim != nil {
+		n := 1.0
+		if full {
+			n = float64(h.lim.Burst())
+		}
+		t = tokensAt(h.lim, now, n)
+	}
+	if h.interval > 0 {
+		if at := h.lastStart.Add(h.interval); at.After(t) {
+			t = at
+		}
+	}
+	if h.blockedUntil.After(t) {
+		t = h.blockedUntil
+	}
+	return t
+}
 
 // pop removes the oldest item. It reuses the slice's array instead of
 // reslicing it away, so a host whose queue keeps draining and refilling does
@@ -164,11 +225,10 @@ func (m *Memory) Put(ctx context.Context, it Item) error {
 	m.sweep(now)
 	h := m.hosts[it.Host]
 	if h == nil {
-		h = &host{name: it.Host, pos: [2]int{-1, -1}}
-		if m.limit != rate.Inf {
-			h.lim = rate.NewLimiter(m.limit, m.burst)
-		}
-		m.hosts[it.Host] = h
+		// If the host has an interval, now may be m.last rather than a
+		// reading; that is no matter: its limiter is full, and m.last is
+		// no earlier than any readyAt in the heap.
+		h = m.newHost(it.Host)
 	}
 	h.items = append(h.items, it)
 	m.queued++
@@ -256,32 +316,199 @@ func (m *Memory) Stats() Stats {
 		if h.queued() > 0 && (h.pos[inReady] < 0 || h.readyAt.After(now)) {
 			s.HostsWaiting++
 		}
+		if h.blockedUntil.After(now) {
+			s.Blocked++
+		}
 	}
 	return s
 }
 
-// now returns the time, or the zero time when hosts are not rate-limited:
-// then every eligible host is ready at once, no host waits to be dropped, and
-// reading the clock would be wasted work.
-func (m *Memory) now() time.Time {
-	if m.limit == rate.Inf {
-		return time.Time{}
+// SetInterval sets the minimum time between the starts of two requests to
+// host. An interval longer than 1/Config.Rate replaces the configured rate
+// for that host, with a burst of 1 (Crawl-delay means one request per
+// interval, never a burst); a shorter one (or 0, or a negative one) restores
+// the configured Rate and Burst. The setting outlives the host's idle state:
+// it is kept until SetInterval(host, 0) clears it, so a host dropped while
+// idle and seen again later is still paced by it. Takes effect for the next
+// hand-out: if the host is in the ready-heap its readyAt moves later
+// accordingly (never earlier than already charged tokens allow).
+//
+// The host's limiter is retuned in place, so tokens already spent stay
+// spent: a change never refills it, it only changes how fast it refills and
+// how full it may get. With an interval the next start is moreover at least
+// the interval after the last one; a last start made while the frontier ran
+// without the clock (unlimited rate, nothing timed) is taken to be now.
+func (m *Memory) SetInterval(host string, d time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.clock()
+	m.sweep(now)
+	if rate.Every(d) >= m.limit { // d ≤ 1/Rate, or d ≤ 0
+		d = 0
+		delete(m.intervals, host)
+	} else {
+		if m.intervals == nil {
+			m.intervals = make(map[string]time.Duration)
+		}
+		m.intervals[host] = d
 	}
-	return time.Now()
+	h := m.hosts[host]
+	if h == nil || h.interval == d {
+		return
+	}
+	was := h.timed()
+	h.interval = d
+	if h.blindStart {
+		h.lastStart, h.blindStart = now, false
+	}
+	switch {
+	case d > 0 && h.lim == nil:
+		h.lim = rate.NewLimiter(rate.Every(d), 1)
+	case d > 0:
+		h.lim.SetLimitAt(now, rate.Every(d))
+		h.lim.SetBurstAt(now, 1)
+	case m.limit == rate.Inf:
+		h.lim = nil
+	default:
+		h.lim.SetLimitAt(now, m.limit)
+		h.lim.SetBurstAt(now, m.burst)
+	}
+	m.recount(h, was)
+	m.retime(h, now)
+	m.kick()
+}
+
+// Block makes Get hand out no item of host before until. A later Block
+// extends it; an earlier until than the current block is ignored (blocks
+// never shorten) — except Unblock. The block holds even if the host has
+// nothing queued yet (the host's state is created and kept, idle, until the
+// block passes). Other hosts are unaffected: a worker never waits on a
+// blocked host while another host is ready. An until that has already passed
+// does nothing.
+func (m *Memory) Block(host string, until time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.clock()
+	m.sweep(now)
+	h := m.hosts[host]
+	if !until.After(now) || h != nil && !until.After(h.blockedUntil) {
+		return
+	}
+	if h == nil {
+		h = m.newHost(host)
+	}
+	m.setBlock(h, until)
+	m.retime(h, now)
+	m.kick()
+}
+
+// Unblock lifts any block on host at once (used when the crawler sets a dead
+// host aside and wants its remaining items drained without waiting). It
+// leaves the host's interval and limiter alone.
+func (m *Memory) Unblock(host string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.clock()
+	m.sweep(now)
+	h := m.hosts[host]
+	if h == nil || h.blockedUntil.IsZero() {
+		return
+	}
+	m.setBlock(h, time.Time{})
+	m.retime(h, now)
+	m.kick() // the host may be ready now, before any waiting Get's timer
+}
+
+// now returns the time for a call that reads or changes host state.
+//
+// When hosts are not rate-limited and no host held has an interval or a
+// block (m.timed is 0), it returns the clock's last reading instead, without
+// reading it: every eligible host is ready at once, no host waits to be
+// dropped, and the reading would be wasted work. Handing out m.last rather
+// than the zero time keeps readyAt monotonic across the switch between the
+// two modes, so a host queued while the clock ran is not overtaken for ever
+// by hosts queued later without it.
+//
+// The switch is for the whole frontier, not per host: the ready-heap orders
+// all hosts on one clock, and a host kept on the zero time would sort before
+// every host on the real one, starving the hosts with an interval or a block
+// even once their time had come. While some host is timed, every call reads
+// the clock.
+func (m *Memory) now() time.Time {
+	if m.clocked() {
+		return m.clock()
+	}
+	return m.last
+}
+
+// clocked reports whether now reads the clock.
+func (m *Memory) clocked() bool { return m.limit != rate.Inf || m.timed > 0 }
+
+// clock reads the clock. It is kept out of line so that now, called by
+// every Put, Get and Done, is inlined.
+//
+//go:noinline
+func (m *Memory) clock() time.Time {
+	m.last = time.Now()
+	return m.last
+}
+
+// newHost creates the state of a host, paced by its interval if it has one.
+func (m *Memory) newHost(name string) *host {
+	h := &host{name: name, pos: [2]int{-1, -1}}
+	if d := m.intervals[name]; d > 0 {
+		h.interval = d
+		h.lim = rate.NewLimiter(rate.Every(d), 1)
+		m.timed++
+	} else if m.limit != rate.Inf {
+		h.lim = rate.NewLimiter(m.limit, m.burst)
+	}
+	m.hosts[name] = h
+	return h
+}
+
+// drop forgets the state of an idle host.
+func (m *Memory) drop(h *host) {
+	delete(m.hosts, h.name)
+	if h.timed() {
+		m.timed--
+	}
+}
+
+// setBlock sets h's block, keeping m.timed in step.
+func (m *Memory) setBlock(h *host, until time.Time) {
+	was := h.timed()
+	h.blockedUntil = until
+	m.recount(h, was)
+}
+
+// recount keeps m.timed in step after h's interval or block changed; was is
+// h.timed() from before the change.
+func (m *Memory) recount(h *host, was bool) {
+	switch is := h.timed(); {
+	case is && !was:
+		m.timed++
+	case was && !is:
+		m.timed--
+	}
 }
 
 // take hands out the next item of the top host if that host is ready at now.
 func (m *Memory) take(now time.Time) (Item, bool) {
 	for m.ready.Len() > 0 && !m.ready.hs[0].readyAt.After(now) {
 		h := heap.Pop(&m.ready).(*host)
-		// readyAt is checked against TokensAt, so this always succeeds; it
-		// is asked anyway so that no rounding slip could ever overspend.
-		if h.lim != nil && !h.lim.AllowN(now, 1) {
+		// readyAt is no earlier than the block's end and is checked against
+		// TokensAt, so these checks always pass; they are made anyway so
+		// that no rounding slip could ever overspend or cut a block short.
+		if h.blockedUntil.After(now) || h.lim != nil && !h.lim.AllowN(now, 1) {
 			m.update(h, now)
 			continue
 		}
 		it := h.pop()
 		h.inFlight++
+		if h.blindStart = !m.clocked(); !h.blindStart {
+			h.lastStart = now
+		}
 		m.queued--
 		m.inFlight++
 		m.update(h, now)
@@ -337,12 +564,16 @@ func (m *Memory) kick() {
 	}
 }
 
-// update restores the heap invariants after h's queue or in-flight count changed.
+// update restores the heap invariants after h's queue or in-flight count
+// changed, and forgets h's block once it has passed.
 func (m *Memory) update(h *host, now time.Time) {
+	if !h.blockedUntil.IsZero() && !h.blockedUntil.After(now) {
+		m.setBlock(h, time.Time{})
+	}
 	if h.queued() > 0 && h.inFlight < m.perHost && h.pos[inReady] < 0 {
 		h.readyAt = now
-		if h.lim != nil {
-			h.readyAt = tokensAt(h.lim, now, 1)
+		if h.lim != nil || h.timed() {
+			h.readyAt = h.due(now, false)
 		}
 		m.seq++
 		h.seq = m.seq
@@ -352,23 +583,42 @@ func (m *Memory) update(h *host, now time.Time) {
 	switch {
 	case idle && h.pos[inIdle] < 0:
 		h.dropAt = now
-		if h.lim != nil {
-			h.dropAt = tokensAt(h.lim, now, float64(m.burst))
+		if h.lim != nil || h.timed() {
+			h.dropAt = h.due(now, true)
 		}
 		if h.dropAt.After(now) {
 			heap.Push(&m.idle, h)
 		} else {
-			delete(m.hosts, h.name)
+			m.drop(h)
 		}
 	case !idle && h.pos[inIdle] >= 0:
 		heap.Remove(&m.idle, h.pos[inIdle])
 	}
 }
 
-// sweep drops the idle hosts whose limiters have refilled by now.
+// retime puts h back in place after its interval or block changed, so the
+// change takes effect for the next hand-out: in the ready-heap at its new
+// readyAt, in the idle heap at its new dropAt, or dropped.
+func (m *Memory) retime(h *host, now time.Time) {
+	if i := h.pos[inReady]; i >= 0 {
+		// A host that was ready and still is keeps its readyAt, and so its
+		// turn; otherwise readyAt moves, later or earlier.
+		if due := h.due(now, false); due.After(now) || h.readyAt.After(now) {
+			h.readyAt = due
+			heap.Fix(&m.ready, i)
+		}
+	}
+	if i := h.pos[inIdle]; i >= 0 {
+		heap.Remove(&m.idle, i)
+	}
+	m.update(h, now)
+}
+
+// sweep drops the idle hosts whose limiters have refilled, and whose blocks
+// have passed, by now.
 func (m *Memory) sweep(now time.Time) {
 	for m.idle.Len() > 0 && !m.idle.hs[0].dropAt.After(now) {
-		delete(m.hosts, heap.Pop(&m.idle).(*host).name)
+		m.drop(heap.Pop(&m.idle).(*host))
 	}
 }
 

@@ -874,3 +874,695 @@ func BenchmarkMemory_PutGetDoneParallel(b *testing.B) {
 		}
 	})
 }
+
+// handOuts gets and finishes n items one at a time and returns when each was
+// handed out, as offsets from t0.
+func handOuts(t *testing.T, m *Memory, t0 time.Time, n int) []event {
+	t.Helper()
+	var es []event
+	for range n {
+		it := get(t, m)
+		es = append(es, event{time.Since(t0), it.URL})
+		m.Done(it)
+	}
+	return es
+}
+
+// ats returns the hand-out times of es.
+func ats(es []event) []time.Duration {
+	var ds []time.Duration
+	for _, e := range es {
+		ds = append(ds, e.at)
+	}
+	return ds
+}
+
+// checkTimed checks m.timed against the hosts held: a miscount would leave
+// an unlimited frontier reading the clock for ever, or not reading it while
+// a host needs it.
+func checkTimed(t *testing.T, m *Memory) {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, h := range m.hosts {
+		if h.timed() {
+			n++
+		}
+	}
+	if m.timed != n {
+		t.Errorf("m.timed = %d, want %d (hosts with an interval or a block)", m.timed, n)
+	}
+}
+
+// timedGet runs Get in a goroutine and yields the item and when it was
+// handed out, as an offset from t0.
+func timedGet(m *Memory, t0 time.Time) <-chan event {
+	return async(func() event {
+		it, err := m.Get(context.Background())
+		if err != nil {
+			return event{time.Since(t0), "error: " + err.Error()}
+		}
+		return event{time.Since(t0), it.URL}
+	})
+}
+
+func TestSetInterval(t *testing.T) {
+	const step = 250 * time.Millisecond // Rate 4
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	tests := []struct {
+		name  string
+		steps func(t *testing.T, m *Memory, t0 time.Time) []time.Duration
+		want  []time.Duration
+	}{
+		{"replaces rate and burst", func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
+			m.SetInterval("a", time.Second)
+			put(t, m, "a", 5)
+			return ats(handOuts(t, m, t0, 5))
+		}, []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second}},
+		{"0 restores rate and burst", func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
+			m.SetInterval("a", time.Second)
+			put(t, m, "a", 3)
+			got := ats(handOuts(t, m, t0, 3)) // the last at 2s, leaving no token
+			m.SetInterval("a", 0)
+			put(t, m, "a", 3)
+			got = append(got, ats(handOuts(t, m, t0, 3))...)
+			time.Sleep(ms(3500) - time.Since(t0)) // the bucket is full again at 3.5s
+			put(t, m, "a", 4)
+			return append(got, ats(handOuts(t, m, t0, 4))...)
+		}, []time.Duration{
+			0, time.Second, 2 * time.Second,
+			2*time.Second + step, 2*time.Second + 2*step, 2*time.Second + 3*step,
+			ms(3500), ms(3500), ms(3500), ms(3500) + step,
+		}},
+		{"shorter than 1/Rate has no effect", func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
+			m.SetInterval("a", 100*time.Millisecond)
+			put(t, m, "a", 5)
+			return ats(handOuts(t, m, t0, 5))
+		}, []time.Duration{0, 0, 0, step, 2 * step}},
+		{"exactly 1/Rate has no effect", func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
+			m.SetInterval("a", step)
+			put(t, m, "a", 5)
+			return ats(handOuts(t, m, t0, 5))
+		}, []time.Duration{0, 0, 0, step, 2 * step}},
+		{"counts from the last start", func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
+			put(t, m, "a", 4)
+			got := ats(handOuts(t, m, t0, 1))
+			time.Sleep(100 * time.Millisecond)
+			// The limiter still holds 2.4 tokens, clamped to 1; the interval
+			// counts from a/0's start all the same.
+			m.SetInterval("a", time.Second)
+			got = append(got, ats(handOuts(t, m, t0, 3))...)
+			// With a burst of 1 the limiter is full, and the state dropped,
+			// an interval after the last start.
+			time.Sleep(time.Second)
+			if got, want := m.Stats().Hosts, 0; got != want {
+				t.Errorf("Hosts an interval after the last start = %d, want %d", got, want)
+			}
+			return got
+		}, []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second}},
+		{"burst 1 on a live host", func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
+			put(t, m, "a", 3)
+			got := ats(handOuts(t, m, t0, 3)) // the burst spends every token
+			m.SetInterval("a", time.Second)
+			// At one token a second, a burst of 3 would keep the host 3s.
+			time.Sleep(time.Second)
+			if got, want := m.Stats().Hosts, 0; got != want {
+				t.Errorf("Hosts 1s after the burst = %d, want %d", got, want)
+			}
+			return got
+		}, []time.Duration{0, 0, 0}},
+		{"0 restores burst on a live host", func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
+			m.SetInterval("a", time.Second)
+			put(t, m, "a", 1)
+			it := get(t, m) // in flight: the host is kept
+			m.SetInterval("a", 0)
+			time.Sleep(2 * time.Second)
+			put(t, m, "a", 4)
+			m.Done(it)
+			return ats(handOuts(t, m, t0, 4))
+		}, []time.Duration{2 * time.Second, 2 * time.Second, 2 * time.Second, 2*time.Second + step}},
+		{"set before the first Put of the host", func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
+			m.SetInterval("a", 2*time.Second)
+			time.Sleep(time.Second)
+			put(t, m, "a", 3)
+			return ats(handOuts(t, m, t0, 3))
+		}, []time.Duration{time.Second, 3 * time.Second, 5 * time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				m := NewMemory(Config{Rate: 4, Burst: 3})
+				got := tt.steps(t, m, time.Now())
+				if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+					t.Errorf("hand-out times\n got %v\nwant %v", got, tt.want)
+				}
+				checkTimed(t, m)
+			})
+		})
+	}
+}
+
+// TestRetimeKeepsTurn checks that a host that was ready, and still is after
+// a SetInterval or Block with no effect yet, keeps its turn.
+func TestRetimeKeepsTurn(t *testing.T) {
+	for _, change := range []func(m *Memory){
+		func(m *Memory) { m.SetInterval("a", 1500*time.Millisecond) }, // a has not started: its limiter is full
+		func(m *Memory) { m.Block("b", time.Now().Add(time.Second)); m.Unblock("b") },
+	} {
+		synctest.Test(t, func(t *testing.T) {
+			m := NewMemory(Config{Rate: 1})
+			t0 := time.Now()
+			put(t, m, "a", 1) // ready at 0
+			time.Sleep(time.Second)
+			put(t, m, "b", 1) // ready at 1s
+			time.Sleep(time.Second)
+			change(m)
+			got := handOuts(t, m, t0, 2)
+			if want := []event{{2 * time.Second, "a/0"}, {2 * time.Second, "b/0"}}; fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("timeline\n got %v\nwant %v", got, want)
+			}
+		})
+	}
+}
+
+// TestSetIntervalMovesWaitingGet checks that a change to a host already in
+// the ready-heap takes effect for the Get waiting on it, later or earlier.
+func TestSetIntervalMovesWaitingGet(t *testing.T) {
+	tests := []struct {
+		name   string
+		cfg    Config
+		set    time.Duration // interval set before a/0 is handed out at 0
+		at     time.Duration // when the interval is changed, while a Get waits for a/1
+		change time.Duration
+		want   time.Duration // when a/1 is handed out
+	}{
+		// a/1 was due at 1s; the 3s interval counts from a/0's start.
+		{"later", Config{Rate: 1}, 0, 500 * time.Millisecond, 3 * time.Second, 3 * time.Second},
+		// a/1 was due at 2s. The limiter holds 0.5 tokens at 1s; at Rate 4
+		// the other half comes 125ms later.
+		{"earlier on restore", Config{Rate: 4, Burst: 3}, 2 * time.Second, time.Second, 0, 1125 * time.Millisecond},
+		{"earlier on restore, unlimited", Config{}, 2 * time.Second, 500 * time.Millisecond, 0, 500 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				m := NewMemory(tt.cfg)
+				t0 := time.Now()
+				if tt.set > 0 {
+					m.SetInterval("a", tt.set)
+				}
+				put(t, m, "a", 2)
+				m.Done(get(t, m))
+				got := timedGet(m, t0)
+				time.Sleep(tt.at)
+				m.SetInterval("a", tt.change)
+				if tt.want > tt.at {
+					time.Sleep(tt.want - tt.at - time.Nanosecond)
+					synctest.Wait()
+					if e, ok := returned(got); ok {
+						t.Fatalf("Get returned %+v, want it to wait for %v", e, tt.want)
+					}
+				}
+				if e := <-got; e.url != "a/1" || e.at != tt.want {
+					t.Errorf("Get = %q at %v, want \"a/1\" at %v", e.url, e.at, tt.want)
+				}
+				checkTimed(t, m)
+			})
+		})
+	}
+}
+
+func TestIntervalUnlimited(t *testing.T) {
+	t.Run("last start unknown is taken as now", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			m := NewMemory(Config{})
+			t0 := time.Now()
+			put(t, m, "a", 3)
+			it := get(t, m) // handed out without reading the clock
+			time.Sleep(500 * time.Millisecond)
+			m.SetInterval("a", time.Second)
+			m.Done(it)
+			if got, want := ats(handOuts(t, m, t0, 2)), []time.Duration{1500 * time.Millisecond, 2500 * time.Millisecond}; fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("hand-out times = %v, want %v", got, want)
+			}
+		})
+	})
+	synctest.Test(t, func(t *testing.T) {
+		m := NewMemory(Config{})
+		t0 := time.Now()
+		m.SetInterval("a", time.Second)
+		put(t, m, "a", 3)
+		put(t, m, "b", 3)
+		got := handOuts(t, m, t0, 6)
+		want := []event{{0, "a/0"}, {0, "b/0"}, {0, "b/1"}, {0, "b/2"}, {time.Second, "a/1"}, {2 * time.Second, "a/2"}}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("timeline\n got %v\nwant %v", got, want)
+		}
+		checkTimed(t, m)
+
+		// Cleared, the host is unlimited again and the frontier stops
+		// reading the clock.
+		m.SetInterval("a", 0)
+		put(t, m, "a", 3)
+		if got, want := ats(handOuts(t, m, t0, 3)), []time.Duration{2 * time.Second, 2 * time.Second, 2 * time.Second}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("after SetInterval(a, 0): hand-out times = %v, want %v", got, want)
+		}
+		if got, want := m.Stats(), (Stats{}); got != want {
+			t.Errorf("Stats = %+v, want %+v", got, want)
+		}
+		if m.clocked() || len(m.intervals) != 0 {
+			t.Errorf("clocked = %v, intervals = %v; want false, none", m.clocked(), m.intervals)
+		}
+	})
+}
+
+func TestIntervalSurvivesDrop(t *testing.T) {
+	for _, cfg := range []Config{{}, {Rate: 4, Burst: 3}} {
+		t.Run(fmt.Sprintf("rate %v", cfg.Rate), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				m := NewMemory(cfg)
+				t0 := time.Now()
+				m.SetInterval("a", time.Second)
+				put(t, m, "a", 1)
+				m.Done(get(t, m))
+				// The interval limiter is full again, and the state dropped, 1s
+				// after a/0 started.
+				time.Sleep(time.Second - time.Nanosecond)
+				if got, want := m.Stats().Hosts, 1; got != want {
+					t.Errorf("Hosts just before refill = %d, want %d", got, want)
+				}
+				time.Sleep(time.Nanosecond)
+				if got, want := m.Stats().Hosts, 0; got != want {
+					t.Errorf("Hosts once refilled = %d, want %d", got, want)
+				}
+				checkTimed(t, m)
+				time.Sleep(4 * time.Second)
+				put(t, m, "a", 2)
+				if got, want := ats(handOuts(t, m, t0, 2)), []time.Duration{5 * time.Second, 6 * time.Second}; fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("after the drop: hand-out times = %v, want %v", got, want)
+				}
+				checkTimed(t, m)
+
+				// Cleared while the host is idle, the setting is gone for good.
+				m.SetInterval("a", 0)
+				time.Sleep(10 * time.Second)
+				put(t, m, "a", 2)
+				if got, want := ats(handOuts(t, m, t0, 2)), []time.Duration{16 * time.Second, 16 * time.Second}; fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Errorf("after SetInterval(a, 0): hand-out times = %v, want %v", got, want)
+				}
+				if len(m.intervals) != 0 {
+					t.Errorf("intervals = %v, want none", m.intervals)
+				}
+			})
+		})
+	}
+}
+
+func TestBlock(t *testing.T) {
+	const step = 250 * time.Millisecond // Rate 4
+	t.Run("other hosts are unaffected", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			m := NewMemory(Config{Rate: 4})
+			t0 := time.Now()
+			put(t, m, "a", 2)
+			put(t, m, "b", 4)
+			m.Block("a", t0.Add(2*time.Second))
+			got := consume(m, 2, 6, noHold)
+			want := []event{{0, "b/0"}, {step, "b/1"}, {2 * step, "b/2"}, {3 * step, "b/3"}, {2 * time.Second, "a/0"}, {2*time.Second + step, "a/1"}}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("timeline\n got %v\nwant %v", got, want)
+			}
+		})
+	})
+	t.Run("waiting Get takes another host at once", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			m := NewMemory(Config{Rate: 4})
+			t0 := time.Now()
+			put(t, m, "a", 1)
+			m.Block("a", t0.Add(2*time.Second))
+			got := timedGet(m, t0)
+			time.Sleep(100 * time.Millisecond)
+			put(t, m, "b", 1)
+			if e, want := <-got, (event{100 * time.Millisecond, "b/0"}); e != want {
+				t.Errorf("Get = %+v, want %+v", e, want)
+			}
+			if got, want := handOuts(t, m, t0, 1), []event{{2 * time.Second, "a/0"}}; fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("next Get = %v, want %v", got, want)
+			}
+		})
+	})
+	tests := []struct {
+		name  string
+		cfg   Config
+		steps func(t *testing.T, m *Memory, t0 time.Time) []time.Duration
+		want  []time.Duration
+	}{
+		{"unknown host, then Put", Config{Rate: 4}, func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
+			m.Block("a", t0.Add(3*time.Second))
+			if got, want := m.Stats(), (Stats{Hosts: 1, Blocked: 1}); got != want {
+				t.Errorf("Stats after Block = %+v, want %+v", got, want)
+			}
+			time.Sleep(time.Second)
+			put(t, m, "a", 2)
+			if got, want := m.Stats(), (Stats{Queued: 2, Hosts: 1, HostsWaiting: 1, Blocked: 1}); got != want {
+				t.Errorf("Stats after Put = %+v, want %+v", got, want)
+			}
+			return ats(handOuts(t, m, t0, 2))
+		}, []time.Duration{3 * time.Second, 3*time.Second + step}},
+		{"shorter Block ignored", Config{Rate: 4}, func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
+			put(t, m, "a", 2)
+			m.Block("a", t0.Add(2*time.Second))
+			m.Block("a", t0.Add(time.Second))
+			if got, want := m.Stats(), (Stats{Queued: 2, Hosts: 1, HostsWaiting: 1, Blocked: 1}); got != want {
+				t.Errorf("Stats = %+v, want %+v", got, want)
+			}
+			return ats(handOuts(t, m, t0, 2))
+		}, []time.Duration{2 * time.Second, 2*time.Second + step}},
+		{"longer Block extends", Config{Rate: 4}, func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
+			put(t, m, "a", 2)
+			m.Block("a", t0.Add(time.Second))
+			time.Sleep(500 * time.Millisecond)
+			m.Block("a", t0.Add(2*time.Second))
+			return ats(handOuts(t, m, t0, 2))
+		}, []time.Duration{2 * time.Second, 2*time.Second + step}},
+		{"passed Block does nothing", Config{Rate: 4}, func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
+			m.Block("a", t0.Add(-time.Second))
+			m.Block("a", t0)
+			if got, want := m.Stats(), (Stats{}); got != want {
+				t.Errorf("Stats = %+v, want %+v", got, want)
+			}
+			put(t, m, "a", 2)
+			return ats(handOuts(t, m, t0, 2))
+		}, []time.Duration{0, step}},
+		{"later of limiter and block", Config{Rate: 0.1}, func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
+			put(t, m, "a", 3)
+			got := ats(handOuts(t, m, t0, 1)) // a/1 is due at 10s
+			m.Block("a", t0.Add(5*time.Second))
+			got = append(got, ats(handOuts(t, m, t0, 1))...) // a/2 is due at 20s
+			m.Block("a", t0.Add(25*time.Second))
+			return append(got, ats(handOuts(t, m, t0, 1))...)
+		}, []time.Duration{0, 10 * time.Second, 25 * time.Second}},
+		{"rate 0", Config{}, func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
+			put(t, m, "a", 2)
+			put(t, m, "b", 1)
+			m.Block("a", t0.Add(2*time.Second))
+			got := handOuts(t, m, t0, 2)
+			if m.clocked() {
+				t.Error("frontier still reads the clock once the block has passed")
+			}
+			got = append(got, handOuts(t, m, t0, 1)...)
+			if want := []event{{0, "b/0"}, {2 * time.Second, "a/0"}, {2 * time.Second, "a/1"}}; fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("timeline\n got %v\nwant %v", got, want)
+			}
+			return ats(got)
+		}, []time.Duration{0, 2 * time.Second, 2 * time.Second}},
+		{"rate 0, unknown host", Config{}, func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
+			m.Block("a", t0.Add(2*time.Second))
+			time.Sleep(time.Second)
+			put(t, m, "a", 2)
+			return ats(handOuts(t, m, t0, 2))
+		}, []time.Duration{2 * time.Second, 2 * time.Second}},
+		{"rate 0, with interval", Config{}, func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
+			m.SetInterval("a", time.Second)
+			put(t, m, "a", 3)
+			got := ats(handOuts(t, m, t0, 1))
+			m.Block("a", t0.Add(1500*time.Millisecond))
+			return append(got, ats(handOuts(t, m, t0, 2))...)
+		}, []time.Duration{0, 1500 * time.Millisecond, 2500 * time.Millisecond}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				m := NewMemory(tt.cfg)
+				got := tt.steps(t, m, time.Now())
+				if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+					t.Errorf("hand-out times\n got %v\nwant %v", got, tt.want)
+				}
+				checkTimed(t, m)
+			})
+		})
+	}
+}
+
+// TestBlockWaitingGet checks that a Get waiting on a host is held back by a
+// Block set while it waits, whatever its timer says, and let go by Unblock.
+func TestBlockWaitingGet(t *testing.T) {
+	tests := []struct {
+		name  string
+		cfg   Config
+		block time.Duration                               // if > 0, a is blocked until then before the Get starts
+		steps func(t *testing.T, m *Memory, t0 time.Time) // run while the Get waits for a/1
+		want  time.Duration                               // when a/1 is handed out
+	}{
+		{"Block outlasts the Get's timer", Config{Rate: 1}, 0, func(t *testing.T, m *Memory, t0 time.Time) {
+			time.Sleep(500 * time.Millisecond) // a/1 is due at 1s
+			m.Block("a", t0.Add(3*time.Second))
+		}, 3 * time.Second},
+		{"Unblock wakes the Get", Config{Rate: 1}, 10 * time.Second, func(t *testing.T, m *Memory, t0 time.Time) {
+			time.Sleep(2 * time.Second)
+			m.Unblock("a")
+		}, 2 * time.Second},
+		{"Unblock leaves the limiter", Config{Rate: 1}, 10 * time.Second, func(t *testing.T, m *Memory, t0 time.Time) {
+			time.Sleep(500 * time.Millisecond)
+			m.Unblock("a")
+		}, time.Second},
+		{"Unblock wakes the Get, rate 0", Config{}, 10 * time.Second, func(t *testing.T, m *Memory, t0 time.Time) {
+			time.Sleep(2 * time.Second)
+			m.Unblock("a")
+		}, 2 * time.Second},
+		{"Unblock of another host", Config{}, 3 * time.Second, func(t *testing.T, m *Memory, t0 time.Time) {
+			m.Block("b", t0.Add(10*time.Second))
+			time.Sleep(time.Second)
+			m.Unblock("b")
+			m.Unblock("c")
+		}, 3 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				m := NewMemory(tt.cfg)
+				t0 := time.Now()
+				put(t, m, "a", 2)
+				m.Done(get(t, m))
+				if tt.block > 0 {
+					m.Block("a", t0.Add(tt.block))
+				}
+				got := timedGet(m, t0)
+				synctest.Wait()
+				if e, ok := returned(got); ok {
+					t.Fatalf("Get returned %+v at once, want it to wait", e)
+				}
+				tt.steps(t, m, t0)
+				if d := tt.want - time.Since(t0); d > 0 {
+					time.Sleep(d - time.Nanosecond)
+					synctest.Wait()
+					if e, ok := returned(got); ok {
+						t.Fatalf("Get returned %+v, want it to wait for %v", e, tt.want)
+					}
+				}
+				if e, want := <-got, (event{tt.want, "a/1"}); e != want {
+					t.Errorf("Get = %+v, want %+v", e, want)
+				}
+				checkTimed(t, m)
+			})
+		})
+	}
+}
+
+// TestBlockKeepsHost checks that an idle host's state, and so its block, is
+// kept until the block has passed, and no longer.
+func TestBlockKeepsHost(t *testing.T) {
+	for _, cfg := range []Config{{}, {Rate: 4}} {
+		t.Run(fmt.Sprintf("rate %v", cfg.Rate), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				m := NewMemory(cfg)
+				t0 := time.Now()
+				put(t, m, "a", 1)
+				it := get(t, m)
+				m.Block("a", t0.Add(2*time.Second))
+				m.Done(it) // the limiter alone would let a be dropped at 250ms
+				steps := []struct {
+					at   time.Duration
+					want Stats
+				}{
+					{0, Stats{Hosts: 1, Blocked: 1}},
+					{time.Second, Stats{Hosts: 1, Blocked: 1}},
+					{2*time.Second - time.Nanosecond, Stats{Hosts: 1, Blocked: 1}},
+					{2 * time.Second, Stats{}},
+				}
+				for _, s := range steps {
+					time.Sleep(s.at - time.Since(t0))
+					if got := m.Stats(); got != s.want {
+						t.Errorf("at %v: Stats = %+v, want %+v", s.at, got, s.want)
+					}
+				}
+				checkTimed(t, m)
+				if m.clocked() != (cfg.Rate > 0) {
+					t.Errorf("clocked = %v, want %v", m.clocked(), cfg.Rate > 0)
+				}
+			})
+		})
+	}
+	t.Run("Unblock of an idle host drops it", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			m := NewMemory(Config{})
+			m.Block("a", time.Now().Add(time.Hour))
+			m.Unblock("a")
+			if got, want := m.Stats(), (Stats{}); got != want {
+				t.Errorf("Stats = %+v, want %+v", got, want)
+			}
+			checkTimed(t, m)
+		})
+	})
+}
+
+// TestStressTiming is TestStress with workers that also Block, Unblock and
+// set intervals, as the crawler does on 429s, failures and Crawl-delay (run
+// it with -race): every item Put is got exactly once, the per-host cap and
+// every block hold, and Join returns.
+func TestStressTiming(t *testing.T) {
+	for _, cfg := range []Config{{PerHostConcurrency: 2}, {Rate: 50, Burst: 2, PerHostConcurrency: 2}} {
+		t.Run(fmt.Sprintf("rate %v", cfg.Rate), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { stressTiming(t, cfg) })
+		})
+	}
+}
+
+func stressTiming(t *testing.T, cfg Config) {
+	const workers, hosts, seeds = 8, 50, 150
+	m := NewMemory(cfg)
+	start := time.Now()
+	// Blocks and hand-outs are logged with the time of the call. Time
+	// stands still while goroutines run, so two calls at the same instant
+	// may have run in either order: a hand-out breaks a block only if it
+	// came at a later instant than the Block, and no Unblock came between.
+	type block struct{ at, until time.Time }
+	var (
+		mu       sync.Mutex
+		putCount = map[string]int{}
+		gotCount = map[string]int{}
+		blocks   [hosts][]block
+		unblocks [hosts][]time.Time
+		handOuts [hosts][]event
+		inFlight [hosts]atomic.Int32
+	)
+	putItem := func(it Item) {
+		mu.Lock()
+		putCount[it.URL]++
+		mu.Unlock()
+		if err := m.Put(context.Background(), it); err != nil {
+			t.Errorf("Put: %v", err)
+		}
+	}
+	// meddle slows host h down or lets it go, at random.
+	meddle := func(rng *rand.Rand, h int) {
+		host := fmt.Sprint(h)
+		switch now := time.Now(); rng.IntN(4) {
+		case 0:
+			until := now.Add(time.Duration(rng.Int64N(int64(200 * time.Millisecond))))
+			m.Block(host, until)
+			mu.Lock()
+			blocks[h] = append(blocks[h], block{now, until})
+			mu.Unlock()
+		case 1:
+			m.Unblock(host)
+			mu.Lock()
+			unblocks[h] = append(unblocks[h], now)
+			mu.Unlock()
+		case 2:
+			m.SetInterval(host, time.Duration(rng.Int64N(int64(50*time.Millisecond))))
+		case 3:
+			m.SetInterval(host, 0)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var consumers, producers sync.WaitGroup
+	for w := range workers {
+		producers.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 2))
+			for i := range seeds {
+				h := (w*seeds + i) % hosts
+				putItem(Item{URL: fmt.Sprintf("%d/%d/%d", h, w, i), Host: fmt.Sprint(h)})
+				if rng.IntN(4) == 0 {
+					meddle(rng, rng.IntN(hosts))
+				}
+				if rng.IntN(8) == 0 {
+					time.Sleep(time.Duration(rng.Int64N(int64(20 * time.Millisecond))))
+				}
+			}
+		})
+		consumers.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 3))
+			for {
+				it, err := m.Get(ctx)
+				if err != nil {
+					return
+				}
+				var h int
+				fmt.Sscan(it.Host, &h)
+				mu.Lock()
+				gotCount[it.URL]++
+				handOuts[h] = append(handOuts[h], event{time.Since(start), it.URL})
+				mu.Unlock()
+				if n := inFlight[h].Add(1); n > 2 {
+					t.Errorf("host %d: %d in flight, want ≤ 2", h, n)
+				}
+				if rng.IntN(3) == 0 {
+					meddle(rng, h)
+				}
+				if it.Depth < 2 && rng.IntN(2) == 0 {
+					putItem(Item{URL: it.URL + ">", Host: fmt.Sprint(rng.IntN(hosts)), Depth: it.Depth + 1})
+				}
+				time.Sleep(time.Duration(rng.Int64N(int64(10 * time.Millisecond))))
+				inFlight[h].Add(-1)
+				m.Done(it)
+			}
+		})
+	}
+	producers.Wait()
+	if err := m.Join(context.Background()); err != nil {
+		t.Fatalf("Join = %v", err)
+	}
+	cancel()
+	consumers.Wait()
+	for url, n := range putCount {
+		if n != 1 || gotCount[url] != 1 {
+			t.Errorf("%s: put %d times, got %d times; want 1, 1", url, n, gotCount[url])
+		}
+	}
+	if len(gotCount) != len(putCount) {
+		t.Errorf("items got = %d, want %d", len(gotCount), len(putCount))
+	}
+	for h := range hosts {
+		for _, e := range handOuts[h] {
+			at := start.Add(e.at)
+		blocks:
+			for _, b := range blocks[h] {
+				if !b.at.Before(at) || !at.Before(b.until) {
+					continue
+				}
+				for _, u := range unblocks[h] {
+					if !u.Before(b.at) && !u.After(at) {
+						continue blocks
+					}
+				}
+				t.Errorf("host %d: %s handed out at %v, under a block set at %v until %v", h, e.url, e.at, b.at.Sub(start), b.until.Sub(start))
+			}
+		}
+	}
+	checkTimed(t, m)
+	// Once every block has passed and every limiter refilled, no host state
+	// is left, though the intervals still set are kept.
+	time.Sleep(time.Minute)
+	if got, want := m.Stats(), (Stats{}); got != want {
+		t.Errorf("final Stats = %+v, want %+v", got, want)
+	}
+	checkTimed(t, m)
+	for h := range hosts {
+		m.SetInterval(fmt.Sprint(h), 0)
+	}
+	if len(m.intervals) != 0 || m.clocked() != (cfg.Rate > 0) {
+		t.Errorf("after clearing: intervals = %v, clocked = %v; want none, %v", m.intervals, m.clocked(), cfg.Rate > 0)
+	}
+}

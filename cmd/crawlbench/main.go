@@ -12,14 +12,19 @@
 //     with the simulated lower bound for this very link graph (see
 //     lowerBound), and every host's busiest 1 s window is measured on the
 //     server's side.
+//   - politeness-503: the same, with the last host answering every request
+//     (robots.txt included) with 503 and Retry-After: 5. The other 49 hosts
+//     must finish as if it were not there; their finish time is compared
+//     with the healthy bound above, and with the bound for a site whose
+//     failing host yields no links.
 //   - throughput: one host, 20,000 pages, no latency, --rate 0, 64 workers
 //     and 64 requests in flight to the host.
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -65,6 +70,14 @@ func scenarios() []scenario {
 			bound: true,
 		},
 		{
+			name:  "politeness-503",
+			site:  testsite.Config{Hosts: 50, PagesPerHost: 40, Latency: 50 * time.Millisecond, Seed: 1, Unavailable: []int{49}},
+			rate:  4,
+			burst: 1,
+			args:  []string{"--workers", "32"},
+			bound: true,
+		},
+		{
 			name:  "throughput",
 			site:  testsite.Config{Hosts: 1, PagesPerHost: 20000, Seed: 1},
 			rate:  0,
@@ -77,7 +90,7 @@ func scenarios() []scenario {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("crawlbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	only := fs.String("scenario", "", "run only this scenario (politeness, throughput)")
+	only := fs.String("scenario", "", "run only this scenario (politeness, politeness-503, throughput)")
 	binary := fs.String("crawld", "", "crawld binary to measure (default: build ./cmd/crawld)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -97,8 +110,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	fmt.Fprintln(stdout, "| scenario | pages | wall s | lower bound s | wall/bound | pages/s | CPU s per 1k pages | peak RSS MiB | busiest 1 s window (limit) |")
-	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(stdout, "| scenario | records | crawl s | healthy hosts done s | lower bound s | done/bound | pages/s | CPU s per 1k pages | peak RSS MiB | busiest 1 s window (limit) |")
+	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|---|---|")
 	for _, sc := range scenarios() {
 		if *only != "" && sc.name != *only {
 			continue
@@ -115,26 +128,32 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // result is what one crawl measured.
 type result struct {
-	pages   int
-	wall    time.Duration
-	bound   time.Duration
-	cpu     time.Duration
-	peakRSS int64 // bytes
-	busiest int   // most requests any host received within 1 s
+	pages        int           // records written
+	wall         time.Duration // the whole crawl
+	healthyDone  time.Duration // until the last request to a host that is not Unavailable
+	bound        time.Duration // simulated finish of the healthy hosts on a fully healthy site
+	boundWithout time.Duration // the same when the Unavailable hosts yield no links
+	cpu          time.Duration
+	peakRSS      int64 // bytes
+	busiest      int   // most requests any host received within 1 s
 }
 
 func (r result) row(sc scenario) string {
 	bound, ratio := "–", "–"
 	if r.bound > 0 {
 		bound = fmt.Sprintf("%.2f", r.bound.Seconds())
-		ratio = fmt.Sprintf("%.3f", r.wall.Seconds()/r.bound.Seconds())
+		ratio = fmt.Sprintf("%.3f", r.healthyDone.Seconds()/r.bound.Seconds())
+		if r.boundWithout != r.bound {
+			bound += fmt.Sprintf(" (%.2f without the failing host's links)", r.boundWithout.Seconds())
+			ratio += fmt.Sprintf(" (%.3f)", r.healthyDone.Seconds()/r.boundWithout.Seconds())
+		}
 	}
 	limit := "unlimited"
 	if sc.rate > 0 {
 		limit = fmt.Sprint(int(sc.rate) + sc.burst)
 	}
-	return fmt.Sprintf("| %s | %d | %.2f | %s | %s | %.0f | %.3f | %.1f | %d (%s) |",
-		sc.name, r.pages, r.wall.Seconds(), bound, ratio,
+	return fmt.Sprintf("| %s | %d | %.2f | %.2f | %s | %s | %.0f | %.3f | %.1f | %d (%s) |",
+		sc.name, r.pages, r.wall.Seconds(), r.healthyDone.Seconds(), bound, ratio,
 		float64(r.pages)/r.wall.Seconds(), r.cpu.Seconds()*1000/float64(max(r.pages, 1)),
 		float64(r.peakRSS)/(1<<20), r.busiest, limit)
 }
@@ -169,35 +188,76 @@ func measure(ctx context.Context, binary string, sc scenario) (result, error) {
 	}
 	res.peakRSS = usage.Maxrss * 1024 // Linux reports KiB
 	res.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	if res.pages, err = countRecords(&records, len(site.URLs())); err != nil {
+	failing := make(map[string]bool)
+	for _, h := range sc.site.Unavailable {
+		failing[site.Hosts()[h]] = true
+	}
+	healthy := func(host string) bool { return !failing[host] }
+	if res.pages, err = countRecords(&records, site.URLs(), healthy); err != nil {
 		return result{}, err
 	}
 	for _, n := range site.BusiestWindow(time.Second) {
 		res.busiest = max(res.busiest, n)
+	}
+	for _, r := range site.Requests() {
+		if healthy(r.Host) {
+			res.healthyDone = max(res.healthyDone, r.At.Sub(start))
+		}
 	}
 	if sc.bound {
 		hostOf := func(page string) string {
 			u, _ := url.Parse(page)
 			return u.Host
 		}
-		res.bound = lowerBound(site.SeedURL(), site.Links, hostOf, time.Duration(float64(time.Second)/sc.rate), sc.site.Latency)
+		interval := time.Duration(float64(time.Second) / sc.rate)
+		res.bound = latest(lowerBound(site.SeedURL(), site.Links, hostOf, interval, sc.site.Latency), healthy)
+		withoutFailing := func(page string) []string {
+			if failing[hostOf(page)] {
+				return nil
+			}
+			return site.Links(page)
+		}
+		res.boundWithout = latest(lowerBound(site.SeedURL(), withoutFailing, hostOf, interval, sc.site.Latency), healthy)
 	}
 	return res, nil
 }
 
 // countRecords counts the JSONL records and checks that the crawl recorded
-// every page without error, so a fast but incomplete crawl cannot pass.
-func countRecords(r io.Reader, want int) (int, error) {
+// every page once, without error unless its host is failing on purpose, so
+// a fast but incomplete crawl cannot pass.
+func countRecords(r io.Reader, pages []string, healthy func(host string) bool) (int, error) {
+	want := make(map[string]bool, len(pages))
+	for _, p := range pages {
+		want[p] = true
+	}
 	n := 0
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		if bytes.Contains(sc.Bytes(), []byte(`"error":`)) {
-			return n, fmt.Errorf("error record: %s", sc.Text())
+	dec := json.NewDecoder(r)
+	for dec.More() {
+		var rec struct {
+			URL   string `json:"url"`
+			Error string `json:"error"`
 		}
+		if err := dec.Decode(&rec); err != nil {
+			return n, fmt.Errorf("bad record: %w", err)
+		}
+		u, err := url.Parse(rec.URL)
+		if err != nil {
+			return n, fmt.Errorf("bad record url %q", rec.URL)
+		}
+		if rec.Error != "" && healthy(u.Host) {
+			return n, fmt.Errorf("error record: %s: %s", rec.URL, rec.Error)
+		}
+		if !want[rec.URL] {
+			return n, fmt.Errorf("unexpected or repeated record for %s", rec.URL)
+		}
+		delete(want, rec.URL)
 		n++
 	}
-	if n != want {
-		return n, fmt.Errorf("crawled %d pages, want %d", n, want)
+	for p := range want {
+		u, _ := url.Parse(p)
+		if healthy(u.Host) {
+			return n, fmt.Errorf("no record for %s", p)
+		}
 	}
-	return n, sc.Err()
+	return n, nil
 }

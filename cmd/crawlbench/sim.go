@@ -5,13 +5,13 @@ import (
 	"time"
 )
 
-// lowerBound returns the earliest time at which any crawler that obeys the
-// per-host politeness of the benchmark could finish the site, found by
+// lowerBound returns, for each host, the earliest time at which any crawler
+// that obeys the per-host politeness of the benchmark could finish it, found by
 // simulating an ideal one: each host fetches robots.txt when it is
 // discovered, then its pages in the order they were discovered, exactly one
 // request per interval and one at a time; each answer takes latency, and the
 // links of a page are known when its answer completes. Workers are unlimited.
-func lowerBound(seed string, links func(page string) []string, hostOf func(page string) string, interval, latency time.Duration) time.Duration {
+func lowerBound(seed string, links func(page string) []string, hostOf func(page string) string, interval, latency time.Duration) map[string]time.Duration {
 	type host struct {
 		queue     []string // "" stands for robots.txt
 		lastStart time.Duration
@@ -47,10 +47,10 @@ func lowerBound(seed string, links func(page string) []string, hostOf func(page 
 	}
 
 	discover(seed, 0)
-	var end time.Duration
+	finish := make(map[string]time.Duration)
 	for events.Len() > 0 {
 		e := heap.Pop(&events).(event)
-		end = e.at
+		finish[e.host] = e.at
 		hosts[e.host].busy = false
 		if e.page != "" {
 			for _, l := range links(e.page) {
@@ -61,6 +61,17 @@ func lowerBound(seed string, links func(page string) []string, hostOf func(page 
 			}
 		}
 		schedule(e.host, e.at)
+	}
+	return finish
+}
+
+// latest returns the largest finish time of the hosts for which keep is true.
+func latest(finish map[string]time.Duration, keep func(host string) bool) time.Duration {
+	var end time.Duration
+	for host, at := range finish {
+		if keep(host) {
+			end = max(end, at)
+		}
 	}
 	return end
 }

@@ -42,9 +42,24 @@ func TestLowerBound(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			links := func(p string) []string { return tt.graph[p] }
-			if got := lowerBound("a/0", links, hostOf, interval, latency); got != tt.want {
+			finish := lowerBound("a/0", links, hostOf, interval, latency)
+			if got := latest(finish, func(string) bool { return true }); got != tt.want {
 				t.Errorf("lowerBound = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestLowerBound_PerHost(t *testing.T) {
+	hostOf := func(page string) string { h, _, _ := strings.Cut(page, "/"); return h }
+	graph := map[string][]string{"a/0": {"b/0", "a/1"}}
+	finish := lowerBound("a/0", func(p string) []string { return graph[p] }, hostOf, 250*time.Millisecond, 50*time.Millisecond)
+	// a: robots 0, a/0 250, a/1 500 (done 550); b found at 300: robots 300, b/0 550 (done 600).
+	want := map[string]time.Duration{"a": 550 * time.Millisecond, "b": 600 * time.Millisecond}
+	if finish["a"] != want["a"] || finish["b"] != want["b"] || len(finish) != 2 {
+		t.Errorf("finish = %v, want %v", finish, want)
+	}
+	if got := latest(finish, func(h string) bool { return h != "b" }); got != want["a"] {
+		t.Errorf("latest without b = %v, want %v", got, want["a"])
 	}
 }

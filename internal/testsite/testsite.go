@@ -62,6 +62,12 @@ type Config struct {
 	// tel:, DecoyPDFPath) or must dedupe (a #fragment and an upper-cased
 	// scheme variant of a page that is also linked normally).
 	Decoys bool
+	// Unavailable lists hosts (by index) that answer every request,
+	// robots.txt included, with 503 Service Unavailable and a Retry-After
+	// of RetryAfter, as an overloaded site does.
+	Unavailable []int
+	// RetryAfter is the Retry-After the Unavailable hosts send (default 5 s).
+	RetryAfter time.Duration
 }
 
 // Request is one request as the site saw it, for asserting crawler
@@ -155,6 +161,9 @@ func normalize(cfg Config) (Config, error) {
 	}
 	if cfg.Hosts == 0 {
 		cfg.Hosts = 1
+	}
+	if cfg.RetryAfter == 0 {
+		cfg.RetryAfter = 5 * time.Second
 	}
 	if cfg.PagesPerHost == 0 {
 		cfg.PagesPerHost = 10
@@ -376,6 +385,11 @@ func (s *Site) wait(ctx context.Context) bool {
 }
 
 func (s *Site) serve(w http.ResponseWriter, r *http.Request, h int) {
+	if slices.Contains(s.cfg.Unavailable, h) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(s.cfg.RetryAfter.Round(time.Second)/time.Second)))
+		http.Error(w, "testsite: unavailable", http.StatusServiceUnavailable)
+		return
+	}
 	switch r.URL.Path {
 	case "/robots.txt":
 		if s.cfg.Robots == "" {

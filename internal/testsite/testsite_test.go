@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -404,8 +405,8 @@ func TestConfig(t *testing.T) {
 		}
 	}
 	s := start(t, Config{})
-	want := Config{Hosts: 1, PagesPerHost: 10, LinksPerPage: 3}
-	if got := s.Config(); got != want {
+	want := Config{Hosts: 1, PagesPerHost: 10, LinksPerPage: 3, RetryAfter: 5 * time.Second}
+	if got := s.Config(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Config() = %+v, want %+v", got, want)
 	}
 	s = start(t, Config{Hosts: 2, LinksPerPage: -1})
@@ -462,5 +463,23 @@ func TestBusiestWindow(t *testing.T) {
 		if n != 1 {
 			t.Errorf("BusiestWindow(1ns)[%s] = %d, want 1", host, n)
 		}
+	}
+}
+
+func TestUnavailableHost(t *testing.T) {
+	site := start(t, Config{Hosts: 2, Unavailable: []int{1}, RetryAfter: 7 * time.Second})
+	c := newClient(t)
+	for _, u := range []string{site.PageURL(1, 0), "http://" + site.Hosts()[1] + "/robots.txt"} {
+		resp, err := c.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "7" {
+			t.Errorf("%s: %d Retry-After %q; want 503 and 7", u, resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+	}
+	if resp, _ := get(t, c, site.PageURL(0, 0)); resp.StatusCode != http.StatusOK {
+		t.Errorf("healthy host: status %d", resp.StatusCode)
 	}
 }

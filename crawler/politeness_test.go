@@ -1,0 +1,564 @@
+package crawler
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/crawld/crawld/internal/testsite"
+)
+
+// timedLog records when each request arrived, by escaped path.
+type timedLog struct {
+	mu    sync.Mutex
+	order []string
+	at    map[string][]time.Time
+}
+
+func (l *timedLog) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l.mu.Lock()
+		if l.at == nil {
+			l.at = make(map[string][]time.Time)
+		}
+		p := r.URL.EscapedPath()
+		l.order = append(l.order, p)
+		l.at[p] = append(l.at[p], time.Now())
+		l.mu.Unlock()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func (l *timedLog) times(path string) []time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]time.Time(nil), l.at[path]...)
+}
+
+func (l *timedLog) paths() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.order...)
+}
+
+func (l *timedLog) all() []time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var all []time.Time
+	for _, ts := range l.at {
+		all = append(all, ts...)
+	}
+	return all
+}
+
+// fastRetries makes back-off short enough for tests.
+func fastRetries(cfg *Config) {
+	cfg.RetryBackoff = 20 * time.Millisecond
+	cfg.MaxRetryAfter = 10 * time.Second
+}
+
+func TestCrawl_RobotsUnavailableThenRecovers(t *testing.T) {
+	var mu sync.Mutex
+	robotsCalls := 0
+	var log timedLog
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/robots.txt":
+			mu.Lock()
+			robotsCalls++
+			n := robotsCalls
+			mu.Unlock()
+			if n <= 2 {
+				http.Error(w, "down", http.StatusInternalServerError)
+				return
+			}
+			fmt.Fprint(w, "User-agent: *\nDisallow: /private\n")
+		case "/":
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, `<a href="/a">a</a><a href="/private">p</a>`)
+		default:
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, "page")
+		}
+	})
+	base := serve(t, "127.0.0.2", log.wrap(handler))
+	cfg := testConfig(base + "/")
+	fastRetries(&cfg)
+	sink := mustCrawl(t, cfg)
+
+	paths := log.paths()
+	want := []string{"/robots.txt", "/robots.txt", "/robots.txt"}
+	if len(paths) < 3 || !slices.Equal(paths[:3], want) {
+		t.Fatalf("first requests: got %q, want robots.txt three times before any page", paths)
+	}
+	if n := len(log.times("/a")); n != 1 {
+		t.Errorf("/a requested %d times once robots.txt recovered, want 1", n)
+	}
+	if n := len(log.times("/private")); n != 0 {
+		t.Errorf("/private requested %d times, want 0 (disallowed)", n)
+	}
+	recs := sink.byURL(t)
+	if rec := recs[base+"/private"]; rec.Error != "robots: disallowed" {
+		t.Errorf("record of /private: %+v", rec)
+	}
+	if len(recs) != 3 {
+		t.Errorf("records: got %d, want 3", len(recs))
+	}
+}
+
+func TestCrawl_RobotsRedirectsAndSizeCap(t *testing.T) {
+	filler := strings.Repeat("# filler line to push the next rule past 500 KiB\n", 600<<10/50)
+	tests := []struct {
+		name         string
+		handler      func(w http.ResponseWriter, r *http.Request)
+		allowed      []string
+		disallowed   []string
+		robotsFetchs int
+	}{
+		{
+			name: "redirect followed",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/robots.txt":
+					http.Redirect(w, r, "/moved/robots.txt", http.StatusMovedPermanently)
+				case "/moved/robots.txt":
+					fmt.Fprint(w, "User-agent: crawld-test\nDisallow: /early\n")
+				}
+			},
+			allowed:    []string{"/late"},
+			disallowed: []string{"/early"},
+		},
+		{
+			name: "more than five redirects mean no robots.txt",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				var n int
+				fmt.Sscanf(r.URL.Path, "/r%d", &n)
+				http.Redirect(w, r, fmt.Sprintf("/r%d", n+1), http.StatusFound)
+			},
+			allowed: []string{"/early", "/late"},
+		},
+		{
+			name: "only the first 500 KiB are read",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprint(w, "User-agent: *\nDisallow: /early\n"+filler+"Disallow: /late\n")
+			},
+			allowed:    []string{"/late"},
+			disallowed: []string{"/early"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var log timedLog
+			handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/" {
+					w.Header().Set("Content-Type", "text/html")
+					fmt.Fprint(w, `<a href="/early">e</a><a href="/late">l</a>`)
+					return
+				}
+				if r.URL.Path == "/early" || r.URL.Path == "/late" {
+					fmt.Fprint(w, "page")
+					return
+				}
+				tt.handler(w, r)
+			})
+			base := serve(t, "127.0.0.2", log.wrap(handler))
+			mustCrawl(t, testConfig(base+"/"))
+			for _, p := range tt.allowed {
+				if n := len(log.times(p)); n != 1 {
+					t.Errorf("%s requested %d times, want 1", p, n)
+				}
+			}
+			for _, p := range tt.disallowed {
+				if n := len(log.times(p)); n != 0 {
+					t.Errorf("%s requested %d times, want 0", p, n)
+				}
+			}
+		})
+	}
+}
+
+func TestCrawl_CrawlDelay(t *testing.T) {
+	t.Parallel() // paced by timers: let it wait alongside the others
+	site := startSite(t, testsite.Config{PagesPerHost: 4, Robots: "User-agent: *\nCrawl-delay: 1\n"})
+	cfg := testConfig(site.SeedURL())
+	cfg.Rate = 0
+	mustCrawl(t, cfg)
+	reqs := site.Requests()
+	if len(reqs) != 5 {
+		t.Fatalf("requests: got %d, want robots.txt and 4 pages", len(reqs))
+	}
+	for i := 1; i < len(reqs); i++ {
+		// Arrival times carry a little loopback jitter on top of the
+		// crawler's exact 1 s spacing of request starts.
+		if gap := reqs[i].At.Sub(reqs[i-1].At); gap < time.Second-5*time.Millisecond {
+			t.Errorf("gap before %s: %v, want >= 1s (Crawl-delay)", reqs[i].Path, gap)
+		}
+	}
+}
+
+func TestCrawl_MaxCrawlDelayCaps(t *testing.T) {
+	t.Parallel() // paced by timers: let it wait alongside the others
+	site := startSite(t, testsite.Config{PagesPerHost: 3, Robots: "User-agent: *\nCrawl-delay: 3600\n"})
+	cfg := testConfig(site.SeedURL())
+	cfg.MaxCrawlDelay = 300 * time.Millisecond
+	start := time.Now()
+	mustCrawl(t, cfg)
+	if elapsed := time.Since(start); elapsed > 10*time.Second {
+		t.Errorf("crawl took %v: the 1 h Crawl-delay was not capped", elapsed)
+	}
+	reqs := site.Requests()
+	for i := 1; i < len(reqs); i++ {
+		if gap := reqs[i].At.Sub(reqs[i-1].At); gap < 295*time.Millisecond {
+			t.Errorf("gap %v, want >= the 300 ms cap", gap)
+		}
+	}
+}
+
+func TestCrawl_RetryAfterPausesOnlyThatHost(t *testing.T) {
+	t.Parallel() // paced by timers: let it wait alongside the others
+	other := startSite(t, testsite.Config{PagesPerHost: 20})
+	var log timedLog
+	var mu sync.Mutex
+	refused := false
+	slowHost := serve(t, "127.0.0.9", log.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		first := r.URL.Path == "/" && !refused
+		refused = refused || first
+		mu.Unlock()
+		if first {
+			w.Header().Set("Retry-After", "2")
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, "ok")
+	})))
+	cfg := testConfig(slowHost+"/", other.SeedURL())
+	cfg.Rate, cfg.Burst = 4, 1
+	fastRetries(&cfg)
+	sink := mustCrawl(t, cfg)
+
+	roots := log.times("/")
+	if len(roots) != 2 {
+		t.Fatalf("/ on the refusing host requested %d times, want 2 (refused, then retried)", len(roots))
+	}
+	refusedAt, retriedAt := roots[0], roots[1]
+	if gap := retriedAt.Sub(refusedAt); gap < 2*time.Second-5*time.Millisecond {
+		t.Errorf("retried after %v, want >= 2s (Retry-After)", gap)
+	}
+	// The other host is paced at 4/s throughout: 2 s of back-off elsewhere
+	// must not slow it down.
+	n := 0
+	for _, r := range other.Requests() {
+		if !r.At.Before(refusedAt) && r.At.Before(refusedAt.Add(2*time.Second)) {
+			n++
+		}
+	}
+	if n < 7 {
+		t.Errorf("the other host got %d requests during the 2 s pause, want >= 7 at 4/s", n)
+	}
+	if rec := sink.byURL(t)[slowHost+"/"]; rec.Status != 200 || rec.Error != "" {
+		t.Errorf("record after the retry: %+v", rec)
+	}
+}
+
+func TestCrawl_RetriesTransientFailures(t *testing.T) {
+	var mu sync.Mutex
+	calls := make(map[string]int)
+	var log timedLog
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		calls[r.URL.Path]++
+		n := calls[r.URL.Path]
+		mu.Unlock()
+		switch r.URL.Path {
+		case "/":
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, `<a href="/flaky">f</a><a href="/broken">b</a><a href="/missing">m</a>`)
+		case "/flaky":
+			if n <= 2 {
+				http.Error(w, "try again", http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprint(w, "finally")
+		case "/broken":
+			http.Error(w, "always", http.StatusBadGateway)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	base := serve(t, "127.0.0.2", log.wrap(handler))
+	cfg := testConfig(base + "/")
+	cfg.Robots = false
+	fastRetries(&cfg)
+	recs := mustCrawl(t, cfg).byURL(t)
+
+	if rec := recs[base+"/flaky"]; rec.Status != 200 || rec.Error != "" {
+		t.Errorf("/flaky after two 503s: %+v", rec)
+	}
+	if rec := recs[base+"/broken"]; rec.Status != http.StatusBadGateway || !strings.Contains(rec.Error, "giving up after 3 retries") {
+		t.Errorf("/broken: %+v", rec)
+	}
+	if rec := recs[base+"/missing"]; rec.Status != http.StatusNotFound || rec.Error != "" {
+		t.Errorf("/missing (404 is an answer, not retried): %+v", rec)
+	}
+	for path, want := range map[string]int{"/flaky": 3, "/broken": 4, "/missing": 1} {
+		if got := len(log.times(path)); got != want {
+			t.Errorf("%s requested %d times, want %d", path, got, want)
+		}
+	}
+}
+
+func TestCrawl_FailingHostIsSetAside(t *testing.T) {
+	var log timedLog
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/robots.txt" {
+			http.NotFound(w, r)
+			return
+		}
+		http.Error(w, "down", http.StatusInternalServerError)
+	})
+	base := serve(t, "127.0.0.2", log.wrap(handler))
+	var seeds []string
+	for i := range 20 {
+		seeds = append(seeds, fmt.Sprintf("%s/p%d", base, i))
+	}
+	cfg := testConfig(seeds...)
+	cfg.MaxHostFailures = 5
+	fastRetries(&cfg)
+	recs := mustCrawl(t, cfg).records()
+	if len(recs) != 20 {
+		t.Fatalf("records: got %d, want 20", len(recs))
+	}
+	setAside := 0
+	for _, r := range recs {
+		if strings.Contains(r.Error, "set aside") {
+			setAside++
+		}
+	}
+	if pages := len(log.all()) - 1; pages != 5 {
+		t.Errorf("page requests: got %d, want exactly max_host_failures (5)", pages)
+	}
+	if setAside < 15 {
+		t.Errorf("records set aside without a request: got %d, want >= 15", setAside)
+	}
+}
+
+func TestCrawl_RobotsMetaAndHeaders(t *testing.T) {
+	var log timedLog
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		switch r.URL.Path {
+		case "/":
+			fmt.Fprint(w, `<a href="/meta-nofollow">1</a><a href="/header">2</a><a href="/skip" rel="nofollow">3</a><a href="/other-bot">4</a>`)
+		case "/meta-nofollow":
+			fmt.Fprint(w, `<meta name="robots" content="noindex, nofollow"><a href="/behind-meta">x</a>`)
+		case "/header":
+			w.Header().Set("X-Robots-Tag", "crawld-test: nofollow")
+			w.Header().Add("X-Robots-Tag", "noindex")
+			fmt.Fprint(w, `<a href="/behind-header">x</a>`)
+		case "/other-bot":
+			w.Header().Set("X-Robots-Tag", "otherbot: nofollow")
+			fmt.Fprint(w, `<meta name="otherbot" content="nofollow"><a href="/followed">x</a>`)
+		default:
+			fmt.Fprint(w, "leaf")
+		}
+	})
+	base := serve(t, "127.0.0.2", log.wrap(handler))
+	recs := mustCrawl(t, testConfig(base+"/")).byURL(t)
+	for _, p := range []string{"/behind-meta", "/behind-header", "/skip"} {
+		if n := len(log.times(p)); n != 0 {
+			t.Errorf("%s requested %d times, want 0", p, n)
+		}
+	}
+	if n := len(log.times("/followed")); n != 1 {
+		t.Errorf("/followed (directives for another crawler) requested %d times, want 1", n)
+	}
+	if rec := recs[base+"/meta-nofollow"]; !rec.Noindex || !rec.Nofollow {
+		t.Errorf("meta robots record: %+v", rec)
+	}
+	if rec := recs[base+"/header"]; !rec.Noindex || !rec.Nofollow {
+		t.Errorf("X-Robots-Tag record: %+v", rec)
+	}
+	if rec := recs[base+"/other-bot"]; rec.Noindex || rec.Nofollow {
+		t.Errorf("record of a page with directives for another crawler: %+v", rec)
+	}
+
+	cfg := testConfig(base + "/")
+	cfg.FollowNofollow = true
+	mustCrawl(t, cfg)
+	if n := len(log.times("/skip")); n != 1 {
+		t.Errorf("with follow_nofollow, /skip requested %d times, want 1", n)
+	}
+}
+
+func TestCrawl_SitemapSeeding(t *testing.T) {
+	var base string
+	gz := func(s string) []byte {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		io.WriteString(zw, s)
+		zw.Close()
+		return b.Bytes()
+	}
+	var log timedLog
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/robots.txt":
+			fmt.Fprintf(w, "User-agent: *\nDisallow: /hidden\nSitemap: %s/index.xml\n", base)
+		case "/index.xml":
+			fmt.Fprintf(w, `<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><sitemap><loc>%s/part.xml.gz</loc></sitemap></sitemapindex>`, base)
+		case "/part.xml.gz":
+			w.Header().Set("Content-Type", "application/gzip")
+			w.Write(gz(fmt.Sprintf(`<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>%[1]s/deep1</loc></url><url><loc>%[1]s/deep2</loc></url><url><loc>%[1]s/hidden</loc></url><url><loc>%[1]s/file.pdf</loc></url></urlset>`, base)))
+		case "/sitemap.xml":
+			fmt.Fprintf(w, `<urlset><url><loc>%s/deep3</loc></url><url><loc>http://127.0.0.9/elsewhere</loc></url></urlset>`, base)
+		default:
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, "page")
+		}
+	})
+	base = serve(t, "127.0.0.2", log.wrap(handler))
+	cfg := testConfig(base + "/")
+	cfg.Sitemaps = true
+	recs := mustCrawl(t, cfg).byURL(t)
+	for _, p := range []string{"/", "/deep1", "/deep2", "/deep3", "/index.xml", "/part.xml.gz", "/sitemap.xml"} {
+		if n := len(log.times(p)); n != 1 {
+			t.Errorf("%s requested %d times, want 1", p, n)
+		}
+	}
+	for _, p := range []string{"/hidden", "/file.pdf"} {
+		if n := len(log.times(p)); n != 0 {
+			t.Errorf("%s requested %d times, want 0", p, n)
+		}
+	}
+	if len(recs) != 5 { // /, deep1-3, and /hidden as robots-disallowed
+		t.Errorf("records: got %d, want 5: %v", len(recs), recs)
+	}
+}
+
+func TestCrawl_Autothrottle(t *testing.T) {
+	var log timedLog
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		var n int
+		fmt.Sscanf(r.URL.Path, "/%d", &n)
+		fmt.Fprintf(w, `<a href="/%d">next</a>`, n+1)
+	})
+	base := serve(t, "127.0.0.2", log.wrap(handler))
+	cfg := testConfig(base + "/0")
+	cfg.Robots = false
+	cfg.Autothrottle = true
+	cfg.AutothrottleStartDelay = 400 * time.Millisecond
+	cfg.MaxPages = 4
+	mustCrawl(t, cfg)
+	// Latency is ~0, so the delay halves from the start delay: 200, 100, 50 ms.
+	wants := []time.Duration{200 * time.Millisecond, 100 * time.Millisecond, 50 * time.Millisecond}
+	all := log.paths()
+	if len(all) != 4 {
+		t.Fatalf("requests: got %q, want 4", all)
+	}
+	for i, want := range wants {
+		prev, next := log.times(fmt.Sprintf("/%d", i))[0], log.times(fmt.Sprintf("/%d", i+1))[0]
+		if gap := next.Sub(prev); gap < want-5*time.Millisecond || gap > want+150*time.Millisecond {
+			t.Errorf("gap %d: %v, want about %v", i, gap, want)
+		}
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		value string
+		want  time.Duration
+		ok    bool
+	}{
+		{"", 0, false},
+		{"120", 2 * time.Minute, true},
+		{" 5 ", 5 * time.Second, true},
+		{"-3", 0, false},
+		{"soon", 0, false},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
+		{now.Add(-time.Hour).Format(http.TimeFormat), 0, true},
+	}
+	for _, tt := range tests {
+		h := http.Header{}
+		if tt.value != "" {
+			h.Set("Retry-After", tt.value)
+		}
+		got, ok := retryAfter(h, now)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("retryAfter(%q) = %v, %v; want %v, %v", tt.value, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	c := &Crawler{cfg: DefaultConfig()}
+	for failures := 1; failures <= 40; failures++ {
+		base := min(time.Second<<min(failures-1, 30), time.Hour)
+		for range 20 {
+			d := c.backoff(failures, 0)
+			if d < base/2 || d > base*3/2 {
+				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", failures, d, base/2, base*3/2)
+			}
+		}
+	}
+	if d := c.backoff(1, 5*time.Second); d != 5*time.Second {
+		t.Errorf("backoff with Retry-After 5s = %v, want exactly 5s", d)
+	}
+	if d := c.backoff(1, 48*time.Hour); d != time.Hour {
+		t.Errorf("backoff with Retry-After 48h = %v, want the 1h cap", d)
+	}
+}
+
+func TestTransientError(t *testing.T) {
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{syscall.ECONNREFUSED, true},
+		{fmt.Errorf("read: %w", syscall.ECONNRESET), true},
+		{io.ErrUnexpectedEOF, true},
+		{fmt.Errorf("%w (> 10 bytes)", errBodyTooLarge), false},
+		{errors.New("unsupported protocol scheme"), false},
+	}
+	for _, tt := range tests {
+		if got := transientError(tt.err); got != tt.want {
+			t.Errorf("transientError(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
+
+func TestThrottleDelay(t *testing.T) {
+	tests := []struct {
+		name             string
+		current, latency time.Duration
+		target           float64
+		status           int
+		want             time.Duration
+	}{
+		{"moves halfway down", 4 * time.Second, 0, 1, 200, 2 * time.Second},
+		{"never below the target", 100 * time.Millisecond, time.Second, 1, 200, time.Second},
+		{"target divides latency", 2 * time.Second, 2 * time.Second, 4, 200, 1250 * time.Millisecond},
+		{"an error never speeds up", 2 * time.Second, 0, 1, 500, 2 * time.Second},
+		{"an error may slow down", time.Second, 4 * time.Second, 1, 500, 4 * time.Second},
+		{"capped", 50 * time.Second, 200 * time.Second, 1, 200, 60 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := throttleDelay(tt.current, tt.latency, tt.target, tt.status, 60*time.Second); got != tt.want {
+				t.Errorf("throttleDelay = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
