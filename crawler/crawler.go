@@ -321,15 +321,9 @@ func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bo
 		return true, nil
 	}
 	if res.err != nil {
-		var failures int
-		_, _, setAside := c.hosts.update(it.Host, func(st *hostState) {
-			st.failures++
-			failures = st.failures
-			st.setAside = st.failures >= c.cfg.MaxHostFailures
-		})
-		c.log.Warn("robots.txt unavailable: host paused", zap.String("authority", authority),
-			zap.Error(res.err), zap.Int("failures", failures), zap.Time("until", res.retryAt), zap.Bool("set_aside", setAside))
-		if !setAside {
+		if failures, setAside := c.hostFailed(it.Host, res.err); !setAside {
+			c.log.Warn("robots.txt unavailable: host paused", zap.String("authority", authority),
+				zap.Error(res.err), zap.Int("failures", failures), zap.Time("until", res.retryAt))
 			c.front.Block(it.Host, res.retryAt)
 		}
 		return true, c.requeue(ctx, it)
@@ -363,8 +357,7 @@ var errRobotsDisallowed = errors.New("robots: disallowed")
 // anything else is the item's outcome.
 func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) error {
 	rec := c.newRecord(it)
-	limit := c.cfg.MaxBody
-	resp, err := fetch(ctx, c.client, it.URL, c.cfg.UserAgent, limit)
+	resp, err := fetch(ctx, c.client, it.URL, c.cfg.UserAgent, c.cfg.MaxBody)
 	rec.DurationMS = time.Since(rec.FetchedAt).Milliseconds()
 	switch {
 	case ctx.Err() != nil:
@@ -399,20 +392,12 @@ func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) erro
 // (or the server's Retry-After), and the item is tried again unless it has
 // used up max_retries or the host has failed too often and is set aside.
 func (c *Crawler) failed(ctx context.Context, it queue.Item, rec Record, resp *response, cause error) error {
-	var failures int
-	_, _, setAside := c.hosts.update(it.Host, func(st *hostState) {
-		st.failures++
-		failures = st.failures
-		st.setAside = st.failures >= c.cfg.MaxHostFailures
-	})
-	var wait time.Duration
-	if resp != nil {
-		wait, _ = retryAfter(resp.header, time.Now())
-	}
-	if setAside {
-		c.log.Warn("host set aside", zap.String("host", it.Host), zap.Int("failures", failures), zap.Error(cause))
-		c.front.Unblock(it.Host) // drain its remaining items without waiting
-	} else {
+	failures, setAside := c.hostFailed(it.Host, cause)
+	if !setAside {
+		var wait time.Duration
+		if resp != nil {
+			wait, _ = retryAfter(resp.header, time.Now())
+		}
 		c.front.Block(it.Host, time.Now().Add(c.backoff(failures, wait)))
 	}
 	if it.Attempt < c.cfg.MaxRetries && !setAside {
@@ -431,6 +416,22 @@ func (c *Crawler) failed(ctx context.Context, it queue.Item, rec Record, resp *r
 	rec.Status, rec.ContentType, rec.Bytes = resp.status, resp.header.Get("Content-Type"), int64(len(resp.body))
 	rec.Error = giveUp.Error()
 	return c.finish(it, rec, nil)
+}
+
+// hostFailed counts a failed request to host. It returns how many failed in
+// a row and whether the host is now set aside, in which case its block is
+// lifted so that its remaining items are recorded without waiting.
+func (c *Crawler) hostFailed(host string, cause error) (failures int, setAside bool) {
+	_, _, setAside = c.hosts.update(host, func(st *hostState) {
+		st.failures++
+		failures = st.failures
+		st.setAside = st.failures >= c.cfg.MaxHostFailures
+	})
+	if setAside && failures == c.cfg.MaxHostFailures {
+		c.log.Warn("host set aside", zap.String("host", host), zap.Int("failures", failures), zap.Error(cause))
+		c.front.Unblock(host)
+	}
+	return failures, setAside
 }
 
 // crawlResponse turns a page's response into its record, following a
