@@ -16,7 +16,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,8 +32,13 @@ const maxRedirects = 10
 // Frontier is the work queue the crawler consumes, with WaitGroup-style join
 // semantics. queue.Memory implements it; a shared frontier (Redis) will too.
 type Frontier interface {
-	// Put queues an item and counts one unfinished task; on error nothing
-	// was counted.
+	// Add queues it unless its URL was added before, or, with limit > 0,
+	// once limit counted items were added; it is the seen set, and what it
+	// records survives with the frontier (a durable frontier makes the
+	// check and the queueing one step, so a crash loses no URL).
+	Add(ctx context.Context, it queue.Item, limit int) (queue.Admission, error)
+	// Put queues an item again (a retry) and counts one unfinished task; on
+	// error nothing was counted.
 	Put(ctx context.Context, it queue.Item) error
 	// Get blocks until an item whose host may be fetched now, or ctx ends.
 	Get(ctx context.Context) (queue.Item, error)
@@ -77,10 +81,6 @@ type Crawler struct {
 	robots *robotsCache // nil when robots.txt is not obeyed
 	hosts  hostStates
 
-	mu       sync.Mutex // guards seen and admitted
-	seen     map[string]struct{}
-	admitted int
-
 	counts counters
 }
 
@@ -113,7 +113,6 @@ func New(cfg Config, front Frontier, sink Sink, log *zap.Logger) (*Crawler, erro
 		sink:   sink,
 		log:    log,
 		client: newClient(cfg),
-		seen:   make(map[string]struct{}),
 		hosts:  hostStates{hosts: make(map[string]*hostState)},
 	}
 	c.counts.filtered = make([]atomic.Int64, len(filter.Reasons()))
@@ -531,27 +530,24 @@ func (c *Crawler) admit(ctx context.Context, u *url.URL, depth int) error {
 	return err
 }
 
-// enqueue puts it in the frontier unless its URL was seen before or, for a
+// enqueue adds it to the frontier unless its URL was seen before or, for a
 // new page, max_pages are already admitted. It reports whether it queued it.
 func (c *Crawler) enqueue(ctx context.Context, it queue.Item, newPage bool) (bool, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if _, dup := c.seen[it.URL]; dup {
-		c.counts.duplicate.Add(1)
-		return false, nil
-	}
-	if newPage && c.cfg.MaxPages > 0 && c.admitted >= c.cfg.MaxPages {
-		c.counts.overLimit.Add(1)
-		return false, nil
-	}
-	if err := c.front.Put(ctx, it); err != nil {
-		return false, fmt.Errorf("frontier put: %w", err)
-	}
-	c.seen[it.URL] = struct{}{}
+	limit := 0
 	if newPage {
-		c.admitted++
+		limit = c.cfg.MaxPages
 	}
-	return true, nil
+	admission, err := c.front.Add(ctx, it, limit)
+	if err != nil {
+		return false, fmt.Errorf("frontier add: %w", err)
+	}
+	switch admission {
+	case queue.Duplicate:
+		c.counts.duplicate.Add(1)
+	case queue.OverLimit:
+		c.counts.overLimit.Add(1)
+	}
+	return admission == queue.Added, nil
 }
 
 // finish ends an item with its outcome: a page's record is written; a

@@ -84,6 +84,7 @@ type Stats struct {
 	Hosts        int // hosts with state held in memory
 	HostsWaiting int // hosts with queued items that Get may not hand out right now (rate-limited, blocked or at their in-flight cap)
 	Blocked      int // hosts under a Block that has not passed yet
+	Seen         int // distinct URLs given to Add since the last Forget
 }
 
 var errNoHost = errors.New("queue: item has no host")
@@ -115,8 +116,11 @@ type Memory struct {
 	// intervals holds the SetInterval settings in effect (longer than
 	// 1/Rate), including those of hosts whose state was dropped.
 	intervals map[string]time.Duration
-	timed     int       // hosts held with an interval or a block (see now)
-	last      time.Time // the clock's latest reading, zero if never read
+
+	seen    map[string]struct{} // URLs given to Add
+	counted int                 // Adds that counted toward a limit
+	timed   int                 // hosts held with an interval or a block (see now)
+	last    time.Time           // the clock's latest reading, zero if never read
 }
 
 type host struct {
@@ -195,6 +199,7 @@ func NewMemory(cfg Config) *Memory {
 		perHost: max(cfg.PerHostConcurrency, 1),
 		wake:    make(chan struct{}, 1),
 		hosts:   make(map[string]*host),
+		seen:    make(map[string]struct{}),
 		ready: hostHeap{k: inReady, less: func(a, b *host) bool {
 			if c := a.readyAt.Compare(b.readyAt); c != 0 {
 				return c < 0
@@ -209,7 +214,55 @@ func NewMemory(cfg Config) *Memory {
 	return m
 }
 
-// Put appends it to the FIFO of it.Host and counts one unfinished task. It
+// Admission says what Add did with an item.
+type Admission uint8
+
+const (
+	Added     Admission = iota // queued
+	Duplicate                  // an item with the same URL was added before
+	OverLimit                  // the item counts toward a limit that is reached
+)
+
+// Add queues it unless an item with the same URL was added before. With
+// limit > 0 the item also counts toward that limit, and is refused once limit
+// counted items have been added; with limit <= 0 it neither counts nor is
+// limited. The check and the queueing happen under one lock, so concurrent
+// Adds of one URL queue it once. Errors are Put's.
+func (m *Memory) Add(ctx context.Context, it Item, limit int) (Admission, error) {
+	if it.Host == "" {
+		return Duplicate, errNoHost
+	}
+	if err := ctx.Err(); err != nil {
+		return Duplicate, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, dup := m.seen[it.URL]; dup {
+		return Duplicate, nil
+	}
+	if limit > 0 {
+		if m.counted >= limit {
+			return OverLimit, nil
+		}
+		m.counted++
+	}
+	m.seen[it.URL] = struct{}{}
+	m.put(it)
+	return Added, nil
+}
+
+// Forget empties the seen set and the count behind Add's limit, so that a
+// new round of the crawl (a recrawl) may add every URL again. Queued and
+// in-flight items stay.
+func (m *Memory) Forget() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.seen)
+	m.counted = 0
+}
+
+// Put appends it to the FIFO of it.Host and counts one unfinished task,
+// whether or not its URL was added before (a retry puts an item back). It
 // never blocks. It returns an error, and counts nothing, if it.Host is "" or
 // ctx is already done.
 func (m *Memory) Put(ctx context.Context, it Item) error {
@@ -221,6 +274,12 @@ func (m *Memory) Put(ctx context.Context, it Item) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.put(it)
+	return nil
+}
+
+// put queues it; m.mu is held.
+func (m *Memory) put(it Item) {
 	now := m.now()
 	m.sweep(now)
 	h := m.hosts[it.Host]
@@ -234,7 +293,6 @@ func (m *Memory) Put(ctx context.Context, it Item) error {
 	m.queued++
 	m.update(h, now)
 	m.kick()
-	return nil
 }
 
 // Get blocks until some host may be fetched now, then hands out the oldest
@@ -311,7 +369,7 @@ func (m *Memory) Stats() Stats {
 	defer m.mu.Unlock()
 	now := m.now()
 	m.sweep(now)
-	s := Stats{Queued: m.queued, InFlight: m.inFlight, Hosts: len(m.hosts)}
+	s := Stats{Queued: m.queued, InFlight: m.inFlight, Hosts: len(m.hosts), Seen: len(m.seen)}
 	for _, h := range m.hosts {
 		if h.queued() > 0 && (h.pos[inReady] < 0 || h.readyAt.After(now)) {
 			s.HostsWaiting++
