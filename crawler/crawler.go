@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
@@ -73,13 +74,18 @@ type Summary struct {
 // Crawler runs one crawl. Create it with New; Run may be called once.
 type Crawler struct {
 	cfg    Config
-	rules  *filter.Rules
+	rules  atomic.Pointer[filter.Rules] // swapped by SetAllowedDomains
 	front  Frontier
 	sink   Sink
 	log    *zap.Logger
 	client *http.Client
 	robots *robotsCache // nil when robots.txt is not obeyed
 	hosts  hostStates
+
+	metrics  *metrics // nil without WithRegistry
+	started  atomic.Bool
+	stopping atomic.Bool
+	busiest  hostCounter
 
 	counts counters
 }
@@ -93,9 +99,21 @@ type counters struct {
 	filtered             []atomic.Int64 // indexed by filter.Reason
 }
 
+// Option adds an optional dependency to New.
+type Option func(*Crawler) error
+
+// WithRegistry registers the crawler's Prometheus metrics on reg.
+func WithRegistry(reg prometheus.Registerer) Option {
+	return func(c *Crawler) error {
+		m, err := newMetrics(reg, c.front)
+		c.metrics = m
+		return err
+	}
+}
+
 // New returns a crawler for cfg that takes work from front and writes records
 // to sink. A nil logger discards logs.
-func New(cfg Config, front Frontier, sink Sink, log *zap.Logger) (*Crawler, error) {
+func New(cfg Config, front Frontier, sink Sink, log *zap.Logger, opts ...Option) (*Crawler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -108,7 +126,6 @@ func New(cfg Config, front Frontier, sink Sink, log *zap.Logger) (*Crawler, erro
 	}
 	c := &Crawler{
 		cfg:    cfg,
-		rules:  rules,
 		front:  front,
 		sink:   sink,
 		log:    log,
@@ -116,8 +133,15 @@ func New(cfg Config, front Frontier, sink Sink, log *zap.Logger) (*Crawler, erro
 		hosts:  hostStates{hosts: make(map[string]*hostState)},
 	}
 	c.counts.filtered = make([]atomic.Int64, len(filter.Reasons()))
+	c.rules.Store(rules)
+	c.busiest.reset()
 	if cfg.Robots {
 		c.robots = newRobotsCache(cfg, c.client, c.backoff)
+	}
+	for _, opt := range opts {
+		if err := opt(c); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -127,39 +151,69 @@ func New(cfg Config, front Frontier, sink Sink, log *zap.Logger) (*Crawler, erro
 // context and are all gone when Run returns. It returns ctx.Err() when
 // interrupted, an error when records could not be written, else nil.
 func (c *Crawler) Run(ctx context.Context) (Summary, error) {
+	return c.run(ctx, ctx, true)
+}
+
+// Serve runs the crawl as a service: after the frontier drains the workers
+// wait for more (seeds added with AddSeeds, a recrawl) until stop ends. Then
+// they take no new work, and what is in flight may finish until abort ends,
+// when it is cancelled. Serve returns once every worker is gone; its error
+// is nil after a stop, or why records could not be written.
+func (c *Crawler) Serve(stop, abort context.Context) (Summary, error) {
+	sum, err := c.run(stop, abort, false)
+	if errors.Is(err, context.Canceled) && stop.Err() != nil {
+		err = nil
+	}
+	return sum, err
+}
+
+// run is Run and Serve: workers Get with stop and fetch with abort; with
+// untilJoined the crawl also ends when the frontier joins.
+func (c *Crawler) run(stop, abort context.Context, untilJoined bool) (Summary, error) {
 	start := time.Now()
+	c.started.Store(true)
 	defer c.client.CloseIdleConnections()
 	for _, seed := range c.cfg.Seeds {
 		u, err := filter.Parse(seed)
 		if err != nil {
 			return c.summary(start), fmt.Errorf("seed %q: %w", seed, err)
 		}
-		if err := c.admit(ctx, u, 0); err != nil {
+		if err := c.admit(abort, u, 0); err != nil {
 			return c.summary(start), err
 		}
 	}
 
-	workCtx, stopWork := context.WithCancel(ctx)
-	defer stopWork()
-	g, gctx := errgroup.WithContext(workCtx)
+	g, fetchCtx := errgroup.WithContext(abort)
+	getCtx, stopGets := context.WithCancel(stop)
+	defer stopGets()
+	// A worker's failure stops the others taking work too.
+	defer context.AfterFunc(fetchCtx, stopGets)()
 	for range c.cfg.Workers {
-		g.Go(func() error { return c.work(gctx) })
+		g.Go(func() error { return c.work(getCtx, fetchCtx) })
 	}
-	g.Go(func() error {
-		// Joining means every admitted URL is recorded: nothing can add
-		// work any more, so the workers can go.
-		if err := c.front.Join(gctx); err == nil {
-			stopWork()
-		}
-		return nil
-	})
+	if untilJoined {
+		g.Go(func() error {
+			// Joining means every admitted URL is recorded: nothing can
+			// add work any more, so the workers can go.
+			if err := c.front.Join(getCtx); err == nil {
+				stopGets()
+			}
+			return nil
+		})
+	}
+	progressDone := make(chan struct{})
 	if c.cfg.ProgressInterval > 0 {
-		g.Go(func() error { c.reportProgress(gctx, start); return nil })
+		progressCtx, stopProgress := context.WithCancel(getCtx)
+		defer func() { stopProgress(); <-progressDone }()
+		go func() { defer close(progressDone); c.reportProgress(progressCtx, start) }()
+	} else {
+		close(progressDone)
 	}
 	err := g.Wait()
 	if err == nil {
-		err = ctx.Err()
+		err = abort.Err()
 	}
+	interrupted := stop.Err() != nil
 	sum := c.summary(start)
 	fields := []zap.Field{
 		zap.Int64("pages", sum.Pages),
@@ -167,7 +221,7 @@ func (c *Crawler) Run(ctx context.Context) (Summary, error) {
 		zap.Int64("bytes", sum.Bytes),
 		zap.Duration("elapsed", sum.Elapsed),
 		zap.Float64("pages_per_sec", perSecond(sum.Pages, sum.Elapsed)),
-		zap.Bool("interrupted", ctx.Err() != nil),
+		zap.Bool("interrupted", interrupted),
 		zap.Int64("robots_denied", c.counts.robotsDenied.Load()),
 		zap.Int64("retries", c.counts.retries.Load()),
 		zap.Int64("duplicates", c.counts.duplicate.Load()),
@@ -230,13 +284,15 @@ func (c *Crawler) reportProgress(ctx context.Context, start time.Time) {
 	}
 }
 
-// work is one worker: it handles items until its context ends. Only a
-// failure to write records ends it early, since that would lose output.
-func (c *Crawler) work(ctx context.Context) error {
+// work is one worker: it takes items until getCtx ends and handles each
+// with ctx, so that a stopping service can let fetches in flight finish.
+// Only a failure to write records ends it early, since that would lose
+// output.
+func (c *Crawler) work(getCtx, ctx context.Context) error {
 	for {
-		it, err := c.front.Get(ctx)
+		it, err := c.front.Get(getCtx)
 		if err != nil {
-			if ctx.Err() != nil {
+			if getCtx.Err() != nil {
 				return nil
 			}
 			return fmt.Errorf("frontier get: %w", err)
@@ -308,6 +364,7 @@ func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bo
 	case verdict == robotsDisallowed:
 		if it.Kind == queue.KindPage {
 			c.counts.robotsDenied.Add(1)
+			c.metrics.robotsDenial()
 		}
 		return true, c.finish(it, c.newRecord(it), errRobotsDisallowed)
 	case verdict == robotsUnavailable:
@@ -401,6 +458,7 @@ func (c *Crawler) failed(ctx context.Context, it queue.Item, rec Record, resp *r
 	}
 	if it.Attempt < c.cfg.MaxRetries && !setAside {
 		c.counts.retries.Add(1)
+		c.metrics.retry()
 		it.Attempt++
 		return c.requeue(ctx, it)
 	}
@@ -493,7 +551,7 @@ func (c *Crawler) redirect(ctx context.Context, it queue.Item, from *url.URL, lo
 		rec.Status, rec.Error = 0, fmt.Sprintf("too many redirects (> %d)", maxRedirects)
 		return false, nil
 	}
-	if reason := c.rules.Check(target); reason != filter.ReasonOK {
+	if reason := c.rules.Load().Check(target); reason != filter.ReasonOK {
 		c.counts.filtered[reason].Add(1)
 		rec.Status, rec.Error = 0, fmt.Sprintf("redirect refused by filter (%s): %s", reason, target)
 		return false, nil
@@ -514,8 +572,9 @@ func (c *Crawler) redirect(ctx context.Context, it queue.Item, from *url.URL, lo
 // admit applies the filter, depth and page limits to a discovered URL and
 // queues it if it passes and has not been seen.
 func (c *Crawler) admit(ctx context.Context, u *url.URL, depth int) error {
-	if reason := c.rules.Check(u); reason != filter.ReasonOK {
+	if reason := c.rules.Load().Check(u); reason != filter.ReasonOK {
 		c.counts.filtered[reason].Add(1)
+		c.metrics.reject(reason.String())
 		if ce := c.log.Check(zap.DebugLevel, "url rejected"); ce != nil {
 			ce.Write(zap.String("url", u.String()), zap.Stringer("reason", reason))
 		}
@@ -523,6 +582,7 @@ func (c *Crawler) admit(ctx context.Context, u *url.URL, depth int) error {
 	}
 	if c.cfg.MaxDepth > 0 && depth > c.cfg.MaxDepth {
 		c.counts.tooDeep.Add(1)
+		c.metrics.reject("too_deep")
 		return nil
 	}
 	it := queue.Item{URL: u.String(), Host: u.Host, Depth: depth, Kind: queue.KindPage}
@@ -544,8 +604,10 @@ func (c *Crawler) enqueue(ctx context.Context, it queue.Item, newPage bool) (boo
 	switch admission {
 	case queue.Duplicate:
 		c.counts.duplicate.Add(1)
+		c.metrics.reject("duplicate")
 	case queue.OverLimit:
 		c.counts.overLimit.Add(1)
+		c.metrics.reject("max_pages")
 	}
 	return admission == queue.Added, nil
 }
@@ -578,6 +640,10 @@ func (c *Crawler) write(it queue.Item, rec Record, fetchErr error) error {
 	c.counts.pages.Add(1)
 	if rec.Error != "" {
 		c.counts.errors.Add(1)
+	}
+	c.metrics.observe(rec)
+	if rec.Status != 0 {
+		c.busiest.add(it.Host)
 	}
 	return nil
 }

@@ -33,7 +33,7 @@ func (c *Crawler) queueSitemap(ctx context.Context, raw string, nesting int) err
 	if err != nil {
 		return nil
 	}
-	if reason := c.rules.Check(u); reason != filter.ReasonOK && reason != filter.ReasonExtension {
+	if reason := c.rules.Load().Check(u); reason != filter.ReasonOK && reason != filter.ReasonExtension {
 		c.log.Debug("sitemap rejected", zap.String("url", raw), zap.Stringer("reason", reason))
 		return nil
 	}

@@ -436,6 +436,52 @@ func (m *Memory) SetInterval(host string, d time.Duration) {
 	m.kick()
 }
 
+// Reconfigure changes the politeness of every host to cfg, as a config
+// reload does: rate, burst and in-flight cap. Tokens already spent stay
+// spent; a SetInterval interval stays in force while it is slower than the
+// new rate. A host at or above a lowered cap gets no more items until enough
+// of its in-flight ones are Done.
+func (m *Memory) Reconfigure(cfg Config) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.clock()
+	m.sweep(now)
+	m.limit, m.burst, m.perHost = rate.Inf, max(cfg.Burst, 1), max(cfg.PerHostConcurrency, 1)
+	if cfg.Rate > 0 && !math.IsInf(cfg.Rate, 1) {
+		m.limit = rate.Limit(cfg.Rate)
+	}
+	for name, d := range m.intervals {
+		if rate.Every(d) >= m.limit {
+			delete(m.intervals, name)
+		}
+	}
+	for _, h := range m.hosts {
+		was := h.timed()
+		if h.interval > 0 && rate.Every(h.interval) >= m.limit {
+			h.interval = 0
+		}
+		if h.blindStart {
+			h.lastStart, h.blindStart = now, false
+		}
+		switch {
+		case h.interval > 0: // its own limiter stays
+		case m.limit == rate.Inf:
+			h.lim = nil
+		case h.lim == nil:
+			h.lim = rate.NewLimiter(m.limit, m.burst)
+		default:
+			h.lim.SetLimitAt(now, m.limit)
+			h.lim.SetBurstAt(now, m.burst)
+		}
+		if i := h.pos[inReady]; i >= 0 && h.inFlight >= m.perHost {
+			heap.Remove(&m.ready, i)
+		}
+		m.recount(h, was)
+		m.retime(h, now)
+	}
+	m.kick()
+}
+
 // Block makes Get hand out no item of host before until. A later Block
 // extends it; an earlier until than the current block is ignored (blocks
 // never shorten) — except Unblock. The block holds even if the host has

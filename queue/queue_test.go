@@ -1627,3 +1627,64 @@ func TestMemory_AddConcurrentOnce(t *testing.T) {
 		t.Errorf("added %d items across 8 goroutines with limit 50, want exactly 50", n)
 	}
 }
+
+func TestMemory_Reconfigure(t *testing.T) {
+	t.Run("slower rate", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			m := NewMemory(Config{Rate: 4})
+			put(t, m, "a", 4)
+			m.Done(get(t, m)) // a/0 at 0; a/1 due at 250ms
+			m.Reconfigure(Config{Rate: 1})
+			// The token spent at 0 refills at the new rate: a/1 at 1s.
+			got := consume(m, 1, 3, noHold)
+			want := []event{{time.Second, "a/1"}, {2 * time.Second, "a/2"}, {3 * time.Second, "a/3"}}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("timeline\n got %v\nwant %v", got, want)
+			}
+		})
+	})
+	t.Run("from unlimited to limited", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			m := NewMemory(Config{})
+			put(t, m, "a", 3)
+			m.Reconfigure(Config{Rate: 2})
+			got := consume(m, 1, 3, noHold)
+			want := []event{{0, "a/0"}, {500 * time.Millisecond, "a/1"}, {time.Second, "a/2"}}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("timeline\n got %v\nwant %v", got, want)
+			}
+		})
+	})
+	t.Run("more in flight per host", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			m := NewMemory(Config{})
+			put(t, m, "a", 3)
+			first := get(t, m)
+			next := async(func() Item { return get(t, m) })
+			synctest.Wait()
+			if _, ok := returned(next); ok {
+				t.Fatal("a second item of the host was handed out at concurrency 1")
+			}
+			m.Reconfigure(Config{PerHostConcurrency: 3})
+			synctest.Wait()
+			if _, ok := returned(next); !ok {
+				t.Fatal("raising the cap did not release the waiting Get")
+			}
+			get(t, m) // the third fits under the new cap without a Done
+			m.Done(first)
+		})
+	})
+	t.Run("interval slower than the new rate stays", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			m := NewMemory(Config{Rate: 10})
+			m.SetInterval("a", 2*time.Second)
+			put(t, m, "a", 2)
+			m.Reconfigure(Config{Rate: 4})
+			got := consume(m, 1, 2, noHold)
+			want := []event{{0, "a/0"}, {2 * time.Second, "a/1"}}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("timeline\n got %v\nwant %v", got, want)
+			}
+		})
+	})
+}

@@ -1,0 +1,144 @@
+package crawler
+
+import (
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/crawld/crawld/filter"
+	"github.com/crawld/crawld/queue"
+)
+
+// metrics are the crawler's Prometheus series, registered on the registry
+// the caller passes in (never the global one).
+type metrics struct {
+	pages         *prometheus.CounterVec // by status class
+	bytes         prometheus.Counter
+	errors        *prometheus.CounterVec // by kind
+	fetchDuration prometheus.Histogram
+	robotsDenied  prometheus.Counter
+	rejected      *prometheus.CounterVec // by reason
+	retries       prometheus.Counter
+}
+
+// newMetrics registers the crawler's series on reg, with gauges that read
+// the frontier's size when scraped.
+func newMetrics(reg prometheus.Registerer, front Frontier) (*metrics, error) {
+	m := &metrics{
+		pages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crawld_pages_total", Help: "Records written, by HTTP status class (2xx..5xx) or \"error\" when nothing was fetched.",
+		}, []string{"class"}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "crawld_bytes_total", Help: "Response body bytes read (after decompression).",
+		}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crawld_errors_total", Help: "Records with an error, by kind.",
+		}, []string{"kind"}),
+		fetchDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "crawld_fetch_duration_seconds", Help: "Time from request start to body read.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}),
+		robotsDenied: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "crawld_robots_denied_total", Help: "URLs not fetched because robots.txt disallows them.",
+		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "crawld_rejected_urls_total", Help: "Discovered URLs not admitted, by reason (filter rules, duplicate, too_deep, max_pages).",
+		}, []string{"reason"}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "crawld_retries_total", Help: "Fetches retried after a transient failure.",
+		}),
+	}
+	collectors := []prometheus.Collector{m.pages, m.bytes, m.errors, m.fetchDuration, m.robotsDenied, m.rejected, m.retries}
+	if fs, ok := front.(frontierStats); ok {
+		gauge := func(name, help string, value func(queue.Stats) int) prometheus.Collector {
+			return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
+				func() float64 { return float64(value(fs.Stats())) })
+		}
+		collectors = append(collectors,
+			gauge("crawld_frontier_queued", "URLs waiting in the frontier.", func(s queue.Stats) int { return s.Queued }),
+			gauge("crawld_frontier_in_flight", "URLs being fetched.", func(s queue.Stats) int { return s.InFlight }),
+			gauge("crawld_seen_urls", "Distinct URLs admitted (the seen set).", func(s queue.Stats) int { return s.Seen }),
+			gauge("crawld_hosts_active", "Hosts with state in the frontier.", func(s queue.Stats) int { return s.Hosts }),
+			gauge("crawld_hosts_waiting", "Hosts with queued URLs that may not be fetched yet.", func(s queue.Stats) int { return s.HostsWaiting }),
+			gauge("crawld_hosts_backoff", "Hosts paused by Retry-After, back-off or an unreachable robots.txt.", func(s queue.Stats) int { return s.Blocked }),
+		)
+	}
+	for _, c := range collectors {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	// Pre-create the label values so dashboards see zeros, not gaps.
+	for _, class := range []string{"2xx", "3xx", "4xx", "5xx", "error"} {
+		m.pages.WithLabelValues(class)
+	}
+	for _, r := range filter.Reasons()[1:] {
+		m.rejected.WithLabelValues(r.String())
+	}
+	return m, nil
+}
+
+// observe counts one record.
+func (m *metrics) observe(rec Record) {
+	if m == nil {
+		return
+	}
+	class := "error"
+	if rec.Status >= 100 && rec.Status < 600 {
+		class = string("012345"[rec.Status/100]) + "xx"
+	}
+	m.pages.WithLabelValues(class).Inc()
+	m.bytes.Add(float64(rec.Bytes))
+	if rec.DurationMS > 0 {
+		m.fetchDuration.Observe((time.Duration(rec.DurationMS) * time.Millisecond).Seconds())
+	}
+	if rec.Error != "" {
+		m.errors.WithLabelValues(errorKind(rec.Error)).Inc()
+	}
+}
+
+func (m *metrics) reject(reason string) {
+	if m != nil {
+		m.rejected.WithLabelValues(reason).Inc()
+	}
+}
+
+func (m *metrics) robotsDenial() {
+	if m != nil {
+		m.robotsDenied.Inc()
+	}
+}
+
+func (m *metrics) retry() {
+	if m != nil {
+		m.retries.Inc()
+	}
+}
+
+// errorKind sorts a record's error into a few stable label values.
+func errorKind(msg string) string {
+	switch {
+	case msg == errRobotsDisallowed.Error():
+		return "robots"
+	case strings.HasPrefix(msg, "host set aside"):
+		return "host_set_aside"
+	case strings.Contains(msg, errBodyTooLarge.Error()):
+		return "body_too_large"
+	case strings.HasPrefix(msg, "too many redirects"):
+		return "too_many_redirects"
+	case strings.HasPrefix(msg, "redirect"):
+		return "redirect_refused"
+	case strings.Contains(msg, "timeout"):
+		return "timeout"
+	case strings.Contains(msg, "no such host"), strings.Contains(msg, "lookup "):
+		return "dns"
+	case strings.Contains(msg, "connection refused"), strings.Contains(msg, "connection reset"), strings.Contains(msg, "EOF"):
+		return "connection"
+	case strings.HasPrefix(msg, "giving up"), len(msg) > 3 && msg[0] >= '1' && msg[0] <= '5' && msg[3] == ' ':
+		return "http_status"
+	case strings.HasPrefix(msg, "internal error"):
+		return "internal"
+	}
+	return "other"
+}
