@@ -1,0 +1,2 @@
+// Package deploy holds crawld's deployment files; its test checks them.
+package deploy
