@@ -19,12 +19,8 @@ func parseLevel(level string) (zapcore.Level, error) {
 
 // newLogger builds the process logger: JSON lines for machines, or a
 // console layout for people, written to w (stderr, so stdout can carry the
-// records).
-func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
-	lvl, err := parseLevel(level)
-	if err != nil {
-		return nil, fmt.Errorf("log_level: %w", err)
-	}
+// records). Changing level changes what it logs from then on.
+func newLogger(level zap.AtomicLevel, format string, w io.Writer) (*zap.Logger, error) {
 	var enc zapcore.Encoder
 	switch format {
 	case "json":
@@ -39,6 +35,6 @@ func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
 	default:
 		return nil, fmt.Errorf("log_format: must be json or console (got %q)", format)
 	}
-	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), lvl)
+	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), level)
 	return zap.New(core, zap.ErrorOutput(zapcore.Lock(zapcore.AddSync(w)))), nil
 }

@@ -1,5 +1,6 @@
 // Command crawld is a polite web crawler: `crawld crawl` runs one crawl from
-// the configured seeds and exits when it is done.
+// the configured seeds and exits when it is done; `crawld run` is the
+// daemon, serving the crawl and an admin API until SIGTERM.
 //
 // This package is wiring only: it reads flags, CRAWLD_* variables and the
 // YAML file, builds the logger, the frontier and the output, and maps the
@@ -21,7 +22,6 @@ import (
 
 	"github.com/crawld/crawld/crawler"
 	"github.com/crawld/crawld/internal/buildinfo"
-	"github.com/crawld/crawld/queue"
 )
 
 // Exit codes of the user-facing contract.
@@ -38,18 +38,15 @@ func main() {
 // run executes the command line args and returns the process exit code.
 // ctx lets tests stop a crawl the way a signal would.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	stop := &signalStop{}
-	ctx = stop.notify(ctx)
-	defer stop.release()
-
 	root := newRootCommand(stdout, stderr)
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
+	var stopped signalError
 	switch {
 	case err == nil:
 		return exitOK
-	case stop.code() != 0:
-		return stop.code()
+	case errors.As(err, &stopped):
+		return stopped.code
 	case errors.Is(err, context.Canceled):
 		return 128 + int(syscall.SIGINT)
 	case errors.Is(err, errUsage) || !errors.As(err, new(runtimeError)):
@@ -61,6 +58,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitRuntime
 	}
 }
+
+// signalError reports that a signal stopped the crawl, with the exit code
+// 128+signal.
+type signalError struct{ code int }
+
+func (e signalError) Error() string { return fmt.Sprintf("stopped by signal (exit %d)", e.code) }
 
 // runtimeError marks a failure of the crawl itself, as opposed to a usage or
 // configuration error.
@@ -97,11 +100,33 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return crawlOnce(cmd.Context(), s, stdout, stderr)
+			stop := &signalStop{}
+			ctx := stop.notify(cmd.Context())
+			err = crawlOnce(ctx, s, stdout, stderr)
+			stop.release()
+			if code := stop.code(); code != 0 {
+				return signalError{code}
+			}
+			return err
 		},
 	}
 	defineFlags(crawl.Flags())
 	crawl.Flags().SortFlags = false
+
+	daemon := &cobra.Command{
+		Use:   "run",
+		Short: "Run the crawler as a service with an admin API, until SIGTERM",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := loadSettings(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			return runDaemon(cmd.Flags(), s, stdout, stderr)
+		},
+	}
+	defineFlags(daemon.Flags())
+	daemon.Flags().SortFlags = false
 
 	version := &cobra.Command{
 		Use:   "version",
@@ -111,13 +136,14 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 			fmt.Fprintln(cmd.OutOrStdout(), buildinfo.String())
 		},
 	}
-	root.AddCommand(crawl, version)
+	root.AddCommand(crawl, daemon, version)
 	return root
 }
 
 // crawlOnce runs one crawl with s, writing records to s.output.
 func crawlOnce(ctx context.Context, s settings, stdout, stderr io.Writer) error {
-	log, err := newLogger(s.logLevel, s.logFormat, stderr)
+	lvl, _ := parseLevel(s.logLevel)
+	log, err := newLogger(zap.NewAtomicLevelAt(lvl), s.logFormat, stderr)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -127,11 +153,16 @@ func crawlOnce(ctx context.Context, s settings, stdout, stderr io.Writer) error 
 	if err != nil {
 		return runtimeError{err}
 	}
-	front := queue.NewMemory(queue.Config{
-		Rate:               s.crawl.Rate,
-		Burst:              s.crawl.Burst,
-		PerHostConcurrency: s.crawl.PerHostConcurrency,
-	})
+	front, err := openFrontier(s, storageMemory)
+	if err != nil {
+		closeOut()
+		return runtimeError{err}
+	}
+	defer func() {
+		if err := front.Close(); err != nil {
+			log.Error("closing store", zap.Error(err))
+		}
+	}()
 	c, err := crawler.New(s.crawl, front, crawler.NewJSONLSink(out), log)
 	if err != nil {
 		closeOut()

@@ -23,11 +23,40 @@ type settings struct {
 	output    string
 	logLevel  string
 	logFormat string
+
+	// The daemon's (crawld run) own settings.
+	outputMaxSizeMB  int
+	outputMaxBackups int
+	adminListen      string
+	adminToken       string
+	adminPprof       bool
+	storage          string // auto, memory or pebble
+	dataDir          string
+	shutdownGrace    time.Duration
+	recrawlInterval  time.Duration
 }
 
 func defaultSettings() settings {
-	return settings{crawl: crawler.DefaultConfig(), output: "-", logLevel: "info", logFormat: "json"}
+	return settings{
+		crawl:            crawler.DefaultConfig(),
+		output:           "-",
+		logLevel:         "info",
+		logFormat:        "json",
+		outputMaxSizeMB:  100,
+		outputMaxBackups: 10,
+		adminListen:      "127.0.0.1:9090",
+		storage:          "auto",
+		dataDir:          "crawld-data",
+		shutdownGrace:    10 * time.Second,
+	}
 }
+
+// Storage kinds.
+const (
+	storageAuto   = "auto"   // memory for crawl, pebble for run
+	storageMemory = "memory" // nothing survives the process
+	storagePebble = "pebble" // the embedded store in data_dir
+)
 
 // option is one key of the user-facing contract (shared/design/cli.md): its
 // YAML key, its flag and environment variable, and how its value is decoded
@@ -157,6 +186,15 @@ func options(s *settings) []option {
 		stringOpt("output", "output", "JSONL records file, appended to; - = stdout", &s.output),
 		stringOpt("log_level", "log-level", "debug, info, warn or error", &s.logLevel),
 		stringOpt("log_format", "log-format", "json or console", &s.logFormat),
+		intOpt("output_max_size_mb", "output-max-size-mb", "crawld run: rotate the output file at this size", &s.outputMaxSizeMB),
+		intOpt("output_max_backups", "output-max-backups", "crawld run: rotated output files kept", &s.outputMaxBackups),
+		stringOpt("admin.listen", "admin-listen", "crawld run: admin API address", &s.adminListen),
+		stringOpt("admin.token", "admin-token", "crawld run: bearer token required by POST /seeds", &s.adminToken),
+		boolOpt("admin.pprof", "admin-pprof", "crawld run: serve /debug/pprof on the admin API", &s.adminPprof),
+		stringOpt("storage", "storage", "auto (memory for crawl, pebble for run), memory or pebble", &s.storage),
+		stringOpt("data_dir", "data-dir", "directory of the embedded store", &s.dataDir),
+		durationOpt("shutdown_grace", "shutdown-grace", "crawld run: time in-flight requests get to finish after SIGTERM", &s.shutdownGrace),
+		durationOpt("recrawl_interval", "recrawl-interval", "crawld run: wait this long after a crawl completes, then crawl the seeds again; 0 = never", &s.recrawlInterval),
 	}
 }
 
@@ -233,6 +271,26 @@ func (s settings) validate() error {
 	}
 	if s.logFormat != "json" && s.logFormat != "console" {
 		return &crawler.ConfigError{Key: "log_format", Problem: fmt.Sprintf("must be json or console (got %q)", s.logFormat)}
+	}
+	switch s.storage {
+	case storageAuto, storageMemory, storagePebble:
+	default:
+		return &crawler.ConfigError{Key: "storage", Problem: fmt.Sprintf("must be auto, memory or pebble (got %q)", s.storage)}
+	}
+	for _, v := range []struct {
+		key string
+		bad bool
+	}{
+		{"data_dir", s.dataDir == ""},
+		{"admin.listen", s.adminListen == ""},
+		{"output_max_size_mb", s.outputMaxSizeMB <= 0},
+		{"output_max_backups", s.outputMaxBackups < 0},
+		{"shutdown_grace", s.shutdownGrace < 0},
+		{"recrawl_interval", s.recrawlInterval < 0},
+	} {
+		if v.bad {
+			return &crawler.ConfigError{Key: v.key, Problem: "must be set to a positive value (see configs/crawld.yaml)"}
+		}
 	}
 	return nil
 }

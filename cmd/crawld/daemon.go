@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"reflect"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"gopkg.in/natefinch/lumberjack.v2"
+
+	"github.com/crawld/crawld/crawler"
+	"github.com/crawld/crawld/internal/admin"
+	"github.com/crawld/crawld/queue"
+)
+
+// frontier is what the commands need of a frontier beyond the crawler's use.
+type frontier interface {
+	crawler.Frontier
+	Reconfigure(queue.Config)
+	Forget() error
+	Close() error
+}
+
+// memoryFrontier is the in-memory frontier, which has nothing to close.
+type memoryFrontier struct{ *queue.Memory }
+
+func (m memoryFrontier) Forget() error { m.Memory.Forget(); return nil }
+func (memoryFrontier) Close() error    { return nil }
+
+func politeness(c crawler.Config) queue.Config {
+	return queue.Config{Rate: c.Rate, Burst: c.Burst, PerHostConcurrency: c.PerHostConcurrency}
+}
+
+// daemon is one `crawld run` process: a crawl served until a signal.
+type daemon struct {
+	flags   *pflag.FlagSet
+	s       settings
+	level   zap.AtomicLevel
+	log     *zap.Logger
+	front   frontier
+	crawler *crawler.Crawler
+	started time.Time
+	ready   atomic.Bool
+	digest  atomic.Value // string: identifies the running config, for /status
+}
+
+// runDaemon is `crawld run`: it crawls the seeds and stays up, serving the
+// admin API, until SIGTERM or SIGINT; SIGHUP reloads the config file.
+func runDaemon(flags *pflag.FlagSet, s settings, stdout, stderr io.Writer) error {
+	d := &daemon{flags: flags, s: s, started: time.Now()}
+	d.digest.Store(digest(s))
+	lvl, _ := parseLevel(s.logLevel)
+	d.level = zap.NewAtomicLevelAt(lvl)
+	log, err := newLogger(d.level, s.logFormat, stderr)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	d.log = log
+	defer func() { _ = log.Sync() }()
+
+	// Signals are watched from the start so that one arriving while the
+	// store opens is not lost.
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(signals)
+
+	out, closeOut, err := openRotatingOutput(s, stdout)
+	if err != nil {
+		return runtimeError{err}
+	}
+	defer func() {
+		if err := closeOut(); err != nil {
+			log.Error("closing output", zap.Error(err))
+		}
+	}()
+	if d.front, err = openFrontier(s, storagePebble); err != nil {
+		return runtimeError{err}
+	}
+	defer func() {
+		if err := d.front.Close(); err != nil {
+			log.Error("closing store", zap.Error(err))
+		}
+	}()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.crawler, err = crawler.New(s.crawl, d.front, crawler.NewJSONLSink(out), log, crawler.WithRegistry(reg))
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	srv, err := admin.Listen(s.adminListen, admin.Handler(admin.Options{
+		Token:    s.adminToken,
+		Gatherer: reg,
+		Ready:    d.ready.Load,
+		Status:   d.status,
+		AddSeeds: func(ctx context.Context, urls []string) (any, error) {
+			results, err := d.crawler.AddSeeds(ctx, urls)
+			return map[string]any{"results": results}, err
+		},
+		Pprof: s.adminPprof,
+	}))
+	if err != nil {
+		return runtimeError{err}
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}()
+	log.Info("crawld running", zap.String("admin", srv.Addr()), zap.Strings("seeds", s.crawl.Seeds),
+		zap.String("storage", s.storage), zap.String("data_dir", s.dataDir), zap.String("output", s.output))
+
+	stop, stopNow := context.WithCancel(context.Background())
+	abort, abortNow := context.WithCancel(context.Background())
+	defer stopNow()
+	defer abortNow()
+	served := make(chan error, 1)
+	go func() {
+		_, err := d.crawler.Serve(stop, abort)
+		served <- err
+	}()
+	recrawled := make(chan struct{})
+	go func() { defer close(recrawled); d.recrawl(stop, s.recrawlInterval) }()
+	d.ready.Store(true)
+
+	var graceOver <-chan time.Time
+	for {
+		select {
+		case sig := <-signals:
+			switch {
+			case sig == syscall.SIGHUP:
+				d.reload()
+			case stop.Err() == nil:
+				log.Info("stopping: no new requests; in-flight ones may finish", zap.Stringer("signal", sig), zap.Duration("grace", s.shutdownGrace))
+				d.ready.Store(false)
+				d.crawler.Stopping()
+				stopNow()
+				grace := time.NewTimer(s.shutdownGrace)
+				defer grace.Stop()
+				graceOver = grace.C
+			default:
+				log.Warn("second signal: cancelling in-flight requests now", zap.Stringer("signal", sig))
+				abortNow()
+			}
+		case <-graceOver:
+			log.Warn("shutdown grace over: cancelling in-flight requests", zap.Duration("grace", s.shutdownGrace))
+			abortNow()
+		case err := <-served:
+			stopNow()
+			<-recrawled
+			if err != nil {
+				return runtimeError{err}
+			}
+			log.Info("stopped")
+			return nil
+		}
+	}
+}
+
+// recrawl waits for each crawl to complete, then recrawl_interval, then
+// crawls the seeds again, until stop ends.
+func (d *daemon) recrawl(stop context.Context, interval time.Duration) {
+	if interval <= 0 {
+		return
+	}
+	for {
+		if err := d.front.Join(stop); err != nil {
+			return
+		}
+		d.log.Info("crawl complete; next one after the recrawl interval", zap.Duration("recrawl_interval", interval))
+		wait := time.NewTimer(interval)
+		select {
+		case <-stop.Done():
+			wait.Stop()
+			return
+		case <-wait.C:
+		}
+		if err := d.front.Forget(); err != nil {
+			d.log.Error("recrawl: forgetting the last round", zap.Error(err))
+			return
+		}
+		if err := d.crawler.Reseed(stop); err != nil {
+			d.log.Error("recrawl: adding the seeds", zap.Error(err))
+			return
+		}
+		d.log.Info("recrawl started")
+	}
+}
+
+// reload rereads the configuration and applies what can change without a
+// restart; an invalid file leaves everything as it was.
+func (d *daemon) reload() {
+	next, err := loadSettings(d.flags)
+	if err != nil {
+		d.log.Error("config reload rejected; keeping the running config", zap.Error(err))
+		return
+	}
+	if err := d.crawler.SetAllowedDomains(next.crawl.AllowDomains); err != nil {
+		d.log.Error("config reload rejected; keeping the running config", zap.Error(err))
+		return
+	}
+	lvl, _ := parseLevel(next.logLevel)
+	d.level.SetLevel(lvl)
+	d.front.Reconfigure(politeness(next.crawl))
+
+	// Everything else needs a restart: say so rather than pretend.
+	applied := d.s
+	applied.crawl.Rate, applied.crawl.Burst = next.crawl.Rate, next.crawl.Burst
+	applied.crawl.PerHostConcurrency, applied.crawl.AllowDomains = next.crawl.PerHostConcurrency, next.crawl.AllowDomains
+	applied.logLevel = next.logLevel
+	if !reflect.DeepEqual(applied, next) {
+		d.log.Warn("config reload: some changed keys take effect only after a restart (only rate, burst, per_host_concurrency, allow_domains and log_level are reloaded)")
+	}
+	d.s = applied // only this goroutine reads d.s after start
+	d.digest.Store(digest(applied))
+	d.log.Info("config reloaded", zap.Float64("rate", next.crawl.Rate), zap.Int("burst", next.crawl.Burst),
+		zap.Int("per_host_concurrency", next.crawl.PerHostConcurrency), zap.Strings("allow_domains", next.crawl.AllowDomains),
+		zap.String("log_level", next.logLevel))
+}
+
+// daemonStatus is the body of GET /status.
+type daemonStatus struct {
+	crawler.Status
+	UptimeSeconds float64 `json:"uptime_seconds"`
+	ConfigDigest  string  `json:"config_digest"`
+}
+
+func (d *daemon) status() any {
+	return daemonStatus{
+		Status:        d.crawler.Status(),
+		UptimeSeconds: time.Since(d.started).Seconds(),
+		ConfigDigest:  d.digest.Load().(string),
+	}
+}
+
+// digest identifies a configuration, so operators can tell whether a reload
+// took and whether two daemons run the same config.
+func digest(s settings) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%+v", s))
+	return hex.EncodeToString(sum[:8])
+}
+
+// openRotatingOutput opens the daemon's JSONL output: stdout for "-", else a
+// file appended to and rotated by size.
+func openRotatingOutput(s settings, stdout io.Writer) (io.Writer, func() error, error) {
+	if s.output == "-" {
+		return stdout, func() error { return nil }, nil
+	}
+	f, err := os.OpenFile(s.output, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, nil, fmt.Errorf("output: %w", err)
+	}
+	f.Close() // lumberjack reopens it; opening here reports a bad path at start
+	lj := &lumberjack.Logger{Filename: s.output, MaxSize: s.outputMaxSizeMB, MaxBackups: s.outputMaxBackups}
+	return lj, lj.Close, nil
+}
+
+// openFrontier opens the frontier s asks for; auto means fallback.
+func openFrontier(s settings, fallback string) (frontier, error) {
+	kind := s.storage
+	if kind == storageAuto {
+		kind = fallback
+	}
+	if kind == storagePebble {
+		return openStore(s.dataDir, politeness(s.crawl))
+	}
+	return memoryFrontier{queue.NewMemory(politeness(s.crawl))}, nil
+}

@@ -1,0 +1,268 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/crawld/crawld/internal/testsite"
+)
+
+// daemonProc is a `crawld run` child process (the test binary re-executed
+// as crawld), with its admin address read from its start-up log line.
+type daemonProc struct {
+	cmd    *exec.Cmd
+	admin  string
+	mu     sync.Mutex
+	stderr bytes.Buffer
+	exited chan struct{}
+}
+
+// startDaemon runs `crawld run` with args and waits until its admin API is
+// up. The process is killed at the end of the test if still running.
+func startDaemon(t *testing.T, args ...string) *daemonProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], append([]string{"run", "--admin-listen", "127.0.0.1:0", "--log-level", "info"}, args...)...)
+	cmd.Env = append(os.Environ(), "CRAWLD_TEST_AS_BINARY=1")
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemonProc{cmd: cmd, exited: make(chan struct{})}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pipe)
+		for sc.Scan() {
+			line := sc.Text()
+			d.mu.Lock()
+			d.stderr.WriteString(line + "\n")
+			d.mu.Unlock()
+			var entry struct {
+				Msg   string `json:"msg"`
+				Admin string `json:"admin"`
+			}
+			if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "crawld running" {
+				addr <- entry.Admin
+			}
+		}
+		close(addr)
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	a, ok := <-addr
+	if !ok {
+		_ = cmd.Wait()
+		t.Fatalf("daemon exited before serving; stderr:\n%s", d.log())
+	}
+	d.admin = "http://" + a
+	return d
+}
+
+func (d *daemonProc) log() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stderr.String()
+}
+
+// stop sends sig and returns the exit code.
+func (d *daemonProc) stop(t *testing.T, sig syscall.Signal) int {
+	t.Helper()
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+	_ = d.cmd.Wait()
+	return d.cmd.ProcessState.ExitCode()
+}
+
+func (d *daemonProc) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(d.admin + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+type statusBody struct {
+	State    string `json:"state"`
+	Pages    int64  `json:"pages"`
+	Frontier struct {
+		Queued, InFlight int
+	} `json:"frontier"`
+	Uptime float64 `json:"uptime_seconds"`
+	Digest string  `json:"config_digest"`
+}
+
+func (d *daemonProc) status(t *testing.T) statusBody {
+	t.Helper()
+	code, body := d.get(t, "/status")
+	var st statusBody
+	if code != 200 || json.Unmarshal([]byte(body), &st) != nil {
+		t.Fatalf("/status: %d %q", code, body)
+	}
+	return st
+}
+
+// waitFor polls cond (each poll is a real request to the daemon) until it
+// holds or the deadline passes.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling an external process: no channel to wait on
+	}
+}
+
+func TestDaemon_AdminAPIWhileCrawling(t *testing.T) {
+	site := startSite(t, testsite.Config{Hosts: 2, PagesPerHost: 50, Latency: time.Second})
+	out := filepath.Join(t.TempDir(), "records.jsonl")
+	args := append([]string{"--seed", site.SeedURL(), "--storage", "memory", "--rate", "0", "--workers", "2",
+		"--per-host-concurrency", "2", "--output", out, "--admin-token", "t0ken"}, domainFlags(site)...)
+	d := startDaemon(t, args...)
+
+	waitFor(t, "workers busy", 10*time.Second, func() bool { return d.status(t).Frontier.InFlight == 2 })
+	// Every worker is waiting on a 1 s response: the API must still answer at once.
+	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/status"} {
+		start := time.Now()
+		code, body := d.get(t, path)
+		if code != 200 {
+			t.Errorf("%s: %d %q", path, code, body)
+		}
+		if took := time.Since(start); took > 500*time.Millisecond {
+			t.Errorf("%s took %v while the workers were busy", path, took)
+		}
+	}
+	if _, body := d.get(t, "/metrics"); !strings.Contains(body, `crawld_pages_total{class="2xx"}`) || !strings.Contains(body, "crawld_frontier_queued") {
+		t.Errorf("/metrics lacks crawld series:\n%.2000s", body)
+	}
+	if st := d.status(t); st.State != "crawling" || st.Digest == "" || st.Uptime <= 0 {
+		t.Errorf("/status: %+v", st)
+	}
+
+	seed := func(token, body string) (int, string) {
+		req, _ := http.NewRequest("POST", d.admin+"/seeds", strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := seed("", `{"urls":["`+site.PageURL(1, 40)+`"]}`); code != 401 {
+		t.Errorf("POST /seeds without the token: %d, want 401", code)
+	}
+	code, body := seed("t0ken", `{"urls":["`+site.PageURL(1, 40)+`","http://127.0.0.99/x","not a url"]}`)
+	var answer struct {
+		Results []struct {
+			URL      string `json:"url"`
+			Accepted bool   `json:"accepted"`
+			Reason   string `json:"reason"`
+		} `json:"results"`
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &answer) != nil || len(answer.Results) != 3 {
+		t.Fatalf("POST /seeds: %d %q", code, body)
+	}
+	if r := answer.Results; !r[0].Accepted || r[1].Accepted || !strings.Contains(r[1].Reason, "domain") || r[2].Accepted {
+		t.Errorf("seed results: %+v", r)
+	}
+
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("exit code after SIGTERM: %d, want 0; log:\n%s", code, d.log())
+	}
+	data, _ := os.ReadFile(out)
+	for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+		if len(line) > 0 && !json.Valid(line) {
+			t.Errorf("torn record after shutdown: %q", line)
+		}
+	}
+}
+
+func TestDaemon_SIGHUPChangesRate(t *testing.T) {
+	site := startSite(t, testsite.Config{PagesPerHost: 200})
+	dir := t.TempDir()
+	config := filepath.Join(dir, "crawld.yaml")
+	write := func(rate int) {
+		yaml := fmt.Sprintf("seeds: [%s]\nrate: %d\nstorage: memory\noutput: %s\n", site.SeedURL(), rate, filepath.Join(dir, "out.jsonl"))
+		if err := os.WriteFile(config, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(2)
+	d := startDaemon(t, "--config", config)
+	waitFor(t, "a few requests at rate 2", 10*time.Second, func() bool { return len(site.Requests()) >= 4 })
+	write(20)
+	reloadAt := time.Now()
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the reload", 5*time.Second, func() bool { return strings.Contains(d.log(), "config reloaded") })
+	waitFor(t, "requests at rate 20", 10*time.Second, func() bool { return len(site.Requests()) >= 40 })
+
+	var before, after []time.Time
+	for _, r := range site.Requests() {
+		if r.At.Before(reloadAt) {
+			before = append(before, r.At)
+		} else {
+			after = append(after, r.At)
+		}
+	}
+	minGap := func(ts []time.Time) time.Duration {
+		gap := time.Hour
+		for i := 1; i < len(ts); i++ {
+			gap = min(gap, ts[i].Sub(ts[i-1]))
+		}
+		return gap
+	}
+	if g := minGap(before); g < 495*time.Millisecond {
+		t.Errorf("before SIGHUP: smallest gap %v, want >= 500ms (rate 2)", g)
+	}
+	// 20 requests a second after the reload: 30 requests within 2 s.
+	if len(after) < 30 || after[29].Sub(after[0]) > 2*time.Second {
+		t.Errorf("after SIGHUP: %d requests, the first 30 spanning %v; want rate 20", len(after), after[min(29, len(after)-1)].Sub(after[0]))
+	}
+	if g := minGap(after); g < 45*time.Millisecond {
+		t.Errorf("after SIGHUP: smallest gap %v, want >= 50ms (rate 20)", g)
+	}
+
+	// A broken file is refused and the old config stays.
+	if err := os.WriteFile(config, []byte("rate: [oops\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the rejected reload", 5*time.Second, func() bool { return strings.Contains(d.log(), "config reload rejected") })
+	if code, _ := d.get(t, "/healthz"); code != 200 {
+		t.Errorf("daemon unhealthy after a rejected reload")
+	}
+	if code := d.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("exit code %d; log:\n%s", code, d.log())
+	}
+}

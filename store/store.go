@@ -1,0 +1,827 @@
+// Package store is crawld's crash-safe crawl frontier: a queue.Memory for
+// scheduling, with everything that must outlive the process — the queue, the
+// seen set, the admission count and the HTTP cache validators — kept in a
+// Pebble database in one directory (the data_dir).
+//
+// # What survives
+//
+// Restarting crawld on the same data_dir resumes the crawl. After a clean stop
+// (Close) nothing is lost and nothing is fetched twice: every item Added or
+// Put and not yet Done is queued again by the next Open, in its host's
+// original FIFO order, including the items that were in flight when the
+// process stopped (their fetch did not finish, so it is made again). After a
+// kill -9 the same holds: every call that returned had already written its
+// batch to the write-ahead log, so at most the URLs in flight at the kill are
+// fetched again.
+//
+// # Durability trade-off
+//
+// A commit returns once its write-ahead log record has been written to the
+// operating system (it is in the page cache), without waiting for fsync: a
+// few microseconds instead of the milliseconds of a disk flush. A process
+// that is killed (kill -9, OOM killer) or panics therefore loses nothing,
+// because the kernel still writes the page cache out. Only a crash of the
+// machine itself (power failure, kernel panic) can lose the last writes: a
+// background goroutine fsyncs the log about once a second when anything was
+// written, so at most about one second of work is lost, and Pebble then
+// recovers a consistent prefix of the log (never half of a batch). Losing
+// that second means that URLs admitted in it are forgotten (they are admitted
+// again if rediscovered, but links found only by pages Done in that second
+// are lost) and that items Done in it are fetched again. Forget and Close
+// fsync before returning.
+//
+// Pebble's own pebble.NoSync does not give this: it leaves the record in a
+// user-space buffer until a 32 KiB block fills, so a kill -9 loses the last
+// commits. The store therefore commits with pebble.Sync, which makes Pebble
+// write the record out before the commit returns, and runs Pebble on a file
+// system (walFS) whose write-ahead log files defer their fsync to the
+// background syncer. The database is pinned to format FormatColumnarBlocks,
+// the last one whose log does not record synced offsets, so that a log whose
+// tail was lost in a machine crash reads as ending early rather than as
+// corrupt.
+//
+// # Key layout
+//
+// One Pebble database, keys distinguished by a two-byte prefix:
+//
+//	s/<url>        seen set: the URL was given to Add since the last Forget (empty value)
+//	q/<id>         a queued item (see below); id is 8 bytes, big-endian, and ids
+//	               grow, so key order is queue order
+//	v/<url>        HTTP cache validators: version byte 1, uvarint length and ETag, then Last-Modified
+//	c/version      schema version of the layout (currently 1)
+//	c/count        the admission count behind Add's limit
+//	c/seen         the size of the seen set, for Stats
+//	c/next         the next queue id
+//
+// Counters are 8 bytes, big-endian.
+//
+// A queued item is encoded as a version byte (1) followed by URL, Host,
+// Depth, Kind, Redirects, Origin and Attempt: strings as uvarint length and
+// bytes, integers as varints, Kind as one byte. A field is added by
+// appending it under a new version byte, the decoder then reading both
+// versions (the field zero in the old one).
+//
+// Add writes the seen key, the queue entry and the updated counters in one
+// batch, Put writes a queue entry and the next id in one batch, Done deletes
+// one queue entry, and Forget deletes the seen range and zeroes the counters
+// in one batch, so a crash never leaves a URL seen but not queued, or the
+// count out of step with the seen set.
+//
+// # Identity of items for Done
+//
+// queue.Item carries no id, so the store keeps, in memory, two indexes from
+// an item (the whole comparable struct, every field) to the ids of its stored
+// copies, oldest first: one for the items queued in memory, one for the items
+// handed out by Get and not Done. Put (and Add) append the new id under the
+// item before putting it in the memory queue; Get moves the oldest id of the
+// item it got from the first index to the second; Done(it) removes an id of it
+// from the second index and deletes that entry. The same URL is stored twice
+// when Put requeues an item (a retry, a robots.txt wait) while the original
+// is still in flight, or when Add admits it again after Forget while the old
+// copy is still queued. A retry differs from the original (its Attempt), so
+// Done of the original deletes the original's entry and never the copy's.
+// Copies equal in every field are interchangeable: whichever of their ids
+// Done deletes, the entry left holds the same item. Done must therefore be
+// given the item exactly as Get returned it.
+//
+// # Memory
+//
+// The seen set is not held in memory: Add looks the URL up in Pebble (bloom
+// filters keep lookups of new URLs cheap), serialised by a mutex so two Adds
+// of one URL cannot both pass the check. Memory therefore follows the queue,
+// not the number of URLs ever seen: each queued item costs its strings, its
+// copy in queue.Memory and one entry in the id index (about 200 bytes plus the
+// URL), on top of Pebble's fixed block cache and memtables (about 16 MB).
+//
+// Only one process may open a directory at a time: Open takes Pebble's lock
+// on the directory and fails if it is held, by another process or by another
+// open Frontier in this one.
+package store
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/crawld/crawld/queue"
+)
+
+const (
+	schemaVersion = 1 // the layout described in the package doc
+	itemVersion   = 1 // the encoding of a queued item
+	validVersion  = 1 // the encoding of validators
+
+	// syncEvery is how often the background syncer fsyncs the log when
+	// something was written since the last sync.
+	syncEvery = time.Second
+)
+
+// Key prefixes and counter keys; see the package doc.
+const (
+	prefixSeen  = "s/"
+	prefixQueue = "q/"
+	prefixValid = "v/"
+	keyVersion  = "c/version"
+	keyCount    = "c/count"
+	keySeen     = "c/seen"
+	keyNext     = "c/next"
+)
+
+var (
+	errClosed = errors.New("store: frontier is closed")
+	errNoHost = errors.New("store: item has no host")
+)
+
+// Frontier is a crawl frontier whose queue, seen set and admission count
+// survive restarts and crashes. It implements the crawler's Frontier
+// interface. Safe for concurrent use.
+type Frontier struct {
+	dir  string
+	db   *pebble.DB
+	fs   *walFS
+	lock *pebble.Lock
+	mem  *queue.Memory
+
+	// mu serialises the calls that change the frontier's state (Add, Put,
+	// Get's bookkeeping, Done, Forget, Close): the seen check and the write
+	// that follows it are one step, and ids enter the indexes in the order
+	// their items enter the memory queue. Stats and the validators take it
+	// shared, to see closed.
+	mu       sync.RWMutex
+	closed   bool
+	queued   idIndex // items in the memory queue → their ids, oldest first
+	inFlight idIndex // items handed out by Get and not Done → their ids
+	next     uint64  // the next queue id
+	count    uint64  // the admission count behind Add's limit
+	seen     uint64  // the size of the seen set
+	key, val []byte  // scratch buffers for building keys and values; mu is held
+
+	failMu  sync.Mutex
+	failure error // the first write failure Done or the syncer could not report; returned by Close
+
+	dirty    atomic.Bool   // written since the last fsync
+	stopSync chan struct{} // closed by Close to stop the syncer
+	synced   chan struct{} // closed by the syncer when it has stopped
+}
+
+// Open opens (creating if needed) the store in dir and loads every queued
+// item — including those that were in flight when the process last stopped —
+// into an in-memory queue with politeness cfg. Only one process may open a
+// dir at a time (Pebble's lock); a second Open fails with a clear error.
+func Open(dir string, cfg queue.Config) (*Frontier, error) {
+	return open(dir, cfg, syncEvery)
+}
+
+// open is Open with the syncer's period as a parameter, for tests.
+func open(dir string, cfg queue.Config, every time.Duration) (*Frontier, error) {
+	fail := func(what string, err error) (*Frontier, error) {
+		return nil, fmt.Errorf("store: open %s: %s: %w", dir, what, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fail("create directory", err)
+	}
+	lock, err := pebble.LockDirectory(dir, vfs.Default)
+	if err != nil {
+		return fail("directory is in use by another process or frontier", err)
+	}
+	fs := newWALFS(vfs.Default)
+	db, err := pebble.Open(dir, pebbleOptions(fs, lock))
+	if err != nil {
+		_ = lock.Close()
+		return fail("open database", err)
+	}
+	f := &Frontier{
+		dir:      dir,
+		db:       db,
+		fs:       fs,
+		lock:     lock,
+		mem:      queue.NewMemory(cfg),
+		queued:   newIDIndex(),
+		inFlight: newIDIndex(),
+		stopSync: make(chan struct{}),
+		synced:   make(chan struct{}),
+	}
+	if what, err := f.load(); err != nil {
+		_ = db.Close()
+		_ = lock.Close()
+		return fail(what, err)
+	}
+	go f.syncLoop(every)
+	return f, nil
+}
+
+// format is the database's format major version; see the package doc.
+const format = pebble.FormatColumnarBlocks
+
+// pebbleOptions returns the options the database is opened with.
+func pebbleOptions(fs vfs.FS, lock *pebble.Lock) *pebble.Options {
+	opts := &pebble.Options{
+		FS:                 fs,
+		Lock:               lock,
+		Logger:             quietLogger{},
+		FormatMajorVersion: format,
+	}
+	// Most Adds look up a URL that is not there; bloom filters answer
+	// those from memory instead of reading a block of every table.
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	return opts
+}
+
+// load checks the schema version, restores the counters and puts every
+// queued item in the memory queue in id order. It returns what failed.
+func (f *Frontier) load() (string, error) {
+	if v := f.db.FormatMajorVersion(); v >= pebble.FormatWALSyncChunks {
+		return "check format", fmt.Errorf("database format %s records synced log offsets, which the store's deferred fsync cannot honour", v)
+	}
+	version, found, err := f.counter(keyVersion)
+	switch {
+	case err != nil:
+		return "read schema version", err
+	case !found:
+		f.val = binary.BigEndian.AppendUint64(f.val[:0], schemaVersion)
+		if err := f.db.Set([]byte(keyVersion), f.val, pebble.Sync); err != nil {
+			return "write schema version", err
+		}
+	case version != schemaVersion:
+		return "check schema version", fmt.Errorf("schema version %d, this crawld reads %d", version, schemaVersion)
+	}
+	for _, c := range []struct {
+		key string
+		dst *uint64
+	}{{keyCount, &f.count}, {keySeen, &f.seen}, {keyNext, &f.next}} {
+		if *c.dst, _, err = f.counter(c.key); err != nil {
+			return "read " + c.key, err
+		}
+	}
+	iter, err := f.db.NewIter(&pebble.IterOptions{LowerBound: []byte(prefixQueue), UpperBound: prefixEnd(prefixQueue)})
+	if err != nil {
+		return "read queue", err
+	}
+	for iter.First(); iter.Valid(); iter.Next() {
+		k := iter.Key()
+		if len(k) != len(prefixQueue)+8 {
+			_ = iter.Close()
+			return "read queue", fmt.Errorf("malformed queue key %q", k)
+		}
+		id := binary.BigEndian.Uint64(k[len(prefixQueue):])
+		v, err := iter.ValueAndErr()
+		if err != nil {
+			_ = iter.Close()
+			return "read queue", err
+		}
+		it, err := decodeItem(v)
+		if err != nil {
+			_ = iter.Close()
+			return "read queue", fmt.Errorf("item %d: %w", id, err)
+		}
+		f.queued.push(it, id)
+		if err := f.mem.Put(context.Background(), it); err != nil {
+			_ = iter.Close()
+			return "read queue", fmt.Errorf("item %d: %w", id, err)
+		}
+		f.next = max(f.next, id+1)
+	}
+	if err := iter.Close(); err != nil {
+		return "read queue", err
+	}
+	return "", nil
+}
+
+// counter reads a counter, 0 if it is absent.
+func (f *Frontier) counter(key string) (n uint64, found bool, err error) {
+	v, closer, err := f.db.Get([]byte(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, true, fmt.Errorf("malformed counter %s: %d bytes", key, len(v))
+	}
+	return binary.BigEndian.Uint64(v), true, nil
+}
+
+// Close stops the background syncer, makes everything durable (fsync) and
+// closes the DB. Items handed out by Get and not Done stay queued on disk, to
+// be fetched after the next Open. Close returns the first error met by a
+// write that could not report it (a Done, the background sync) or by closing;
+// later calls return nil. After Close, Add, Put, Forget and SaveValidators
+// fail; Get, Done and Join still work on the items in memory, but Done no
+// longer records anything.
+func (f *Frontier) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	close(f.stopSync)
+	<-f.synced
+	f.failMu.Lock()
+	err := f.failure
+	f.failMu.Unlock()
+	if serr := f.fs.syncAll(); serr != nil && err == nil {
+		err = serr
+	}
+	if cerr := f.db.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	if lerr := f.lock.Close(); lerr != nil && err == nil {
+		err = lerr
+	}
+	if err != nil {
+		return fmt.Errorf("store: close %s: %w", f.dir, err)
+	}
+	return nil
+}
+
+// syncLoop fsyncs the log every period while anything was written, until
+// Close stops it.
+func (f *Frontier) syncLoop(every time.Duration) {
+	defer close(f.synced)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-f.stopSync:
+			return
+		case <-t.C:
+			if !f.dirty.Swap(false) {
+				continue
+			}
+			if err := f.fs.syncAll(); err != nil {
+				f.dirty.Store(true)
+				f.fail(fmt.Errorf("sync: %w", err))
+			}
+		}
+	}
+}
+
+// fail records the first write failure that has no caller to report it to.
+func (f *Frontier) fail(err error) {
+	f.failMu.Lock()
+	defer f.failMu.Unlock()
+	if f.failure == nil {
+		f.failure = err
+	}
+}
+
+// commit applies b and closes it; f.mu is held. pebble.Sync makes Pebble
+// write the log record to the file before returning, and walFS defers the
+// fsync to the syncer (see the package doc).
+func (f *Frontier) commit(b *pebble.Batch) error {
+	err := b.Commit(pebble.Sync)
+	_ = b.Close()
+	if err == nil {
+		f.dirty.Store(true)
+	}
+	return err
+}
+
+// Add queues it unless an item with the same URL was added before (since the
+// last Forget). With limit > 0 the item also counts toward that limit, and is
+// refused once limit counted items have been added; with limit <= 0 it
+// neither counts nor is limited. The answers are queue.Memory's. The seen
+// check, the count check and the write of the seen key, the queue entry and
+// the counters are one step, serialised with other Adds, so concurrent Adds
+// of one URL queue it once and a crash keeps either all of it or none.
+func (f *Frontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Admission, error) {
+	if it.Host == "" {
+		return queue.Duplicate, errNoHost
+	}
+	if err := ctx.Err(); err != nil {
+		return queue.Duplicate, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return queue.Duplicate, errClosed
+	}
+	f.key = append(append(f.key[:0], prefixSeen...), it.URL...)
+	_, closer, err := f.db.Get(f.key)
+	switch {
+	case err == nil:
+		_ = closer.Close()
+		return queue.Duplicate, nil
+	case !errors.Is(err, pebble.ErrNotFound):
+		return queue.Duplicate, fmt.Errorf("store: add %s: check seen set: %w", it.URL, err)
+	}
+	count := f.count
+	if limit > 0 {
+		if count >= uint64(limit) {
+			return queue.OverLimit, nil
+		}
+		count++
+	}
+	b := f.db.NewBatch()
+	_ = b.Set(f.key, nil, nil)
+	f.setQueued(b, f.next, it)
+	f.setCounter(b, keyNext, f.next+1)
+	f.setCounter(b, keySeen, f.seen+1)
+	if count != f.count {
+		f.setCounter(b, keyCount, count)
+	}
+	if err := f.commit(b); err != nil {
+		return queue.Duplicate, fmt.Errorf("store: add %s: %w", it.URL, err)
+	}
+	f.count = count
+	f.seen++
+	f.enqueue(it)
+	return queue.Added, nil
+}
+
+// Put queues it again (a retry) whether or not its URL was added before, and
+// counts one unfinished task. The item gets an entry of its own on disk, so
+// Done of the original, if it is in flight, leaves this copy queued. It
+// returns an error, and counts nothing, if it.Host is "", ctx is already
+// done, the Frontier is closed or the write fails.
+func (f *Frontier) Put(ctx context.Context, it queue.Item) error {
+	if it.Host == "" {
+		return errNoHost
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return errClosed
+	}
+	b := f.db.NewBatch()
+	f.setQueued(b, f.next, it)
+	f.setCounter(b, keyNext, f.next+1)
+	if err := f.commit(b); err != nil {
+		return fmt.Errorf("store: put %s: %w", it.URL, err)
+	}
+	f.enqueue(it)
+	return nil
+}
+
+// setQueued adds the queue entry of it under id to b; f.mu is held.
+func (f *Frontier) setQueued(b *pebble.Batch, id uint64, it queue.Item) {
+	f.key = appendQueueKey(f.key[:0], id)
+	f.val = appendItem(f.val[:0], it)
+	_ = b.Set(f.key, f.val, nil)
+}
+
+// setCounter adds a counter's new value to b; f.mu is held.
+func (f *Frontier) setCounter(b *pebble.Batch, key string, n uint64) {
+	f.key = append(f.key[:0], key...)
+	f.val = binary.BigEndian.AppendUint64(f.val[:0], n)
+	_ = b.Set(f.key, f.val, nil)
+}
+
+// enqueue puts it, just written under id f.next, in the memory queue; f.mu is
+// held. The id is indexed before the item can reach a Get. The memory queue
+// cannot refuse it: the host and ctx were checked, and ctx is not passed on,
+// so that an item on disk is always in memory too.
+func (f *Frontier) enqueue(it queue.Item) {
+	f.queued.push(it, f.next)
+	f.next++
+	_ = f.mem.Put(context.Background(), it)
+}
+
+// Get blocks until some host may be fetched now, then hands out the oldest
+// item of the host that became ready first (see queue.Memory.Get). The caller
+// must call Done with the item, unchanged, when it has finished with it; until
+// then the item stays queued on disk. If ctx is done, Get returns ctx.Err()
+// and no item.
+func (f *Frontier) Get(ctx context.Context) (queue.Item, error) {
+	it, err := f.mem.Get(ctx)
+	if err != nil {
+		return queue.Item{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	id, ok := f.queued.pop(it)
+	if !ok {
+		panic("store: internal error: item from the memory queue has no id: " + it.URL)
+	}
+	f.inFlight.push(it, id)
+	return it, nil
+}
+
+// Done marks an item returned by Get as finished: its entry is deleted from
+// disk, so it is not fetched again after a restart, and its task is finished
+// in the memory queue, releasing Join when none remain. it must be equal, in
+// every field, to an item Get returned and Done was not yet called for; Done
+// panics otherwise. If the delete cannot be written the item stays on disk
+// (it would be fetched again after a restart) and Close reports the error.
+func (f *Frontier) Done(it queue.Item) {
+	f.mu.Lock()
+	id, ok := f.inFlight.pop(it)
+	if !ok {
+		f.mu.Unlock()
+		panic("store: Done of an item not handed out by Get: " + it.URL)
+	}
+	if !f.closed {
+		b := f.db.NewBatch()
+		f.key = appendQueueKey(f.key[:0], id)
+		_ = b.Delete(f.key, nil)
+		if err := f.commit(b); err != nil {
+			f.fail(fmt.Errorf("done %s: %w", it.URL, err))
+		}
+	}
+	f.mu.Unlock()
+	f.mem.Done(it)
+}
+
+// Join blocks until every item queued so far — including those loaded by
+// Open — has been marked Done, returning nil at once if none is unfinished,
+// or until ctx is done, returning ctx.Err().
+func (f *Frontier) Join(ctx context.Context) error { return f.mem.Join(ctx) }
+
+// SetInterval sets the minimum time between the starts of two requests to
+// host (see queue.Memory.SetInterval). It is not persisted: robots.txt is
+// read again after a restart.
+func (f *Frontier) SetInterval(host string, d time.Duration) { f.mem.SetInterval(host, d) }
+
+// Block makes Get hand out no item of host before until (see
+// queue.Memory.Block). It is not persisted.
+func (f *Frontier) Block(host string, until time.Time) { f.mem.Block(host, until) }
+
+// Unblock lifts any block on host at once (see queue.Memory.Unblock).
+func (f *Frontier) Unblock(host string) { f.mem.Unblock(host) }
+
+// Reconfigure changes every host's politeness, as queue.Memory.Reconfigure.
+func (f *Frontier) Reconfigure(cfg queue.Config) { f.mem.Reconfigure(cfg) }
+
+// Stats returns the memory queue's stats, with Seen the size of the
+// persisted seen set (distinct URLs given to Add since the last Forget, over
+// all runs).
+func (f *Frontier) Stats() queue.Stats {
+	s := f.mem.Stats()
+	f.mu.RLock()
+	s.Seen = int(f.seen)
+	f.mu.RUnlock()
+	return s
+}
+
+// Forget starts a new round (recrawl): the seen set and the admission count
+// are cleared, durably; queued items and validators stay.
+func (f *Frontier) Forget() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return errClosed
+	}
+	b := f.db.NewBatch()
+	_ = b.DeleteRange([]byte(prefixSeen), prefixEnd(prefixSeen), nil)
+	f.setCounter(b, keySeen, 0)
+	f.setCounter(b, keyCount, 0)
+	err := b.Commit(pebble.Sync)
+	_ = b.Close()
+	if err == nil {
+		err = f.fs.syncAll()
+	}
+	if err != nil {
+		return fmt.Errorf("store: forget: %w", err)
+	}
+	f.seen, f.count = 0, 0
+	return nil
+}
+
+// Validators returns the HTTP cache validators stored for url by
+// SaveValidators; ok is false if none are stored (or the Frontier is closed,
+// or they cannot be read).
+func (f *Frontier) Validators(url string) (etag, lastModified string, ok bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return "", "", false
+	}
+	v, closer, err := f.db.Get(append([]byte(prefixValid), url...))
+	if err != nil {
+		return "", "", false
+	}
+	defer closer.Close()
+	etag, lastModified, err = decodeValidators(v)
+	return etag, lastModified, err == nil
+}
+
+// SaveValidators stores url's ETag and Last-Modified (both may be ""; both ""
+// deletes the entry), for conditional requests in a recrawl.
+func (f *Frontier) SaveValidators(url, etag, lastModified string) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return errClosed
+	}
+	key := append([]byte(prefixValid), url...)
+	var err error
+	if etag == "" && lastModified == "" {
+		err = f.db.Delete(key, pebble.Sync)
+	} else {
+		err = f.db.Set(key, appendValidators(nil, etag, lastModified), pebble.Sync)
+	}
+	if err != nil {
+		return fmt.Errorf("store: save validators of %s: %w", url, err)
+	}
+	f.dirty.Store(true)
+	return nil
+}
+
+// appendQueueKey appends the key of the queue entry id to b.
+func appendQueueKey(b []byte, id uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(b, prefixQueue...), id)
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix p
+// (every prefix here ends in '/', which is not 0xff).
+func prefixEnd(p string) []byte {
+	end := []byte(p)
+	end[len(end)-1]++
+	return end
+}
+
+// appendItem appends the encoding of it (see the package doc) to b.
+func appendItem(b []byte, it queue.Item) []byte {
+	b = append(b, itemVersion)
+	b = appendString(b, it.URL)
+	b = appendString(b, it.Host)
+	b = binary.AppendVarint(b, int64(it.Depth))
+	b = append(b, byte(it.Kind))
+	b = binary.AppendVarint(b, int64(it.Redirects))
+	b = appendString(b, it.Origin)
+	b = binary.AppendVarint(b, int64(it.Attempt))
+	return b
+}
+
+// decodeItem decodes an item encoded by appendItem.
+func decodeItem(b []byte) (queue.Item, error) {
+	d := decoder{b: b}
+	if v := d.byte(); v != itemVersion {
+		return queue.Item{}, fmt.Errorf("unknown item encoding version %d", v)
+	}
+	it := queue.Item{
+		URL:       d.string(),
+		Host:      d.string(),
+		Depth:     d.int(),
+		Kind:      queue.Kind(d.byte()),
+		Redirects: d.int(),
+		Origin:    d.string(),
+		Attempt:   d.int(),
+	}
+	if err := d.finish(); err != nil {
+		return queue.Item{}, err
+	}
+	return it, nil
+}
+
+// appendValidators appends the encoding of a validators entry to b.
+func appendValidators(b []byte, etag, lastModified string) []byte {
+	b = append(b, validVersion)
+	b = appendString(b, etag)
+	return append(b, lastModified...)
+}
+
+// decodeValidators decodes a validators entry.
+func decodeValidators(b []byte) (etag, lastModified string, err error) {
+	d := decoder{b: b}
+	if v := d.byte(); v != validVersion {
+		return "", "", fmt.Errorf("unknown validators encoding version %d", v)
+	}
+	etag = d.string()
+	if d.err != nil {
+		return "", "", d.err
+	}
+	return etag, string(d.b), nil
+}
+
+func appendString(b []byte, s string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+}
+
+// decoder reads the fields of an encoded value, remembering the first error.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+var errTruncated = errors.New("truncated value")
+
+func (d *decoder) byte() byte {
+	if d.err != nil || len(d.b) == 0 {
+		d.err = cmpOr(d.err, errTruncated)
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+
+func (d *decoder) int() int {
+	if d.err != nil {
+		return 0
+	}
+	n, k := binary.Varint(d.b)
+	if k <= 0 {
+		d.err = errTruncated
+		return 0
+	}
+	d.b = d.b[k:]
+	return int(n)
+}
+
+func (d *decoder) string() string {
+	if d.err != nil {
+		return ""
+	}
+	n, k := binary.Uvarint(d.b)
+	if k <= 0 || n > uint64(len(d.b)-k) {
+		d.err = errTruncated
+		return ""
+	}
+	s := string(d.b[k : k+int(n)])
+	d.b = d.b[k+int(n):]
+	return s
+}
+
+// finish reports the first error, or trailing bytes.
+func (d *decoder) finish() error {
+	if d.err == nil && len(d.b) > 0 {
+		d.err = fmt.Errorf("%d trailing bytes", len(d.b))
+	}
+	return d.err
+}
+
+func cmpOr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// idIndex maps items to the ids of their stored copies, oldest first. Almost
+// every item is stored once, so the oldest id lives in a plain map and only
+// the further ids of an item stored more than once take a slice.
+type idIndex struct {
+	first map[queue.Item]uint64
+	more  map[queue.Item][]uint64
+}
+
+func newIDIndex() idIndex {
+	return idIndex{first: make(map[queue.Item]uint64), more: make(map[queue.Item][]uint64)}
+}
+
+// push records id as the newest id of it.
+func (x *idIndex) push(it queue.Item, id uint64) {
+	if _, ok := x.first[it]; !ok {
+		x.first[it] = id
+		return
+	}
+	x.more[it] = append(x.more[it], id)
+}
+
+// pop removes and returns the oldest id of it.
+func (x *idIndex) pop(it queue.Item) (uint64, bool) {
+	id, ok := x.first[it]
+	if !ok {
+		return 0, false
+	}
+	if rest := x.more[it]; len(rest) > 0 {
+		x.first[it] = rest[0]
+		if len(rest) == 1 {
+			delete(x.more, it)
+		} else {
+			x.more[it] = rest[1:]
+		}
+	} else {
+		delete(x.first, it)
+	}
+	return id, true
+}
+
+// len returns the number of ids held.
+func (x *idIndex) len() int {
+	n := len(x.first)
+	for _, ids := range x.more {
+		n += len(ids)
+	}
+	return n
+}
+
+// quietLogger is Pebble's logger for the store: crawld logs JSON through zap,
+// and Pebble's informational lines would pollute it. Fatalf must not return
+// (Pebble continues as if the process had ended), so it panics with the
+// message, as the default logger would exit with it.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf("pebble: "+format, args...))
+}

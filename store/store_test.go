@@ -1,0 +1,790 @@
+package store
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/crawld/crawld/queue"
+)
+
+// childEnv names the environment variable that makes the test binary act as
+// the child of TestCrash: its value is "<mode> <dir>".
+const childEnv = "STORE_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if v := os.Getenv(childEnv); v != "" {
+		os.Exit(crashChild(v))
+	}
+	goleak.VerifyTestMain(m)
+}
+
+// frontier is the crawler's Frontier interface (crawler.Frontier), copied
+// so that these tests do not depend on the crawler package.
+type frontier interface {
+	Add(ctx context.Context, it queue.Item, limit int) (queue.Admission, error)
+	Put(ctx context.Context, it queue.Item) error
+	Get(ctx context.Context) (queue.Item, error)
+	Done(it queue.Item)
+	Join(ctx context.Context) error
+	SetInterval(host string, d time.Duration)
+	Block(host string, until time.Time)
+	Unblock(host string)
+}
+
+var _ frontier = (*Frontier)(nil)
+
+// unlimited is a politeness config under which Get never waits on a rate.
+var unlimited = queue.Config{PerHostConcurrency: 1000}
+
+func item(host string, n int) queue.Item {
+	return queue.Item{URL: fmt.Sprintf("https://%s/page/%d", host, n), Host: host}
+}
+
+func mustOpen(t testing.TB, dir string, cfg queue.Config) *Frontier {
+	t.Helper()
+	f, err := Open(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func mustClose(t testing.TB, f *Frontier) {
+	t.Helper()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustAdd(t testing.TB, f *Frontier, it queue.Item, limit int) queue.Admission {
+	t.Helper()
+	a, err := f.Add(context.Background(), it, limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func mustGet(t testing.TB, f *Frontier) queue.Item {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	it, err := f.Get(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return it
+}
+
+// drain Gets and Dones every queued item, in order.
+func drain(t testing.TB, f *Frontier) []queue.Item {
+	t.Helper()
+	var out []queue.Item
+	for f.Stats().Queued > 0 {
+		it := mustGet(t, f)
+		out = append(out, it)
+		f.Done(it)
+	}
+	return out
+}
+
+// TestAddSemantics plays one sequence of Adds on a queue.Memory and on a
+// Frontier, closing and reopening the Frontier halfway, and expects the same
+// answers: the seen set and the admission count persist.
+func TestAddSemantics(t *testing.T) {
+	type op struct {
+		url   string
+		limit int
+	}
+	first := []op{
+		{"a", 0}, {"a", 0}, // duplicate
+		{"b", 3}, {"c", 3}, {"b", 3}, // counted, duplicate
+		{"d", 0}, {"e", 3}, // uncounted, third counted
+		{"f", 3}, {"f", 0}, // over the limit; refused so not seen
+		{"g", 4}, // a higher limit admits one more
+	}
+	second := []op{
+		{"a", 0}, {"c", 10}, {"g", 4}, // duplicates after reopen
+		{"h", 4}, {"h", 0}, // over the persisted count
+		{"i", 5}, {"j", 5}, {"k", -1}, {"k", 5},
+	}
+	mem := queue.NewMemory(unlimited)
+	dir := t.TempDir()
+	f := mustOpen(t, dir, unlimited)
+	ctx := context.Background()
+	play := func(ops []op) {
+		t.Helper()
+		for i, o := range ops {
+			it := queue.Item{URL: o.url, Host: "h"}
+			want, err := mem.Add(ctx, it, o.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := mustAdd(t, f, it, o.limit); got != want {
+				t.Errorf("op %d Add(%q, %d) = %d, queue.Memory says %d", i, o.url, o.limit, got, want)
+			}
+		}
+		if got, want := f.Stats(), mem.Stats(); got.Seen != want.Seen || got.Queued != want.Queued {
+			t.Errorf("Stats: Seen %d Queued %d, queue.Memory: Seen %d Queued %d", got.Seen, got.Queued, want.Seen, want.Queued)
+		}
+	}
+	play(first)
+	mustClose(t, f)
+	f = mustOpen(t, dir, unlimited)
+	defer mustClose(t, f)
+	play(second)
+
+	// Errors are queue.Memory's too.
+	if a, err := f.Add(ctx, queue.Item{URL: "x"}, 0); err == nil || a != queue.Duplicate {
+		t.Errorf("Add without host = %d, %v; want Duplicate and an error", a, err)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := f.Add(cancelled, queue.Item{URL: "x", Host: "h"}, 0); err != context.Canceled {
+		t.Errorf("Add with a done ctx: %v", err)
+	}
+	if err := f.Put(ctx, queue.Item{URL: "x"}); err == nil {
+		t.Error("Put without host: no error")
+	}
+	if a := mustAdd(t, f, queue.Item{URL: "x", Host: "h"}, 0); a != queue.Added {
+		t.Errorf("x refused (%d) after failed attempts", a)
+	}
+}
+
+// TestResume stops cleanly in the middle of a crawl: exactly the items not
+// Done come back, each once, in their host's order.
+func TestResume(t *testing.T) {
+	dir := t.TempDir()
+	cfg := queue.Config{} // one in flight per host, as crawld runs
+	f := mustOpen(t, dir, cfg)
+	hosts := []string{"a.example", "b.example", "c.example", "d.example", "e.example"}
+	order := map[string][]string{} // each host's URLs in Add order
+	for i := range 100 {
+		it := item(hosts[i%5], i)
+		if a := mustAdd(t, f, it, 0); a != queue.Added {
+			t.Fatalf("Add %s = %d", it.URL, a)
+		}
+		order[it.Host] = append(order[it.Host], it.URL)
+	}
+	done := map[string]bool{}
+	for range 40 {
+		it := mustGet(t, f)
+		done[it.URL] = true
+		f.Done(it)
+	}
+	mustClose(t, f)
+
+	f = mustOpen(t, dir, cfg)
+	defer mustClose(t, f)
+	if s := f.Stats(); s.Queued != 60 || s.InFlight != 0 || s.Seen != 100 {
+		t.Fatalf("after reopen: %+v, want 60 queued, 100 seen", s)
+	}
+	got := map[string][]string{}
+	for _, it := range drain(t, f) {
+		if done[it.URL] {
+			t.Errorf("%s fetched again after Done", it.URL)
+		}
+		got[it.Host] = append(got[it.Host], it.URL)
+	}
+	for _, h := range hosts {
+		var want []string
+		for _, u := range order[h] {
+			if !done[u] {
+				want = append(want, u)
+			}
+		}
+		if fmt.Sprint(got[h]) != fmt.Sprint(want) {
+			t.Errorf("host %s after reopen:\n got %v\nwant %v", h, got[h], want)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := f.Join(ctx); err != nil {
+		t.Fatalf("Join after draining: %v", err)
+	}
+	if f.queued.len() != 0 || f.inFlight.len() != 0 {
+		t.Errorf("id indexes not empty: %d queued, %d in flight", f.queued.len(), f.inFlight.len())
+	}
+}
+
+// TestInFlightAtClose: an item handed out and not Done when Close is called
+// is queued again by the next Open.
+func TestInFlightAtClose(t *testing.T) {
+	dir := t.TempDir()
+	f := mustOpen(t, dir, unlimited)
+	mustAdd(t, f, item("a", 1), 0)
+	mustAdd(t, f, item("a", 2), 0)
+	first := mustGet(t, f)
+	mustClose(t, f)
+	f.Done(first) // after Close: releases memory, records nothing
+
+	f = mustOpen(t, dir, unlimited)
+	defer mustClose(t, f)
+	got := drain(t, f)
+	if len(got) != 2 || got[0] != item("a", 1) || got[1] != item("a", 2) {
+		t.Errorf("after reopen got %v, want a/1 then a/2", got)
+	}
+}
+
+// crashChild is the child process of TestCrash. It opens the store, Adds 50
+// items, Gets 10 without Done, Dones 5 of them and prints their URLs, then
+// ends without Close: with os.Exit ("exit") or by waiting for the parent's
+// SIGKILL ("kill").
+func crashChild(arg string) int {
+	mode, dir, _ := strings.Cut(arg, " ")
+	f, err := Open(dir, unlimited)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ctx := context.Background()
+	for i := range 50 {
+		if a, err := f.Add(ctx, item(fmt.Sprintf("h%d", i%10), i), 0); err != nil || a != queue.Added {
+			fmt.Fprintln(os.Stderr, "add:", a, err)
+			return 2
+		}
+	}
+	var got []queue.Item
+	for range 10 {
+		it, err := f.Get(ctx)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "get:", err)
+			return 2
+		}
+		got = append(got, it)
+	}
+	for _, it := range got[:5] {
+		f.Done(it)
+		fmt.Println("done", it.URL)
+	}
+	fmt.Println("ready")
+	if mode == "kill" {
+		time.Sleep(time.Minute) // the parent kills us long before
+		return 3
+	}
+	return 0 // os.Exit without Close
+}
+
+// TestCrash ends a process that has the store open without Close, by exit
+// and by SIGKILL, and reopens the store: the 40 items never handed out and
+// the 5 in flight are queued, the 5 Done are not, and all 50 URLs are seen.
+func TestCrash(t *testing.T) {
+	for _, mode := range []string{"exit", "kill"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), childEnv+"="+mode+" "+dir)
+			cmd.Stderr = os.Stderr
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := map[string]bool{}
+			sc := bufio.NewScanner(out)
+			ready := false
+			for !ready && sc.Scan() {
+				line := sc.Text()
+				switch {
+				case line == "ready":
+					ready = true
+				case strings.HasPrefix(line, "done "):
+					done[strings.TrimPrefix(line, "done ")] = true
+				}
+			}
+			if !ready {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				t.Fatal("child did not get ready")
+			}
+			if mode == "kill" {
+				if err := cmd.Process.Kill(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err = cmd.Wait()
+			if mode == "exit" && err != nil {
+				t.Fatalf("child: %v", err)
+			}
+			if len(done) != 5 {
+				t.Fatalf("child reported %d items Done, want 5", len(done))
+			}
+
+			f := mustOpen(t, dir, unlimited)
+			defer mustClose(t, f)
+			if s := f.Stats(); s.Queued != 45 || s.Seen != 50 {
+				t.Fatalf("after the crash: %+v, want 45 queued, 50 seen", s)
+			}
+			got := map[string]int{}
+			for _, it := range drain(t, f) {
+				got[it.URL]++
+			}
+			for i := range 50 {
+				it := item(fmt.Sprintf("h%d", i%10), i)
+				switch n := got[it.URL]; {
+				case done[it.URL] && n != 0:
+					t.Errorf("%s was Done but came back", it.URL)
+				case !done[it.URL] && n != 1:
+					t.Errorf("%s came back %d times, want once", it.URL, n)
+				}
+				if a := mustAdd(t, f, it, 0); a != queue.Duplicate {
+					t.Errorf("Add %s after the crash = %d, want Duplicate", it.URL, a)
+				}
+			}
+		})
+	}
+}
+
+// TestRequeue: Put of a retry while the original is in flight, then Done of
+// the original, leaves only the retry on disk.
+func TestRequeue(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name  string
+		retry func(queue.Item) queue.Item
+	}{
+		{"retry", func(it queue.Item) queue.Item { it.Attempt++; return it }},
+		{"identical", func(it queue.Item) queue.Item { return it }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			f := mustOpen(t, dir, unlimited)
+			orig := item("a", 1)
+			mustAdd(t, f, orig, 0)
+			mustAdd(t, f, item("a", 2), 0)
+			got := mustGet(t, f)
+			if got != orig {
+				t.Fatalf("Get = %v, want %v", got, orig)
+			}
+			retry := tc.retry(got)
+			if err := f.Put(ctx, retry); err != nil {
+				t.Fatal(err)
+			}
+			f.Done(got)
+			mustClose(t, f)
+
+			f = mustOpen(t, dir, unlimited)
+			defer mustClose(t, f)
+			items := drain(t, f)
+			if len(items) != 2 || items[0] != item("a", 2) || items[1] != retry {
+				t.Errorf("after reopen: %v, want a/2 then the retry %v", items, retry)
+			}
+		})
+	}
+}
+
+// TestForget: a new round forgets the seen set and the count, durably, and
+// keeps the queue and the validators.
+func TestForget(t *testing.T) {
+	dir := t.TempDir()
+	f := mustOpen(t, dir, unlimited)
+	mustAdd(t, f, item("a", 1), 2)
+	mustAdd(t, f, item("a", 2), 2)
+	if a := mustAdd(t, f, item("a", 3), 2); a != queue.OverLimit {
+		t.Fatalf("third Add = %d, want OverLimit", a)
+	}
+	if err := f.SaveValidators(item("a", 1).URL, `"e1"`, "Mon, 02 Jan 2006 15:04:05 GMT"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Forget(); err != nil {
+		t.Fatal(err)
+	}
+	if s := f.Stats(); s.Seen != 0 || s.Queued != 2 {
+		t.Errorf("after Forget: %+v, want 0 seen, 2 queued", s)
+	}
+	mustClose(t, f)
+
+	f = mustOpen(t, dir, unlimited)
+	defer mustClose(t, f)
+	if s := f.Stats(); s.Seen != 0 || s.Queued != 2 {
+		t.Errorf("after Forget and reopen: %+v, want 0 seen, 2 queued", s)
+	}
+	if etag, _, ok := f.Validators(item("a", 1).URL); !ok || etag != `"e1"` {
+		t.Errorf("validators lost by Forget: %q %v", etag, ok)
+	}
+	for _, n := range []int{1, 2} {
+		if a := mustAdd(t, f, item("a", n), 2); a != queue.Added {
+			t.Errorf("Add a/%d in the new round = %d, want Added", n, a)
+		}
+	}
+	if a := mustAdd(t, f, item("a", 3), 2); a != queue.OverLimit {
+		t.Errorf("Add a/3 in the new round = %d, want OverLimit", a)
+	}
+	if s := f.Stats(); s.Seen != 2 || s.Queued != 4 {
+		t.Errorf("new round: %+v, want 2 seen, 4 queued", s)
+	}
+}
+
+func TestValidators(t *testing.T) {
+	dir := t.TempDir()
+	f := mustOpen(t, dir, unlimited)
+	const u, lm = "https://a/x", "Mon, 02 Jan 2006 15:04:05 GMT"
+	if _, _, ok := f.Validators(u); ok {
+		t.Error("validators of an unknown URL")
+	}
+	check := func(etag, lastModified string, ok bool) {
+		t.Helper()
+		e, l, o := f.Validators(u)
+		if e != etag || l != lastModified || o != ok {
+			t.Errorf("Validators = %q %q %v, want %q %q %v", e, l, o, etag, lastModified, ok)
+		}
+	}
+	for _, v := range [][2]string{{`W/"x"`, lm}, {`"only-etag"`, ""}, {"", lm}, {`"é\x00"`, "x"}} {
+		if err := f.SaveValidators(u, v[0], v[1]); err != nil {
+			t.Fatal(err)
+		}
+		check(v[0], v[1], true)
+	}
+	mustClose(t, f)
+	if err := f.SaveValidators(u, "a", "b"); err == nil {
+		t.Error("SaveValidators after Close: no error")
+	}
+
+	f = mustOpen(t, dir, unlimited)
+	defer mustClose(t, f)
+	check(`"é\x00"`, "x", true)
+	if err := f.SaveValidators(u, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	check("", "", false)
+}
+
+func TestSecondOpen(t *testing.T) {
+	dir := t.TempDir()
+	f := mustOpen(t, dir, unlimited)
+	g, err := Open(dir, unlimited)
+	if err == nil {
+		g.Close()
+		t.Fatal("second Open of an open dir succeeded")
+	}
+	if !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "in use") {
+		t.Errorf("unclear error: %v", err)
+	}
+	mustClose(t, f)
+	if err := f.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if _, err := f.Add(context.Background(), item("a", 1), 0); err == nil {
+		t.Error("Add after Close: no error")
+	}
+	f = mustOpen(t, dir, unlimited) // the lock was released
+	mustClose(t, f)
+}
+
+// TestOpenErrors: Open refuses a store it cannot read, naming the directory.
+func TestOpenErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, key, want string
+		val             []byte
+	}{
+		{"schema", keyVersion, "schema version 2", []byte{0, 0, 0, 0, 0, 0, 0, 2}},
+		{"item", string(appendQueueKey(nil, 7)), "item 7", []byte{1, 200}},
+		{"counter", keyCount, "malformed counter", []byte{1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			f := mustOpen(t, dir, unlimited)
+			if err := f.db.Set([]byte(tc.key), tc.val, nil); err != nil {
+				t.Fatal(err)
+			}
+			mustClose(t, f)
+			f, err := Open(dir, unlimited)
+			if err == nil {
+				f.Close()
+				t.Fatal("Open succeeded")
+			}
+			if !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not name the directory and %q", err, tc.want)
+			}
+			// The failed Open released the lock.
+			if err := os.RemoveAll(dir); err != nil {
+				t.Fatal(err)
+			}
+			mustClose(t, mustOpen(t, dir, unlimited))
+		})
+	}
+}
+
+// TestConcurrentAdd: 8 goroutines Add overlapping URLs, with and without a
+// limit, while others drain; each URL is queued once, the limit is exact.
+func TestConcurrentAdd(t *testing.T) {
+	const urls, workers = 300, 8
+	for _, limit := range []int{0, 200} {
+		t.Run(fmt.Sprint("limit=", limit), func(t *testing.T) {
+			dir := t.TempDir()
+			f := mustOpen(t, dir, unlimited)
+			ctx := context.Background()
+			var mu sync.Mutex
+			added := map[string]int{}
+			var wg sync.WaitGroup
+			for w := range workers {
+				wg.Go(func() {
+					for i := range urls {
+						n := (i*7 + w*37) % urls // every worker, every URL, in its own order
+						it := item(fmt.Sprintf("h%d", n%13), n)
+						a, err := f.Add(ctx, it, limit)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if a == queue.Added {
+							mu.Lock()
+							added[it.URL]++
+							mu.Unlock()
+						}
+					}
+				})
+			}
+			// Requeues and Dones race with the Adds too.
+			wg.Go(func() {
+				for range 50 {
+					it, err := f.Get(ctx)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					retry := it
+					retry.Attempt++
+					if err := f.Put(ctx, retry); err != nil {
+						t.Error(err)
+					}
+					f.Done(it)
+				}
+			})
+			wg.Wait()
+			want := urls
+			if limit > 0 {
+				want = limit
+			}
+			if len(added) != want {
+				t.Errorf("%d URLs added, want %d", len(added), want)
+			}
+			for u, n := range added {
+				if n != 1 {
+					t.Errorf("%s added %d times", u, n)
+				}
+			}
+			if s := f.Stats(); s.Queued != want || s.Seen != want {
+				t.Errorf("Stats %+v, want %d queued and seen", s, want)
+			}
+			mustClose(t, f)
+			f = mustOpen(t, dir, unlimited)
+			defer mustClose(t, f)
+			got := map[string]int{}
+			for _, it := range drain(t, f) {
+				got[it.URL]++
+			}
+			if len(got) != want {
+				t.Errorf("after reopen %d URLs queued, want %d", len(got), want)
+			}
+			for u, n := range got {
+				if n != 1 || added[u] != 1 {
+					t.Errorf("%s queued %d times after reopen (added %d)", u, n, added[u])
+				}
+			}
+		})
+	}
+}
+
+// TestSyncer: the background syncer fsyncs what was written, and only then.
+func TestSyncer(t *testing.T) {
+	f, err := open(t.TempDir(), unlimited, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mustClose(t, f)
+	if f.fs.open() == 0 {
+		t.Fatal("no write-ahead log has its fsync deferred")
+	}
+	mustAdd(t, f, item("a", 1), 0)
+	deadline := time.Now().Add(5 * time.Second)
+	for f.dirty.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the syncer did not sync")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestEncoding(t *testing.T) {
+	its := []queue.Item{
+		{},
+		{URL: "https://a.example/x?y=1#z", Host: "a.example", Depth: 3, Kind: queue.KindSitemap, Redirects: 2, Origin: "http://a.example/x", Attempt: 4},
+		{URL: strings.Repeat("u", 300), Host: "h", Depth: -1, Redirects: 1 << 40, Attempt: -7},
+	}
+	for _, it := range its {
+		b := appendItem(nil, it)
+		got, err := decodeItem(b)
+		if err != nil || got != it {
+			t.Errorf("round trip of %+v: %+v, %v", it, got, err)
+		}
+		for n := range len(b) {
+			if _, err := decodeItem(b[:n]); err == nil {
+				t.Errorf("decoding %d of %d bytes: no error", n, len(b))
+			}
+		}
+		if _, err := decodeItem(append(b, 0)); err == nil {
+			t.Error("trailing byte: no error")
+		}
+	}
+	if _, err := decodeItem([]byte{9}); err == nil {
+		t.Error("unknown version: no error")
+	}
+}
+
+// dirSize sums the sizes of the files under dir: all of them, and the
+// write-ahead logs (*.log) among them.
+func dirSize(tb testing.TB, dir string) (total, logs int64) {
+	tb.Helper()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		total += info.Size()
+		if strings.HasSuffix(path, ".log") {
+			logs += info.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return total, logs
+}
+
+// words make up the paths of realisticURL.
+var words = strings.Fields(`news sport world local about contact blog post
+	article review guide how why best new old city river market garden music
+	travel food health money science video photo story green blue winter summer`)
+
+// realisticURL returns a URL of about 60 bytes on one of 100 hosts, with a
+// path of words and a number that vary as a site's would.
+func realisticURL(i int) queue.Item {
+	x := uint64(i)*0x9e3779b97f4a7c15 + 1
+	word := func() string {
+		x ^= x >> 29
+		x *= 0xbf58476d1ce4e5b9
+		return words[x>>40%uint64(len(words))]
+	}
+	host := fmt.Sprintf("www.site%03d.example.com", i%100)
+	url := fmt.Sprintf("https://%s/%s/%s-%s-%s-%d", host, word(), word(), word(), word(), i)
+	return queue.Item{URL: url, Host: host}
+}
+
+func BenchmarkAdd(b *testing.B) {
+	f := mustOpen(b, b.TempDir(), unlimited)
+	defer mustClose(b, f)
+	ctx := context.Background()
+	its := make([]queue.Item, b.N)
+	for i := range its {
+		its[i] = realisticURL(i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for _, it := range its {
+		if _, err := f.Add(ctx, it, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAddGetDone(b *testing.B) {
+	f := mustOpen(b, b.TempDir(), unlimited)
+	defer mustClose(b, f)
+	ctx := context.Background()
+	its := make([]queue.Item, b.N)
+	for i := range its {
+		its[i] = realisticURL(i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for _, it := range its {
+		if _, err := f.Add(ctx, it, 0); err != nil {
+			b.Fatal(err)
+		}
+		got, err := f.Get(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Done(got)
+	}
+}
+
+// BenchmarkDiskSize Adds 100,000 URLs of about 60 bytes on 100 hosts, then
+// Closes ("queued"), or first Gets and Dones all of them ("drained", the seen
+// set alone), and reports the size of the directory: per URL and per 100k
+// URLs, and how much of it is write-ahead log (a fixed cost rather than one
+// per URL: the log of the memtable not yet flushed, up to 4 MiB, and logs kept
+// for recycling). It then reopens the store, flushes and compacts it, and
+// reports the size the tables settle at per URL ("settled-B/URL").
+func BenchmarkDiskSize(b *testing.B) {
+	const urls = 100_000
+	for _, drained := range []bool{false, true} {
+		name := "queued"
+		if drained {
+			name = "drained"
+		}
+		b.Run(name, func(b *testing.B) {
+			ctx := context.Background()
+			var size, logs, settled int64
+			for range b.N {
+				dir := b.TempDir()
+				f := mustOpen(b, dir, unlimited)
+				length := 0
+				for i := range urls {
+					it := realisticURL(i)
+					length += len(it.URL)
+					if _, err := f.Add(ctx, it, 0); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if drained {
+					for range urls {
+						it, err := f.Get(ctx)
+						if err != nil {
+							b.Fatal(err)
+						}
+						f.Done(it)
+					}
+				}
+				mustClose(b, f)
+				size, logs = dirSize(b, dir)
+
+				b.StopTimer()
+				f = mustOpen(b, dir, unlimited)
+				if err := f.db.Flush(); err != nil {
+					b.Fatal(err)
+				}
+				if err := f.db.Compact(ctx, []byte{0}, []byte{0xff}, false); err != nil {
+					b.Fatal(err)
+				}
+				mustClose(b, f)
+				total, logs := dirSize(b, dir)
+				settled = total - logs
+				b.StartTimer()
+				b.ReportMetric(float64(length)/urls, "URL-bytes")
+			}
+			b.ReportMetric(float64(size)/urls, "bytes/URL")
+			b.ReportMetric(float64(size)/(1<<20), "MiB/100kURLs")
+			b.ReportMetric(float64(logs)/(1<<20), "MiB-of-WAL")
+			b.ReportMetric(float64(settled)/urls, "settled-B/URL")
+		})
+	}
+}
