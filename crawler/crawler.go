@@ -62,6 +62,14 @@ type frontierStats interface {
 	Stats() queue.Stats
 }
 
+// validatorStore is implemented by frontiers that keep each page's HTTP
+// cache validators, so that fetching it again (a recrawl, a resumed crawl)
+// is a conditional request and an unchanged page costs a 304.
+type validatorStore interface {
+	Validators(url string) (etag, lastModified string, ok bool)
+	SaveValidators(url, etag, lastModified string) error
+}
+
 // Summary is what a crawl did, as logged at its end.
 type Summary struct {
 	Pages    int64         // records written
@@ -413,7 +421,19 @@ var errRobotsDisallowed = errors.New("robots: disallowed")
 // anything else is the item's outcome.
 func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) error {
 	rec := c.newRecord(it)
-	resp, err := fetch(ctx, c.client, it.URL, c.cfg.UserAgent, c.cfg.MaxBody)
+	var conditional http.Header
+	if vs, ok := c.front.(validatorStore); ok && it.Kind == queue.KindPage {
+		if etag, lastModified, ok := vs.Validators(it.URL); ok {
+			conditional = http.Header{}
+			if etag != "" {
+				conditional.Set("If-None-Match", etag)
+			}
+			if lastModified != "" {
+				conditional.Set("If-Modified-Since", lastModified)
+			}
+		}
+	}
+	resp, err := fetch(ctx, c.client, it.URL, c.cfg.UserAgent, c.cfg.MaxBody, conditional)
 	rec.DurationMS = time.Since(rec.FetchedAt).Milliseconds()
 	switch {
 	case ctx.Err() != nil:
@@ -505,6 +525,12 @@ func (c *Crawler) crawlResponse(ctx context.Context, it queue.Item, page *url.UR
 			return err // the record is written when the chain ends
 		}
 		return c.finish(it, rec, nil)
+	}
+	etag, lastModified := resp.header.Get("ETag"), resp.header.Get("Last-Modified")
+	if vs, ok := c.front.(validatorStore); ok && resp.status == http.StatusOK && (etag != "" || lastModified != "") {
+		if err := vs.SaveValidators(it.URL, etag, lastModified); err != nil {
+			c.log.Warn("validators not saved", zap.String("url", it.URL), zap.Error(err))
+		}
 	}
 	token := c.cfg.productToken()
 	rec.Noindex, rec.Nofollow = robotsTag(resp.header, token)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"time"
@@ -53,11 +54,13 @@ type response struct {
 // fetch GETs rawURL, reading at most maxBody bytes of the (decompressed) body.
 // A body over the limit is an error wrapping errBodyTooLarge, so a huge page
 // cannot exhaust memory; the connection is then closed rather than drained.
-func fetch(ctx context.Context, client *http.Client, rawURL, userAgent string, maxBody int64) (*response, error) {
+// Extra headers (conditional-request validators) are added to the request.
+func fetch(ctx context.Context, client *http.Client, rawURL, userAgent string, maxBody int64, extra http.Header) (*response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return nil, err
 	}
+	maps.Copy(req.Header, extra)
 	req.Header.Set("User-Agent", userAgent)
 	req.Header.Set("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5")
 	start := time.Now()

@@ -117,10 +117,17 @@ type Memory struct {
 	// 1/Rate), including those of hosts whose state was dropped.
 	intervals map[string]time.Duration
 
-	seen    map[string]struct{} // URLs given to Add
+	seen    map[string]seenURL // URLs given to Add
 	counted int                 // Adds that counted toward a limit
 	timed   int                 // hosts held with an interval or a block (see now)
 	last    time.Time           // the clock's latest reading, zero if never read
+}
+
+// seenURL is what a new round needs to queue a seen URL again.
+type seenURL struct {
+	host  string
+	depth int32
+	kind  Kind
 }
 
 type host struct {
@@ -199,7 +206,7 @@ func NewMemory(cfg Config) *Memory {
 		perHost: max(cfg.PerHostConcurrency, 1),
 		wake:    make(chan struct{}, 1),
 		hosts:   make(map[string]*host),
-		seen:    make(map[string]struct{}),
+		seen:    make(map[string]seenURL),
 		ready: hostHeap{k: inReady, less: func(a, b *host) bool {
 			if c := a.readyAt.Compare(b.readyAt); c != 0 {
 				return c < 0
@@ -246,19 +253,30 @@ func (m *Memory) Add(ctx context.Context, it Item, limit int) (Admission, error)
 		}
 		m.counted++
 	}
-	m.seen[it.URL] = struct{}{}
+	m.seen[it.URL] = seenURL{host: it.Host, depth: int32(it.Depth), kind: it.Kind}
 	m.put(it)
 	return Added, nil
 }
 
-// Forget empties the seen set and the count behind Add's limit, so that a
-// new round of the crawl (a recrawl) may add every URL again. Queued and
-// in-flight items stay.
-func (m *Memory) Forget() {
+// Revisit starts a new round of the crawl (a recrawl): every URL added so
+// far is queued again, as a fresh item at the depth it was first added with,
+// and the count behind Add's limit restarts at the number of pages so
+// queued. The seen set stays, so a URL found again during the round is not
+// queued twice. It returns how many items it queued.
+func (m *Memory) Revisit(ctx context.Context) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	clear(m.seen)
 	m.counted = 0
+	for u, s := range m.seen {
+		if s.kind == KindPage {
+			m.counted++
+		}
+		m.put(Item{URL: u, Host: s.host, Depth: int(s.depth), Kind: s.kind})
+	}
+	return len(m.seen), nil
 }
 
 // Put appends it to the FIFO of it.Host and counts one unfinished task,

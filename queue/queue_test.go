@@ -1593,12 +1593,21 @@ func TestMemory_Add(t *testing.T) {
 	if s := m.Stats(); s.Queued != 4 || s.Seen != 4 {
 		t.Errorf("Stats = %+v, want 4 queued, 4 seen", s)
 	}
-	m.Forget()
-	if got, _ := m.Add(ctx, item("http://h/a"), 2); got != Added {
-		t.Errorf("Add after Forget = %v, want Added", got)
+	for range 4 {
+		m.Done(get(t, m))
+	}
+	n, err := m.Revisit(ctx)
+	if err != nil || n != 4 {
+		t.Fatalf("Revisit = %d, %v; want the 4 seen URLs queued again", n, err)
+	}
+	if s := m.Stats(); s.Queued != 4 || s.Seen != 4 {
+		t.Errorf("Stats after Revisit = %+v, want 4 queued, 4 seen", s)
 	}
 	if got, _ := m.Add(ctx, item("http://h/a"), 0); got != Duplicate {
-		t.Errorf("second Add after Forget = %v, want Duplicate", got)
+		t.Errorf("Add of a revisited URL = %v, want Duplicate", got)
+	}
+	if got, _ := m.Add(ctx, item("http://h/new"), 4); got != OverLimit {
+		t.Errorf("Add beyond the limit in the new round = %v, want OverLimit (4 pages revisited)", got)
 	}
 	if _, err := m.Add(ctx, Item{URL: "x"}, 0); err == nil {
 		t.Error("Add of an item without a host succeeded")

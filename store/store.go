@@ -27,8 +27,8 @@
 // recovers a consistent prefix of the log (never half of a batch). Losing
 // that second means that URLs admitted in it are forgotten (they are admitted
 // again if rediscovered, but links found only by pages Done in that second
-// are lost) and that items Done in it are fetched again. Forget and Close
-// fsync before returning.
+// are lost) and that items Done in it are fetched again. Close fsyncs before
+// returning.
 //
 // Pebble's own pebble.NoSync does not give this: it leaves the record in a
 // user-space buffer until a 32 KiB block fills, so a kill -9 loses the last
@@ -44,7 +44,7 @@
 //
 // One Pebble database, keys distinguished by a two-byte prefix:
 //
-//	s/<url>        seen set: the URL was given to Add since the last Forget (empty value)
+//	s/<url>        seen set: the URL was given to Add so far (value: version, kind, depth, for Revisit)
 //	q/<id>         a queued item (see below); id is 8 bytes, big-endian, and ids
 //	               grow, so key order is queue order
 //	v/<url>        HTTP cache validators: version byte 1, uvarint length and ETag, then Last-Modified
@@ -63,9 +63,9 @@
 //
 // Add writes the seen key, the queue entry and the updated counters in one
 // batch, Put writes a queue entry and the next id in one batch, Done deletes
-// one queue entry, and Forget deletes the seen range and zeroes the counters
-// in one batch, so a crash never leaves a URL seen but not queued, or the
-// count out of step with the seen set.
+// one queue entry, and Revisit queues the seen URLs again in batches, so a
+// crash never leaves a URL seen but not queued, or the count out of step with
+// the seen set.
 //
 // # Identity of items for Done
 //
@@ -77,8 +77,8 @@
 // item it got from the first index to the second; Done(it) removes an id of it
 // from the second index and deletes that entry. The same URL is stored twice
 // when Put requeues an item (a retry, a robots.txt wait) while the original
-// is still in flight, or when Add admits it again after Forget while the old
-// copy is still queued. A retry differs from the original (its Attempt), so
+// is still in flight, or when Revisit queues it again while the old copy is
+// still queued. A retry differs from the original (its Attempt), so
 // Done of the original deletes the original's entry and never the copy's.
 // Copies equal in every field are interchangeable: whichever of their ids
 // Done deletes, the entry left holds the same item. Done must therefore be
@@ -103,6 +103,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -152,7 +153,7 @@ type Frontier struct {
 	mem  *queue.Memory
 
 	// mu serialises the calls that change the frontier's state (Add, Put,
-	// Get's bookkeeping, Done, Forget, Close): the seen check and the write
+	// Get's bookkeeping, Done, Revisit, Close): the seen check and the write
 	// that follows it are one step, and ids enter the indexes in the order
 	// their items enter the memory queue. Stats and the validators take it
 	// shared, to see closed.
@@ -318,7 +319,7 @@ func (f *Frontier) counter(key string) (n uint64, found bool, err error) {
 // closes the DB. Items handed out by Get and not Done stay queued on disk, to
 // be fetched after the next Open. Close returns the first error met by a
 // write that could not report it (a Done, the background sync) or by closing;
-// later calls return nil. After Close, Add, Put, Forget and SaveValidators
+// later calls return nil. After Close, Add, Put, Revisit and SaveValidators
 // fail; Get, Done and Join still work on the items in memory, but Done no
 // longer records anything.
 func (f *Frontier) Close() error {
@@ -427,7 +428,7 @@ func (f *Frontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Adm
 		count++
 	}
 	b := f.db.NewBatch()
-	_ = b.Set(f.key, nil, nil)
+	_ = b.Set(f.key, appendSeen(nil, it), nil)
 	f.setQueued(b, f.next, it)
 	f.setCounter(b, keyNext, f.next+1)
 	f.setCounter(b, keySeen, f.seen+1)
@@ -560,7 +561,7 @@ func (f *Frontier) Unblock(host string) { f.mem.Unblock(host) }
 func (f *Frontier) Reconfigure(cfg queue.Config) { f.mem.Reconfigure(cfg) }
 
 // Stats returns the memory queue's stats, with Seen the size of the
-// persisted seen set (distinct URLs given to Add since the last Forget, over
+// persisted seen set (distinct URLs given to Add so far, over
 // all runs).
 func (f *Frontier) Stats() queue.Stats {
 	s := f.mem.Stats()
@@ -570,28 +571,102 @@ func (f *Frontier) Stats() queue.Stats {
 	return s
 }
 
-// Forget starts a new round (recrawl): the seen set and the admission count
-// are cleared, durably; queued items and validators stay.
-func (f *Frontier) Forget() error {
+// revisitChunk is how many items Revisit writes per batch, so a large seen
+// set does not build one huge batch.
+const revisitChunk = 10_000
+
+// Revisit starts a new round of the crawl (a recrawl), as
+// queue.Memory.Revisit: every URL in the seen set is queued again, at the
+// depth it was first added with, and the admission count restarts at the
+// number of pages so queued. The seen set stays. It writes in batches of
+// revisitChunk items; a crash in between leaves the round partly queued,
+// which the next Revisit completes (at the cost of duplicates in the queue).
+func (f *Frontier) Revisit(ctx context.Context) (int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
-		return errClosed
+		return 0, errClosed
 	}
-	b := f.db.NewBatch()
-	_ = b.DeleteRange([]byte(prefixSeen), prefixEnd(prefixSeen), nil)
-	f.setCounter(b, keySeen, 0)
-	f.setCounter(b, keyCount, 0)
-	err := b.Commit(pebble.Sync)
-	_ = b.Close()
-	if err == nil {
-		err = f.fs.syncAll()
-	}
+	iter, err := f.db.NewIter(&pebble.IterOptions{LowerBound: []byte(prefixSeen), UpperBound: prefixEnd(prefixSeen)})
 	if err != nil {
-		return fmt.Errorf("store: forget: %w", err)
+		return 0, fmt.Errorf("store: revisit: %w", err)
 	}
-	f.seen, f.count = 0, 0
-	return nil
+	defer iter.Close()
+	var (
+		b       = f.db.NewBatch()
+		pending []queue.Item
+		queued  int
+		pages   uint64
+	)
+	flush := func() error {
+		f.setCounter(b, keyNext, f.next+uint64(len(pending)))
+		f.setCounter(b, keyCount, pages)
+		if err := f.commit(b); err != nil {
+			return err
+		}
+		for _, it := range pending {
+			f.enqueue(it)
+		}
+		queued += len(pending)
+		pending, b = pending[:0], f.db.NewBatch()
+		return nil
+	}
+	for iter.First(); iter.Valid(); iter.Next() {
+		if err := ctx.Err(); err != nil {
+			_ = b.Close()
+			return queued, err
+		}
+		raw := string(iter.Key()[len(prefixSeen):])
+		it, err := seenItem(raw, iter.Value())
+		if err != nil {
+			continue // a URL that no longer parses cannot be fetched anyway
+		}
+		if it.Kind == queue.KindPage {
+			pages++
+		}
+		f.setQueued(b, f.next+uint64(len(pending)), it)
+		pending = append(pending, it)
+		if len(pending) == revisitChunk {
+			if err := flush(); err != nil {
+				return queued, fmt.Errorf("store: revisit: %w", err)
+			}
+		}
+	}
+	if err := iter.Error(); err != nil {
+		_ = b.Close()
+		return queued, fmt.Errorf("store: revisit: %w", err)
+	}
+	if err := flush(); err != nil {
+		return queued, fmt.Errorf("store: revisit: %w", err)
+	}
+	_ = b.Close()
+	f.count = pages
+	return queued, nil
+}
+
+// appendSeen encodes what Revisit needs of a seen URL besides the URL: a
+// version byte, the kind and the depth.
+func appendSeen(b []byte, it queue.Item) []byte {
+	b = append(b, 1, byte(it.Kind))
+	return binary.AppendUvarint(b, uint64(max(it.Depth, 0)))
+}
+
+// seenItem rebuilds the item Revisit queues for a seen URL. An empty value
+// (written before kinds and depths were kept) means a page at depth 0.
+func seenItem(rawURL string, value []byte) (queue.Item, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" {
+		return queue.Item{}, fmt.Errorf("store: seen URL %q has no host", rawURL)
+	}
+	it := queue.Item{URL: rawURL, Host: u.Host, Kind: queue.KindPage}
+	if len(value) >= 2 && value[0] == 1 {
+		it.Kind = queue.Kind(value[1])
+		depth, n := binary.Uvarint(value[2:])
+		if n > 0 {
+			it.Depth = int(depth)
+		}
+	}
+	return it, nil
 }
 
 // Validators returns the HTTP cache validators stored for url by

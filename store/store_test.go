@@ -386,45 +386,58 @@ func TestRequeue(t *testing.T) {
 	}
 }
 
-// TestForget: a new round forgets the seen set and the count, durably, and
-// keeps the queue and the validators.
-func TestForget(t *testing.T) {
+// TestRevisit: a new round queues every seen URL again, at its depth, with
+// the count restarted, durably, keeping the seen set and the validators.
+func TestRevisit(t *testing.T) {
 	dir := t.TempDir()
 	f := mustOpen(t, dir, unlimited)
-	mustAdd(t, f, item("a", 1), 2)
+	deep := item("a", 1)
+	deep.Depth = 3
+	mustAdd(t, f, deep, 2)
 	mustAdd(t, f, item("a", 2), 2)
 	if a := mustAdd(t, f, item("a", 3), 2); a != queue.OverLimit {
 		t.Fatalf("third Add = %d, want OverLimit", a)
 	}
-	if err := f.SaveValidators(item("a", 1).URL, `"e1"`, "Mon, 02 Jan 2006 15:04:05 GMT"); err != nil {
+	if err := f.SaveValidators(deep.URL, `"e1"`, "Mon, 02 Jan 2006 15:04:05 GMT"); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Forget(); err != nil {
-		t.Fatal(err)
+	for range 2 {
+		it, err := f.Get(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Done(it)
 	}
-	if s := f.Stats(); s.Seen != 0 || s.Queued != 2 {
-		t.Errorf("after Forget: %+v, want 0 seen, 2 queued", s)
+	if n, err := f.Revisit(context.Background()); err != nil || n != 2 {
+		t.Fatalf("Revisit = %d, %v; want 2", n, err)
 	}
 	mustClose(t, f)
 
 	f = mustOpen(t, dir, unlimited)
 	defer mustClose(t, f)
-	if s := f.Stats(); s.Seen != 0 || s.Queued != 2 {
-		t.Errorf("after Forget and reopen: %+v, want 0 seen, 2 queued", s)
+	if s := f.Stats(); s.Seen != 2 || s.Queued != 2 {
+		t.Errorf("after Revisit and reopen: %+v, want 2 seen, 2 queued", s)
 	}
-	if etag, _, ok := f.Validators(item("a", 1).URL); !ok || etag != `"e1"` {
-		t.Errorf("validators lost by Forget: %q %v", etag, ok)
+	if etag, _, ok := f.Validators(deep.URL); !ok || etag != `"e1"` {
+		t.Errorf("validators lost by Revisit: %q %v", etag, ok)
 	}
-	for _, n := range []int{1, 2} {
-		if a := mustAdd(t, f, item("a", n), 2); a != queue.Added {
-			t.Errorf("Add a/%d in the new round = %d, want Added", n, a)
-		}
+	if a := mustAdd(t, f, deep, 0); a != queue.Duplicate {
+		t.Errorf("Add of a revisited URL = %d, want Duplicate", a)
 	}
 	if a := mustAdd(t, f, item("a", 3), 2); a != queue.OverLimit {
-		t.Errorf("Add a/3 in the new round = %d, want OverLimit", a)
+		t.Errorf("Add beyond the limit in the new round = %d, want OverLimit", a)
 	}
-	if s := f.Stats(); s.Seen != 2 || s.Queued != 4 {
-		t.Errorf("new round: %+v, want 2 seen, 4 queued", s)
+	got := map[string]int{}
+	for range 2 {
+		it, err := f.Get(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[it.URL] = it.Depth
+		f.Done(it)
+	}
+	if got[deep.URL] != 3 || len(got) != 2 {
+		t.Errorf("revisited items by depth: %v, want %s at depth 3", got, deep.URL)
 	}
 }
 

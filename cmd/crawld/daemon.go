@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -28,15 +29,52 @@ import (
 type frontier interface {
 	crawler.Frontier
 	Reconfigure(queue.Config)
-	Forget() error
+	Revisit(ctx context.Context) (int, error)
 	Close() error
 }
 
-// memoryFrontier is the in-memory frontier, which has nothing to close.
-type memoryFrontier struct{ *queue.Memory }
+// memoryFrontier is the in-memory frontier, with the HTTP validators a
+// recrawl needs kept in memory too.
+type memoryFrontier struct {
+	*queue.Memory
+	mu         sync.Mutex // guards validators
+	validators map[string][2]string
+}
 
-func (m memoryFrontier) Forget() error { m.Memory.Forget(); return nil }
-func (memoryFrontier) Close() error    { return nil }
+// newMemoryFrontier returns an in-memory frontier; it keeps validators only
+// when a recrawl will use them, so a one-shot crawl does not grow a map of
+// every page's ETag.
+func newMemoryFrontier(cfg queue.Config, keepValidators bool) *memoryFrontier {
+	m := &memoryFrontier{Memory: queue.NewMemory(cfg)}
+	if keepValidators {
+		m.validators = make(map[string][2]string)
+	}
+	return m
+}
+
+func (*memoryFrontier) Close() error { return nil }
+
+// Validators returns the ETag and Last-Modified saved for url.
+func (m *memoryFrontier) Validators(url string) (etag, lastModified string, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, ok := m.validators[url]
+	return v[0], v[1], ok
+}
+
+// SaveValidators keeps url's ETag and Last-Modified; both empty forgets them.
+func (m *memoryFrontier) SaveValidators(url, etag, lastModified string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.validators == nil:
+	case etag == "" && lastModified == "":
+		delete(m.validators, url)
+	default:
+		m.validators[url] = [2]string{etag, lastModified}
+	}
+	return nil
+}
 
 func politeness(c crawler.Config) queue.Config {
 	return queue.Config{Rate: c.Rate, Burst: c.Burst, PerHostConcurrency: c.PerHostConcurrency}
@@ -169,7 +207,8 @@ func runDaemon(flags *pflag.FlagSet, s settings, stdout, stderr io.Writer) error
 }
 
 // recrawl waits for each crawl to complete, then recrawl_interval, then
-// crawls the seeds again, until stop ends.
+// crawls again every URL known so far (conditional requests make unchanged
+// pages a 304), until stop ends.
 func (d *daemon) recrawl(stop context.Context, interval time.Duration) {
 	if interval <= 0 {
 		return
@@ -186,15 +225,19 @@ func (d *daemon) recrawl(stop context.Context, interval time.Duration) {
 			return
 		case <-wait.C:
 		}
-		if err := d.front.Forget(); err != nil {
-			d.log.Error("recrawl: forgetting the last round", zap.Error(err))
+		n, err := d.front.Revisit(stop)
+		if err != nil {
+			if stop.Err() == nil {
+				d.log.Error("recrawl: queueing the known URLs again", zap.Error(err))
+			}
 			return
 		}
+		// Seeds added to the config since the last round are new URLs.
 		if err := d.crawler.Reseed(stop); err != nil {
 			d.log.Error("recrawl: adding the seeds", zap.Error(err))
 			return
 		}
-		d.log.Info("recrawl started")
+		d.log.Info("recrawl started", zap.Int("urls", n))
 	}
 }
 
@@ -275,5 +318,5 @@ func openFrontier(s settings, fallback string) (frontier, error) {
 	if kind == storagePebble {
 		return openStore(s.dataDir, politeness(s.crawl))
 	}
-	return memoryFrontier{queue.NewMemory(politeness(s.crawl))}, nil
+	return newMemoryFrontier(politeness(s.crawl), s.recrawlInterval > 0), nil
 }

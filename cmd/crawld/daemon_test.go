@@ -344,3 +344,44 @@ func TestDaemon_ResumesAfterRestart(t *testing.T) {
 		})
 	}
 }
+
+func TestDaemon_RecrawlGets304s(t *testing.T) {
+	for _, storage := range []string{"memory", "pebble"} {
+		t.Run(storage, func(t *testing.T) {
+			site := startSite(t, testsite.Config{PagesPerHost: 8, ETags: true})
+			dir := t.TempDir()
+			out := filepath.Join(dir, "records.jsonl")
+			d := startDaemon(t, "--seed", site.SeedURL(), "--storage", storage, "--data-dir", filepath.Join(dir, "state"),
+				"--rate", "0", "--output", out, "--recrawl-interval", "300ms")
+			statuses := func() map[string][]float64 {
+				data, _ := os.ReadFile(out)
+				by := make(map[string][]float64)
+				for _, rec := range readRecords(t, data) {
+					by[rec["url"].(string)] = append(by[rec["url"].(string)], rec["status"].(float64))
+				}
+				return by
+			}
+			waitFor(t, "a second round", 20*time.Second, func() bool {
+				by := statuses()
+				for _, u := range site.URLs() {
+					if len(by[u]) < 2 {
+						return false
+					}
+				}
+				return true
+			})
+			if code := d.stop(t, syscall.SIGTERM); code != 0 {
+				t.Errorf("exit code %d; log:\n%s", code, d.log())
+			}
+			for _, u := range site.URLs() {
+				got := statuses()[u]
+				if len(got) < 2 || got[0] != 200 || got[1] != 304 {
+					t.Errorf("%s: statuses %v, want 200 then 304", u, got)
+				}
+			}
+			if !strings.Contains(d.log(), "recrawl started") {
+				t.Errorf("no recrawl logged:\n%s", d.log())
+			}
+		})
+	}
+}

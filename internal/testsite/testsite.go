@@ -68,6 +68,9 @@ type Config struct {
 	Unavailable []int
 	// RetryAfter is the Retry-After the Unavailable hosts send (default 5 s).
 	RetryAfter time.Duration
+	// ETags makes pages carry an ETag and answer a matching If-None-Match
+	// with 304 Not Modified, as a site with HTTP caching does.
+	ETags bool
 }
 
 // Request is one request as the site saw it, for asserting crawler
@@ -406,6 +409,14 @@ func (s *Site) serve(w http.ResponseWriter, r *http.Request, h int) {
 	if !ok || r.URL.RawQuery != "" {
 		http.NotFound(w, r)
 		return
+	}
+	if s.cfg.ETags {
+		etag := fmt.Sprintf(`"p%d-%d-%d"`, s.cfg.Seed, h, k)
+		w.Header().Set("ETag", etag)
+		if r.Header.Get("If-None-Match") == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 	}
 	write(w, "text/html; charset=utf-8", s.render(page{h, k}))
 }

@@ -483,3 +483,23 @@ func TestUnavailableHost(t *testing.T) {
 		t.Errorf("healthy host: status %d", resp.StatusCode)
 	}
 }
+
+func TestETags(t *testing.T) {
+	site := start(t, Config{ETags: true})
+	c := newClient(t)
+	resp, _ := get(t, c, site.PageURL(0, 1))
+	etag := resp.Header.Get("ETag")
+	if etag == "" {
+		t.Fatal("no ETag")
+	}
+	req, _ := http.NewRequest("GET", site.PageURL(0, 1), nil)
+	req.Header.Set("If-None-Match", etag)
+	resp2, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp2.Body.Close()
+	if resp2.StatusCode != http.StatusNotModified {
+		t.Errorf("conditional GET: %d, want 304", resp2.StatusCode)
+	}
+}
