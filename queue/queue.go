@@ -118,9 +118,9 @@ type Memory struct {
 	intervals map[string]time.Duration
 
 	seen    map[string]seenURL // URLs given to Add
-	counted int                 // Adds that counted toward a limit
-	timed   int                 // hosts held with an interval or a block (see now)
-	last    time.Time           // the clock's latest reading, zero if never read
+	counted int                // Adds that counted toward a limit
+	timed   int                // hosts held with an interval or a block (see now)
+	last    time.Time          // the clock's latest reading, zero if never read
 }
 
 // seenURL is what a new round needs to queue a seen URL again.
