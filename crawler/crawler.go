@@ -10,6 +10,7 @@
 package crawler
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -62,12 +63,20 @@ type frontierStats interface {
 	Stats() queue.Stats
 }
 
-// validatorStore is implemented by frontiers that keep each page's HTTP
-// cache validators, so that fetching it again (a recrawl, a resumed crawl)
-// is a conditional request and an unchanged page costs a 304.
+// counterStore is implemented by frontiers that keep the crawl's counters,
+// so that a resumed crawl goes on counting where it stopped.
+type counterStore interface {
+	Counters() (map[string]int64, error)
+	SaveCounters(map[string]int64) error
+}
+
+// validatorStore is implemented by frontiers that keep each page's fetch
+// metadata (HTTP cache validators and the last fetch time), so that fetching
+// it again (a recrawl, a resumed crawl) is a conditional request and an
+// unchanged page costs a 304.
 type validatorStore interface {
-	Validators(url string) (etag, lastModified string, ok bool)
-	SaveValidators(url, etag, lastModified string) error
+	Validators(url string) (etag, lastModified string, fetchedAt time.Time, ok bool)
+	SaveValidators(url, etag, lastModified string, fetchedAt time.Time) error
 }
 
 // Summary is what a crawl did, as logged at its end.
@@ -181,6 +190,9 @@ func (c *Crawler) run(stop, abort context.Context, untilJoined bool) (Summary, e
 	start := time.Now()
 	c.started.Store(true)
 	defer c.client.CloseIdleConnections()
+	if cs, ok := c.front.(counterStore); ok {
+		c.loadCounters(cs)
+	}
 	for _, seed := range c.cfg.Seeds {
 		u, err := filter.Parse(seed)
 		if err != nil {
@@ -208,6 +220,12 @@ func (c *Crawler) run(stop, abort context.Context, untilJoined bool) (Summary, e
 			}
 			return nil
 		})
+	}
+	if cs, ok := c.front.(counterStore); ok {
+		saved := make(chan struct{})
+		saveCtx, stopSaving := context.WithCancel(getCtx)
+		defer func() { stopSaving(); <-saved; c.saveCounters(cs) }()
+		go func() { defer close(saved); c.persistCounters(saveCtx, cs) }()
 	}
 	progressDone := make(chan struct{})
 	if c.cfg.ProgressInterval > 0 {
@@ -243,6 +261,53 @@ func (c *Crawler) run(stop, abort context.Context, untilJoined bool) (Summary, e
 	}
 	c.log.Info("crawl finished", fields...)
 	return sum, err
+}
+
+// persistedCounters are the counters a counterStore keeps, by name.
+func (c *Crawler) persistedCounters() map[string]*atomic.Int64 {
+	return map[string]*atomic.Int64{
+		"pages":         &c.counts.pages,
+		"errors":        &c.counts.errors,
+		"bytes":         &c.counts.bytes,
+		"robots_denied": &c.counts.robotsDenied,
+		"retries":       &c.counts.retries,
+	}
+}
+
+func (c *Crawler) loadCounters(cs counterStore) {
+	saved, err := cs.Counters()
+	if err != nil {
+		c.log.Warn("counters not restored", zap.Error(err))
+		return
+	}
+	for name, counter := range c.persistedCounters() {
+		counter.Store(saved[name])
+	}
+}
+
+func (c *Crawler) saveCounters(cs counterStore) {
+	values := make(map[string]int64)
+	for name, counter := range c.persistedCounters() {
+		values[name] = counter.Load()
+	}
+	if err := cs.SaveCounters(values); err != nil {
+		c.log.Warn("counters not saved", zap.Error(err))
+	}
+}
+
+// persistCounters saves the counters every second until ctx ends, so a
+// crash loses at most a second of counting (the pages themselves are safe).
+func (c *Crawler) persistCounters(ctx context.Context, cs counterStore) {
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			c.saveCounters(cs)
+		}
+	}
 }
 
 func (c *Crawler) summary(start time.Time) Summary {
@@ -423,7 +488,7 @@ func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) erro
 	rec := c.newRecord(it)
 	var conditional http.Header
 	if vs, ok := c.front.(validatorStore); ok && it.Kind == queue.KindPage {
-		if etag, lastModified, ok := vs.Validators(it.URL); ok {
+		if etag, lastModified, _, ok := vs.Validators(it.URL); ok && (etag != "" || lastModified != "") {
 			conditional = http.Header{}
 			if etag != "" {
 				conditional.Set("If-None-Match", etag)
@@ -526,9 +591,14 @@ func (c *Crawler) crawlResponse(ctx context.Context, it queue.Item, page *url.UR
 		}
 		return c.finish(it, rec, nil)
 	}
-	etag, lastModified := resp.header.Get("ETag"), resp.header.Get("Last-Modified")
-	if vs, ok := c.front.(validatorStore); ok && resp.status == http.StatusOK && (etag != "" || lastModified != "") {
-		if err := vs.SaveValidators(it.URL, etag, lastModified); err != nil {
+	if vs, ok := c.front.(validatorStore); ok && (resp.status == http.StatusOK || resp.status == http.StatusNotModified) {
+		etag, lastModified := resp.header.Get("ETag"), resp.header.Get("Last-Modified")
+		if resp.status == http.StatusNotModified {
+			// A 304 may omit the validators; those sent before still hold.
+			oldETag, oldLastModified, _, _ := vs.Validators(it.URL)
+			etag, lastModified = cmp.Or(etag, oldETag), cmp.Or(lastModified, oldLastModified)
+		}
+		if err := vs.SaveValidators(it.URL, etag, lastModified, rec.FetchedAt); err != nil {
 			c.log.Warn("validators not saved", zap.String("url", it.URL), zap.Error(err))
 		}
 	}

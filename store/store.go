@@ -47,7 +47,9 @@
 //	s/<url>        seen set: the URL was given to Add so far (value: version, kind, depth, for Revisit)
 //	q/<id>         a queued item (see below); id is 8 bytes, big-endian, and ids
 //	               grow, so key order is queue order
-//	v/<url>        HTTP cache validators: version byte 1, uvarint length and ETag, then Last-Modified
+//	v/<url>        fetch metadata: version byte 2, ETag and Last-Modified (uvarint
+//	               length, bytes), then the last fetch time (varint Unix nanoseconds)
+//	k/<name>       the crawl's counters (pages, errors, bytes…), saved by SaveCounters
 //	c/version      schema version of the layout (currently 1)
 //	c/count        the admission count behind Add's limit
 //	c/seen         the size of the seen set, for Stats
@@ -119,7 +121,7 @@ import (
 const (
 	schemaVersion = 1 // the layout described in the package doc
 	itemVersion   = 1 // the encoding of a queued item
-	validVersion  = 1 // the encoding of validators
+	validVersion  = 2 // the encoding of validators (2: with the fetch time)
 
 	// syncEvery is how often the background syncer fsyncs the log when
 	// something was written since the last sync.
@@ -131,6 +133,7 @@ const (
 	prefixSeen  = "s/"
 	prefixQueue = "q/"
 	prefixValid = "v/"
+	prefixStat  = "k/"
 	keyVersion  = "c/version"
 	keyCount    = "c/count"
 	keySeen     = "c/seen"
@@ -672,24 +675,25 @@ func seenItem(rawURL string, value []byte) (queue.Item, error) {
 // Validators returns the HTTP cache validators stored for url by
 // SaveValidators; ok is false if none are stored (or the Frontier is closed,
 // or they cannot be read).
-func (f *Frontier) Validators(url string) (etag, lastModified string, ok bool) {
+func (f *Frontier) Validators(url string) (etag, lastModified string, fetchedAt time.Time, ok bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.closed {
-		return "", "", false
+		return "", "", time.Time{}, false
 	}
 	v, closer, err := f.db.Get(append([]byte(prefixValid), url...))
 	if err != nil {
-		return "", "", false
+		return "", "", time.Time{}, false
 	}
 	defer closer.Close()
-	etag, lastModified, err = decodeValidators(v)
-	return etag, lastModified, err == nil
+	etag, lastModified, fetchedAt, err = decodeValidators(v)
+	return etag, lastModified, fetchedAt, err == nil
 }
 
-// SaveValidators stores url's ETag and Last-Modified (both may be ""; both ""
-// deletes the entry), for conditional requests in a recrawl.
-func (f *Frontier) SaveValidators(url, etag, lastModified string) error {
+// SaveValidators stores url's ETag, Last-Modified and the time it was last
+// fetched, for conditional requests in a recrawl. A zero fetchedAt with
+// empty validators deletes the entry.
+func (f *Frontier) SaveValidators(url, etag, lastModified string, fetchedAt time.Time) error {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.closed {
@@ -697,13 +701,55 @@ func (f *Frontier) SaveValidators(url, etag, lastModified string) error {
 	}
 	key := append([]byte(prefixValid), url...)
 	var err error
-	if etag == "" && lastModified == "" {
+	if etag == "" && lastModified == "" && fetchedAt.IsZero() {
 		err = f.db.Delete(key, pebble.Sync)
 	} else {
-		err = f.db.Set(key, appendValidators(nil, etag, lastModified), pebble.Sync)
+		err = f.db.Set(key, appendValidators(nil, etag, lastModified, fetchedAt), pebble.Sync)
 	}
 	if err != nil {
 		return fmt.Errorf("store: save validators of %s: %w", url, err)
+	}
+	f.dirty.Store(true)
+	return nil
+}
+
+// Counters returns the counters last saved by SaveCounters.
+func (f *Frontier) Counters() (map[string]int64, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return nil, errClosed
+	}
+	iter, err := f.db.NewIter(&pebble.IterOptions{LowerBound: []byte(prefixStat), UpperBound: prefixEnd(prefixStat)})
+	if err != nil {
+		return nil, fmt.Errorf("store: counters: %w", err)
+	}
+	defer iter.Close()
+	counters := make(map[string]int64)
+	for iter.First(); iter.Valid(); iter.Next() {
+		if n, k := binary.Varint(iter.Value()); k > 0 {
+			counters[string(iter.Key()[len(prefixStat):])] = n
+		}
+	}
+	return counters, iter.Error()
+}
+
+// SaveCounters stores the crawl's counters, replacing those of the same
+// names, in one batch.
+func (f *Frontier) SaveCounters(counters map[string]int64) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return errClosed
+	}
+	b := f.db.NewBatch()
+	for name, n := range counters {
+		_ = b.Set(append([]byte(prefixStat), name...), binary.AppendVarint(nil, n), nil)
+	}
+	err := b.Commit(pebble.Sync)
+	_ = b.Close()
+	if err != nil {
+		return fmt.Errorf("store: save counters: %w", err)
 	}
 	f.dirty.Store(true)
 	return nil
@@ -757,23 +803,33 @@ func decodeItem(b []byte) (queue.Item, error) {
 }
 
 // appendValidators appends the encoding of a validators entry to b.
-func appendValidators(b []byte, etag, lastModified string) []byte {
+func appendValidators(b []byte, etag, lastModified string, fetchedAt time.Time) []byte {
 	b = append(b, validVersion)
 	b = appendString(b, etag)
-	return append(b, lastModified...)
+	b = appendString(b, lastModified)
+	var unix int64
+	if !fetchedAt.IsZero() {
+		unix = fetchedAt.UnixNano()
+	}
+	return binary.AppendVarint(b, unix)
 }
 
 // decodeValidators decodes a validators entry.
-func decodeValidators(b []byte) (etag, lastModified string, err error) {
+func decodeValidators(b []byte) (etag, lastModified string, fetchedAt time.Time, err error) {
 	d := decoder{b: b}
 	if v := d.byte(); v != validVersion {
-		return "", "", fmt.Errorf("unknown validators encoding version %d", v)
+		return "", "", time.Time{}, fmt.Errorf("unknown validators encoding version %d", v)
 	}
 	etag = d.string()
-	if d.err != nil {
-		return "", "", d.err
+	lastModified = d.string()
+	unix, n := binary.Varint(d.b)
+	if d.err != nil || n <= 0 {
+		return "", "", time.Time{}, cmpOr(d.err, errors.New("bad fetch time"))
 	}
-	return etag, string(d.b), nil
+	if unix != 0 {
+		fetchedAt = time.Unix(0, unix).UTC()
+	}
+	return etag, lastModified, fetchedAt, nil
 }
 
 func appendString(b []byte, s string) []byte {

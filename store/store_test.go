@@ -398,7 +398,7 @@ func TestRevisit(t *testing.T) {
 	if a := mustAdd(t, f, item("a", 3), 2); a != queue.OverLimit {
 		t.Fatalf("third Add = %d, want OverLimit", a)
 	}
-	if err := f.SaveValidators(deep.URL, `"e1"`, "Mon, 02 Jan 2006 15:04:05 GMT"); err != nil {
+	if err := f.SaveValidators(deep.URL, `"e1"`, "Mon, 02 Jan 2006 15:04:05 GMT", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 {
@@ -418,7 +418,7 @@ func TestRevisit(t *testing.T) {
 	if s := f.Stats(); s.Seen != 2 || s.Queued != 2 {
 		t.Errorf("after Revisit and reopen: %+v, want 2 seen, 2 queued", s)
 	}
-	if etag, _, ok := f.Validators(deep.URL); !ok || etag != `"e1"` {
+	if etag, _, _, ok := f.Validators(deep.URL); !ok || etag != `"e1"` {
 		t.Errorf("validators lost by Revisit: %q %v", etag, ok)
 	}
 	if a := mustAdd(t, f, deep, 0); a != queue.Duplicate {
@@ -445,34 +445,35 @@ func TestValidators(t *testing.T) {
 	dir := t.TempDir()
 	f := mustOpen(t, dir, unlimited)
 	const u, lm = "https://a/x", "Mon, 02 Jan 2006 15:04:05 GMT"
-	if _, _, ok := f.Validators(u); ok {
+	at := time.Date(2026, 11, 22, 1, 2, 3, 4, time.UTC)
+	if _, _, _, ok := f.Validators(u); ok {
 		t.Error("validators of an unknown URL")
 	}
-	check := func(etag, lastModified string, ok bool) {
+	check := func(etag, lastModified string, fetchedAt time.Time, ok bool) {
 		t.Helper()
-		e, l, o := f.Validators(u)
-		if e != etag || l != lastModified || o != ok {
-			t.Errorf("Validators = %q %q %v, want %q %q %v", e, l, o, etag, lastModified, ok)
+		e, l, a, o := f.Validators(u)
+		if e != etag || l != lastModified || !a.Equal(fetchedAt) || o != ok {
+			t.Errorf("Validators = %q %q %v %v, want %q %q %v %v", e, l, a, o, etag, lastModified, fetchedAt, ok)
 		}
 	}
-	for _, v := range [][2]string{{`W/"x"`, lm}, {`"only-etag"`, ""}, {"", lm}, {`"é\x00"`, "x"}} {
-		if err := f.SaveValidators(u, v[0], v[1]); err != nil {
+	for _, v := range [][2]string{{`W/"x"`, lm}, {`"only-etag"`, ""}, {"", lm}, {`"é\x00"`, "x"}, {"", ""}} {
+		if err := f.SaveValidators(u, v[0], v[1], at); err != nil {
 			t.Fatal(err)
 		}
-		check(v[0], v[1], true)
+		check(v[0], v[1], at, true)
 	}
 	mustClose(t, f)
-	if err := f.SaveValidators(u, "a", "b"); err == nil {
+	if err := f.SaveValidators(u, "a", "b", at); err == nil {
 		t.Error("SaveValidators after Close: no error")
 	}
 
 	f = mustOpen(t, dir, unlimited)
 	defer mustClose(t, f)
-	check(`"é\x00"`, "x", true)
-	if err := f.SaveValidators(u, "", ""); err != nil {
+	check("", "", at, true)
+	if err := f.SaveValidators(u, "", "", time.Time{}); err != nil {
 		t.Fatal(err)
 	}
-	check("", "", false)
+	check("", "", time.Time{}, false)
 }
 
 func TestSecondOpen(t *testing.T) {
@@ -799,5 +800,26 @@ func BenchmarkDiskSize(b *testing.B) {
 			b.ReportMetric(float64(logs)/(1<<20), "MiB-of-WAL")
 			b.ReportMetric(float64(settled)/urls, "settled-B/URL")
 		})
+	}
+}
+
+func TestCounters(t *testing.T) {
+	dir := t.TempDir()
+	f := mustOpen(t, dir, unlimited)
+	if c, err := f.Counters(); err != nil || len(c) != 0 {
+		t.Fatalf("Counters of a new store = %v, %v", c, err)
+	}
+	if err := f.SaveCounters(map[string]int64{"pages": 10, "errors": 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.SaveCounters(map[string]int64{"pages": 12}); err != nil {
+		t.Fatal(err)
+	}
+	mustClose(t, f)
+	f = mustOpen(t, dir, unlimited)
+	defer mustClose(t, f)
+	got, err := f.Counters()
+	if err != nil || got["pages"] != 12 || got["errors"] != 2 || len(got) != 2 {
+		t.Errorf("Counters after reopen = %v, %v; want pages 12, errors 2", got, err)
 	}
 }

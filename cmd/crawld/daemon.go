@@ -33,45 +33,46 @@ type frontier interface {
 	Close() error
 }
 
-// memoryFrontier is the in-memory frontier, with the HTTP validators a
+// memoryFrontier is the in-memory frontier, with the fetch metadata a
 // recrawl needs kept in memory too.
 type memoryFrontier struct {
 	*queue.Memory
-	mu         sync.Mutex // guards validators
-	validators map[string][2]string
+	mu    sync.Mutex // guards fetch
+	fetch map[string]fetchMeta
 }
 
-// newMemoryFrontier returns an in-memory frontier; it keeps validators only
-// when a recrawl will use them, so a one-shot crawl does not grow a map of
-// every page's ETag.
-func newMemoryFrontier(cfg queue.Config, keepValidators bool) *memoryFrontier {
+type fetchMeta struct {
+	etag, lastModified string
+	at                 time.Time
+}
+
+// newMemoryFrontier returns an in-memory frontier; it keeps fetch metadata
+// only when a recrawl will use it, so a one-shot crawl does not grow a map of
+// every page.
+func newMemoryFrontier(cfg queue.Config, keepMeta bool) *memoryFrontier {
 	m := &memoryFrontier{Memory: queue.NewMemory(cfg)}
-	if keepValidators {
-		m.validators = make(map[string][2]string)
+	if keepMeta {
+		m.fetch = make(map[string]fetchMeta)
 	}
 	return m
 }
 
 func (*memoryFrontier) Close() error { return nil }
 
-// Validators returns the ETag and Last-Modified saved for url.
-func (m *memoryFrontier) Validators(url string) (etag, lastModified string, ok bool) {
+// Validators returns the metadata saved for url by SaveValidators.
+func (m *memoryFrontier) Validators(url string) (etag, lastModified string, fetchedAt time.Time, ok bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	v, ok := m.validators[url]
-	return v[0], v[1], ok
+	v, ok := m.fetch[url]
+	return v.etag, v.lastModified, v.at, ok
 }
 
-// SaveValidators keeps url's ETag and Last-Modified; both empty forgets them.
-func (m *memoryFrontier) SaveValidators(url, etag, lastModified string) error {
+// SaveValidators keeps url's ETag, Last-Modified and fetch time.
+func (m *memoryFrontier) SaveValidators(url, etag, lastModified string, fetchedAt time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	switch {
-	case m.validators == nil:
-	case etag == "" && lastModified == "":
-		delete(m.validators, url)
-	default:
-		m.validators[url] = [2]string{etag, lastModified}
+	if m.fetch != nil {
+		m.fetch[url] = fetchMeta{etag, lastModified, fetchedAt}
 	}
 	return nil
 }

@@ -33,7 +33,7 @@ type daemonProc struct {
 // up. The process is killed at the end of the test if still running.
 func startDaemon(t *testing.T, args ...string) *daemonProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], append([]string{"run", "--admin-listen", "127.0.0.1:0", "--log-level", "info"}, args...)...)
+	cmd := exec.Command(os.Args[0], append([]string{"run", "--admin-listen", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), "CRAWLD_TEST_AS_BINARY=1")
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
@@ -202,28 +202,40 @@ func TestDaemon_AdminAPIWhileCrawling(t *testing.T) {
 			t.Errorf("torn record after shutdown: %q", line)
 		}
 	}
+	// The requests in flight at SIGTERM were let finish (1 s < shutdown_grace)
+	// and recorded: every page request has its record.
+	pageRequests := 0
+	for _, r := range site.Requests() {
+		if r.Path != "/robots.txt" {
+			pageRequests++
+		}
+	}
+	if n := len(readRecords(t, data)); n != pageRequests || n == 0 {
+		t.Errorf("records: %d, page requests served: %d; want one record per request", n, pageRequests)
+	}
 }
 
 func TestDaemon_SIGHUPChangesRate(t *testing.T) {
 	site := startSite(t, testsite.Config{PagesPerHost: 200})
 	dir := t.TempDir()
 	config := filepath.Join(dir, "crawld.yaml")
-	write := func(rate int) {
-		yaml := fmt.Sprintf("seeds: [%s]\nrate: %d\nstorage: memory\noutput: %s\n", site.SeedURL(), rate, filepath.Join(dir, "out.jsonl"))
+	write := func(rate int, level string) {
+		yaml := fmt.Sprintf("seeds: [%s]\nrate: %d\nlog_level: %s\nstorage: memory\noutput: %s\n", site.SeedURL(), rate, level, filepath.Join(dir, "out.jsonl"))
 		if err := os.WriteFile(config, []byte(yaml), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	write(2)
+	write(2, "info")
 	d := startDaemon(t, "--config", config)
 	waitFor(t, "a few requests at rate 2", 10*time.Second, func() bool { return len(site.Requests()) >= 4 })
-	write(20)
+	write(20, "debug")
 	reloadAt := time.Now()
 	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the reload", 5*time.Second, func() bool { return strings.Contains(d.log(), "config reloaded") })
 	waitFor(t, "requests at rate 20", 10*time.Second, func() bool { return len(site.Requests()) >= 40 })
+	waitFor(t, "debug lines after the reload", 5*time.Second, func() bool { return strings.Contains(d.log(), `"msg":"fetched"`) })
 
 	var before, after []time.Time
 	for _, r := range site.Requests() {
@@ -313,6 +325,9 @@ func TestDaemon_ResumesAfterRestart(t *testing.T) {
 				st := second.status(t)
 				return st.State == "idle"
 			})
+			if st := second.status(t); tt.sig == syscall.SIGTERM && st.Pages != int64(len(site.URLs())) {
+				t.Errorf("pages counted across the restart: %d, want %d", st.Pages, len(site.URLs()))
+			}
 			if code := second.stop(t, syscall.SIGTERM); code != 0 {
 				t.Errorf("second run exit code %d; log:\n%s", code, second.log())
 			}
@@ -383,5 +398,38 @@ func TestDaemon_RecrawlGets304s(t *testing.T) {
 				t.Errorf("no recrawl logged:\n%s", d.log())
 			}
 		})
+	}
+}
+
+func TestOpenRotatingOutput(t *testing.T) {
+	dir := t.TempDir()
+	s := defaultSettings()
+	s.output = filepath.Join(dir, "records.jsonl")
+	s.outputMaxSizeMB, s.outputMaxBackups = 1, 2
+	w, closeOut, err := openRotatingOutput(s, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := []byte(strings.Repeat("x", 1023) + "\n")
+	for range 3 * 1024 { // 3 MiB through a 1 MiB limit
+		if _, err := w.Write(line); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := closeOut(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "records*.jsonl"))
+	if len(files) != 3 {
+		t.Errorf("files after writing 3 MiB with 1 MiB rotation and 2 backups: %v, want the current file and 2 backups", files)
+	}
+	for _, f := range files {
+		if fi, err := os.Stat(f); err != nil || fi.Size() > 1<<20 {
+			t.Errorf("%s: %v bytes, want <= 1 MiB", f, fi.Size())
+		}
+	}
+	s.output = filepath.Join(dir, "missing", "dir", "out.jsonl")
+	if _, _, err := openRotatingOutput(s, io.Discard); err == nil {
+		t.Error("an output in a missing directory was accepted")
 	}
 }

@@ -27,7 +27,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("CRAWLD_TEST_AS_BINARY") == "1" {
 		os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
-	goleak.VerifyTestMain(m)
+	// lumberjack starts one goroutine per Logger on its first rotation and
+	// never stops it (Close does not); the daemon has one Logger per process.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun"))
 }
 
 func startSite(t *testing.T, cfg testsite.Config) *testsite.Site {
