@@ -113,7 +113,7 @@ func DefaultConfig() Config {
 		MaxRetries:         3,
 		RetryBackoff:       time.Second,
 		MaxRetryAfter:      time.Hour,
-		MaxHostFailures:    10,
+		MaxHostFailures:    6,
 
 		AutothrottleTargetConcurrency: 1,
 		AutothrottleStartDelay:        5 * time.Second,

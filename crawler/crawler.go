@@ -395,7 +395,7 @@ func (c *Crawler) handle(ctx context.Context, it queue.Item) (err error) {
 		return c.finish(it, c.newRecord(it), err)
 	}
 	if st := c.hosts.get(it.Host); st.setAside {
-		return c.finish(it, c.newRecord(it), fmt.Errorf("host set aside after %d failed requests in a row", c.cfg.MaxHostFailures))
+		return c.finish(it, c.newRecord(it), fmt.Errorf("host set aside after %d failed requests in a row (last: %s)", c.cfg.MaxHostFailures, st.lastError))
 	}
 	if c.robots != nil {
 		if handled, err := c.obeyRobots(ctx, it, u); handled || err != nil {
@@ -465,7 +465,7 @@ func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bo
 	}
 	interval, changed, _ := c.hosts.update(it.Host, func(st *hostState) {
 		st.crawlDelay = delay
-		st.failures = 0
+		st.failures, st.lastError = 0, ""
 	})
 	if changed {
 		c.front.SetInterval(it.Host, interval)
@@ -511,7 +511,7 @@ func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) erro
 		return c.failed(ctx, it, rec, resp, errors.New(resp.statusText))
 	}
 	interval, changed, _ := c.hosts.update(it.Host, func(st *hostState) {
-		st.failures = 0
+		st.failures, st.lastError = 0, ""
 		if c.cfg.Autothrottle {
 			current := st.throttle
 			if current == 0 {
@@ -568,6 +568,7 @@ func (c *Crawler) hostFailed(host string, cause error) (failures int, setAside b
 		st.failures++
 		failures = st.failures
 		st.setAside = st.failures >= c.cfg.MaxHostFailures
+		st.lastError = cause.Error()
 	})
 	if setAside && failures == c.cfg.MaxHostFailures {
 		c.log.Warn("host set aside", zap.String("host", host), zap.Int("failures", failures), zap.Error(cause))

@@ -24,6 +24,7 @@ type hostStates struct {
 type hostState struct {
 	failures   int           // failed requests in a row
 	setAside   bool          // too many failures: the host's URLs are recorded, not fetched
+	lastError  string        // the latest failure, for the records of a host set aside
 	crawlDelay time.Duration // from robots.txt, capped at max_crawl_delay
 	throttle   time.Duration // autothrottle's current delay; 0 when off
 }

@@ -19,6 +19,8 @@
 //     failing host yields no links.
 //   - throughput: one host, 20,000 pages, no latency, --rate 0, 64 workers
 //     and 64 requests in flight to the host.
+//   - throughput-pebble: the same with the crawl's state in the embedded
+//     store (--storage pebble), whose size on disk is reported too.
 package main
 
 import (
@@ -29,6 +31,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -51,7 +54,8 @@ func main() {
 
 // scenario is one benchmark crawl.
 type scenario struct {
-	name  string
+	name    string
+	durable bool // keep the crawl's state in the embedded store
 	site  testsite.Config
 	rate  float64
 	burst int
@@ -84,13 +88,21 @@ func scenarios() []scenario {
 			burst: 1,
 			args:  []string{"--workers", "64", "--per-host-concurrency", "64"},
 		},
+		{
+			name:    "throughput-pebble",
+			site:    testsite.Config{Hosts: 1, PagesPerHost: 20000, Seed: 1},
+			rate:    0,
+			burst:   1,
+			args:    []string{"--workers", "64", "--per-host-concurrency", "64"},
+			durable: true,
+		},
 	}
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("crawlbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	only := fs.String("scenario", "", "run only this scenario (politeness, politeness-503, throughput)")
+	only := fs.String("scenario", "", "run only this scenario (politeness, politeness-503, throughput, throughput-pebble)")
 	binary := fs.String("crawld", "", "crawld binary to measure (default: build ./cmd/crawld)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -110,8 +122,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	fmt.Fprintln(stdout, "| scenario | records | crawl s | healthy hosts done s | lower bound s | done/bound | pages/s | CPU s per 1k pages | peak RSS MiB | busiest 1 s window (limit) |")
-	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(stdout, "| scenario | records | crawl s | healthy hosts done s | lower bound s | done/bound | pages/s | CPU s per 1k pages | peak RSS MiB | busiest 1 s window (limit) | store bytes per URL |")
+	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, sc := range scenarios() {
 		if *only != "" && sc.name != *only {
 			continue
@@ -136,6 +148,7 @@ type result struct {
 	cpu          time.Duration
 	peakRSS      int64 // bytes
 	busiest      int   // most requests any host received within 1 s
+	storeBytes   int64 // size of the embedded store after the crawl; 0 without one
 }
 
 func (r result) row(sc scenario) string {
@@ -152,10 +165,14 @@ func (r result) row(sc scenario) string {
 	if sc.rate > 0 {
 		limit = fmt.Sprint(int(sc.rate) + sc.burst)
 	}
-	return fmt.Sprintf("| %s | %d | %.2f | %.2f | %s | %s | %.0f | %.3f | %.1f | %d (%s) |",
+	store := "–"
+	if r.storeBytes > 0 {
+		store = fmt.Sprintf("%.0f", float64(r.storeBytes)/float64(max(r.pages, 1)))
+	}
+	return fmt.Sprintf("| %s | %d | %.2f | %.2f | %s | %s | %.0f | %.3f | %.1f | %d (%s) | %s |",
 		sc.name, r.pages, r.wall.Seconds(), r.healthyDone.Seconds(), bound, ratio,
 		float64(r.pages)/r.wall.Seconds(), r.cpu.Seconds()*1000/float64(max(r.pages, 1)),
-		float64(r.peakRSS)/(1<<20), r.busiest, limit)
+		float64(r.peakRSS)/(1<<20), r.busiest, limit, store)
 }
 
 func measure(ctx context.Context, binary string, sc scenario) (result, error) {
@@ -172,6 +189,14 @@ func measure(ctx context.Context, binary string, sc scenario) (result, error) {
 	args := append([]string{"crawl", "--seed", site.SeedURL(),
 		"--rate", fmt.Sprint(sc.rate), "--burst", fmt.Sprint(sc.burst),
 		"--log-level", "warn", "--progress-interval", "0"}, sc.args...)
+	var dataDir string
+	if sc.durable {
+		if dataDir, err = os.MkdirTemp("", "crawlbench-store"); err != nil {
+			return result{}, err
+		}
+		defer os.RemoveAll(dataDir)
+		args = append(args, "--storage", "pebble", "--data-dir", dataDir)
+	}
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = append(os.Environ(), "CRAWLD_ALLOW_DOMAINS="+strings.Join(domains, " "))
 	var records bytes.Buffer
@@ -187,6 +212,11 @@ func measure(ctx context.Context, binary string, sc scenario) (result, error) {
 		return result{}, errors.New("no resource usage for crawld")
 	}
 	res.peakRSS = usage.Maxrss * 1024 // Linux reports KiB
+	if dataDir != "" {
+		if res.storeBytes, err = dirSize(dataDir); err != nil {
+			return result{}, err
+		}
+	}
 	res.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	failing := make(map[string]bool)
 	for _, h := range sc.site.Unavailable {
@@ -260,4 +290,20 @@ func countRecords(r io.Reader, pages []string, healthy func(host string) bool) (
 		}
 	}
 	return n, nil
+}
+
+// dirSize returns the total size of the files under dir.
+func dirSize(dir string) (int64, error) {
+	var total int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err == nil {
+			total += info.Size()
+		}
+		return err
+	})
+	return total, err
 }

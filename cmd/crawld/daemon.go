@@ -158,7 +158,7 @@ func runDaemon(flags *pflag.FlagSet, s settings, stdout, stderr io.Writer) error
 		_ = srv.Shutdown(ctx)
 	}()
 	log.Info("crawld running", zap.String("admin", srv.Addr()), zap.Strings("seeds", s.crawl.Seeds),
-		zap.String("storage", s.storage), zap.String("data_dir", s.dataDir), zap.String("output", s.output))
+		zap.String("storage", storageKind(s, storagePebble)), zap.String("data_dir", s.dataDir), zap.String("output", s.output))
 
 	stop, stopNow := context.WithCancel(context.Background())
 	abort, abortNow := context.WithCancel(context.Background())
@@ -310,13 +310,17 @@ func openRotatingOutput(s settings, stdout io.Writer) (io.Writer, func() error, 
 	return lj, lj.Close, nil
 }
 
+// storageKind resolves storage: auto to the command's default.
+func storageKind(s settings, fallback string) string {
+	if s.storage == storageAuto {
+		return fallback
+	}
+	return s.storage
+}
+
 // openFrontier opens the frontier s asks for; auto means fallback.
 func openFrontier(s settings, fallback string) (frontier, error) {
-	kind := s.storage
-	if kind == storageAuto {
-		kind = fallback
-	}
-	if kind == storagePebble {
+	if storageKind(s, fallback) == storagePebble {
 		return openStore(s.dataDir, politeness(s.crawl))
 	}
 	return newMemoryFrontier(politeness(s.crawl), s.recrawlInterval > 0), nil
