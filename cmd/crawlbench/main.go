@@ -56,11 +56,11 @@ func main() {
 type scenario struct {
 	name    string
 	durable bool // keep the crawl's state in the embedded store
-	site  testsite.Config
-	rate  float64
-	burst int
-	args  []string // crawld flags beyond seeds, domains, rate and burst
-	bound bool     // compare the wall time with the simulated lower bound
+	site    testsite.Config
+	rate    float64
+	burst   int
+	args    []string // crawld flags beyond seeds, domains, rate and burst
+	bound   bool     // compare the wall time with the simulated lower bound
 }
 
 func scenarios() []scenario {
