@@ -200,8 +200,8 @@ func (h *host) pop() Item {
 
 // NewMemory returns an empty in-memory frontier with the given politeness.
 func NewMemory(cfg Config) *Memory {
-	m := &Memory{
-		limit:   rate.Inf,
+	return &Memory{
+		limit:   limitOf(cfg.Rate),
 		burst:   max(cfg.Burst, 1),
 		perHost: max(cfg.PerHostConcurrency, 1),
 		wake:    make(chan struct{}, 1),
@@ -215,10 +215,6 @@ func NewMemory(cfg Config) *Memory {
 		}},
 		idle: hostHeap{k: inIdle, less: func(a, b *host) bool { return a.dropAt.Before(b.dropAt) }},
 	}
-	if cfg.Rate > 0 && !math.IsInf(cfg.Rate, 1) {
-		m.limit = rate.Limit(cfg.Rate)
-	}
-	return m
 }
 
 // Admission says what Add did with an item.
@@ -437,21 +433,38 @@ func (m *Memory) SetInterval(host string, d time.Duration) {
 	if h.blindStart {
 		h.lastStart, h.blindStart = now, false
 	}
-	switch {
-	case d > 0 && h.lim == nil:
-		h.lim = rate.NewLimiter(rate.Every(d), 1)
-	case d > 0:
-		h.lim.SetLimitAt(now, rate.Every(d))
-		h.lim.SetBurstAt(now, 1)
-	case m.limit == rate.Inf:
-		h.lim = nil
-	default:
-		h.lim.SetLimitAt(now, m.limit)
-		h.lim.SetBurstAt(now, m.burst)
-	}
+	m.retune(h, now)
 	m.recount(h, was)
 	m.retime(h, now)
 	m.kick()
+}
+
+// retune makes h's limiter pace it by its interval (one request per
+// interval, no burst) or else by the configured rate and burst, keeping the
+// tokens already spent.
+func (m *Memory) retune(h *host, now time.Time) {
+	limit, burst := m.limit, m.burst
+	if h.interval > 0 {
+		limit, burst = rate.Every(h.interval), 1
+	}
+	switch {
+	case limit == rate.Inf:
+		h.lim = nil
+	case h.lim == nil:
+		h.lim = rate.NewLimiter(limit, burst)
+	default:
+		h.lim.SetLimitAt(now, limit)
+		h.lim.SetBurstAt(now, burst)
+	}
+}
+
+// limitOf is the per-host limit of a configured rate: 0, negative, NaN and
+// +Inf all mean unlimited.
+func limitOf(r float64) rate.Limit {
+	if r > 0 && !math.IsInf(r, 1) {
+		return rate.Limit(r)
+	}
+	return rate.Inf
 }
 
 // Reconfigure changes the politeness of every host to cfg, as a config
@@ -464,10 +477,7 @@ func (m *Memory) Reconfigure(cfg Config) {
 	defer m.mu.Unlock()
 	now := m.clock()
 	m.sweep(now)
-	m.limit, m.burst, m.perHost = rate.Inf, max(cfg.Burst, 1), max(cfg.PerHostConcurrency, 1)
-	if cfg.Rate > 0 && !math.IsInf(cfg.Rate, 1) {
-		m.limit = rate.Limit(cfg.Rate)
-	}
+	m.limit, m.burst, m.perHost = limitOf(cfg.Rate), max(cfg.Burst, 1), max(cfg.PerHostConcurrency, 1)
 	for name, d := range m.intervals {
 		if rate.Every(d) >= m.limit {
 			delete(m.intervals, name)
@@ -481,16 +491,7 @@ func (m *Memory) Reconfigure(cfg Config) {
 		if h.blindStart {
 			h.lastStart, h.blindStart = now, false
 		}
-		switch {
-		case h.interval > 0: // its own limiter stays
-		case m.limit == rate.Inf:
-			h.lim = nil
-		case h.lim == nil:
-			h.lim = rate.NewLimiter(m.limit, m.burst)
-		default:
-			h.lim.SetLimitAt(now, m.limit)
-			h.lim.SetBurstAt(now, m.burst)
-		}
+		m.retune(h, now)
 		if i := h.pos[inReady]; i >= 0 && h.inFlight >= m.perHost {
 			heap.Remove(&m.ready, i)
 		}
@@ -577,14 +578,11 @@ func (m *Memory) clock() time.Time {
 
 // newHost creates the state of a host, paced by its interval if it has one.
 func (m *Memory) newHost(name string) *host {
-	h := &host{name: name, pos: [2]int{-1, -1}}
-	if d := m.intervals[name]; d > 0 {
-		h.interval = d
-		h.lim = rate.NewLimiter(rate.Every(d), 1)
+	h := &host{name: name, pos: [2]int{-1, -1}, interval: m.intervals[name]}
+	if h.interval > 0 {
 		m.timed++
-	} else if m.limit != rate.Inf {
-		h.lim = rate.NewLimiter(m.limit, m.burst)
 	}
+	m.retune(h, time.Time{}) // a new limiter starts full, whatever the time
 	m.hosts[name] = h
 	return h
 }
