@@ -193,14 +193,8 @@ func (c *Crawler) run(stop, abort context.Context, untilJoined bool) (Summary, e
 	if cs, ok := c.front.(counterStore); ok {
 		c.loadCounters(cs)
 	}
-	for _, seed := range c.cfg.Seeds {
-		u, err := filter.Parse(seed)
-		if err != nil {
-			return c.summary(start), fmt.Errorf("seed %q: %w", seed, err)
-		}
-		if err := c.admit(abort, u, 0); err != nil {
-			return c.summary(start), err
-		}
+	if err := c.admitSeeds(abort); err != nil {
+		return c.summary(start), err
 	}
 
 	g, fetchCtx := errgroup.WithContext(abort)
@@ -261,6 +255,21 @@ func (c *Crawler) run(stop, abort context.Context, untilJoined bool) (Summary, e
 	}
 	c.log.Info("crawl finished", fields...)
 	return sum, err
+}
+
+// admitSeeds admits the configured seeds; those already seen (a resumed
+// crawl) are skipped.
+func (c *Crawler) admitSeeds(ctx context.Context) error {
+	for _, seed := range c.cfg.Seeds {
+		u, err := filter.Parse(seed)
+		if err != nil {
+			return fmt.Errorf("seed %q: %w", seed, err)
+		}
+		if err := c.admit(ctx, u, 0); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // persistedCounters are the counters a counterStore keeps, by name.

@@ -108,21 +108,6 @@ func (c *Crawler) AddSeeds(ctx context.Context, urls []string) ([]SeedResult, er
 	return results, nil
 }
 
-// Reseed admits the configured seeds again, for a recrawl after the
-// frontier forgot what it had seen.
-func (c *Crawler) Reseed(ctx context.Context) error {
-	for _, seed := range c.cfg.Seeds {
-		u, err := filter.Parse(seed)
-		if err != nil {
-			return err
-		}
-		if err := c.admit(ctx, u, 0); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // SetAllowedDomains replaces the allowed domains (as allow_domains, empty
 // meaning the seeds' hosts) for URLs admitted from now on; URLs already
 // queued stay queued.

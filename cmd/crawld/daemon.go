@@ -233,11 +233,6 @@ func (d *daemon) recrawl(stop context.Context, interval time.Duration) {
 			}
 			return
 		}
-		// Seeds added to the config since the last round are new URLs.
-		if err := d.crawler.Reseed(stop); err != nil {
-			d.log.Error("recrawl: adding the seeds", zap.Error(err))
-			return
-		}
 		d.log.Info("recrawl started", zap.Int("urls", n))
 	}
 }
