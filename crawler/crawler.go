@@ -407,11 +407,22 @@ func (c *Crawler) handle(ctx context.Context, it queue.Item) (err error) {
 		return c.finish(it, c.newRecord(it), fmt.Errorf("host set aside after %d failed requests in a row (last: %s)", c.cfg.MaxHostFailures, st.lastError))
 	}
 	if c.robots != nil {
-		if handled, err := c.obeyRobots(ctx, it, u); handled || err != nil {
-			return err
+		handled, err := c.obeyRobots(ctx, it, u)
+		if handled || err != nil {
+			return c.stopped(ctx, it, err)
 		}
 	}
-	return c.fetchItem(ctx, it, u)
+	return c.stopped(ctx, it, c.fetchItem(ctx, it, u))
+}
+
+// stopped puts it back if the crawl stopped before it was done (err is
+// errStopped), so that nothing in flight at a shutdown is lost, and passes
+// any other error on.
+func (c *Crawler) stopped(ctx context.Context, it queue.Item, err error) error {
+	if errors.Is(err, errStopped) {
+		return c.requeue(ctx, it)
+	}
+	return err
 }
 
 func (c *Crawler) newRecord(it queue.Item) Record {
@@ -422,10 +433,16 @@ func (c *Crawler) newRecord(it queue.Item) Record {
 	return rec
 }
 
+// errStopped reports that the crawl stopped before an item had an outcome;
+// handle then puts the item back, so a durable frontier keeps it for the
+// next run.
+var errStopped = errors.New("stopped before the item was done")
+
 // requeue puts an item back in the frontier, behind its host's other items.
-// It is called before the item's Done, so the crawl cannot join meanwhile.
+// It is called before the item's Done, so the crawl cannot join meanwhile,
+// and it is not cancelled with the crawl: an item must never be dropped.
 func (c *Crawler) requeue(ctx context.Context, it queue.Item) error {
-	if err := c.front.Put(ctx, it); err != nil {
+	if err := c.front.Put(context.WithoutCancel(ctx), it); err != nil {
 		return fmt.Errorf("frontier put: %w", err)
 	}
 	return nil
@@ -440,7 +457,7 @@ func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bo
 	verdict, until, err := c.robots.verdict(ctx, authority, u.RequestURI())
 	switch {
 	case err != nil:
-		return true, nil // stopping
+		return true, errStopped
 	case verdict == robotsAllowed:
 		return false, nil
 	case verdict == robotsDisallowed:
@@ -456,7 +473,7 @@ func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bo
 
 	res := c.robots.fetch(ctx, authority)
 	if ctx.Err() != nil {
-		return true, nil
+		return true, errStopped
 	}
 	if res.err != nil {
 		if failures, setAside := c.hostFailed(it.Host, res.err); !setAside {
@@ -509,15 +526,18 @@ func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) erro
 	}
 	resp, err := fetch(ctx, c.client, it.URL, c.cfg.UserAgent, c.cfg.MaxBody, conditional)
 	rec.DurationMS = time.Since(rec.FetchedAt).Milliseconds()
+	// The response is in: whatever happens to the crawl now, its outcome
+	// (record, links, retry) is completed rather than lost half-way.
+	fetched := context.WithoutCancel(ctx)
 	switch {
 	case ctx.Err() != nil:
-		return nil // cancelled by shutdown: not an outcome of the URL
+		return errStopped
 	case err != nil && transientError(err):
-		return c.failed(ctx, it, rec, nil, fetchError(err))
+		return c.failed(fetched, it, rec, nil, fetchError(err))
 	case err != nil:
 		return c.finish(it, rec, fetchError(err))
 	case retryableStatus(resp.status):
-		return c.failed(ctx, it, rec, resp, errors.New(resp.statusText))
+		return c.failed(fetched, it, rec, resp, errors.New(resp.statusText))
 	}
 	interval, changed, _ := c.hosts.update(it.Host, func(st *hostState) {
 		st.failures, st.lastError = 0, ""
@@ -533,9 +553,9 @@ func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) erro
 		c.front.SetInterval(it.Host, interval)
 	}
 	if it.Kind == queue.KindSitemap {
-		return c.readSitemap(ctx, it, resp)
+		return c.readSitemap(fetched, it, resp)
 	}
-	return c.crawlResponse(ctx, it, u, rec, resp)
+	return c.crawlResponse(fetched, it, u, rec, resp)
 }
 
 // failed handles a transient failure: the host is left alone for a back-off

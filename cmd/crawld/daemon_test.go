@@ -433,3 +433,29 @@ func TestOpenRotatingOutput(t *testing.T) {
 		t.Error("an output in a missing directory was accepted")
 	}
 }
+
+func TestDaemon_SecondSignalExitsAtOnce(t *testing.T) {
+	site := startSite(t, testsite.Config{PagesPerHost: 20, Latency: 5 * time.Second})
+	dir := t.TempDir()
+	args := []string{"--seed", site.SeedURL(), "--storage", "pebble", "--data-dir", filepath.Join(dir, "state"),
+		"--rate", "0", "--output", filepath.Join(dir, "out.jsonl"), "--shutdown-grace", "60s"}
+	d := startDaemon(t, args...)
+	waitFor(t, "a request in flight", 20*time.Second, func() bool { return d.status(t).Frontier.InFlight > 0 })
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "stopping", 5*time.Second, func() bool { return strings.Contains(d.log(), "stopping") })
+	start := time.Now()
+	if code := d.stop(t, syscall.SIGINT); code != 0 {
+		t.Errorf("exit code %d after a second signal; log:\n%s", code, d.log())
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("exit took %v after the second signal, want at once (grace is 60 s, the request 5 s)", took)
+	}
+	// The store is intact: the same data_dir opens and the crawl goes on.
+	again := startDaemon(t, args...)
+	if st := again.status(t); st.Frontier.Queued+st.Frontier.InFlight == 0 {
+		t.Errorf("the interrupted URL was lost: %+v", st)
+	}
+	again.stop(t, syscall.SIGKILL)
+}
