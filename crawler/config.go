@@ -8,6 +8,7 @@ import (
 
 	"github.com/crawld/crawld/filter"
 	"github.com/crawld/crawld/internal/buildinfo"
+	"github.com/crawld/crawld/internal/netguard"
 )
 
 // Config is everything one crawl needs to know. The mapstructure tags are the
@@ -92,6 +93,22 @@ type Config struct {
 	HeaderTimeout time.Duration `mapstructure:"header_timeout"`
 	// FetchTimeout bounds a whole fetch, body included.
 	FetchTimeout time.Duration `mapstructure:"fetch_timeout"`
+	// ReadIdleTimeout bounds the wait for the next bytes of a body, so a
+	// server dripping bytes is abandoned long before FetchTimeout.
+	ReadIdleTimeout time.Duration `mapstructure:"read_idle_timeout"`
+	// AllowPrivateNetworks lets the crawler connect to loopback, private,
+	// link-local and other special-purpose addresses, which it refuses by
+	// default so that no page can point it at internal services (SSRF).
+	AllowPrivateNetworks bool `mapstructure:"allow_private_networks"`
+	// AllowCIDRs are networks let through although special-purpose, e.g.
+	// "127.0.0.0/8" for tests or an intranet's range.
+	AllowCIDRs []string `mapstructure:"allow_cidrs"`
+	// MaxLinksPerPage caps the links taken from one page; 0 means no cap.
+	MaxLinksPerPage int `mapstructure:"max_links_per_page"`
+	// MaxPagesPerHost caps the pages admitted from one host, so an endless
+	// space (a calendar, session IDs in URLs) cannot take the whole crawl;
+	// 0 means no cap.
+	MaxPagesPerHost int `mapstructure:"max_pages_per_host"`
 	// ProgressInterval is how often a progress line is logged; 0 disables it.
 	ProgressInterval time.Duration `mapstructure:"progress_interval"`
 }
@@ -122,6 +139,9 @@ func DefaultConfig() Config {
 		ConnectTimeout:                10 * time.Second,
 		HeaderTimeout:                 15 * time.Second,
 		FetchTimeout:                  30 * time.Second,
+		ReadIdleTimeout:               10 * time.Second,
+		MaxLinksPerPage:               1000,
+		MaxPagesPerHost:               100_000,
 		ProgressInterval:              5 * time.Second,
 	}
 }
@@ -162,6 +182,8 @@ func (c Config) Validate() error {
 		{"max_depth", float64(c.MaxDepth)},
 		{"max_retries", float64(c.MaxRetries)},
 		{"max_crawl_delay", float64(c.MaxCrawlDelay)},
+		{"max_links_per_page", float64(c.MaxLinksPerPage)},
+		{"max_pages_per_host", float64(c.MaxPagesPerHost)},
 		{"rate", c.Rate},
 		{"progress_interval", float64(c.ProgressInterval)},
 	}
@@ -181,6 +203,7 @@ func (c Config) Validate() error {
 		{"connect_timeout", int64(c.ConnectTimeout)},
 		{"header_timeout", int64(c.HeaderTimeout)},
 		{"fetch_timeout", int64(c.FetchTimeout)},
+		{"read_idle_timeout", int64(c.ReadIdleTimeout)},
 		{"robots_ttl", int64(c.RobotsTTL)},
 		{"retry_backoff", int64(c.RetryBackoff)},
 		{"max_retry_after", int64(c.MaxRetryAfter)},
@@ -210,6 +233,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := c.rules(); err != nil {
 		return err
+	}
+	if _, err := netguard.New(c.AllowPrivateNetworks, c.AllowCIDRs); err != nil {
+		return problem("allow_cidrs", "%v", err)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/crawld/crawld/filter"
+	"github.com/crawld/crawld/internal/netguard"
 	"github.com/crawld/crawld/queue"
 )
 
@@ -90,14 +92,22 @@ type Summary struct {
 
 // Crawler runs one crawl. Create it with New; Run may be called once.
 type Crawler struct {
-	cfg    Config
-	rules  atomic.Pointer[filter.Rules] // swapped by SetAllowedDomains
-	front  Frontier
-	sink   Sink
-	log    *zap.Logger
-	client *http.Client
-	robots *robotsCache // nil when robots.txt is not obeyed
-	hosts  hostStates
+	cfg     Config
+	rules   atomic.Pointer[filter.Rules] // swapped by SetAllowedDomains
+	front   Frontier
+	sink    Sink
+	log     *zap.Logger
+	client  *http.Client
+	fetcher *fetcher
+	robots  *robotsCache // nil when robots.txt is not obeyed
+	hosts   hostStates
+
+	// perHost counts the pages admitted per host, for max_pages_per_host.
+	// It is kept for the life of the crawler: one entry per host crawled.
+	perHost struct {
+		mu    sync.Mutex // guards pages, and is held across the Add it bounds
+		pages map[string]int
+	}
 
 	metrics  *metrics // nil without WithRegistry
 	started  atomic.Bool
@@ -141,15 +151,21 @@ func New(cfg Config, front Frontier, sink Sink, log *zap.Logger, opts ...Option)
 	if log == nil {
 		log = zap.NewNop()
 	}
+	guard, err := netguard.New(cfg.AllowPrivateNetworks, cfg.AllowCIDRs)
+	if err != nil {
+		return nil, err
+	}
 	c := &Crawler{
 		cfg:    cfg,
 		front:  front,
 		sink:   sink,
 		log:    log,
-		client: newClient(cfg),
+		client: newClient(cfg, guard),
 		hosts:  hostStates{hosts: make(map[string]*hostState)},
 	}
+	c.fetcher = &fetcher{client: c.client, userAgent: cfg.UserAgent, maxBody: cfg.MaxBody, idle: cfg.ReadIdleTimeout}
 	c.counts.filtered = make([]atomic.Int64, len(filter.Reasons()))
+	c.perHost.pages = make(map[string]int)
 	c.rules.Store(rules)
 	c.busiest.reset()
 	if cfg.Robots {
@@ -524,7 +540,7 @@ func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) erro
 			}
 		}
 	}
-	resp, err := fetch(ctx, c.client, it.URL, c.cfg.UserAgent, c.cfg.MaxBody, conditional)
+	resp, err := c.fetcher.fetch(ctx, it.URL, conditional)
 	rec.DurationMS = time.Since(rec.FetchedAt).Milliseconds()
 	// The response is in: whatever happens to the crawl now, its outcome
 	// (record, links, retry) is completed rather than lost half-way.
@@ -635,11 +651,14 @@ func (c *Crawler) crawlResponse(ctx context.Context, it queue.Item, page *url.UR
 	token := c.cfg.productToken()
 	rec.Noindex, rec.Nofollow = robotsTag(resp.header, token)
 	if resp.status >= 200 && resp.status < 300 && htmlType(rec.ContentType, resp.body) {
-		p, err := parsePage(page, rec.ContentType, resp.body, token, c.cfg.FollowNofollow)
+		p, err := parsePage(page, rec.ContentType, resp.body, token, c.cfg.FollowNofollow, c.cfg.MaxLinksPerPage)
 		if err != nil {
 			c.log.Warn("links not extracted", zap.String("url", it.URL), zap.Error(err))
 		}
 		rec.Links = len(p.links)
+		if p.truncated {
+			c.log.Debug("links beyond max_links_per_page left out", zap.String("url", it.URL), zap.Int("max_links_per_page", c.cfg.MaxLinksPerPage))
+		}
 		rec.Noindex = rec.Noindex || p.noindex
 		rec.Nofollow = rec.Nofollow || p.nofollow
 		if !rec.Nofollow {
@@ -717,13 +736,28 @@ func (c *Crawler) admit(ctx context.Context, u *url.URL, depth int) error {
 }
 
 // enqueue adds it to the frontier unless its URL was seen before or, for a
-// new page, max_pages are already admitted. It reports whether it queued it.
+// new page, max_pages are already admitted, or max_pages_per_host from its
+// host. It reports whether it queued it.
 func (c *Crawler) enqueue(ctx context.Context, it queue.Item, newPage bool) (bool, error) {
 	limit := 0
 	if newPage {
 		limit = c.cfg.MaxPages
+		if c.cfg.MaxPagesPerHost > 0 {
+			// Held across Add, so that concurrent admissions cannot
+			// overshoot a host's budget.
+			c.perHost.mu.Lock()
+			defer c.perHost.mu.Unlock()
+			if c.perHost.pages[it.Host] >= c.cfg.MaxPagesPerHost {
+				c.counts.overLimit.Add(1)
+				c.metrics.reject("max_pages_per_host")
+				return false, nil
+			}
+		}
 	}
 	admission, err := c.front.Add(ctx, it, limit)
+	if admission == queue.Added && newPage && c.cfg.MaxPagesPerHost > 0 {
+		c.perHost.pages[it.Host]++
+	}
 	if err != nil {
 		return false, fmt.Errorf("frontier add: %w", err)
 	}
@@ -775,8 +809,13 @@ func (c *Crawler) write(it queue.Item, rec Record, fetchErr error) error {
 }
 
 // fetchError strips net/http's `Get "URL":` prefix (the record already names
-// the URL) and names timeouts plainly.
+// the URL), says "blocked address …" for a refused address and names
+// timeouts plainly.
 func fetchError(err error) error {
+	var blocked *netguard.BlockedError
+	if errors.As(err, &blocked) {
+		return blocked
+	}
 	var urlErr *url.Error
 	if errors.As(err, &urlErr) {
 		err = urlErr.Err

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/crawld/crawld/internal/netguard"
 )
 
 // errBodyTooLarge marks a body cut off at MaxBody.
@@ -17,8 +19,12 @@ var errBodyTooLarge = errors.New("body too large")
 // newClient builds the HTTP client shared by all workers. Redirects are not
 // followed here: the crawler re-queues each hop so that it is filtered,
 // deduplicated and paced like any other request to its host.
-func newClient(cfg Config) *http.Client {
-	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
+//
+// Every connection goes through guard at dial time, on the address actually
+// connected to, so neither a name resolving to an internal address nor a
+// redirect to one gets through.
+func newClient(cfg Config, guard *netguard.Guard) *http.Client {
+	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second, ControlContext: guard.ControlContext}
 	transport := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           dialer.DialContext,
@@ -51,31 +57,66 @@ type response struct {
 	latency    time.Duration // until the response headers arrived
 }
 
-// fetch GETs rawURL, reading at most maxBody bytes of the (decompressed) body.
-// A body over the limit is an error wrapping errBodyTooLarge, so a huge page
-// cannot exhaust memory; the connection is then closed rather than drained.
-// Extra headers (conditional-request validators) are added to the request.
-func fetch(ctx context.Context, client *http.Client, rawURL, userAgent string, maxBody int64, extra http.Header) (*response, error) {
+// errIdleTimeout marks a body that stopped arriving: a server dripping bytes
+// slowly enough to hold a worker for the whole fetch timeout.
+var errIdleTimeout = errors.New("timeout: no body data")
+
+// fetcher makes the crawler's GET requests.
+type fetcher struct {
+	client    *http.Client
+	userAgent string
+	maxBody   int64         // largest (decompressed) body read
+	idle      time.Duration // longest wait for the next bytes of a body
+}
+
+// fetch GETs rawURL, reading at most maxBody bytes of the (decompressed)
+// body, so that neither a huge page nor a gzip bomb can exhaust memory: a body
+// over the limit is an error wrapping errBodyTooLarge, and the connection is
+// closed rather than drained. A body that makes no progress for the idle
+// timeout is abandoned with errIdleTimeout. Extra headers (conditional-request
+// validators) are added to the request.
+func (f *fetcher) fetch(ctx context.Context, rawURL string, extra http.Header) (*response, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return nil, err
 	}
 	maps.Copy(req.Header, extra)
-	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("User-Agent", f.userAgent)
 	req.Header.Set("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5")
 	start := time.Now()
-	resp, err := client.Do(req)
+	resp, err := f.client.Do(req)
 	if err != nil {
 		return nil, err
 	}
 	latency := time.Since(start)
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
+	watchdog := time.AfterFunc(f.idle, func() { cancel(errIdleTimeout) })
+	defer watchdog.Stop()
+	body, err := io.ReadAll(io.LimitReader(progressReader{resp.Body, func() { watchdog.Reset(f.idle) }}, f.maxBody+1))
 	if err != nil {
+		if errors.Is(context.Cause(ctx), errIdleTimeout) {
+			return nil, fmt.Errorf("%w for %v", errIdleTimeout, f.idle)
+		}
 		return nil, fmt.Errorf("read body: %w", err)
 	}
-	if int64(len(body)) > maxBody {
-		return nil, fmt.Errorf("%w (> %d bytes)", errBodyTooLarge, maxBody)
+	if int64(len(body)) > f.maxBody {
+		return nil, fmt.Errorf("%w (> %d bytes)", errBodyTooLarge, f.maxBody)
 	}
 	return &response{status: resp.StatusCode, statusText: resp.Status, header: resp.Header, body: body, latency: latency}, nil
+}
+
+// progressReader calls progress after every read that returned data.
+type progressReader struct {
+	r        io.Reader
+	progress func()
+}
+
+func (p progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.progress()
+	}
+	return n, err
 }

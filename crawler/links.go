@@ -14,23 +14,27 @@ import (
 )
 
 // htmlType reports whether a response is an HTML document worth parsing: by
-// its declared media type, or by sniffing when the server declared none.
+// its declared media type (or the sniffed one when the server declared none),
+// and only if the body does not sniff as binary, whatever its label says.
 func htmlType(contentType string, body []byte) bool {
+	sniffed := http.DetectContentType(body)
 	if contentType == "" {
-		contentType = http.DetectContentType(body)
+		contentType = sniffed
 	}
 	mediaType, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
+	if err != nil || mediaType != "text/html" && mediaType != "application/xhtml+xml" {
 		return false
 	}
-	return mediaType == "text/html" || mediaType == "application/xhtml+xml"
+	return strings.HasPrefix(sniffed, "text/") || strings.HasPrefix(sniffed, "application/xml") ||
+		strings.HasPrefix(sniffed, "application/xhtml")
 }
 
 // page is what a crawler takes from an HTML document.
 type page struct {
-	links    []*url.URL // distinct link targets, in document order
-	noindex  bool       // a robots meta tag asks that the page not be indexed
-	nofollow bool       // a robots meta tag asks that its links not be followed
+	links     []*url.URL // distinct link targets, in document order
+	noindex   bool       // a robots meta tag asks that the page not be indexed
+	nofollow  bool       // a robots meta tag asks that its links not be followed
+	truncated bool       // links beyond the cap were left out
 }
 
 // parsePage returns the distinct absolute URLs that a[href] and area[href]
@@ -39,7 +43,10 @@ type page struct {
 // declared or sniffed charset first, so non-ASCII targets come out correctly
 // percent-encoded; links resolve against <base href> when the page has one.
 // Links marked rel="nofollow" are left out unless followNofollow is set.
-func parsePage(pageURL *url.URL, contentType string, body []byte, agent string, followNofollow bool) (page, error) {
+//
+// At most maxLinks links are taken (0: no cap), so a page of a million
+// anchors cannot flood the frontier.
+func parsePage(pageURL *url.URL, contentType string, body []byte, agent string, followNofollow bool, maxLinks int) (page, error) {
 	var r io.Reader = bytes.NewReader(body)
 	if enc, name, _ := charset.DetermineEncoding(body, contentType); name != "utf-8" {
 		r = enc.NewDecoder().Reader(r)
@@ -64,25 +71,30 @@ func parsePage(pageURL *url.URL, contentType string, body []byte, agent string, 
 		}
 	}
 	seen := make(map[string]struct{})
-	doc.Find("a[href], area[href]").Each(func(_ int, s *goquery.Selection) {
+	doc.Find("a[href], area[href]").EachWithBreak(func(_ int, s *goquery.Selection) bool {
+		if maxLinks > 0 && len(p.links) >= maxLinks {
+			p.truncated = true
+			return false
+		}
 		href := cleanHref(s.AttrOr("href", ""))
 		if href == "" || hasSkippedScheme(href) {
-			return
+			return true
 		}
 		if !followNofollow && hasToken(s.AttrOr("rel", ""), "nofollow") {
-			return
+			return true
 		}
 		u, err := base.Parse(href)
 		if err != nil {
-			return
+			return true
 		}
 		u.Fragment, u.RawFragment = "", ""
 		key := u.String()
 		if _, dup := seen[key]; dup {
-			return
+			return true
 		}
 		seen[key] = struct{}{}
 		p.links = append(p.links, u)
+		return true
 	})
 	return p, nil
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"golang.org/x/text/encoding/japanese"
@@ -78,7 +79,7 @@ func TestParsePage_Links(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := parsePage(page, tt.contentType, []byte(tt.body), "crawld", false)
+			p, err := parsePage(page, tt.contentType, []byte(tt.body), "crawld", false, 0)
 			if err != nil {
 				t.Fatalf("parsePage: %v", err)
 			}
@@ -105,6 +106,10 @@ func TestHTMLType(t *testing.T) {
 		{"", "<!DOCTYPE html><html><body>sniffed</body></html>", true},
 		{"", "%PDF-1.4 binary", false},
 		{"text/plain", "<html>", false},
+		{"text/html", "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", false},
+		{"text/html; charset=utf-8", "PK\x03\x04 a zip labelled as html", false},
+		{"text/html", "\x00\x01\x02\x03 binary junk", false},
+		{"text/html", "plain words, no tags at all", true},
 	}
 	for _, tt := range tests {
 		if got := htmlType(tt.contentType, []byte(tt.body)); got != tt.want {
@@ -132,7 +137,7 @@ func TestParsePage_RobotsDirectives(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, err := parsePage(page, "text/html", []byte(tt.body), "crawld", tt.followNofollow)
+			p, err := parsePage(page, "text/html", []byte(tt.body), "crawld", tt.followNofollow, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -164,5 +169,17 @@ func TestRobotsTag(t *testing.T) {
 		if ni, nf := robotsTag(h, "crawld"); ni != tt.noindex || nf != tt.nofollow {
 			t.Errorf("robotsTag(%q) = %v, %v; want %v, %v", tt.values, ni, nf, tt.noindex, tt.nofollow)
 		}
+	}
+}
+
+func TestParsePage_MaxLinks(t *testing.T) {
+	page, _ := url.Parse("http://example.com/")
+	body := strings.Repeat(`<a href="/x">x</a>`, 3) + `<a href="/a">a</a><a href="/b">b</a><a href="/c">c</a>`
+	p, err := parsePage(page, "text/html", []byte(body), "crawld", false, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.links) != 2 || !p.truncated || p.links[1].Path != "/a" {
+		t.Errorf("links %v truncated %v; want /x and /a, truncated", p.links, p.truncated)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crawld/crawld/internal/netguard"
 	"github.com/crawld/crawld/robots"
 )
 
@@ -177,6 +178,14 @@ func (c *robotsCache) download(ctx context.Context, robotsURL string) (*robots.R
 	}
 	req.Header.Set("User-Agent", c.agent)
 	resp, err := c.client.Do(req)
+	var blocked *netguard.BlockedError
+	if errors.As(err, &blocked) {
+		// No request can reach this address: treat robots.txt as absent so
+		// the pages are refused at once, each with a "blocked address"
+		// record, instead of waiting out back-offs for a server that will
+		// never be contacted.
+		return robots.AllowAll(), 0, nil
+	}
 	if err != nil {
 		return nil, 0, fetchError(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crawld/crawld/internal/netguard"
 	"github.com/crawld/crawld/internal/testsite"
 )
 
@@ -15,7 +16,11 @@ func newTestRobotsCache(t *testing.T) *robotsCache {
 	t.Helper()
 	cfg := testConfig("http://127.0.0.2/")
 	c := &Crawler{cfg: cfg}
-	return newRobotsCache(cfg, newClient(cfg), c.backoff)
+	guard, err := netguard.New(false, cfg.AllowCIDRs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newRobotsCache(cfg, newClient(cfg, guard), c.backoff)
 }
 
 // robotsOutcome fetches authority's robots.txt through the cache and returns

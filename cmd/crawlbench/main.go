@@ -188,7 +188,7 @@ func measure(ctx context.Context, binary string, sc scenario) (result, error) {
 	}
 	args := append([]string{"crawl", "--seed", site.SeedURL(),
 		"--rate", fmt.Sprint(sc.rate), "--burst", fmt.Sprint(sc.burst),
-		"--log-level", "warn", "--progress-interval", "0"}, sc.args...)
+		"--log-level", "warn", "--progress-interval", "0", "--allow-cidr", "127.0.0.0/8"}, sc.args...)
 	var dataDir string
 	if sc.durable {
 		if dataDir, err = os.MkdirTemp("", "crawlbench-store"); err != nil {

@@ -33,7 +33,7 @@ type daemonProc struct {
 // up. The process is killed at the end of the test if still running.
 func startDaemon(t *testing.T, args ...string) *daemonProc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], append([]string{"run", "--admin-listen", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(os.Args[0], append([]string{"run", "--admin-listen", "127.0.0.1:0", "--allow-cidr", "127.0.0.0/8"}, args...)...)
 	cmd.Env = append(os.Environ(), "CRAWLD_TEST_AS_BINARY=1")
 	pipe, err := cmd.StderrPipe()
 	if err != nil {

@@ -69,7 +69,7 @@ func readRecords(t *testing.T, data []byte) []map[string]any {
 func TestRun_CrawlWritesJSONL(t *testing.T) {
 	site := startSite(t, testsite.Config{Hosts: 2, PagesPerHost: 5, Decoys: true})
 	out := filepath.Join(t.TempDir(), "out.jsonl")
-	args := append([]string{"crawl", "--seed", site.SeedURL(), "--rate", "0", "--output", out, "--log-level", "warn"}, domainFlags(site)...)
+	args := append([]string{"crawl", "--seed", site.SeedURL(), "--rate", "0", "--output", out, "--log-level", "warn", "--allow-cidr", "127.0.0.0/8"}, domainFlags(site)...)
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), args, &stdout, &stderr); code != exitOK {
 		t.Fatalf("exit code %d, stderr: %s", code, stderr.String())
@@ -101,7 +101,7 @@ func TestRun_CrawlWritesJSONL(t *testing.T) {
 func TestRun_Precedence(t *testing.T) {
 	site := startSite(t, testsite.Config{PagesPerHost: 20})
 	config := filepath.Join(t.TempDir(), "crawld.yaml")
-	yaml := "seeds: [" + site.SeedURL() + "]\nmax_pages: 5\nrate: 0\nlog_level: warn\n"
+	yaml := "seeds: [" + site.SeedURL() + "]\nmax_pages: 5\nrate: 0\nlog_level: warn\nallow_cidrs: [127.0.0.0/8]\n"
 	if err := os.WriteFile(config, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -148,6 +148,7 @@ func TestRun_ConfigErrorsExit2NamingTheKey(t *testing.T) {
 		{name: "bad size", args: []string{"--seed", "http://127.0.0.2/", "--max-body", "ten"}, wantKey: "max_body"},
 		{name: "bad log level", args: []string{"--seed", "http://127.0.0.2/", "--log-level", "loud"}, wantKey: "log_level"},
 		{name: "bad domain", args: []string{"--seed", "http://127.0.0.2/", "--allow-domain", "a/b"}, wantKey: "allow_domains"},
+		{name: "bad cidr", args: []string{"--seed", "http://127.0.0.2/", "--allow-cidr", "10.0.0.0/33"}, wantKey: "allow_cidrs"},
 		{name: "unknown flag", args: []string{"--bogus"}, wantKey: "--bogus"},
 		{name: "broken yaml", yaml: "seeds: [http://127.0.0.2/\n", wantKey: "config"},
 	}
@@ -198,7 +199,7 @@ func TestExampleConfigMatchesDefaults(t *testing.T) {
 
 func TestRun_SIGTERMFlushesAndExits143(t *testing.T) {
 	site := startSite(t, testsite.Config{PagesPerHost: 500, Latency: 10 * time.Millisecond})
-	cmd := exec.Command(os.Args[0], "crawl", "--seed", site.SeedURL(), "--rate", "0", "--workers", "2", "--log-level", "warn")
+	cmd := exec.Command(os.Args[0], "crawl", "--seed", site.SeedURL(), "--rate", "0", "--workers", "2", "--log-level", "warn", "--allow-cidr", "127.0.0.0/8")
 	cmd.Env = append(os.Environ(), "CRAWLD_TEST_AS_BINARY=1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -234,7 +235,7 @@ func TestRun_SIGTERMFlushesAndExits143(t *testing.T) {
 
 func TestRun_LogsFetchesProgressAndSummary(t *testing.T) {
 	site := startSite(t, testsite.Config{PagesPerHost: 10, Latency: 20 * time.Millisecond})
-	args := []string{"crawl", "--seed", site.SeedURL(), "--rate", "0", "--log-level", "debug", "--progress-interval", "10ms"}
+	args := []string{"crawl", "--seed", site.SeedURL(), "--rate", "0", "--log-level", "debug", "--progress-interval", "10ms", "--allow-cidr", "127.0.0.0/8"}
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), args, &stdout, &stderr); code != exitOK {
 		t.Fatalf("exit code %d, stderr: %s", code, stderr.String())

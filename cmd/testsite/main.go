@@ -4,7 +4,8 @@
 //	go run ./cmd/testsite [flags] [-- command args...]
 //
 // With a command, the command runs with CRAWLD_SEEDS set to the seed URL and
-// CRAWLD_ALLOW_DOMAINS to the hosts' addresses, so that
+// CRAWLD_ALLOW_DOMAINS to the hosts' addresses (and CRAWLD_ALLOW_CIDRS to
+// 127.0.0.0/8, which crawld otherwise refuses to connect to), so that
 //
 //	go run ./cmd/testsite -- go run ./cmd/crawld crawl
 //
@@ -103,6 +104,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return runCommand(command, []string{
 		"CRAWLD_SEEDS=" + site.SeedURL(),
 		"CRAWLD_ALLOW_DOMAINS=" + strings.Join(ips, " "),
+		// crawld refuses loopback addresses unless told otherwise.
+		"CRAWLD_ALLOW_CIDRS=127.0.0.0/8",
 	}, stdin, stdout, stderr)
 }
 

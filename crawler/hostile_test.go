@@ -1,0 +1,181 @@
+package crawler
+
+import (
+	"compress/gzip"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// hostileSite serves the misbehaving pages of the hostile-web tests.
+func hostileSite(t *testing.T, log *pathLog) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, `<a href="/stall">1</a><a href="/drip">2</a><a href="/bomb">3</a><a href="/png">4</a>
+			<a href="/cal/0">5</a><a href="/many">6</a>`)
+	})
+	mux.HandleFunc("/stall", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusOK)
+		fmt.Fprint(w, "<p>start")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // never another byte
+	})
+	mux.HandleFunc("/drip", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-tick.C:
+				fmt.Fprint(w, "x")
+				w.(http.Flusher).Flush()
+			}
+		}
+	})
+	mux.HandleFunc("/bomb", func(w http.ResponseWriter, r *http.Request) {
+		// 1 GiB of zeros, compressed on the fly to about 1 MiB.
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Content-Encoding", "gzip")
+		zw := gzip.NewWriter(w)
+		zeros := make([]byte, 1<<20)
+		for range 1024 {
+			if _, err := zw.Write(zeros); err != nil {
+				return // the crawler hung up, as it should
+			}
+		}
+		zw.Close()
+	})
+	mux.HandleFunc("/png", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, "\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"+`<a href="/inside-png">x</a>`)
+	})
+	mux.HandleFunc("/cal/", func(w http.ResponseWriter, r *http.Request) {
+		var n int
+		fmt.Sscanf(r.URL.Path, "/cal/%d", &n)
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<a href="/cal/%d">next month</a><a href="/cal/%d">previous month</a>`, n+1, n-1)
+	})
+	mux.HandleFunc("/many", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		for i := range 5000 {
+			fmt.Fprintf(w, `<a href="/m/%d">%d</a>`, i, i)
+		}
+	})
+	mux.HandleFunc("/m/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, "leaf")
+	})
+	return serve(t, "127.0.0.2", log.wrap(mux))
+}
+
+func TestCrawl_HostileWeb(t *testing.T) {
+	var log pathLog
+	base := hostileSite(t, &log)
+	cfg := testConfig(base + "/")
+	cfg.Robots = false
+	cfg.MaxRetries = 0
+	cfg.MaxHostFailures = 100
+	cfg.ReadIdleTimeout = 200 * time.Millisecond
+	cfg.FetchTimeout = time.Second
+	cfg.MaxBody = 1 << 20
+	cfg.MaxLinksPerPage = 100
+	cfg.MaxPagesPerHost = 150
+	start := time.Now()
+	recs := mustCrawl(t, cfg).byURL(t)
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("the crawl took %v: something hostile held it", took)
+	}
+
+	tests := []struct {
+		path, wantErr string
+	}{
+		{"/stall", "timeout: no body data for 200ms"},
+		{"/drip", "timeout"},
+		{"/bomb", "body too large"},
+	}
+	for _, tt := range tests {
+		if rec := recs[base+tt.path]; rec.Status != 0 || !strings.Contains(rec.Error, tt.wantErr) {
+			t.Errorf("%s: %+v, want status 0 and an error containing %q", tt.path, rec, tt.wantErr)
+		}
+	}
+	if n := log.count("/inside-png"); n != 0 {
+		t.Errorf("a link inside a binary body labelled text/html was followed")
+	}
+	if rec := recs[base+"/many"]; rec.Links != 100 || rec.Error != "" {
+		t.Errorf("/many: %+v, want 100 links taken", rec)
+	}
+	pages := 0
+	for _, n := range log.paths {
+		pages += n
+	}
+	if pages != 150 || len(recs) != 150 {
+		t.Errorf("requests %d, records %d; want both capped at max_pages_per_host (150)", pages, len(recs))
+	}
+}
+
+func TestCrawl_PrivateAddressGuard(t *testing.T) {
+	var inside pathLog
+	internal := serve(t, "127.0.0.3", inside.wrap(htmlPages(map[string]string{"/": "internal", "/x": "internal"})))
+	var outside pathLog
+	public := serve(t, "127.0.0.2", outside.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/r" {
+			http.Redirect(w, r, internal+"/x", http.StatusFound)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<a href="%s/">link to an internal host</a><a href="/r">redirect to it</a>`, internal)
+	})))
+
+	t.Run("on by default", func(t *testing.T) {
+		cfg := testConfig(public + "/")
+		cfg.AllowCIDRs = nil
+		recs := mustCrawl(t, cfg).byURL(t)
+		if rec := recs[public+"/"]; rec.Status != 0 || !strings.HasPrefix(rec.Error, "blocked address 127.0.0.2 (loopback)") {
+			t.Errorf("record: %+v, want a blocked address error", rec)
+		}
+		if n := outside.total(); n != 0 {
+			t.Errorf("a loopback server got %d requests with the guard on", n)
+		}
+	})
+	t.Run("a name resolving to loopback", func(t *testing.T) {
+		var local pathLog
+		localURL := serve(t, "127.0.0.1", local.wrap(htmlPages(map[string]string{"/": "x"})))
+		localhost := strings.Replace(localURL, "127.0.0.1", "localhost", 1)
+		cfg := testConfig(localhost + "/")
+		cfg.AllowCIDRs = []string{"127.0.0.2/32"}
+		recs := mustCrawl(t, cfg).byURL(t)
+		if rec := recs[localhost+"/"]; !strings.HasPrefix(rec.Error, "blocked address") {
+			t.Errorf("record: %+v, want a blocked address error", rec)
+		}
+		if n := local.total(); n != 0 {
+			t.Errorf("the server behind localhost got %d requests", n)
+		}
+	})
+	t.Run("links and redirects to a blocked address", func(t *testing.T) {
+		cfg := testConfig(public + "/")
+		cfg.AllowCIDRs = []string{"127.0.0.2/32"}
+		cfg.AllowDomains = []string{"127.0.0.2", "127.0.0.3"}
+		recs := mustCrawl(t, cfg).byURL(t)
+		if n := inside.total(); n != 0 {
+			t.Errorf("the internal host got %d requests", n)
+		}
+		if rec := recs[internal+"/"]; !strings.HasPrefix(rec.Error, "blocked address 127.0.0.3") {
+			t.Errorf("linked internal page: %+v", rec)
+		}
+		if rec := recs[public+"/r"]; rec.FinalURL != internal+"/x" || !strings.HasPrefix(rec.Error, "blocked address 127.0.0.3") {
+			t.Errorf("redirect to the internal host: %+v", rec)
+		}
+	})
+}
