@@ -103,6 +103,12 @@ type Config struct {
 	// AllowCIDRs are networks let through although special-purpose, e.g.
 	// "127.0.0.0/8" for tests or an intranet's range.
 	AllowCIDRs []string `mapstructure:"allow_cidrs"`
+	// MaxURLLength is the longest URL admitted, in bytes; 0 means no cap.
+	MaxURLLength int `mapstructure:"max_url_length"`
+	// MaxPathSegments is the most path segments a URL admitted may have; 0
+	// means no cap. A path repeating one segment more than three times
+	// ("/a/b/a/b/a/b/a") is refused as a trap whatever this is.
+	MaxPathSegments int `mapstructure:"max_path_segments"`
 	// MaxLinksPerPage caps the links taken from one page; 0 means no cap.
 	MaxLinksPerPage int `mapstructure:"max_links_per_page"`
 	// MaxPagesPerHost caps the pages admitted from one host, so an endless
@@ -112,6 +118,10 @@ type Config struct {
 	// ProgressInterval is how often a progress line is logged; 0 disables it.
 	ProgressInterval time.Duration `mapstructure:"progress_interval"`
 }
+
+// maxSegmentRepeats is how often one path segment may occur before a URL
+// counts as a trap (calendars, relative-link loops: "/a/b/a/b/a/b/a").
+const maxSegmentRepeats = 3
 
 // DefaultConfig returns the defaults documented in configs/crawld.yaml. Seeds
 // are left empty: a crawl has no sensible default start.
@@ -141,6 +151,8 @@ func DefaultConfig() Config {
 		FetchTimeout:                  30 * time.Second,
 		ReadIdleTimeout:               10 * time.Second,
 		MaxLinksPerPage:               1000,
+		MaxURLLength:                  2048,
+		MaxPathSegments:               32,
 		MaxPagesPerHost:               100_000,
 		ProgressInterval:              5 * time.Second,
 	}
@@ -183,6 +195,8 @@ func (c Config) Validate() error {
 		{"max_retries", float64(c.MaxRetries)},
 		{"max_crawl_delay", float64(c.MaxCrawlDelay)},
 		{"max_links_per_page", float64(c.MaxLinksPerPage)},
+		{"max_url_length", float64(c.MaxURLLength)},
+		{"max_path_segments", float64(c.MaxPathSegments)},
 		{"max_pages_per_host", float64(c.MaxPagesPerHost)},
 		{"rate", c.Rate},
 		{"progress_interval", float64(c.ProgressInterval)},
@@ -272,5 +286,9 @@ func (c Config) rules() (*filter.Rules, error) {
 	if err != nil {
 		return nil, problem("allow_extensions", "%v", err)
 	}
-	return rules, nil
+	return rules.WithLimits(filter.Limits{
+		MaxURLLength:    c.MaxURLLength,
+		MaxPathSegments: c.MaxPathSegments,
+		MaxRepeats:      maxSegmentRepeats,
+	}), nil
 }

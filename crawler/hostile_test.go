@@ -179,3 +179,36 @@ func TestCrawl_PrivateAddressGuard(t *testing.T) {
 		}
 	})
 }
+
+func TestCrawl_TrapsAndLongURLs(t *testing.T) {
+	var log pathLog
+	base := serve(t, "127.0.0.2", log.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		// Every page links one level deeper through a relative link, as a
+		// broken template does: /a/b/, /a/b/a/b/, ... repeats forever.
+		fmt.Fprintf(w, `<a href="a/b/">deeper</a><a href="/%s">long</a><a href="/x/X/x/X/x/X">case differs</a>`, strings.Repeat("l", 3000))
+	})))
+	cfg := testConfig(base + "/")
+	cfg.Robots = false
+	recs := mustCrawl(t, cfg).byURL(t)
+	for _, p := range []string{"/", "/a/b/", "/a/b/a/b/", "/a/b/a/b/a/b/", "/x/X/x/X/x/X"} {
+		if n := log.count(p); n != 1 {
+			t.Errorf("%s requested %d times, want 1", p, n)
+		}
+	}
+	if n := log.count("/" + strings.Repeat("l", 3000)); n != 0 {
+		t.Errorf("a URL over max_url_length was requested")
+	}
+	for p := range log.paths {
+		seen := map[string]int{}
+		for _, seg := range strings.Split(strings.Trim(p, "/"), "/") {
+			if seen[seg]++; seen[seg] > 3 {
+				t.Errorf("%s was requested: %q occurs more than 3 times", p, seg)
+				break
+			}
+		}
+	}
+	if len(recs) != log.total() || len(recs) > 20 {
+		t.Errorf("records %d, requests %d: the trap was not contained", len(recs), log.total())
+	}
+}

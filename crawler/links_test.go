@@ -183,3 +183,32 @@ func TestParsePage_MaxLinks(t *testing.T) {
 		t.Errorf("links %v truncated %v; want /x and /a, truncated", p.links, p.truncated)
 	}
 }
+
+// FuzzParsePage feeds arbitrary bytes, content types and page URLs to the
+// link extractor: it must never panic, and every link it returns must be an
+// absolute URL without a fragment, no more than the cap.
+func FuzzParsePage(f *testing.F) {
+	f.Add("http://example.com/a/b", "text/html", []byte(`<base href="/x/"><a href="../y#f">y</a><area href="//h/z">`), 10)
+	f.Add("https://example.com/", "text/html; charset=shift_jis", []byte("<a href=\"/\x93\xfa\">x</a>"), 0)
+	f.Add("http://example.com/", "", []byte("<a href='javascript:alert(1)'>j</a><a href=' mailto:x'>m</a><a href=\"\t/t\n\">t</a>"), 5)
+	f.Add("http://example.com/", "text/html; charset=bogus", []byte("<a href=\"http://[::1\">bad</a><a href=\"%zz\">bad</a>"), 1)
+	f.Add("http://example.com/", "application/xhtml+xml", []byte("<?xml version=\"1.0\"?><html><body><a href=\"x\"/></body></html>"), 3)
+	f.Fuzz(func(t *testing.T, pageURL, contentType string, body []byte, maxLinks int) {
+		page, err := url.Parse(pageURL)
+		if err != nil || !page.IsAbs() {
+			return
+		}
+		p, err := parsePage(page, contentType, body, "crawld", false, maxLinks)
+		if err != nil {
+			return
+		}
+		if maxLinks > 0 && len(p.links) > maxLinks {
+			t.Fatalf("%d links, cap %d", len(p.links), maxLinks)
+		}
+		for _, l := range p.links {
+			if !l.IsAbs() || l.Fragment != "" {
+				t.Fatalf("link %q is not absolute or has a fragment", l)
+			}
+		}
+	})
+}

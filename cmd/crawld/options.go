@@ -185,6 +185,8 @@ func options(s *settings) []option {
 		durationOpt("read_idle_timeout", "read-idle-timeout", "longest wait for the next bytes of a body", &c.ReadIdleTimeout),
 		boolOpt("allow_private_networks", "allow-private-networks", "permit loopback, private, link-local and other special-purpose addresses", &c.AllowPrivateNetworks),
 		listOpt("allow_cidrs", "allow-cidr", "permit just this network although special-purpose, e.g. 127.0.0.0/8 (repeatable)", &c.AllowCIDRs),
+		intOpt("max_url_length", "max-url-length", "longest URL admitted, in bytes; 0 = no cap", &c.MaxURLLength),
+		intOpt("max_path_segments", "max-path-segments", "most path segments in a URL admitted; 0 = no cap", &c.MaxPathSegments),
 		intOpt("max_links_per_page", "max-links-per-page", "links taken from one page; 0 = no cap", &c.MaxLinksPerPage),
 		intOpt("max_pages_per_host", "max-pages-per-host", "pages admitted from one host; 0 = no cap", &c.MaxPagesPerHost),
 		durationOpt("progress_interval", "progress-interval", "how often a progress line is logged; 0 = never", &c.ProgressInterval),
