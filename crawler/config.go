@@ -86,6 +86,9 @@ type Config struct {
 	// MaxBody is the largest response body read, in bytes; a larger body is
 	// recorded as an error.
 	MaxBody int64 `mapstructure:"max_body"`
+	// MaxBodyMemory bounds the bytes of bodies all workers hold at once; a
+	// body that would go over it is retried later. 0 means no bound.
+	MaxBodyMemory int64 `mapstructure:"max_body_memory"`
 	// ConnectTimeout bounds the TCP connect and TLS handshake.
 	ConnectTimeout time.Duration `mapstructure:"connect_timeout"`
 	// HeaderTimeout bounds the wait for the response headers once the
@@ -146,6 +149,7 @@ func DefaultConfig() Config {
 		AutothrottleStartDelay:        5 * time.Second,
 		AutothrottleMaxDelay:          60 * time.Second,
 		MaxBody:                       10 << 20,
+		MaxBodyMemory:                 64 << 20,
 		ConnectTimeout:                10 * time.Second,
 		HeaderTimeout:                 15 * time.Second,
 		FetchTimeout:                  30 * time.Second,
@@ -198,6 +202,7 @@ func (c Config) Validate() error {
 		{"max_url_length", float64(c.MaxURLLength)},
 		{"max_path_segments", float64(c.MaxPathSegments)},
 		{"max_pages_per_host", float64(c.MaxPagesPerHost)},
+		{"max_body_memory", float64(c.MaxBodyMemory)},
 		{"rate", c.Rate},
 		{"progress_interval", float64(c.ProgressInterval)},
 	}

@@ -163,7 +163,8 @@ func New(cfg Config, front Frontier, sink Sink, log *zap.Logger, opts ...Option)
 		client: newClient(cfg, guard),
 		hosts:  hostStates{hosts: make(map[string]*hostState)},
 	}
-	c.fetcher = &fetcher{client: c.client, userAgent: cfg.UserAgent, maxBody: cfg.MaxBody, idle: cfg.ReadIdleTimeout}
+	c.fetcher = &fetcher{client: c.client, userAgent: cfg.UserAgent, maxBody: cfg.MaxBody, idle: cfg.ReadIdleTimeout,
+		budget: &bodyBudget{limit: cfg.MaxBodyMemory}}
 	c.counts.filtered = make([]atomic.Int64, len(filter.Reasons()))
 	c.perHost.pages = make(map[string]int)
 	c.rules.Store(rules)
@@ -541,6 +542,9 @@ func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) erro
 		}
 	}
 	resp, err := c.fetcher.fetch(ctx, it.URL, conditional)
+	if err == nil {
+		defer resp.release()
+	}
 	rec.DurationMS = time.Since(rec.FetchedAt).Milliseconds()
 	// The response is in: whatever happens to the crawl now, its outcome
 	// (record, links, retry) is completed rather than lost half-way.

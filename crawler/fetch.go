@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/crawld/crawld/internal/netguard"
@@ -55,6 +56,7 @@ type response struct {
 	header     http.Header
 	body       []byte
 	latency    time.Duration // until the response headers arrived
+	release    func()        // gives the body's memory back to the budget; call once done with body
 }
 
 // errIdleTimeout marks a body that stopped arriving: a server dripping bytes
@@ -67,6 +69,80 @@ type fetcher struct {
 	userAgent string
 	maxBody   int64         // largest (decompressed) body read
 	idle      time.Duration // longest wait for the next bytes of a body
+	budget    *bodyBudget   // memory all bodies held at once may take
+}
+
+// errBodyBudget marks a body refused because the bodies held by all workers
+// already take the memory allowed for them: a burst of huge responses
+// (endless bodies, gzip bombs) must not take the process's memory with it.
+// It is transient: the URL is retried after a back-off.
+var errBodyBudget = errors.New("body memory budget exhausted")
+
+// bodyBudget bounds the bytes of response bodies held at once, across
+// workers. Taking never blocks, so workers holding parts of it cannot wait
+// on each other.
+type bodyBudget struct {
+	limit int64 // 0 means no bound
+	used  atomic.Int64
+}
+
+// take reserves n bytes and reports whether they fit.
+func (b *bodyBudget) take(n int64) bool {
+	if b == nil || b.limit <= 0 {
+		return true
+	}
+	if b.used.Add(n) > b.limit {
+		b.used.Add(-n)
+		return false
+	}
+	return true
+}
+
+// give returns n bytes reserved with take.
+func (b *bodyBudget) give(n int64) {
+	if b != nil && b.limit > 0 {
+		b.used.Add(-n)
+	}
+}
+
+// bodyChunk is how much of a body is read, and reserved, at a time.
+const bodyChunk = 64 << 10
+
+// readBody reads at most limit+1 bytes from r into a buffer whose every
+// byte of capacity is reserved from budget. The caller gives back
+// cap(body) once it is done with the body, also on error.
+func readBody(r io.Reader, limit int64, budget *bodyBudget, sizeHint int64) (body []byte, err error) {
+	initial := int64(bodyChunk)
+	if sizeHint > 0 {
+		initial = min(sizeHint+1, limit+1)
+	}
+	if !budget.take(initial) {
+		return nil, errBodyBudget
+	}
+	body = make([]byte, 0, initial)
+	for int64(len(body)) <= limit {
+		if len(body) == cap(body) {
+			grow := min(int64(cap(body)), limit+1-int64(cap(body))) // double, up to the limit
+			grow = max(grow, 1)
+			if !budget.take(grow) {
+				return body, errBodyBudget
+			}
+			// The reservation now covers the new array; the old one is
+			// garbage the collector reclaims.
+			next := make([]byte, len(body), int64(cap(body))+grow)
+			copy(next, body)
+			body = next
+		}
+		n, err := r.Read(body[len(body):min(int64(cap(body)), limit+1)])
+		body = body[:len(body)+n]
+		if err == io.EOF {
+			return body, nil
+		}
+		if err != nil {
+			return body, err
+		}
+	}
+	return body, nil
 }
 
 // fetch GETs rawURL, reading at most maxBody bytes of the (decompressed)
@@ -94,17 +170,23 @@ func (f *fetcher) fetch(ctx context.Context, rawURL string, extra http.Header) (
 	defer resp.Body.Close()
 	watchdog := time.AfterFunc(f.idle, func() { cancel(errIdleTimeout) })
 	defer watchdog.Stop()
-	body, err := io.ReadAll(io.LimitReader(progressReader{resp.Body, func() { watchdog.Reset(f.idle) }}, f.maxBody+1))
-	if err != nil {
+	body, err := readBody(progressReader{resp.Body, func() { watchdog.Reset(f.idle) }}, f.maxBody, f.budget, resp.ContentLength)
+	release := func() { f.budget.give(int64(cap(body))) }
+	switch {
+	case errors.Is(err, errBodyBudget):
+		release()
+		return nil, err
+	case err != nil:
+		release()
 		if errors.Is(context.Cause(ctx), errIdleTimeout) {
 			return nil, fmt.Errorf("%w for %v", errIdleTimeout, f.idle)
 		}
 		return nil, fmt.Errorf("read body: %w", err)
-	}
-	if int64(len(body)) > f.maxBody {
+	case int64(len(body)) > f.maxBody:
+		release()
 		return nil, fmt.Errorf("%w (> %d bytes)", errBodyTooLarge, f.maxBody)
 	}
-	return &response{status: resp.StatusCode, statusText: resp.Status, header: resp.Header, body: body, latency: latency}, nil
+	return &response{status: resp.StatusCode, statusText: resp.Status, header: resp.Header, body: body, latency: latency, release: release}, nil
 }
 
 // progressReader calls progress after every read that returned data.

@@ -212,3 +212,70 @@ func TestCrawl_TrapsAndLongURLs(t *testing.T) {
 		t.Errorf("records %d, requests %d: the trap was not contained", len(recs), log.total())
 	}
 }
+
+func TestReadBody(t *testing.T) {
+	body := strings.Repeat("b", 300<<10)
+	tests := []struct {
+		name     string
+		limit    int64
+		budget   int64
+		hint     int64
+		wantLen  int
+		wantErr  error
+		wantUsed bool // budget still holds the body's capacity
+	}{
+		{"fits", 1 << 20, 1 << 20, -1, len(body), nil, true},
+		{"content length hint", 1 << 20, 1 << 20, int64(len(body)), len(body), nil, true},
+		{"over the body limit reads one byte more", 100 << 10, 1 << 20, -1, 100<<10 + 1, nil, true},
+		{"over the budget", 1 << 20, 128 << 10, -1, 128 << 10, errBodyBudget, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			budget := &bodyBudget{limit: tt.budget}
+			got, err := readBody(strings.NewReader(body), tt.limit, budget, tt.hint)
+			if len(got) != tt.wantLen || err != tt.wantErr {
+				t.Fatalf("readBody: %d bytes, %v; want %d, %v", len(got), err, tt.wantLen, tt.wantErr)
+			}
+			if used := budget.used.Load(); used != int64(cap(got)) || used > tt.budget {
+				t.Errorf("budget used %d, want exactly the capacity %d, within %d", used, cap(got), tt.budget)
+			}
+			budget.give(int64(cap(got)))
+			if used := budget.used.Load(); used != 0 {
+				t.Errorf("budget after give: %d, want 0", used)
+			}
+		})
+	}
+}
+
+func TestCrawl_BodyBudgetRetriesLater(t *testing.T) {
+	var log pathLog
+	base := serve(t, "127.0.0.2", log.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		if r.URL.Path == "/" {
+			for i := range 8 {
+				fmt.Fprintf(w, `<a href="/big/%d">%d</a>`, i, i)
+			}
+			return
+		}
+		io.WriteString(w, strings.Repeat("x", 400<<10))
+	})))
+	cfg := testConfig(base + "/")
+	cfg.Robots = false
+	cfg.PerHostConcurrency = 8
+	cfg.MaxBodyMemory = 1 << 20 // two 400 KiB bodies at a time, not eight
+	cfg.RetryBackoff = 10 * time.Millisecond
+	cfg.MaxRetries = 20
+	cfg.MaxHostFailures = 1000
+	recs := mustCrawl(t, cfg).records()
+	if len(recs) != 9 {
+		t.Fatalf("records: %d, want 9", len(recs))
+	}
+	for _, r := range recs {
+		if r.Status != 200 || r.Error != "" {
+			t.Errorf("record: %+v; every page must come through once memory frees up", r)
+		}
+	}
+	if n := log.total(); n <= 9 {
+		t.Errorf("requests: %d; the budget should have sent some bodies back for a retry", n)
+	}
+}

@@ -179,6 +179,7 @@ func options(s *settings) []option {
 		boolOpt("follow_nofollow", "follow-nofollow", `follow links marked rel="nofollow"`, &c.FollowNofollow),
 		boolOpt("sitemaps", "sitemaps", "read sitemaps listed in robots.txt and /sitemap.xml", &c.Sitemaps),
 		sizeOpt("max_body", "max-body", "largest response body read, in bytes (units KiB, MiB, GiB allowed)", &c.MaxBody),
+		sizeOpt("max_body_memory", "max-body-memory", "memory all bodies held at once may take; over it, a fetch is retried later; 0 = no bound", &c.MaxBodyMemory),
 		durationOpt("connect_timeout", "connect-timeout", "TCP connect and TLS handshake timeout", &c.ConnectTimeout),
 		durationOpt("header_timeout", "header-timeout", "wait for response headers", &c.HeaderTimeout),
 		durationOpt("fetch_timeout", "fetch-timeout", "whole fetch, body included", &c.FetchTimeout),
