@@ -149,7 +149,7 @@ func DefaultConfig() Config {
 		AutothrottleStartDelay:        5 * time.Second,
 		AutothrottleMaxDelay:          60 * time.Second,
 		MaxBody:                       10 << 20,
-		MaxBodyMemory:                 64 << 20,
+		MaxBodyMemory:                 32 << 20,
 		ConnectTimeout:                10 * time.Second,
 		HeaderTimeout:                 15 * time.Second,
 		FetchTimeout:                  30 * time.Second,

@@ -21,6 +21,9 @@
 //     and 64 requests in flight to the host.
 //   - throughput-pebble: the same with the crawl's state in the embedded
 //     store (--storage pebble), whose size on disk is reported too.
+//   - hostile: 8 hosts whose every page links to an endless body, a 1 GiB
+//     gzip bomb and 200 more pages of an endless calendar; 32 workers,
+//     --max-pages 20000. What matters is crawld's peak RSS.
 package main
 
 import (
@@ -102,7 +105,7 @@ func scenarios() []scenario {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("crawlbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	only := fs.String("scenario", "", "run only this scenario (politeness, politeness-503, throughput, throughput-pebble)")
+	only := fs.String("scenario", "", "run only this scenario (hostile, politeness, politeness-503, throughput, throughput-pebble)")
 	binary := fs.String("crawld", "", "crawld binary to measure (default: build ./cmd/crawld)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -124,6 +127,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "| scenario | records | crawl s | healthy hosts done s | lower bound s | done/bound | pages/s | CPU s per 1k pages | peak RSS MiB | busiest 1 s window (limit) | store bytes per URL |")
 	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|---|---|---|")
+	if *only == "" || *only == "hostile" {
+		res, err := measureHostile(ctx, *binary)
+		if err != nil {
+			fmt.Fprintf(stderr, "crawlbench: hostile: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, res.row(scenario{name: "hostile"}))
+	}
 	for _, sc := range scenarios() {
 		if *only != "" && sc.name != *only {
 			continue
