@@ -112,6 +112,9 @@ type Config struct {
 	// means no cap. A path repeating one segment more than three times
 	// ("/a/b/a/b/a/b/a") is refused as a trap whatever this is.
 	MaxPathSegments int `mapstructure:"max_path_segments"`
+	// MaxRedirects is the longest redirect chain followed from an admitted
+	// URL; the record of a longer one says "too many redirects".
+	MaxRedirects int `mapstructure:"max_redirects"`
 	// MaxLinksPerPage caps the links taken from one page; 0 means no cap.
 	MaxLinksPerPage int `mapstructure:"max_links_per_page"`
 	// MaxPagesPerHost caps the pages admitted from one host, so an endless
@@ -155,6 +158,7 @@ func DefaultConfig() Config {
 		FetchTimeout:                  30 * time.Second,
 		ReadIdleTimeout:               10 * time.Second,
 		MaxLinksPerPage:               1000,
+		MaxRedirects:                  10,
 		MaxURLLength:                  2048,
 		MaxPathSegments:               32,
 		MaxPagesPerHost:               100_000,
@@ -199,6 +203,7 @@ func (c Config) Validate() error {
 		{"max_retries", float64(c.MaxRetries)},
 		{"max_crawl_delay", float64(c.MaxCrawlDelay)},
 		{"max_links_per_page", float64(c.MaxLinksPerPage)},
+		{"max_redirects", float64(c.MaxRedirects)},
 		{"max_url_length", float64(c.MaxURLLength)},
 		{"max_path_segments", float64(c.MaxPathSegments)},
 		{"max_pages_per_host", float64(c.MaxPagesPerHost)},

@@ -30,9 +30,6 @@ import (
 	"github.com/crawld/crawld/queue"
 )
 
-// maxRedirects is the longest redirect chain followed from an admitted URL.
-const maxRedirects = 10
-
 // Frontier is the work queue the crawler consumes, with WaitGroup-style join
 // semantics. queue.Memory implements it; a shared frontier (Redis) will too.
 type Frontier interface {
@@ -696,8 +693,8 @@ func (c *Crawler) redirect(ctx context.Context, it queue.Item, from *url.URL, lo
 	}
 	target = filter.Normalize(target)
 	rec.FinalURL = target.String()
-	if it.Redirects >= maxRedirects {
-		rec.Status, rec.Error = 0, fmt.Sprintf("too many redirects (> %d)", maxRedirects)
+	if it.Redirects >= c.cfg.MaxRedirects {
+		rec.Status, rec.Error = 0, fmt.Sprintf("too many redirects (> %d)", c.cfg.MaxRedirects)
 		return false, nil
 	}
 	if reason := c.rules.Load().Check(target); reason != filter.ReasonOK {

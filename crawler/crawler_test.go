@@ -389,7 +389,9 @@ func TestCrawl_Redirects(t *testing.T) {
 		}
 	})
 	base := serve(t, "127.0.0.2", log.wrap(handler))
-	sink := mustCrawl(t, testConfig(base+"/"))
+	cfg := testConfig(base + "/")
+	maxRedirects := cfg.MaxRedirects
+	sink := mustCrawl(t, cfg)
 	recs := sink.byURL(t)
 
 	if n := other.total(); n != 0 {
