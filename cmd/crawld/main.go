@@ -100,10 +100,19 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			cpuProfile, _ := cmd.Flags().GetString("cpuprofile")
+			memProfile, _ := cmd.Flags().GetString("memprofile")
+			stopProfiling, err := startProfiles(cpuProfile, memProfile)
+			if err != nil {
+				return runtimeError{err}
+			}
 			stop := &signalStop{}
 			ctx := stop.notify(cmd.Context())
 			err = crawlOnce(ctx, s, stdout, stderr)
 			stop.release()
+			if perr := stopProfiling(); err == nil && perr != nil {
+				err = runtimeError{perr}
+			}
 			if code := stop.code(); code != 0 {
 				return signalError{code}
 			}
@@ -111,6 +120,8 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	defineFlags(crawl.Flags())
+	crawl.Flags().String("cpuprofile", "", "write a CPU profile of the crawl to this file (go tool pprof)")
+	crawl.Flags().String("memprofile", "", "write a heap profile at the end of the crawl to this file (go tool pprof)")
 	crawl.Flags().SortFlags = false
 
 	daemon := &cobra.Command{

@@ -263,3 +263,20 @@ func TestRun_LogsFetchesProgressAndSummary(t *testing.T) {
 		t.Errorf("log lines by message: %v; want 10 fetched, some progress, 1 crawl finished", seen)
 	}
 }
+
+func TestRun_Profiles(t *testing.T) {
+	site := startSite(t, testsite.Config{PagesPerHost: 5})
+	dir := t.TempDir()
+	cpu, mem := filepath.Join(dir, "cpu.prof"), filepath.Join(dir, "mem.prof")
+	args := []string{"crawl", "--seed", site.SeedURL(), "--rate", "0", "--log-level", "error", "--allow-cidr", "127.0.0.0/8",
+		"--cpuprofile", cpu, "--memprofile", mem}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), args, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit code %d: %s", code, stderr.String())
+	}
+	for _, p := range []string{cpu, mem} {
+		if fi, err := os.Stat(p); err != nil || fi.Size() == 0 {
+			t.Errorf("profile %s: %v", p, err)
+		}
+	}
+}
