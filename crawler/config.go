@@ -112,6 +112,9 @@ type Config struct {
 	// means no cap. A path repeating one segment more than three times
 	// ("/a/b/a/b/a/b/a") is refused as a trap whatever this is.
 	MaxPathSegments int `mapstructure:"max_path_segments"`
+	// DNSCacheTTL is how long a name's addresses are kept in the crawler's
+	// own DNS cache (failures for at most 30 s); 0 turns the cache off.
+	DNSCacheTTL time.Duration `mapstructure:"dns_cache_ttl"`
 	// MaxRedirects is the longest redirect chain followed from an admitted
 	// URL; the record of a longer one says "too many redirects".
 	MaxRedirects int `mapstructure:"max_redirects"`
@@ -159,6 +162,7 @@ func DefaultConfig() Config {
 		ReadIdleTimeout:               10 * time.Second,
 		MaxLinksPerPage:               1000,
 		MaxRedirects:                  10,
+		DNSCacheTTL:                   5 * time.Minute,
 		MaxURLLength:                  2048,
 		MaxPathSegments:               32,
 		MaxPagesPerHost:               100_000,
@@ -204,6 +208,7 @@ func (c Config) Validate() error {
 		{"max_crawl_delay", float64(c.MaxCrawlDelay)},
 		{"max_links_per_page", float64(c.MaxLinksPerPage)},
 		{"max_redirects", float64(c.MaxRedirects)},
+		{"dns_cache_ttl", float64(c.DNSCacheTTL)},
 		{"max_url_length", float64(c.MaxURLLength)},
 		{"max_path_segments", float64(c.MaxPathSegments)},
 		{"max_pages_per_host", float64(c.MaxPagesPerHost)},

@@ -11,8 +11,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/crawld/crawld/internal/dnscache"
 	"github.com/crawld/crawld/internal/netguard"
 )
+
+// dnsNegativeTTL is how long a failed name lookup is remembered: long enough
+// that the links of one page to a dead host cost one query, short enough
+// that a host coming back is noticed soon.
+const dnsNegativeTTL = 30 * time.Second
 
 // errBodyTooLarge marks a body cut off at MaxBody.
 var errBodyTooLarge = errors.New("body too large")
@@ -26,9 +32,13 @@ var errBodyTooLarge = errors.New("body too large")
 // redirect to one gets through.
 func newClient(cfg Config, guard *netguard.Guard) *http.Client {
 	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second, ControlContext: guard.ControlContext}
+	dial := dialer.DialContext
+	if cfg.DNSCacheTTL > 0 {
+		dial = dnscache.New(cfg.DNSCacheTTL, min(cfg.DNSCacheTTL, dnsNegativeTTL)).DialContext(dial)
+	}
 	transport := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           dialer.DialContext,
+		DialContext:           dial,
 		TLSHandshakeTimeout:   cfg.ConnectTimeout,
 		ResponseHeaderTimeout: cfg.HeaderTimeout,
 		ExpectContinueTimeout: time.Second,

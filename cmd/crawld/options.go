@@ -189,6 +189,7 @@ func options(s *settings) []option {
 		intOpt("max_url_length", "max-url-length", "longest URL admitted, in bytes; 0 = no cap", &c.MaxURLLength),
 		intOpt("max_path_segments", "max-path-segments", "most path segments in a URL admitted; 0 = no cap", &c.MaxPathSegments),
 		intOpt("max_redirects", "max-redirects", "longest redirect chain followed", &c.MaxRedirects),
+		durationOpt("dns_cache_ttl", "dns-cache-ttl", "how long resolved addresses are cached in process; 0 = no cache", &c.DNSCacheTTL),
 		intOpt("max_links_per_page", "max-links-per-page", "links taken from one page; 0 = no cap", &c.MaxLinksPerPage),
 		intOpt("max_pages_per_host", "max-pages-per-host", "pages admitted from one host; 0 = no cap", &c.MaxPagesPerHost),
 		durationOpt("progress_interval", "progress-interval", "how often a progress line is logged; 0 = never", &c.ProgressInterval),
