@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -633,5 +634,40 @@ func TestCrawl_PanicBecomesRecordAndCrawlGoesOn(t *testing.T) {
 	// Its links were admitted before the panic, so the crawl still reaches every page.
 	if got, want := len(recs), len(site.URLs()); got != want {
 		t.Errorf("records: got %d, want %d", got, want)
+	}
+}
+
+func TestCrawl_ReusesConnections(t *testing.T) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var n int
+		fmt.Sscanf(r.URL.Path, "/%d", &n)
+		w.Header().Set("Content-Type", "text/html")
+		if n < 50 {
+			fmt.Fprintf(w, `<a href="/%d">a</a><a href="/%d">b</a>`, 2*n+1, 2*n+2)
+		}
+	}))
+	srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+		if state == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Listener = ln
+	srv.Start()
+	defer srv.Close()
+	cfg := testConfig(srv.URL + "/0")
+	cfg.PerHostConcurrency = 2
+	recs := mustCrawl(t, cfg).records()
+	if len(recs) < 50 {
+		t.Fatalf("records: %d", len(recs))
+	}
+	// Keep-alive pools sized to the per-host concurrency: two connections
+	// serve the whole crawl.
+	if n := conns.Load(); n > 2 {
+		t.Errorf("%d connections for %d requests at per-host concurrency 2, want at most 2", n, len(recs)+1)
 	}
 }

@@ -1,0 +1,3 @@
+module github.com/crawld/crawld/bench/colly
+
+go 1.26
