@@ -48,6 +48,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/crawld/crawld/internal/seen"
 )
 
 // Kind says what an Item fetches.
@@ -75,6 +77,9 @@ type Config struct {
 	Rate               float64 // per-host requests per second; 0 (or negative/+Inf) means unlimited
 	Burst              int     // per-host burst; values < 1 mean 1
 	PerHostConcurrency int     // max items of one host handed out by Get and not yet Done; values < 1 mean 1
+	// Revisitable keeps every URL given to Add (not just its 8-byte
+	// fingerprint), so that Revisit can queue them all again.
+	Revisitable bool
 }
 
 // Stats is a snapshot of a frontier's size.
@@ -117,14 +122,17 @@ type Memory struct {
 	// 1/Rate), including those of hosts whose state was dropped.
 	intervals map[string]time.Duration
 
-	seen    map[string]seenURL // URLs given to Add
-	counted int                // Adds that counted toward a limit
-	timed   int                // hosts held with an interval or a block (see now)
-	last    time.Time          // the clock's latest reading, zero if never read
+	keepAll bool      // Config.Revisitable
+	seen    *seen.Set // fingerprints of the URLs given to Add
+	revisit []seenURL // the URLs given to Add, kept only with Config.Revisitable
+	counted int       // Adds that counted toward a limit
+	timed   int       // hosts held with an interval or a block (see now)
+	last    time.Time // the clock's latest reading, zero if never read
 }
 
 // seenURL is what a new round needs to queue a seen URL again.
 type seenURL struct {
+	url   string
 	host  string
 	depth int32
 	kind  Kind
@@ -206,7 +214,8 @@ func NewMemory(cfg Config) *Memory {
 		perHost: max(cfg.PerHostConcurrency, 1),
 		wake:    make(chan struct{}, 1),
 		hosts:   make(map[string]*host),
-		seen:    make(map[string]seenURL),
+		seen:    seen.New(0),
+		keepAll: cfg.Revisitable,
 		ready: hostHeap{k: inReady, less: func(a, b *host) bool {
 			if c := a.readyAt.Compare(b.readyAt); c != 0 {
 				return c < 0
@@ -240,7 +249,8 @@ func (m *Memory) Add(ctx context.Context, it Item, limit int) (Admission, error)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, dup := m.seen[it.URL]; dup {
+	fp := seen.Fingerprint(it.URL)
+	if m.seen.HasFingerprint(fp) {
 		return Duplicate, nil
 	}
 	if limit > 0 {
@@ -249,30 +259,37 @@ func (m *Memory) Add(ctx context.Context, it Item, limit int) (Admission, error)
 		}
 		m.counted++
 	}
-	m.seen[it.URL] = seenURL{host: it.Host, depth: int32(it.Depth), kind: it.Kind}
+	m.seen.AddFingerprint(fp)
+	if m.keepAll {
+		m.revisit = append(m.revisit, seenURL{url: it.URL, host: it.Host, depth: int32(it.Depth), kind: it.Kind})
+	}
 	m.put(it)
 	return Added, nil
 }
 
 // Revisit starts a new round of the crawl (a recrawl): every URL added so
 // far is queued again, as a fresh item at the depth it was first added with,
-// and the count behind Add's limit restarts at the number of pages so
-// queued. The seen set stays, so a URL found again during the round is not
-// queued twice. It returns how many items it queued.
+// in the order it was first added, and the count behind Add's limit restarts
+// at the number of pages so queued. The seen set stays, so a URL found again
+// during the round is not queued twice. It returns how many items it queued.
+// It needs Config.Revisitable.
 func (m *Memory) Revisit(ctx context.Context) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if !m.keepAll {
+		return 0, errors.New("queue: Revisit needs Config.Revisitable")
+	}
 	m.counted = 0
-	for u, s := range m.seen {
+	for _, s := range m.revisit {
 		if s.kind == KindPage {
 			m.counted++
 		}
-		m.put(Item{URL: u, Host: s.host, Depth: int(s.depth), Kind: s.kind})
+		m.put(Item{URL: s.url, Host: s.host, Depth: int(s.depth), Kind: s.kind})
 	}
-	return len(m.seen), nil
+	return len(m.revisit), nil
 }
 
 // Put appends it to the FIFO of it.Host and counts one unfinished task,
@@ -383,7 +400,7 @@ func (m *Memory) Stats() Stats {
 	defer m.mu.Unlock()
 	now := m.now()
 	m.sweep(now)
-	s := Stats{Queued: m.queued, InFlight: m.inFlight, Hosts: len(m.hosts), Seen: len(m.seen)}
+	s := Stats{Queued: m.queued, InFlight: m.inFlight, Hosts: len(m.hosts), Seen: m.seen.Len()}
 	for _, h := range m.hosts {
 		if h.queued() > 0 && (h.pos[inReady] < 0 || h.readyAt.After(now)) {
 			s.HostsWaiting++

@@ -1569,7 +1569,7 @@ func stressTiming(t *testing.T, cfg Config) {
 
 func TestMemory_Add(t *testing.T) {
 	ctx := context.Background()
-	m := NewMemory(Config{})
+	m := NewMemory(Config{Revisitable: true})
 	item := func(u string) Item { return Item{URL: u, Host: "h"} }
 	steps := []struct {
 		url   string
@@ -1696,4 +1696,14 @@ func TestMemory_Reconfigure(t *testing.T) {
 			}
 		})
 	})
+}
+
+func TestMemory_RevisitNeedsRevisitable(t *testing.T) {
+	m := NewMemory(Config{})
+	if _, err := m.Add(context.Background(), Item{URL: "http://h/a", Host: "h"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Revisit(context.Background()); err == nil {
+		t.Error("Revisit without Config.Revisitable succeeded (the URLs were not kept)")
+	}
 }

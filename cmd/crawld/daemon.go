@@ -46,10 +46,11 @@ type fetchMeta struct {
 	at                 time.Time
 }
 
-// newMemoryFrontier returns an in-memory frontier; it keeps fetch metadata
-// only when a recrawl will use it, so a one-shot crawl does not grow a map of
-// every page.
+// newMemoryFrontier returns an in-memory frontier; it keeps every URL and
+// its fetch metadata only when a recrawl will use them, so a one-shot crawl
+// holds just 8-byte fingerprints of the URLs it has seen.
 func newMemoryFrontier(cfg queue.Config, keepMeta bool) *memoryFrontier {
+	cfg.Revisitable = keepMeta
 	m := &memoryFrontier{Memory: queue.NewMemory(cfg)}
 	if keepMeta {
 		m.fetch = make(map[string]fetchMeta)
