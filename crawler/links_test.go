@@ -1,8 +1,10 @@
 package crawler
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -211,4 +213,32 @@ func FuzzParsePage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkParsePage measures link extraction on real HTML: a page of
+// Debian's python3-doc when it is installed (bench/compare.sh installs it),
+// else a synthetic page of the same shape.
+func BenchmarkParsePage(b *testing.B) {
+	body, err := os.ReadFile("/usr/share/doc/python3-doc/html/library/functions.html")
+	if err != nil {
+		var sb strings.Builder
+		sb.WriteString("<html><head><title>synthetic</title></head><body>")
+		for i := range 600 {
+			fmt.Fprintf(&sb, `<p>Paragraph %d with <a href="../ref/section-%d.html#anchor">a link</a> and text.</p>`, i, i%97)
+		}
+		sb.WriteString("</body></html>")
+		body = []byte(sb.String())
+	}
+	page, _ := url.Parse("https://docs.python.org/3/library/functions.html")
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	links := 0
+	for b.Loop() {
+		p, err := parsePage(page, "text/html; charset=utf-8", body, "crawld", false, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		links = len(p.links)
+	}
+	b.ReportMetric(float64(links), "links/page")
 }
