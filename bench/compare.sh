@@ -16,14 +16,17 @@
 #   bash bench/compare.sh
 #
 # Environment: WORKERS (16), SYNTH_PAGES (200000), SYNTH_LIMIT (100000),
-# SCENARIOS ("synthetic docs"), KEEP_TMP=1 to keep the temp dir (outputs,
-# access log).
+# SCENARIOS ("synthetic docs"), RSS_CAP_MIB (12288: a crawler whose processes
+# hold more is killed and counted as failed, so that a runaway crawl cannot
+# push the whole machine into the OOM killer), KEEP_TMP=1 to keep the temp
+# dir (outputs, access log).
 set -euo pipefail
 
 WORKERS=${WORKERS:-16}
 SYNTH_PAGES=${SYNTH_PAGES:-200000}
 SYNTH_LIMIT=${SYNTH_LIMIT:-100000}
 SCENARIOS=${SCENARIOS:-synthetic docs}
+RSS_CAP_MIB=${RSS_CAP_MIB:-12288}
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
@@ -36,11 +39,16 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/crawlcompare.XXXXXX")
 # Process groups (setsid) of everything started in the background; cleanup
 # ends each group by its id.
 groups=()
+watchers=()
 cleanup() {
 	local rc=$? pg
 	trap - EXIT INT TERM
+	for pg in "${watchers[@]}"; do
+		kill -TERM "$pg" 2>/dev/null || true
+	done
 	for pg in "${groups[@]}"; do
-		kill -TERM -- "-$pg" 2>/dev/null || true
+		# The group, or the leader if setsid has not run yet.
+		kill -TERM -- "-$pg" 2>/dev/null || kill -TERM "$pg" 2>/dev/null || true
 	done
 	for pg in "${groups[@]}"; do
 		for _ in $(seq 50); do
@@ -70,7 +78,7 @@ start_bg() {
 
 # stop_bg PID: ends the process group PID and waits for its leader.
 stop_bg() {
-	kill -TERM -- "-$1" 2>/dev/null || true
+	kill -TERM -- "-$1" 2>/dev/null || kill -TERM "$1" 2>/dev/null || true
 	wait "$1" 2>/dev/null || true
 }
 
@@ -98,18 +106,48 @@ colly_version=$(cd "$repo/bench/colly" && go list -m -f '{{.Version}}' github.co
 rows=()
 failed=0
 
+# watch_rss SID FLAGFILE: once the processes of session SID (/usr/bin/time
+# and the crawler) hold more than RSS_CAP_MIB together, kills the crawler
+# (the children of time, the session leader, so that time still reports) and
+# notes the figure in FLAGFILE.
+watch_rss() {
+	local cap_kib=$((RSS_CAP_MIB * 1024)) kib
+	# The leader's pid, not the group: setsid may not have run yet.
+	while kill -0 "$1" 2>/dev/null; do
+		kib=$(ps -o rss= -s "$1" 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+		if [ "$kib" -gt "$cap_kib" ]; then
+			echo "$kib" >"$2"
+			local child
+			for child in $(ps -o pid= --ppid "$1"); do
+				kill -KILL "$child" 2>/dev/null || true
+			done
+			return
+		fi
+		sleep 0.25
+	done
+}
+
 # measure NAME CMD...: runs CMD under /usr/bin/time, in the background so
-# that a signal reaches the script at once; sets wall, user, sys, rss_kib and
-# run_rc. stderr of CMD goes to $tmp/NAME.err.
+# that a signal reaches the script at once; sets wall, user, sys, rss_kib,
+# run_rc and run_note. stderr of CMD goes to $tmp/NAME.err.
 measure() {
 	local name=$1
 	shift
 	log "run $name: $*"
 	start_bg /usr/bin/time -o "$tmp/$name.time" -f '%e %U %S %M' "$@" 2>"$tmp/$name.err"
 	local pid=$bg_pid
+	watch_rss "$pid" "$tmp/$name.killed" &
+	local watcher=$!
+	watchers+=("$watcher")
 	if wait "$pid"; then run_rc=0; else run_rc=$?; fi
+	wait "$watcher" 2>/dev/null || true
+	run_note="exit $run_rc"
+	if [ -f "$tmp/$name.killed" ]; then
+		run_rc=137
+		run_note="killed at $(($(cat "$tmp/$name.killed") / 1024)) MiB RSS > RSS_CAP_MIB $RSS_CAP_MIB"
+	fi
 	if [ "$run_rc" != 0 ]; then
-		log "$name failed (exit $run_rc); its stderr:"
+		log "$name failed ($run_note); its stderr:"
 		tail -n 20 "$tmp/$name.err" >&2 || true
 		failed=1
 	fi
@@ -123,14 +161,14 @@ measure() {
 row() {
 	local scenario=$1 crawler=$2 pages=$3 requests=$4 dups=$5 note=$6
 	if [ "$run_rc" != 0 ]; then
-		rows+=("| $scenario | $crawler | FAILED (exit $run_rc) | | | | | | | $note |")
+		rows+=("| $scenario | $crawler | FAILED ($run_note) | | $wall | | | | $((rss_kib / 1024)) | | $note |")
 		return
 	fi
 	rows+=("$(awk -v s="$scenario" -v c="$crawler" -v p="$pages" -v r="$requests" \
 		-v w="$wall" -v u="$user" -v y="$sys" -v m="$rss_kib" -v d="$dups" -v n="$note" 'BEGIN {
 		pps = (w > 0) ? p / w : 0
 		cpu = (p > 0) ? (u + y) * 1000 / p : 0
-		printf "| %s | %s | %d | %s | %.2f | %.0f | %.3f | %.1f | %s | %s |", s, c, p, r, w, pps, cpu, m / 1024, d, n
+		printf "| %s | %s | %d | %s | %.2f | %.0f | %.1f | %.3f | %.1f | %s | %s |", s, c, p, r, w, pps, u + y, cpu, m / 1024, d, n
 	}')")
 }
 
@@ -172,7 +210,7 @@ synthetic() {
 	local req dups
 	req=$(json_field "$tmp/synth-colly.err" pages_requested || true)
 	dups=$(json_field "$tmp/synth-colly.err" duplicates || true)
-	row synthetic "colly $colly_version" "$(lines "$tmp/synth-colly.jsonl")" "${req:-?}" "${dups:-?} (own count)" \
+	row synthetic "colly $colly_version" "$(lines "$tmp/synth-colly.jsonl")" "${req:-?} (own count)" "${dups:-?} (own count)" \
 		"stops visiting at $SYNTH_LIMIT responses"
 
 	if ! kill -0 "$site" 2>/dev/null; then
@@ -272,8 +310,8 @@ docs() {
 	server_stats() {
 		tail -n "+$(($1 + 1))" "$access" | awk '$1 != "/robots.txt" && $2 != 400 { print $1 }' >"$tmp/$2.uris"
 		srv_requests=$(lines "$tmp/$2.uris")
-		read -r srv_dups srv_dup_urls < <(sort "$tmp/$2.uris" | uniq -c |
-			awk '$1 > 1 { d += $1 - 1; u++ } END { print d + 0, u + 0 }')
+		read -r srv_distinct srv_dups srv_dup_urls < <(sort "$tmp/$2.uris" | uniq -c |
+			awk '{ n++ } $1 > 1 { d += $1 - 1; u++ } END { print n + 0, d + 0, u + 0 }')
 		srv_nonhtml=$(grep -Evc '(\.html?|/)$' "$tmp/$2.uris" || true)
 	}
 
@@ -284,17 +322,19 @@ docs() {
 		--allow-cidr 127.0.0.0/8 --allow-domain 127.0.0.3 --log-level warn --progress-interval 0 \
 		--output "$tmp/docs-crawld.jsonl"
 	server_stats "$before" docs-crawld
-	row docs crawld "$(lines "$tmp/docs-crawld.jsonl")" "$srv_requests ($srv_nonhtml non-HTML)" \
+	row docs crawld "$(lines "$tmp/docs-crawld.jsonl")" "$srv_requests ($srv_distinct distinct, $srv_nonhtml non-HTML)" \
 		"$srv_dups ($srv_dup_urls URLs) in log" "no page limit"
 
-	local variant name args note req own
+	local variant name label args note req own
 	for variant in plain strip; do
 		name=docs-colly-$variant
+		label="colly $colly_version"
 		args=()
-		note="a[href] as Colly resolves it (fragment kept)"
+		note="links as Colly resolves them (#fragment kept)"
 		if [ "$variant" = strip ]; then
+			label="colly $colly_version -strip-fragment"
 			args=(-strip-fragment)
-			note="-strip-fragment: #fragment removed before Visit"
+			note="#fragment removed before Visit"
 		fi
 		before=$(lines "$access")
 		measure "$name" "$tmp/colly-bench" -seed "$seed" -max-pages 0 -workers "$WORKERS" \
@@ -305,7 +345,7 @@ docs() {
 		if [ "$run_rc" = 0 ] && [ "${req:-}" != "$srv_requests" ]; then
 			log "$name: colly counted ${req:-?} requests, nginx logged $srv_requests"
 		fi
-		row docs "colly $colly_version" "$(lines "$tmp/$name.jsonl")" "$srv_requests ($srv_nonhtml non-HTML)" \
+		row docs "$label" "$(lines "$tmp/$name.jsonl")" "$srv_requests ($srv_distinct distinct, $srv_nonhtml non-HTML)" \
 			"$srv_dups ($srv_dup_urls URLs) in log; own count ${own:-?}" "$note"
 	done
 
@@ -330,8 +370,8 @@ done
 
 echo "Machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo); $WORKERS workers per crawler; Colly $colly_version; $(go version | cut -d' ' -f3)."
 echo
-echo "| scenario | crawler | pages | requests seen by server | wall s | pages/s | CPU s per 1k pages | peak RSS MiB | duplicate requests | note |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| scenario | crawler | pages | requests seen by server | wall s | pages/s | CPU s | CPU s per 1k pages | peak RSS MiB | duplicate requests | note |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${rows[@]}"
 
 if [ "$failed" != 0 ]; then
