@@ -712,7 +712,8 @@ func (c *Crawler) redirect(ctx context.Context, it queue.Item, from *url.URL, lo
 	}
 	// The hop inherits the admission of the URL that led to it, so it does
 	// not count against max_pages again.
-	return c.enqueue(ctx, next, false)
+	admission, err := c.enqueue(ctx, next, false)
+	return admission == queue.Added, err
 }
 
 // admit applies the filter, depth and page limits to a discovered URL and
@@ -738,8 +739,8 @@ func (c *Crawler) admit(ctx context.Context, u *url.URL, depth int) error {
 
 // enqueue adds it to the frontier unless its URL was seen before or, for a
 // new page, max_pages are already admitted, or max_pages_per_host from its
-// host. It reports whether it queued it.
-func (c *Crawler) enqueue(ctx context.Context, it queue.Item, newPage bool) (bool, error) {
+// host. It says what became of it.
+func (c *Crawler) enqueue(ctx context.Context, it queue.Item, newPage bool) (queue.Admission, error) {
 	limit := 0
 	if newPage {
 		limit = c.cfg.MaxPages
@@ -751,7 +752,7 @@ func (c *Crawler) enqueue(ctx context.Context, it queue.Item, newPage bool) (boo
 			if c.perHost.pages[it.Host] >= c.cfg.MaxPagesPerHost {
 				c.counts.overLimit.Add(1)
 				c.metrics.reject("max_pages_per_host")
-				return false, nil
+				return queue.OverLimit, nil
 			}
 		}
 	}
@@ -760,7 +761,7 @@ func (c *Crawler) enqueue(ctx context.Context, it queue.Item, newPage bool) (boo
 		c.perHost.pages[it.Host]++
 	}
 	if err != nil {
-		return false, fmt.Errorf("frontier add: %w", err)
+		return admission, fmt.Errorf("frontier add: %w", err)
 	}
 	switch admission {
 	case queue.Duplicate:
@@ -770,7 +771,7 @@ func (c *Crawler) enqueue(ctx context.Context, it queue.Item, newPage bool) (boo
 		c.counts.overLimit.Add(1)
 		c.metrics.reject("max_pages")
 	}
-	return admission == queue.Added, nil
+	return admission, nil
 }
 
 // finish ends an item with its outcome: a page's record is written; a

@@ -671,3 +671,26 @@ func TestCrawl_ReusesConnections(t *testing.T) {
 		t.Errorf("%d connections for %d requests at per-host concurrency 2, want at most 2", n, len(recs)+1)
 	}
 }
+
+func TestCrawler_AddSeeds(t *testing.T) {
+	cfg := testConfig("http://127.0.0.2/")
+	cfg.MaxPagesPerHost = 2
+	c, err := New(cfg, queue.NewMemory(queue.Config{}), &recordSink{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	urls := []string{"http://127.0.0.2/a", "HTTP://127.0.0.2:80/a#x", "http://127.0.0.2/b", "http://127.0.0.2/c", "http://127.0.0.9/", "::bad"}
+	got, err := c.AddSeeds(context.Background(), urls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		accepted bool
+		reason   string
+	}{{true, ""}, {false, "duplicate"}, {true, ""}, {false, "max_pages"}, {false, "filtered: domain"}, {false, "invalid"}}
+	for i, w := range want {
+		if got[i].Accepted != w.accepted || !strings.HasPrefix(got[i].Reason, w.reason) {
+			t.Errorf("%s: %+v, want accepted %v, reason %q", urls[i], got[i], w.accepted, w.reason)
+		}
+	}
+}

@@ -83,25 +83,30 @@ func (c *Crawler) AddSeeds(ctx context.Context, urls []string) ([]SeedResult, er
 	for _, raw := range urls {
 		res := SeedResult{URL: raw}
 		u, err := filter.Parse(raw)
-		switch {
-		case err != nil:
+		if err != nil {
 			res.Reason = "invalid: " + err.Error()
-		case c.rules.Load().Check(u) != filter.ReasonOK:
-			res.Reason = "filtered: " + c.rules.Load().Check(u).String()
-		default:
-			res.URL = u.String()
-			admission, err := c.front.Add(ctx, queue.Item{URL: res.URL, Host: u.Host, Kind: queue.KindPage}, c.cfg.MaxPages)
-			if err != nil {
-				return results, err
-			}
-			switch admission {
-			case queue.Added:
-				res.Accepted = true
-			case queue.Duplicate:
-				res.Reason = "duplicate: already crawled or queued"
-			case queue.OverLimit:
-				res.Reason = "max_pages reached"
-			}
+			results = append(results, res)
+			continue
+		}
+		if reason := c.rules.Load().Check(u); reason != filter.ReasonOK {
+			res.Reason = "filtered: " + reason.String()
+			results = append(results, res)
+			continue
+		}
+		// The same admission as a discovered link: seen set, max_pages
+		// and max_pages_per_host, counted alike.
+		res.URL = u.String()
+		admission, err := c.enqueue(ctx, queue.Item{URL: res.URL, Host: u.Host, Kind: queue.KindPage}, true)
+		if err != nil {
+			return results, err
+		}
+		switch admission {
+		case queue.Added:
+			res.Accepted = true
+		case queue.Duplicate:
+			res.Reason = "duplicate: already crawled or queued"
+		case queue.OverLimit:
+			res.Reason = "max_pages or max_pages_per_host reached"
 		}
 		results = append(results, res)
 	}
