@@ -43,9 +43,11 @@ import (
 	"container/heap"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/time/rate"
 
@@ -69,6 +71,12 @@ type Item struct {
 	Redirects int    // redirect hops that led to this URL (0 for a URL found as a link or seed)
 	Origin    string // for a redirect hop, the URL originally admitted; "" otherwise
 	Attempt   int    // failed tries so far (0 on the first try)
+
+	// ID identifies a stored copy of the item for a frontier that keeps
+	// items outside memory (the embedded store): it sets ID when the item is
+	// queued and finds the copy again by it when the item is Done. Memory
+	// keeps it as given and never reads it.
+	ID uint64
 }
 
 // Config sets the per-host politeness. The zero value means: unlimited rate,
@@ -80,16 +88,47 @@ type Config struct {
 	// Revisitable keeps every URL given to Add (not just its 8-byte
 	// fingerprint), so that Revisit can queue them all again.
 	Revisitable bool
+
+	// MemoryLimit bounds, in bytes, the queued items (and the state of the
+	// hosts they belong to) that Memory keeps in memory; 0 or less means no
+	// bound. Beyond it, items go to Overflow; without an Overflow the limit
+	// is not enforced. The size of an item is estimated from its struct and
+	// string lengths (see itemBytes), so the bound is on the frontier's
+	// data, not on the process's RSS. Reconfigure ignores it.
+	MemoryLimit int64
+	// Overflow stores the items beyond MemoryLimit. Reconfigure ignores it.
+	Overflow Overflow
+}
+
+// Overflow keeps, outside memory, the items a Memory with a MemoryLimit
+// cannot hold. Memory spills a host's items in the order they were queued
+// and takes them back oldest first, and once a host has items spilled every
+// new item of that host is spilled too, so the host's FIFO order holds
+// across memory and the Overflow.
+//
+// Memory calls these methods with its lock held, one at a time: they must
+// not call back into the Memory, and they should be quick (a local disk).
+type Overflow interface {
+	// Spill stores it behind every item of it.Host spilled before it. On
+	// error the item is not queued and Put returns the error.
+	Spill(it Item) error
+	// Unspill removes and returns the n oldest spilled items of host, in the
+	// order they were spilled. Memory never asks for more items of a host
+	// than it has spilled and not yet taken back. On error Get returns it
+	// and the items stay spilled.
+	Unspill(host string, n int) ([]Item, error)
 }
 
 // Stats is a snapshot of a frontier's size.
 type Stats struct {
-	Queued       int // items waiting in host FIFOs
-	InFlight     int // items handed out by Get and not yet Done
-	Hosts        int // hosts with state held in memory
-	HostsWaiting int // hosts with queued items that Get may not hand out right now (rate-limited, blocked or at their in-flight cap)
-	Blocked      int // hosts under a Block that has not passed yet
-	Seen         int // distinct URLs given to Add since the last Forget
+	Queued       int   // items waiting in host FIFOs
+	InFlight     int   // items handed out by Get and not yet Done
+	Hosts        int   // hosts with state held in memory
+	HostsWaiting int   // hosts with queued items that Get may not hand out right now (rate-limited, blocked or at their in-flight cap)
+	Blocked      int   // hosts under a Block that has not passed yet
+	Seen         int   // distinct URLs given to Add
+	Spilled      int   // of the Queued items, those held by the Overflow
+	MemoryBytes  int64 // estimated bytes of the queued items and hosts held in memory (see Config.MemoryLimit)
 }
 
 var errNoHost = errors.New("queue: item has no host")
@@ -128,6 +167,11 @@ type Memory struct {
 	counted int       // Adds that counted toward a limit
 	timed   int       // hosts held with an interval or a block (see now)
 	last    time.Time // the clock's latest reading, zero if never read
+
+	overflow Overflow // nil when items are never spilled
+	memLimit int64    // Config.MemoryLimit, when overflow is set
+	bytes    int64    // itemBytes of the items in host FIFOs, plus hostBytes per host held
+	spilled  int      // items held by overflow
 }
 
 // seenURL is what a new round needs to queue a seen URL again.
@@ -145,8 +189,9 @@ type host struct {
 	pos     [2]int    // index in ready and idle, -1 when absent
 
 	name     string
-	items    []Item // the FIFO is items[head:]
+	items    []Item // the head of the FIFO, in memory, is items[head:]
 	head     int
+	spilled  int // the FIFO's tail, held by the Overflow, behind items
 	inFlight int
 	lim      *rate.Limiter // nil when the rate is unlimited (and no interval is set): a rate.Inf limiter would always allow
 	dropAt   time.Time     // when lim is full again and any block has passed; kept while in idle
@@ -157,7 +202,11 @@ type host struct {
 	blindStart   bool          // the last hand-out was made without reading the clock (see Memory.now)
 }
 
-func (h *host) queued() int { return len(h.items) - h.head }
+// queued returns the length of h's FIFO, in memory and spilled.
+func (h *host) queued() int { return h.held() + h.spilled }
+
+// held returns the number of h's queued items in memory.
+func (h *host) held() int { return len(h.items) - h.head }
 
 // timed reports whether h needs the clock even when the rate is unlimited.
 func (h *host) timed() bool { return h.interval > 0 || !h.blockedUntil.IsZero() }
@@ -209,13 +258,15 @@ func (h *host) pop() Item {
 // NewMemory returns an empty in-memory frontier with the given politeness.
 func NewMemory(cfg Config) *Memory {
 	return &Memory{
-		limit:   limitOf(cfg.Rate),
-		burst:   max(cfg.Burst, 1),
-		perHost: max(cfg.PerHostConcurrency, 1),
-		wake:    make(chan struct{}, 1),
-		hosts:   make(map[string]*host),
-		seen:    seen.New(0),
-		keepAll: cfg.Revisitable,
+		limit:    limitOf(cfg.Rate),
+		burst:    max(cfg.Burst, 1),
+		perHost:  max(cfg.PerHostConcurrency, 1),
+		wake:     make(chan struct{}, 1),
+		hosts:    make(map[string]*host),
+		seen:     seen.New(0),
+		keepAll:  cfg.Revisitable,
+		overflow: cfg.Overflow,
+		memLimit: cfg.MemoryLimit,
 		ready: hostHeap{k: inReady, less: func(a, b *host) bool {
 			if c := a.readyAt.Compare(b.readyAt); c != 0 {
 				return c < 0
@@ -253,17 +304,19 @@ func (m *Memory) Add(ctx context.Context, it Item, limit int) (Admission, error)
 	if m.seen.HasFingerprint(fp) {
 		return Duplicate, nil
 	}
+	if limit > 0 && m.counted >= limit {
+		return OverLimit, nil
+	}
+	if err := m.put(it); err != nil {
+		return Duplicate, err
+	}
 	if limit > 0 {
-		if m.counted >= limit {
-			return OverLimit, nil
-		}
 		m.counted++
 	}
 	m.seen.AddFingerprint(fp)
 	if m.keepAll {
 		m.revisit = append(m.revisit, seenURL{url: it.URL, host: it.Host, depth: int32(it.Depth), kind: it.Kind})
 	}
-	m.put(it)
 	return Added, nil
 }
 
@@ -272,7 +325,8 @@ func (m *Memory) Add(ctx context.Context, it Item, limit int) (Admission, error)
 // in the order it was first added, and the count behind Add's limit restarts
 // at the number of pages so queued. The seen set stays, so a URL found again
 // during the round is not queued twice. It returns how many items it queued.
-// It needs Config.Revisitable.
+// It needs Config.Revisitable. If the Overflow fails, Revisit stops there
+// and returns how many it queued with the error.
 func (m *Memory) Revisit(ctx context.Context) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -283,19 +337,21 @@ func (m *Memory) Revisit(ctx context.Context) (int, error) {
 		return 0, errors.New("queue: Revisit needs Config.Revisitable")
 	}
 	m.counted = 0
-	for _, s := range m.revisit {
+	for i, s := range m.revisit {
+		if err := m.put(Item{URL: s.url, Host: s.host, Depth: int(s.depth), Kind: s.kind}); err != nil {
+			return i, err
+		}
 		if s.kind == KindPage {
 			m.counted++
 		}
-		m.put(Item{URL: s.url, Host: s.host, Depth: int(s.depth), Kind: s.kind})
 	}
 	return len(m.revisit), nil
 }
 
 // Put appends it to the FIFO of it.Host and counts one unfinished task,
 // whether or not its URL was added before (a retry puts an item back). It
-// never blocks. It returns an error, and counts nothing, if it.Host is "" or
-// ctx is already done.
+// never blocks. It returns an error, and counts nothing, if it.Host is "",
+// ctx is already done or the Overflow fails to take it.
 func (m *Memory) Put(ctx context.Context, it Item) error {
 	if it.Host == "" {
 		return errNoHost
@@ -305,12 +361,12 @@ func (m *Memory) Put(ctx context.Context, it Item) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.put(it)
-	return nil
+	return m.put(it)
 }
 
-// put queues it; m.mu is held.
-func (m *Memory) put(it Item) {
+// put queues it, in memory or, once over the memory limit, in the
+// overflow; m.mu is held.
+func (m *Memory) put(it Item) error {
 	now := m.now()
 	m.sweep(now)
 	h := m.hosts[it.Host]
@@ -320,10 +376,22 @@ func (m *Memory) put(it Item) {
 		// no earlier than any readyAt in the heap.
 		h = m.newHost(it.Host)
 	}
-	h.items = append(h.items, it)
+	size := itemBytes(it)
+	if m.overflow != nil && (h.spilled > 0 || m.bytes+size > m.memLimit) {
+		if err := m.overflow.Spill(it); err != nil {
+			m.update(h, now) // drops a host created for it
+			return fmt.Errorf("queue: spill %s: %w", it.URL, err)
+		}
+		h.spilled++
+		m.spilled++
+	} else {
+		h.items = append(h.items, it)
+		m.bytes += size
+	}
 	m.queued++
 	m.update(h, now)
 	m.kick()
+	return nil
 }
 
 // Get blocks until some host may be fetched now, then hands out the oldest
@@ -341,7 +409,12 @@ func (m *Memory) Get(ctx context.Context) (Item, error) {
 		}
 		now := m.now()
 		m.sweep(now)
-		if it, ok := m.take(now); ok {
+		it, ok, err := m.take(now)
+		if err != nil {
+			m.kick()
+			return Item{}, err
+		}
+		if ok {
 			m.kick()
 			return it, nil
 		}
@@ -400,7 +473,7 @@ func (m *Memory) Stats() Stats {
 	defer m.mu.Unlock()
 	now := m.now()
 	m.sweep(now)
-	s := Stats{Queued: m.queued, InFlight: m.inFlight, Hosts: len(m.hosts), Seen: m.seen.Len()}
+	s := Stats{Queued: m.queued, InFlight: m.inFlight, Hosts: len(m.hosts), Seen: m.seen.Len(), Spilled: m.spilled, MemoryBytes: m.bytes}
 	for _, h := range m.hosts {
 		if h.queued() > 0 && (h.pos[inReady] < 0 || h.readyAt.After(now)) {
 			s.HostsWaiting++
@@ -601,12 +674,14 @@ func (m *Memory) newHost(name string) *host {
 	}
 	m.retune(h, time.Time{}) // a new limiter starts full, whatever the time
 	m.hosts[name] = h
+	m.bytes += hostBytes + int64(len(name))
 	return h
 }
 
 // drop forgets the state of an idle host.
 func (m *Memory) drop(h *host) {
 	delete(m.hosts, h.name)
+	m.bytes -= hostBytes + int64(len(h.name))
 	if h.timed() {
 		m.timed--
 	}
@@ -631,7 +706,9 @@ func (m *Memory) recount(h *host, was bool) {
 }
 
 // take hands out the next item of the top host if that host is ready at now.
-func (m *Memory) take(now time.Time) (Item, bool) {
+// It fails only if the host's next items had to be taken back from the
+// overflow and could not be.
+func (m *Memory) take(now time.Time) (Item, bool, error) {
 	for m.ready.Len() > 0 && !m.ready.hs[0].readyAt.After(now) {
 		h := heap.Pop(&m.ready).(*host)
 		// readyAt is no earlier than the block's end and is checked against
@@ -641,7 +718,14 @@ func (m *Memory) take(now time.Time) (Item, bool) {
 			m.update(h, now)
 			continue
 		}
+		if h.held() == 0 {
+			if err := m.unspill(h); err != nil {
+				m.update(h, now)
+				return Item{}, false, err
+			}
+		}
 		it := h.pop()
+		m.bytes -= itemBytes(it)
 		h.inFlight++
 		if h.blindStart = !m.clocked(); !h.blindStart {
 			h.lastStart = now
@@ -649,10 +733,52 @@ func (m *Memory) take(now time.Time) (Item, bool) {
 		m.queued--
 		m.inFlight++
 		m.update(h, now)
-		return it, true
+		return it, true, nil
 	}
-	return Item{}, false
+	return Item{}, false, nil
 }
+
+// unspillBatch is how many items of a host unspill takes back at once while
+// memory is well under the limit: one read of the overflow per batch rather
+// than per item, and few enough that the hosts being served cannot together
+// hold much above the limit.
+const unspillBatch = 64
+
+// unspill takes back the oldest spilled items of h, which has none in
+// memory; m.mu is held. Near the limit it takes one at a time.
+func (m *Memory) unspill(h *host) error {
+	n := 1
+	if m.bytes < m.memLimit/2 {
+		n = min(h.spilled, unspillBatch)
+	}
+	items, err := m.overflow.Unspill(h.name, n)
+	if err == nil && len(items) != n {
+		err = fmt.Errorf("overflow returned %d items, not %d", len(items), n)
+	}
+	if err != nil {
+		return fmt.Errorf("queue: take back spilled items of %s: %w", h.name, err)
+	}
+	for _, it := range items {
+		h.items = append(h.items, it)
+		m.bytes += itemBytes(it)
+	}
+	h.spilled -= n
+	m.spilled -= n
+	return nil
+}
+
+// itemOverhead is the memory an Item takes besides its strings' bytes: the
+// struct in the FIFO's array, with room for the array's growth.
+const itemOverhead = int64(unsafe.Sizeof(Item{})) * 3 / 2
+
+// itemBytes estimates the memory a queued item holds.
+func itemBytes(it Item) int64 {
+	return itemOverhead + int64(len(it.URL)+len(it.Host)+len(it.Origin))
+}
+
+// hostBytes estimates the memory of a host's state: the struct, its map
+// entry and its limiter.
+const hostBytes = 320
 
 // wait blocks, with m.mu released, until a wake token arrives, the earliest
 // ready host's time comes, or ctx is done.

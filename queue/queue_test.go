@@ -599,7 +599,7 @@ func TestPerHostConcurrency(t *testing.T) {
 				if it, ok := returned(got); ok {
 					t.Fatalf("Get returned %s with %d items in flight", it.URL, limit)
 				}
-				if got, want := m.Stats(), (Stats{Queued: 2, InFlight: limit, Hosts: 1, HostsWaiting: 1}); got != want {
+				if got, want := withoutBytes(m.Stats()), (Stats{Queued: 2, InFlight: limit, Hosts: 1, HostsWaiting: 1}); got != want {
 					t.Errorf("Stats = %+v, want %+v", got, want)
 				}
 				m.Done(held[0])
@@ -1220,12 +1220,12 @@ func TestBlock(t *testing.T) {
 	}{
 		{"unknown host, then Put", Config{Rate: 4}, func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
 			m.Block("a", t0.Add(3*time.Second))
-			if got, want := m.Stats(), (Stats{Hosts: 1, Blocked: 1}); got != want {
+			if got, want := withoutBytes(m.Stats()), (Stats{Hosts: 1, Blocked: 1}); got != want {
 				t.Errorf("Stats after Block = %+v, want %+v", got, want)
 			}
 			time.Sleep(time.Second)
 			put(t, m, "a", 2)
-			if got, want := m.Stats(), (Stats{Queued: 2, Hosts: 1, HostsWaiting: 1, Blocked: 1}); got != want {
+			if got, want := withoutBytes(m.Stats()), (Stats{Queued: 2, Hosts: 1, HostsWaiting: 1, Blocked: 1}); got != want {
 				t.Errorf("Stats after Put = %+v, want %+v", got, want)
 			}
 			return ats(handOuts(t, m, t0, 2))
@@ -1234,7 +1234,7 @@ func TestBlock(t *testing.T) {
 			put(t, m, "a", 2)
 			m.Block("a", t0.Add(2*time.Second))
 			m.Block("a", t0.Add(time.Second))
-			if got, want := m.Stats(), (Stats{Queued: 2, Hosts: 1, HostsWaiting: 1, Blocked: 1}); got != want {
+			if got, want := withoutBytes(m.Stats()), (Stats{Queued: 2, Hosts: 1, HostsWaiting: 1, Blocked: 1}); got != want {
 				t.Errorf("Stats = %+v, want %+v", got, want)
 			}
 			return ats(handOuts(t, m, t0, 2))
@@ -1393,7 +1393,7 @@ func TestBlockKeepsHost(t *testing.T) {
 				}
 				for _, s := range steps {
 					time.Sleep(s.at - time.Since(t0))
-					if got := m.Stats(); got != s.want {
+					if got := withoutBytes(m.Stats()); got != s.want {
 						t.Errorf("at %v: Stats = %+v, want %+v", s.at, got, s.want)
 					}
 				}
@@ -1706,4 +1706,11 @@ func TestMemory_RevisitNeedsRevisitable(t *testing.T) {
 	if _, err := m.Revisit(context.Background()); err == nil {
 		t.Error("Revisit without Config.Revisitable succeeded (the URLs were not kept)")
 	}
+}
+
+// withoutBytes clears MemoryBytes, an estimate tests of the counts leave
+// to TestSpill.
+func withoutBytes(s Stats) Stats {
+	s.MemoryBytes = 0
+	return s
 }
