@@ -12,6 +12,8 @@ package crawler
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -132,6 +134,20 @@ func WithRegistry(reg prometheus.Registerer) Option {
 		m, err := newMetrics(reg, c.front)
 		c.metrics = m
 		return err
+	}
+}
+
+// WithRootCAs makes the crawler trust the certificate authorities in pool,
+// instead of the system's, for crawling sites whose certificates chain to a
+// private CA (an intranet, a test server).
+func WithRootCAs(pool *x509.CertPool) Option {
+	return func(c *Crawler) error {
+		t, ok := c.client.Transport.(*http.Transport)
+		if !ok {
+			return errors.New("crawler: WithRootCAs: the HTTP transport is not an *http.Transport")
+		}
+		t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		return nil
 	}
 }
 
@@ -371,7 +387,7 @@ func (c *Crawler) reportProgress(ctx context.Context, start time.Time) {
 			}
 			if fs, ok := c.front.(frontierStats); ok {
 				st := fs.Stats()
-				fields = append(fields, zap.Int("frontier", st.Queued), zap.Int("in_flight", st.InFlight),
+				fields = append(fields, zap.Int("frontier", st.Queued), zap.Int("spilled", st.Spilled), zap.Int("in_flight", st.InFlight),
 					zap.Int("hosts", st.Hosts), zap.Int("hosts_waiting", st.HostsWaiting))
 			}
 			c.log.Info("progress", fields...)
