@@ -61,6 +61,8 @@ func newMetrics(reg prometheus.Registerer, front Frontier) (*metrics, error) {
 			gauge("crawld_seen_urls", "Distinct URLs admitted (the seen set).", func(s queue.Stats) int { return s.Seen }),
 			gauge("crawld_hosts_active", "Hosts with state in the frontier.", func(s queue.Stats) int { return s.Hosts }),
 			gauge("crawld_hosts_waiting", "Hosts with queued URLs that may not be fetched yet.", func(s queue.Stats) int { return s.HostsWaiting }),
+			gauge("crawld_frontier_spilled", "Queued URLs held on disk because the frontier reached frontier_memory_limit.", func(s queue.Stats) int { return s.Spilled }),
+			gauge("crawld_frontier_memory_bytes", "Estimated bytes of the queued URLs and host state the frontier holds in memory.", func(s queue.Stats) int { return int(s.MemoryBytes) }),
 			gauge("crawld_hosts_backoff", "Hosts paused by Retry-After, back-off or an unreachable robots.txt.", func(s queue.Stats) int { return s.Blocked }),
 		)
 	}

@@ -44,56 +44,85 @@
 //
 // One Pebble database, keys distinguished by a two-byte prefix:
 //
-//	s/<url>        seen set: the URL was given to Add so far (value: version, kind, depth, for Revisit)
-//	q/<id>         a queued item (see below); id is 8 bytes, big-endian, and ids
-//	               grow, so key order is queue order
-//	v/<url>        fetch metadata: version byte 2, ETag and Last-Modified (uvarint
-//	               length, bytes), then the last fetch time (varint Unix nanoseconds)
-//	k/<name>       the crawl's counters (pages, errors, bytes…), saved by SaveCounters
-//	c/version      schema version of the layout (currently 1)
-//	c/count        the admission count behind Add's limit
-//	c/seen         the size of the seen set, for Stats
-//	c/next         the next queue id
+//	s/<url>              seen set: the URL was given to Add so far (value: version, kind, depth, for Revisit)
+//	q/<host>\x00<id>     a queued item (see below); id is 8 bytes, big-endian, and ids
+//	                     grow, so key order is each host's queue order
+//	v/<url>              fetch metadata: version byte 2, ETag and Last-Modified (uvarint
+//	                     length, bytes), then the last fetch time (varint Unix nanoseconds)
+//	k/<name>             the crawl's counters (pages, errors, bytes…), saved by SaveCounters
+//	c/version            schema version of the layout (currently 2)
+//	c/count              the admission count behind Add's limit
+//	c/seen               the size of the seen set, for Stats
 //
-// Counters are 8 bytes, big-endian.
+// Counters are 8 bytes, big-endian. Queue entries are grouped by host so
+// that a host's tail can be read back from disk in order (see Memory). A
+// host never contains a NUL byte (Add and Put refuse one), so the NUL after
+// it ends it: a host's entries sort before those of every host it is a
+// prefix of, and q/<host>\x00 to q/<host>\x01 spans exactly its entries.
 //
 // A queued item is encoded as a version byte (1) followed by URL, Host,
 // Depth, Kind, Redirects, Origin and Attempt: strings as uvarint length and
 // bytes, integers as varints, Kind as one byte. A field is added by
 // appending it under a new version byte, the decoder then reading both
-// versions (the field zero in the old one).
+// versions (the field zero in the old one). The item's ID is its key's.
 //
 // Add writes the seen key, the queue entry and the updated counters in one
-// batch, Put writes a queue entry and the next id in one batch, Done deletes
-// one queue entry, and Revisit queues the seen URLs again in batches, so a
-// crash never leaves a URL seen but not queued, or the count out of step with
-// the seen set.
+// batch, Put writes a queue entry, Done deletes one queue entry, and Revisit
+// queues the seen URLs again in batches, so a crash never leaves a URL seen
+// but not queued, or the count out of step with the seen set.
+//
+// # Schema versions
+//
+// Version 1 keyed queued items by id alone (q/<id>, so one queue order for
+// all hosts) and kept the next id in c/next. Open migrates such a database
+// in place: it moves the entries to their new keys in batches of
+// migrateChunk, each batch setting the new keys and deleting the old ones
+// together, and writes version 2 (deleting c/next, which load no longer
+// needs) only in the last batch, once every entry is moved. An interrupted
+// migration thus leaves version 1 with entries of both shapes, told apart
+// by their length (an old key is always 10 bytes, a new one at least 12),
+// and the next Open moves the rest; no entry is ever lost or doubled.
 //
 // # Identity of items for Done
 //
-// queue.Item carries no id, so the store keeps, in memory, two indexes from
-// an item (the whole comparable struct, every field) to the ids of its stored
-// copies, oldest first: one for the items queued in memory, one for the items
-// handed out by Get and not Done. Put (and Add) append the new id under the
-// item before putting it in the memory queue; Get moves the oldest id of the
-// item it got from the first index to the second; Done(it) removes an id of it
-// from the second index and deletes that entry. The same URL is stored twice
-// when Put requeues an item (a retry, a robots.txt wait) while the original
-// is still in flight, or when Revisit queues it again while the old copy is
-// still queued. A retry differs from the original (its Attempt), so
-// Done of the original deletes the original's entry and never the copy's.
-// Copies equal in every field are interchangeable: whichever of their ids
-// Done deletes, the entry left holds the same item. Done must therefore be
-// given the item exactly as Get returned it.
+// Each stored copy of an item has an id, which Add, Put, Revisit and Open
+// set in its ID field, whatever ID it had: the crawler Puts copies of items
+// Get returned (a retry, a robots.txt wait) while the original may still be
+// in flight, and the copy needs an entry, and an id, of its own. Ids start
+// at 1 and grow, and are assigned under the Frontier's lock in the order the
+// items reach the memory queue, so within a host they follow its FIFO. Done(it)
+// deletes the entry q/<it.Host>\x00<it.ID>, and reads no other field: a retry
+// differs from its original in ID (and usually Attempt), so Done of the
+// original deletes the original's entry and never the copy's.
+//
+// To catch misuse cheaply, the Frontier keeps the id and host of each item
+// handed out by Get and not yet Done (a set as large as the work in flight,
+// not the queue): Done panics on an item not in it, so Done twice, Done of
+// an item Get never returned (ID 0, which is never assigned, included) or of
+// one whose Host was changed fails loudly instead of deleting another
+// item's entry or leaving its own on disk.
 //
 // # Memory
 //
 // The seen set is not held in memory: Add looks the URL up in Pebble (bloom
 // filters keep lookups of new URLs cheap), serialised by a mutex so two Adds
 // of one URL cannot both pass the check. Memory therefore follows the queue,
-// not the number of URLs ever seen: each queued item costs its strings, its
-// copy in queue.Memory and one entry in the id index (about 200 bytes plus the
-// URL), on top of Pebble's fixed block cache and memtables (about 16 MB).
+// not the number of URLs ever seen, on top of Pebble's fixed block cache and
+// memtables (about 16 MB) and the set of items in flight.
+//
+// Without a MemoryLimit every queued item is in memory too: its strings and
+// its copy in queue.Memory (about 150 bytes plus the URL). With
+// queue.Config.MemoryLimit > 0 the Frontier gives its queue.Memory an
+// Overflow that is the store's own queue entries: an item beyond the limit
+// is already on disk, so spilling it writes nothing, and queue.Memory keeps
+// only a count of the host's spilled tail. The store keeps, per host with a
+// spilled tail, where the tail starts and its length (see diskOverflow), and
+// reads the tail back from disk in order as the host's items are handed out.
+// Memory is then bounded by the limit, plus queue.Memory's state for each
+// host with queued items and the store's small record for each host with a
+// spilled tail. This holds across restarts: Open puts the entries in the
+// memory queue host by host, in order, and those beyond the limit cost only
+// the count.
 //
 // Only one process may open a directory at a time: Open takes Pebble's lock
 // on the directory and fails if it is held, by another process or by another
@@ -107,6 +136,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,13 +149,17 @@ import (
 )
 
 const (
-	schemaVersion = 1 // the layout described in the package doc
+	schemaVersion = 2 // the layout described in the package doc
 	itemVersion   = 1 // the encoding of a queued item
 	validVersion  = 2 // the encoding of validators (2: with the fetch time)
 
 	// syncEvery is how often the background syncer fsyncs the log when
 	// something was written since the last sync.
 	syncEvery = time.Second
+
+	// migrateChunk is how many queue entries a schema migration moves per
+	// batch, so a large queue does not build one huge batch.
+	migrateChunk = 10_000
 )
 
 // Key prefixes and counter keys; see the package doc.
@@ -137,13 +171,25 @@ const (
 	keyVersion  = "c/version"
 	keyCount    = "c/count"
 	keySeen     = "c/seen"
-	keyNext     = "c/next"
+	keyNextV1   = "c/next" // schema version 1 only; see the package doc
 )
 
 var (
-	errClosed = errors.New("store: frontier is closed")
-	errNoHost = errors.New("store: item has no host")
+	errClosed  = errors.New("store: frontier is closed")
+	errNoHost  = errors.New("store: item has no host")
+	errNULHost = errors.New("store: item host contains a NUL byte")
 )
+
+// checkHost refuses the hosts a queue key cannot hold (see the package doc).
+func checkHost(host string) error {
+	switch {
+	case host == "":
+		return errNoHost
+	case strings.IndexByte(host, 0) >= 0:
+		return errNULHost
+	}
+	return nil
+}
 
 // Frontier is a crawl frontier whose queue, seen set and admission count
 // survive restarts and crashes. It implements the crawler's Frontier
@@ -154,20 +200,26 @@ type Frontier struct {
 	fs   *walFS
 	lock *pebble.Lock
 	mem  *queue.Memory
+	ovf  *diskOverflow // mem's Overflow; nil without a MemoryLimit
 
 	// mu serialises the calls that change the frontier's state (Add, Put,
-	// Get's bookkeeping, Done, Revisit, Close): the seen check and the write
-	// that follows it are one step, and ids enter the indexes in the order
-	// their items enter the memory queue. Stats and the validators take it
-	// shared, to see closed.
+	// Done, Revisit, Close): the seen check and the write that follows it
+	// are one step, and ids are assigned in the order their items enter the
+	// memory queue (diskOverflow relies on it). Stats and the validators
+	// take it shared, to see closed. Get does not take it, so a Get never
+	// waits for another call's disk write.
 	mu       sync.RWMutex
 	closed   bool
-	queued   idIndex // items in the memory queue → their ids, oldest first
-	inFlight idIndex // items handed out by Get and not Done → their ids
-	next     uint64  // the next queue id
-	count    uint64  // the admission count behind Add's limit
-	seen     uint64  // the size of the seen set
-	key, val []byte  // scratch buffers for building keys and values; mu is held
+	next     uint64 // the next queue id; ids start at 1
+	count    uint64 // the admission count behind Add's limit
+	seen     uint64 // the size of the seen set
+	key, val []byte // scratch buffers for building keys and values; mu is held
+
+	// handed holds the id and host of every item Get handed out and Done
+	// has not finished, to catch misuse (see the package doc). It has its
+	// own lock so that Get stays off mu.
+	handedMu sync.Mutex
+	handed   map[uint64]string
 
 	failMu  sync.Mutex
 	failure error // the first write failure Done or the syncer could not report; returned by Close
@@ -179,8 +231,17 @@ type Frontier struct {
 
 // Open opens (creating if needed) the store in dir and loads every queued
 // item — including those that were in flight when the process last stopped —
-// into an in-memory queue with politeness cfg. Only one process may open a
-// dir at a time (Pebble's lock); a second Open fails with a clear error.
+// into an in-memory queue with politeness cfg. A database of an older schema
+// version is migrated first (see the package doc).
+//
+// With cfg.MemoryLimit > 0 the memory queue holds items up to that limit and
+// leaves the rest on disk only, reading each host's tail back in order as it
+// is needed (see the package doc); cfg.Overflow is ignored either way, since
+// the store's own queue entries are the overflow, and a second copy of the
+// items elsewhere would only cost writes.
+//
+// Only one process may open a dir at a time (Pebble's lock); a second Open
+// fails with a clear error.
 func Open(dir string, cfg queue.Config) (*Frontier, error) {
 	return open(dir, cfg, syncEvery)
 }
@@ -208,12 +269,16 @@ func open(dir string, cfg queue.Config, every time.Duration) (*Frontier, error) 
 		db:       db,
 		fs:       fs,
 		lock:     lock,
-		mem:      queue.NewMemory(cfg),
-		queued:   newIDIndex(),
-		inFlight: newIDIndex(),
+		handed:   make(map[uint64]string),
 		stopSync: make(chan struct{}),
 		synced:   make(chan struct{}),
 	}
+	cfg.Overflow = nil
+	if cfg.MemoryLimit > 0 {
+		f.ovf = newDiskOverflow(db)
+		cfg.Overflow = f.ovf
+	}
+	f.mem = queue.NewMemory(cfg)
 	if what, err := f.load(); err != nil {
 		_ = db.Close()
 		_ = lock.Close()
@@ -242,8 +307,9 @@ func pebbleOptions(fs vfs.FS, lock *pebble.Lock) *pebble.Options {
 	return opts
 }
 
-// load checks the schema version, restores the counters and puts every
-// queued item in the memory queue in id order. It returns what failed.
+// load checks the schema version, migrating an older layout, restores the
+// counters and puts every queued item in the memory queue, host by host, in
+// id order. It returns what failed.
 func (f *Frontier) load() (string, error) {
 	if v := f.db.FormatMajorVersion(); v >= pebble.FormatWALSyncChunks {
 		return "check format", fmt.Errorf("database format %s records synced log offsets, which the store's deferred fsync cannot honour", v)
@@ -257,49 +323,112 @@ func (f *Frontier) load() (string, error) {
 		if err := f.db.Set([]byte(keyVersion), f.val, pebble.Sync); err != nil {
 			return "write schema version", err
 		}
+	case version == 1:
+		if err := f.migrate1(); err != nil {
+			return "migrate schema version 1 to 2", err
+		}
 	case version != schemaVersion:
 		return "check schema version", fmt.Errorf("schema version %d, this crawld reads %d", version, schemaVersion)
 	}
 	for _, c := range []struct {
 		key string
 		dst *uint64
-	}{{keyCount, &f.count}, {keySeen, &f.seen}, {keyNext, &f.next}} {
+	}{{keyCount, &f.count}, {keySeen, &f.seen}} {
 		if *c.dst, _, err = f.counter(c.key); err != nil {
 			return "read " + c.key, err
 		}
 	}
+	f.next = 1 // 0 is never assigned, so an item with ID 0 was never queued
 	iter, err := f.db.NewIter(&pebble.IterOptions{LowerBound: []byte(prefixQueue), UpperBound: prefixEnd(prefixQueue)})
 	if err != nil {
 		return "read queue", err
 	}
 	for iter.First(); iter.Valid(); iter.Next() {
-		k := iter.Key()
-		if len(k) != len(prefixQueue)+8 {
-			_ = iter.Close()
-			return "read queue", fmt.Errorf("malformed queue key %q", k)
-		}
-		id := binary.BigEndian.Uint64(k[len(prefixQueue):])
-		v, err := iter.ValueAndErr()
-		if err != nil {
+		if err := f.loadEntry(iter); err != nil {
 			_ = iter.Close()
 			return "read queue", err
 		}
-		it, err := decodeItem(v)
-		if err != nil {
-			_ = iter.Close()
-			return "read queue", fmt.Errorf("item %d: %w", id, err)
-		}
-		f.queued.push(it, id)
-		if err := f.mem.Put(context.Background(), it); err != nil {
-			_ = iter.Close()
-			return "read queue", fmt.Errorf("item %d: %w", id, err)
-		}
-		f.next = max(f.next, id+1)
 	}
 	if err := iter.Close(); err != nil {
 		return "read queue", err
 	}
 	return "", nil
+}
+
+// loadEntry puts the queue entry at iter in the memory queue. Entries come
+// host by host, ids ascending, so each host's FIFO is rebuilt in order, and
+// with a MemoryLimit its spilled tail is exactly its last entries on disk.
+func (f *Frontier) loadEntry(iter *pebble.Iterator) error {
+	k := iter.Key()
+	host, id, ok := parseQueueKey(k)
+	if !ok {
+		return fmt.Errorf("malformed queue key %q", k)
+	}
+	v, err := iter.ValueAndErr()
+	if err != nil {
+		return err
+	}
+	it, err := decodeQueued(v, id)
+	if err == nil && it.Host != host {
+		err = fmt.Errorf("host %q in the entry", it.Host)
+	}
+	if err != nil {
+		return fmt.Errorf("item %d of %s: %w", id, host, err)
+	}
+	if err := f.mem.Put(context.Background(), it); err != nil {
+		return fmt.Errorf("item %d of %s: %w", id, host, err)
+	}
+	f.next = max(f.next, id+1)
+	return nil
+}
+
+// migrate1 moves the queue entries of a schema version 1 database to their
+// version 2 keys, migrateChunk per batch, then writes version 2 (see the
+// package doc). The iterator reads the database as it was when the
+// migration began, so it never meets the keys the batches write.
+func (f *Frontier) migrate1() error {
+	iter, err := f.db.NewIter(&pebble.IterOptions{LowerBound: []byte(prefixQueue), UpperBound: prefixEnd(prefixQueue)})
+	if err != nil {
+		return err
+	}
+	defer iter.Close()
+	b := f.db.NewBatch()
+	moved := 0
+	for iter.First(); iter.Valid(); iter.Next() {
+		k := iter.Key()
+		if len(k) != len(prefixQueue)+8 {
+			continue // moved by an interrupted migration
+		}
+		id := binary.BigEndian.Uint64(k[len(prefixQueue):])
+		v, err := iter.ValueAndErr()
+		if err != nil {
+			_ = b.Close()
+			return err
+		}
+		it, err := decodeItem(v)
+		if err == nil {
+			err = checkHost(it.Host)
+		}
+		if err != nil {
+			_ = b.Close()
+			return fmt.Errorf("item %d: %w", id, err)
+		}
+		_ = b.Set(appendQueueKey(nil, it.Host, id), v, nil)
+		_ = b.Delete(k, nil)
+		if moved++; moved%migrateChunk == 0 {
+			if err := f.commit(b); err != nil {
+				return err
+			}
+			b = f.db.NewBatch()
+		}
+	}
+	if err := iter.Error(); err != nil {
+		_ = b.Close()
+		return err
+	}
+	_ = b.Delete([]byte(keyNextV1), nil)
+	_ = b.Set([]byte(keyVersion), binary.BigEndian.AppendUint64(nil, schemaVersion), nil)
+	return f.commit(b)
 }
 
 // counter reads a counter, 0 if it is absent.
@@ -324,7 +453,8 @@ func (f *Frontier) counter(key string) (n uint64, found bool, err error) {
 // write that could not report it (a Done, the background sync) or by closing;
 // later calls return nil. After Close, Add, Put, Revisit and SaveValidators
 // fail; Get, Done and Join still work on the items in memory, but Done no
-// longer records anything.
+// longer records anything, and Get fails on reaching a host whose next items
+// are on disk only (see Memory in the package doc).
 func (f *Frontier) Close() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -332,6 +462,9 @@ func (f *Frontier) Close() error {
 		return nil
 	}
 	f.closed = true
+	if f.ovf != nil {
+		f.ovf.close() // before the database, for a Get reading a spilled tail
+	}
 	close(f.stopSync)
 	<-f.synced
 	f.failMu.Lock()
@@ -403,8 +536,8 @@ func (f *Frontier) commit(b *pebble.Batch) error {
 // the counters are one step, serialised with other Adds, so concurrent Adds
 // of one URL queue it once and a crash keeps either all of it or none.
 func (f *Frontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Admission, error) {
-	if it.Host == "" {
-		return queue.Duplicate, errNoHost
+	if err := checkHost(it.Host); err != nil {
+		return queue.Duplicate, err
 	}
 	if err := ctx.Err(); err != nil {
 		return queue.Duplicate, err
@@ -432,8 +565,8 @@ func (f *Frontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Adm
 	}
 	b := f.db.NewBatch()
 	_ = b.Set(f.key, appendSeen(nil, it), nil)
-	f.setQueued(b, f.next, it)
-	f.setCounter(b, keyNext, f.next+1)
+	it.ID = f.next
+	f.setQueued(b, it)
 	f.setCounter(b, keySeen, f.seen+1)
 	if count != f.count {
 		f.setCounter(b, keyCount, count)
@@ -448,13 +581,14 @@ func (f *Frontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Adm
 }
 
 // Put queues it again (a retry) whether or not its URL was added before, and
-// counts one unfinished task. The item gets an entry of its own on disk, so
-// Done of the original, if it is in flight, leaves this copy queued. It
-// returns an error, and counts nothing, if it.Host is "", ctx is already
-// done, the Frontier is closed or the write fails.
+// counts one unfinished task. The item gets an entry and an ID of its own,
+// replacing any ID it had, so Done of the original, if it is in flight,
+// leaves this copy queued. It returns an error, and counts nothing, if
+// it.Host is "" (or holds a NUL byte), ctx is already done, the Frontier is
+// closed or the write fails.
 func (f *Frontier) Put(ctx context.Context, it queue.Item) error {
-	if it.Host == "" {
-		return errNoHost
+	if err := checkHost(it.Host); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -465,8 +599,8 @@ func (f *Frontier) Put(ctx context.Context, it queue.Item) error {
 		return errClosed
 	}
 	b := f.db.NewBatch()
-	f.setQueued(b, f.next, it)
-	f.setCounter(b, keyNext, f.next+1)
+	it.ID = f.next
+	f.setQueued(b, it)
 	if err := f.commit(b); err != nil {
 		return fmt.Errorf("store: put %s: %w", it.URL, err)
 	}
@@ -474,9 +608,9 @@ func (f *Frontier) Put(ctx context.Context, it queue.Item) error {
 	return nil
 }
 
-// setQueued adds the queue entry of it under id to b; f.mu is held.
-func (f *Frontier) setQueued(b *pebble.Batch, id uint64, it queue.Item) {
-	f.key = appendQueueKey(f.key[:0], id)
+// setQueued adds the queue entry of it, under it.ID, to b; f.mu is held.
+func (f *Frontier) setQueued(b *pebble.Batch, it queue.Item) {
+	f.key = appendQueueKey(f.key[:0], it.Host, it.ID)
 	f.val = appendItem(f.val[:0], it)
 	_ = b.Set(f.key, f.val, nil)
 }
@@ -489,51 +623,61 @@ func (f *Frontier) setCounter(b *pebble.Batch, key string, n uint64) {
 }
 
 // enqueue puts it, just written under id f.next, in the memory queue; f.mu is
-// held. The id is indexed before the item can reach a Get. The memory queue
-// cannot refuse it: the host and ctx were checked, and ctx is not passed on,
-// so that an item on disk is always in memory too.
+// held, so ids reach the memory queue in the order they were assigned. The
+// memory queue cannot refuse it: the host and ctx were checked, ctx is not
+// passed on, and diskOverflow.Spill never fails, so that an item on disk is
+// always in memory (or counted as spilled) too.
 func (f *Frontier) enqueue(it queue.Item) {
-	f.queued.push(it, f.next)
+	if it.ID != f.next {
+		panic(fmt.Sprintf("store: internal error: item %s queued with id %d, next id %d", it.URL, it.ID, f.next))
+	}
 	f.next++
 	_ = f.mem.Put(context.Background(), it)
 }
 
 // Get blocks until some host may be fetched now, then hands out the oldest
-// item of the host that became ready first (see queue.Memory.Get). The caller
-// must call Done with the item, unchanged, when it has finished with it; until
-// then the item stays queued on disk. If ctx is done, Get returns ctx.Err()
-// and no item.
+// item of the host that became ready first (see queue.Memory.Get), with its
+// ID set. The caller must call Done with the item's Host and ID unchanged
+// when it has finished with it; until then the item stays queued on disk. If
+// ctx is done, Get returns ctx.Err() and no item. With a MemoryLimit, Get
+// also fails if the host's next items had to be read back from disk and
+// could not be (after Close, for one).
 func (f *Frontier) Get(ctx context.Context) (queue.Item, error) {
 	it, err := f.mem.Get(ctx)
 	if err != nil {
 		return queue.Item{}, err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	id, ok := f.queued.pop(it)
-	if !ok {
+	if it.ID == 0 {
 		panic("store: internal error: item from the memory queue has no id: " + it.URL)
 	}
-	f.inFlight.push(it, id)
+	f.handedMu.Lock()
+	f.handed[it.ID] = it.Host
+	f.handedMu.Unlock()
 	return it, nil
 }
 
 // Done marks an item returned by Get as finished: its entry is deleted from
 // disk, so it is not fetched again after a restart, and its task is finished
-// in the memory queue, releasing Join when none remain. it must be equal, in
-// every field, to an item Get returned and Done was not yet called for; Done
-// panics otherwise. If the delete cannot be written the item stays on disk
-// (it would be fetched again after a restart) and Close reports the error.
+// in the memory queue, releasing Join when none remain. Only it.Host and
+// it.ID are read; they must be those of an item Get returned and Done was
+// not yet called for, and Done panics otherwise. If the delete cannot be
+// written the item stays on disk (it would be fetched again after a
+// restart) and Close reports the error.
 func (f *Frontier) Done(it queue.Item) {
-	f.mu.Lock()
-	id, ok := f.inFlight.pop(it)
-	if !ok {
-		f.mu.Unlock()
-		panic("store: Done of an item not handed out by Get: " + it.URL)
+	f.handedMu.Lock()
+	host, ok := f.handed[it.ID]
+	ok = ok && host == it.Host
+	if ok {
+		delete(f.handed, it.ID)
 	}
+	f.handedMu.Unlock()
+	if !ok {
+		panic(fmt.Sprintf("store: Done of an item not handed out by Get (or Done already): id %d, %s", it.ID, it.URL))
+	}
+	f.mu.Lock()
 	if !f.closed {
 		b := f.db.NewBatch()
-		f.key = appendQueueKey(f.key[:0], id)
+		f.key = appendQueueKey(f.key[:0], it.Host, it.ID)
 		_ = b.Delete(f.key, nil)
 		if err := f.commit(b); err != nil {
 			f.fail(fmt.Errorf("done %s: %w", it.URL, err))
@@ -565,7 +709,9 @@ func (f *Frontier) Reconfigure(cfg queue.Config) { f.mem.Reconfigure(cfg) }
 
 // Stats returns the memory queue's stats, with Seen the size of the
 // persisted seen set (distinct URLs given to Add so far, over
-// all runs).
+// all runs). With a MemoryLimit, Spilled counts the queued items that are
+// on disk only, and MemoryBytes is the memory queue's estimate of what the
+// others take.
 func (f *Frontier) Stats() queue.Stats {
 	s := f.mem.Stats()
 	f.mu.RLock()
@@ -602,7 +748,6 @@ func (f *Frontier) Revisit(ctx context.Context) (int, error) {
 		pages   uint64
 	)
 	flush := func() error {
-		f.setCounter(b, keyNext, f.next+uint64(len(pending)))
 		f.setCounter(b, keyCount, pages)
 		if err := f.commit(b); err != nil {
 			return err
@@ -627,7 +772,8 @@ func (f *Frontier) Revisit(ctx context.Context) (int, error) {
 		if it.Kind == queue.KindPage {
 			pages++
 		}
-		f.setQueued(b, f.next+uint64(len(pending)), it)
+		it.ID = f.next + uint64(len(pending))
+		f.setQueued(b, it)
 		pending = append(pending, it)
 		if len(pending) == revisitChunk {
 			if err := flush(); err != nil {
@@ -755,9 +901,20 @@ func (f *Frontier) SaveCounters(counters map[string]int64) error {
 	return nil
 }
 
-// appendQueueKey appends the key of the queue entry id to b.
-func appendQueueKey(b []byte, id uint64) []byte {
-	return binary.BigEndian.AppendUint64(append(b, prefixQueue...), id)
+// appendQueueKey appends the key of host's queue entry id to b.
+func appendQueueKey(b []byte, host string, id uint64) []byte {
+	return appendTailKey(b, prefixQueue, host, id)
+}
+
+// parseQueueKey splits a queue key into host and id; ok is false if k is
+// not one. The id is the last 8 bytes (they may hold NULs), so the NUL
+// before them is found from the end.
+func parseQueueKey(k []byte) (host string, id uint64, ok bool) {
+	n := len(k) - 8
+	if n < len(prefixQueue)+2 || k[n-1] != 0 || string(k[:len(prefixQueue)]) != prefixQueue {
+		return "", 0, false
+	}
+	return string(k[len(prefixQueue) : n-1]), binary.BigEndian.Uint64(k[n:]), true
 }
 
 // prefixEnd returns the smallest key greater than every key with prefix p
@@ -779,6 +936,13 @@ func appendItem(b []byte, it queue.Item) []byte {
 	b = appendString(b, it.Origin)
 	b = binary.AppendVarint(b, int64(it.Attempt))
 	return b
+}
+
+// decodeQueued decodes the queue entry of id, setting the item's ID.
+func decodeQueued(v []byte, id uint64) (queue.Item, error) {
+	it, err := decodeItem(v)
+	it.ID = id
+	return it, err
 }
 
 // decodeItem decodes an item encoded by appendItem.
@@ -894,55 +1058,6 @@ func cmpOr(a, b error) error {
 		return a
 	}
 	return b
-}
-
-// idIndex maps items to the ids of their stored copies, oldest first. Almost
-// every item is stored once, so the oldest id lives in a plain map and only
-// the further ids of an item stored more than once take a slice.
-type idIndex struct {
-	first map[queue.Item]uint64
-	more  map[queue.Item][]uint64
-}
-
-func newIDIndex() idIndex {
-	return idIndex{first: make(map[queue.Item]uint64), more: make(map[queue.Item][]uint64)}
-}
-
-// push records id as the newest id of it.
-func (x *idIndex) push(it queue.Item, id uint64) {
-	if _, ok := x.first[it]; !ok {
-		x.first[it] = id
-		return
-	}
-	x.more[it] = append(x.more[it], id)
-}
-
-// pop removes and returns the oldest id of it.
-func (x *idIndex) pop(it queue.Item) (uint64, bool) {
-	id, ok := x.first[it]
-	if !ok {
-		return 0, false
-	}
-	if rest := x.more[it]; len(rest) > 0 {
-		x.first[it] = rest[0]
-		if len(rest) == 1 {
-			delete(x.more, it)
-		} else {
-			x.more[it] = rest[1:]
-		}
-	} else {
-		delete(x.first, it)
-	}
-	return id, true
-}
-
-// len returns the number of ids held.
-func (x *idIndex) len() int {
-	n := len(x.first)
-	for _, ids := range x.more {
-		n += len(ids)
-	}
-	return n
 }
 
 // quietLogger is Pebble's logger for the store: crawld logs JSON through zap,

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"go.uber.org/goleak"
 
 	"github.com/crawld/crawld/queue"
@@ -213,9 +214,35 @@ func TestResume(t *testing.T) {
 	if err := f.Join(ctx); err != nil {
 		t.Fatalf("Join after draining: %v", err)
 	}
-	if f.queued.len() != 0 || f.inFlight.len() != 0 {
-		t.Errorf("id indexes not empty: %d queued, %d in flight", f.queued.len(), f.inFlight.len())
+	if n := len(f.handed); n != 0 {
+		t.Errorf("%d items still recorded as handed out", n)
 	}
+	if n := queueEntries(t, f); n != 0 {
+		t.Errorf("%d queue entries left on disk after draining", n)
+	}
+}
+
+// queueEntries counts the queue entries on disk.
+func queueEntries(t testing.TB, f *Frontier) int {
+	t.Helper()
+	iter, err := f.db.NewIter(&pebble.IterOptions{LowerBound: []byte(prefixQueue), UpperBound: prefixEnd(prefixQueue)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for iter.First(); iter.Valid(); iter.Next() {
+		n++
+	}
+	if err := iter.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// noID returns it without its ID, to compare it with an item as Added.
+func noID(it queue.Item) queue.Item {
+	it.ID = 0
+	return it
 }
 
 // TestInFlightAtClose: an item handed out and not Done when Close is called
@@ -232,7 +259,7 @@ func TestInFlightAtClose(t *testing.T) {
 	f = mustOpen(t, dir, unlimited)
 	defer mustClose(t, f)
 	got := drain(t, f)
-	if len(got) != 2 || got[0] != item("a", 1) || got[1] != item("a", 2) {
+	if len(got) != 2 || noID(got[0]) != item("a", 1) || noID(got[1]) != item("a", 2) {
 		t.Errorf("after reopen got %v, want a/1 then a/2", got)
 	}
 }
@@ -366,7 +393,7 @@ func TestRequeue(t *testing.T) {
 			mustAdd(t, f, orig, 0)
 			mustAdd(t, f, item("a", 2), 0)
 			got := mustGet(t, f)
-			if got != orig {
+			if noID(got) != orig || got.ID == 0 {
 				t.Fatalf("Get = %v, want %v", got, orig)
 			}
 			retry := tc.retry(got)
@@ -379,7 +406,7 @@ func TestRequeue(t *testing.T) {
 			f = mustOpen(t, dir, unlimited)
 			defer mustClose(t, f)
 			items := drain(t, f)
-			if len(items) != 2 || items[0] != item("a", 2) || items[1] != retry {
+			if len(items) != 2 || noID(items[0]) != item("a", 2) || noID(items[1]) != noID(retry) {
 				t.Errorf("after reopen: %v, want a/2 then the retry %v", items, retry)
 			}
 		})
@@ -504,8 +531,10 @@ func TestOpenErrors(t *testing.T) {
 		name, key, want string
 		val             []byte
 	}{
-		{"schema", keyVersion, "schema version 2", []byte{0, 0, 0, 0, 0, 0, 0, 2}},
-		{"item", string(appendQueueKey(nil, 7)), "item 7", []byte{1, 200}},
+		{"schema", keyVersion, "schema version 3", []byte{0, 0, 0, 0, 0, 0, 0, 3}},
+		{"item", string(appendQueueKey(nil, "h", 7)), "item 7 of h", []byte{1, 200}},
+		{"host", string(appendQueueKey(nil, "h", 7)), `host "g"`, appendItem(nil, queue.Item{URL: "u", Host: "g"})},
+		{"key", "q/h", "malformed queue key", appendItem(nil, queue.Item{URL: "u", Host: "h"})},
 		{"counter", keyCount, "malformed counter", []byte{1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

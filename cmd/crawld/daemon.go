@@ -23,6 +23,7 @@ import (
 	"github.com/crawld/crawld/crawler"
 	"github.com/crawld/crawld/internal/admin"
 	"github.com/crawld/crawld/queue"
+	"github.com/crawld/crawld/store"
 )
 
 // frontier is what the commands need of a frontier beyond the crawler's use.
@@ -34,10 +35,12 @@ type frontier interface {
 }
 
 // memoryFrontier is the in-memory frontier, with the fetch metadata a
-// recrawl needs kept in memory too.
+// recrawl needs kept in memory too, and a scratch store for the queued URLs
+// beyond the memory limit.
 type memoryFrontier struct {
 	*queue.Memory
-	mu    sync.Mutex // guards fetch
+	spill *store.Spill // nil without a memory limit
+	mu    sync.Mutex   // guards fetch
 	fetch map[string]fetchMeta
 }
 
@@ -48,17 +51,30 @@ type fetchMeta struct {
 
 // newMemoryFrontier returns an in-memory frontier; it keeps every URL and
 // its fetch metadata only when a recrawl will use them, so a one-shot crawl
-// holds just 8-byte fingerprints of the URLs it has seen.
-func newMemoryFrontier(cfg queue.Config, keepMeta bool) *memoryFrontier {
+// holds just 8-byte fingerprints of the URLs it has seen. With
+// cfg.MemoryLimit set, queued URLs beyond it spill to a scratch directory
+// under spillDir, created only if needed and removed by Close.
+func newMemoryFrontier(cfg queue.Config, keepMeta bool, spillDir string) *memoryFrontier {
 	cfg.Revisitable = keepMeta
-	m := &memoryFrontier{Memory: queue.NewMemory(cfg)}
+	m := &memoryFrontier{}
+	if cfg.MemoryLimit > 0 {
+		m.spill = store.NewSpill(spillDir)
+		cfg.Overflow = m.spill
+	}
+	m.Memory = queue.NewMemory(cfg)
 	if keepMeta {
 		m.fetch = make(map[string]fetchMeta)
 	}
 	return m
 }
 
-func (*memoryFrontier) Close() error { return nil }
+// Close removes the spill directory, if one was made.
+func (m *memoryFrontier) Close() error {
+	if m.spill == nil {
+		return nil
+	}
+	return m.spill.Close()
+}
 
 // Validators returns the metadata saved for url by SaveValidators.
 func (m *memoryFrontier) Validators(url string) (etag, lastModified string, fetchedAt time.Time, ok bool) {
@@ -316,8 +332,10 @@ func storageKind(s settings, fallback string) string {
 
 // openFrontier opens the frontier s asks for; auto means fallback.
 func openFrontier(s settings, fallback string) (frontier, error) {
+	cfg := politeness(s.crawl)
+	cfg.MemoryLimit = s.frontierMemory
 	if storageKind(s, fallback) == storagePebble {
-		return openStore(s.dataDir, politeness(s.crawl))
+		return store.Open(s.dataDir, cfg)
 	}
-	return newMemoryFrontier(politeness(s.crawl), s.recrawlInterval > 0), nil
+	return newMemoryFrontier(cfg, s.recrawlInterval > 0, s.dataDir), nil
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"reflect"
 	"strings"
 	"syscall"
@@ -278,5 +279,57 @@ func TestRun_Profiles(t *testing.T) {
 		if fi, err := os.Stat(p); err != nil || fi.Size() == 0 {
 			t.Errorf("profile %s: %v", p, err)
 		}
+	}
+}
+
+// TestRun_FrontierSpills crawls with a frontier memory limit far below the
+// queue's size: queued URLs spill to a scratch directory under data_dir, every
+// page is still fetched exactly once (server-side count), and the scratch
+// directory is gone when crawld exits.
+func TestRun_FrontierSpills(t *testing.T) {
+	site := startSite(t, testsite.Config{Hosts: 3, PagesPerHost: 300, LinksPerPage: 5, Latency: time.Millisecond})
+	dataDir := t.TempDir()
+	out := filepath.Join(t.TempDir(), "out.jsonl")
+	args := append([]string{"crawl", "--seed", site.SeedURL(), "--rate", "0", "--output", out, "--allow-cidr", "127.0.0.0/8",
+		"--frontier-memory-limit", "2KiB", "--data-dir", dataDir, "--progress-interval", "20ms"}, domainFlags(site)...)
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), args, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit code %d, stderr: %s", code, stderr.String())
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := readRecords(t, data)
+	urls := map[string]bool{}
+	for _, rec := range recs {
+		if rec["status"] != float64(200) {
+			t.Errorf("record %v, want status 200", rec)
+		}
+		urls[rec["url"].(string)] = true
+	}
+	if len(recs) != 900 || len(urls) != 900 {
+		t.Errorf("%d records for %d URLs, want 900 of 900", len(recs), len(urls))
+	}
+	pages := map[string]int{}
+	for _, r := range site.Requests() {
+		if r.Path != "/robots.txt" {
+			pages[r.Host+r.Path]++
+		}
+	}
+	for p, n := range pages {
+		if n != 1 {
+			t.Errorf("%s requested %d times", p, n)
+		}
+	}
+	if len(pages) != 900 {
+		t.Errorf("%d pages requested, want 900", len(pages))
+	}
+	if !regexp.MustCompile(`"spilled":[1-9]`).Match(stderr.Bytes()) {
+		t.Errorf("no progress line shows spilled URLs; stderr:\n%s", stderr.String())
+	}
+	left, err := filepath.Glob(filepath.Join(dataDir, "spill-*"))
+	if err != nil || len(left) != 0 {
+		t.Errorf("scratch directories left in data_dir: %v (%v)", left, err)
 	}
 }

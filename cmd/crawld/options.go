@@ -32,6 +32,7 @@ type settings struct {
 	adminPprof       bool
 	storage          string // auto, memory or pebble
 	dataDir          string
+	frontierMemory   int64 // frontier_memory_limit, bytes; 0 = unbounded
 	shutdownGrace    time.Duration
 	recrawlInterval  time.Duration
 }
@@ -47,6 +48,7 @@ func defaultSettings() settings {
 		adminListen:      "127.0.0.1:9090",
 		storage:          "auto",
 		dataDir:          "crawld-data",
+		frontierMemory:   256 << 20,
 		shutdownGrace:    10 * time.Second,
 	}
 }
@@ -202,7 +204,8 @@ func options(s *settings) []option {
 		stringOpt("admin.token", "admin-token", "crawld run: bearer token required by POST /seeds", &s.adminToken),
 		boolOpt("admin.pprof", "admin-pprof", "crawld run: serve /debug/pprof on the admin API", &s.adminPprof),
 		stringOpt("storage", "storage", "auto (memory for crawl, pebble for run), memory or pebble", &s.storage),
-		stringOpt("data_dir", "data-dir", "directory of the embedded store", &s.dataDir),
+		stringOpt("data_dir", "data-dir", "directory of the embedded store (and of the frontier's spill files)", &s.dataDir),
+		sizeOpt("frontier_memory_limit", "frontier-memory-limit", "memory the queued URLs may take; beyond it they spill to disk under data_dir; 0 = no bound", &s.frontierMemory),
 		durationOpt("shutdown_grace", "shutdown-grace", "crawld run: time in-flight requests get to finish after SIGTERM", &s.shutdownGrace),
 		durationOpt("recrawl_interval", "recrawl-interval", "crawld run: wait this long after a crawl completes, then crawl the seeds again; 0 = never", &s.recrawlInterval),
 	}

@@ -1,0 +1,265 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crawld/crawld/queue"
+)
+
+var _ queue.Overflow = (*Spill)(nil)
+
+// spillDirs lists the scratch directories in parent.
+func spillDirs(t *testing.T, parent string) []string {
+	t.Helper()
+	dirs, err := filepath.Glob(filepath.Join(parent, "spill-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dirs
+}
+
+// TestSpill plays random interleaved Spills and Unspills on three hosts
+// against a model: each host's items come back in the order spilled, IDs
+// and all; asking for more than is spilled fails and takes nothing; Close
+// removes the scratch directory, and nothing works after it.
+func TestSpill(t *testing.T) {
+	parent := filepath.Join(t.TempDir(), "spill")
+	s := NewSpill(parent)
+	hosts := []string{"a", "a.b", "b"} // a is a prefix of a.b
+	model := map[string][]queue.Item{}
+	rng := rand.New(rand.NewPCG(1, 2))
+	seq := 0
+	unspill := func(host string, n int) {
+		t.Helper()
+		got, err := s.Unspill(host, n)
+		if err != nil {
+			t.Fatalf("Unspill(%s, %d) with %d spilled: %v", host, n, len(model[host]), err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(model[host][:n]) {
+			t.Fatalf("Unspill(%s, %d) = %v, want %v", host, n, got, model[host][:n])
+		}
+		model[host] = model[host][n:]
+	}
+	for range 3_000 {
+		host := hosts[rng.IntN(len(hosts))]
+		if rng.IntN(3) > 0 || len(model[host]) == 0 {
+			seq++
+			it := item(host, seq)
+			it.ID, it.Attempt, it.Origin = uint64(rng.Uint32()), seq%5, "o"
+			if err := s.Spill(it); err != nil {
+				t.Fatal(err)
+			}
+			model[host] = append(model[host], it)
+			continue
+		}
+		unspill(host, 1+rng.IntN(len(model[host])))
+	}
+	if _, err := s.Unspill("a", len(model["a"])+1); err == nil {
+		t.Error("Unspill of more than spilled: no error")
+	}
+	if _, err := s.Unspill("c", 1); err == nil {
+		t.Error("Unspill of a host never spilled: no error")
+	}
+	for _, h := range hosts {
+		if n := len(model[h]); n > 0 {
+			unspill(h, n)
+		}
+	}
+	if len(s.tails) != 0 {
+		t.Errorf("tails of %d hosts left", len(s.tails))
+	}
+	if dirs := spillDirs(t, parent); len(dirs) != 1 {
+		t.Fatalf("scratch directories %v, want one", dirs)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if dirs := spillDirs(t, parent); len(dirs) != 0 {
+		t.Errorf("Close left %v", dirs)
+	}
+	if err := s.Spill(item("a", 1)); err == nil {
+		t.Error("Spill after Close: no error")
+	}
+	if _, err := s.Unspill("a", 1); err == nil {
+		t.Error("Unspill after Close: no error")
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+// TestSpillNothing: a Spill that never spilled creates nothing, not even
+// its parent directory.
+func TestSpillNothing(t *testing.T) {
+	parent := filepath.Join(t.TempDir(), "spill")
+	s := NewSpill(parent)
+	if _, err := s.Unspill("a", 1); err == nil {
+		t.Error("Unspill before any Spill: no error")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(parent); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s exists (%v) though nothing was spilled", parent, err)
+	}
+}
+
+// TestSpillErrors: a Spill that cannot make its scratch directory says so,
+// naming the directory, and a NUL in a host is refused.
+func TestSpillErrors(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := NewSpill(file)
+	defer s.Close()
+	err := s.Spill(item("a", 1))
+	if err == nil || !strings.Contains(err.Error(), "store: spill") || !strings.Contains(err.Error(), file) {
+		t.Errorf("Spill into a file's directory: %v", err)
+	}
+	s2 := NewSpill(t.TempDir())
+	defer s2.Close()
+	if err := s2.Spill(queue.Item{URL: "x", Host: "a\x00b"}); err == nil {
+		t.Error("Spill of a host with a NUL byte: no error")
+	}
+}
+
+// TestSpillMemory runs a queue.Memory with a small MemoryLimit over a Spill:
+// 10,000 items on five hosts are Put, most spill, and four workers Get and
+// Done them all, each host's in order; Join returns.
+func TestSpillMemory(t *testing.T) {
+	const n, workers = 10_000, 4
+	parent := t.TempDir()
+	s := NewSpill(parent)
+	m := queue.NewMemory(queue.Config{MemoryLimit: 16 << 10, Overflow: s})
+	ctx := context.Background()
+	want := map[string][]string{}
+	for i := range n {
+		it := hostItem(fiveHosts, i)
+		if err := m.Put(ctx, it); err != nil {
+			t.Fatal(err)
+		}
+		want[it.Host] = append(want[it.Host], it.URL)
+	}
+	if st := m.Stats(); st.Spilled < n*9/10 {
+		t.Fatalf("after %d Puts: %+v; want over 90%% spilled", n, st)
+	}
+	var (
+		mu  sync.Mutex
+		got = map[string][]string{}
+	)
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				it, err := m.Get(wctx)
+				if err != nil {
+					if !errors.Is(err, context.Canceled) {
+						t.Error(err)
+					}
+					return
+				}
+				mu.Lock() // one in flight per host: recorded before its successor is handed out
+				got[it.Host] = append(got[it.Host], it.URL)
+				mu.Unlock()
+				m.Done(it)
+			}
+		})
+	}
+	jctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := m.Join(jctx); err != nil {
+		t.Errorf("Join: %v", err)
+	}
+	stop()
+	wg.Wait()
+	checkOrder(t, want, got)
+	if st := m.Stats(); st.Queued != 0 || st.Spilled != 0 {
+		t.Errorf("after Join: %+v", st)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if dirs := spillDirs(t, parent); len(dirs) != 0 {
+		t.Errorf("Close left %v", dirs)
+	}
+}
+
+// BenchmarkSpill spills one item and takes one back per op, on 100 hosts
+// with a backlog of 10,000 spilled items, as a memory queue at its limit
+// does for each item it queues and hands out.
+func BenchmarkSpill(b *testing.B) {
+	const backlog = 10_000
+	s := NewSpill(b.TempDir())
+	defer s.Close()
+	for i := range backlog {
+		if err := s.Spill(realisticURL(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		it := realisticURL(backlog + i)
+		if err := s.Spill(it); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Unspill(it.Host, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAddGetDoneBacklog Adds, Gets and Dones one item per op on a
+// Frontier holding a backlog of 20,000 items on 100 hosts, with no memory
+// limit and with a 256 KiB one (about 1,300 items), under which nearly the
+// whole backlog stays on disk and each Get reads its item back.
+func BenchmarkAddGetDoneBacklog(b *testing.B) {
+	const backlog = 20_000
+	for _, limit := range []int64{0, 256 << 10} {
+		b.Run(fmt.Sprint("limit=", limit), func(b *testing.B) {
+			cfg := unlimited
+			cfg.MemoryLimit = limit
+			f := mustOpen(b, b.TempDir(), cfg)
+			defer mustClose(b, f)
+			ctx := context.Background()
+			for i := range backlog {
+				if _, err := f.Add(ctx, realisticURL(i), 0); err != nil {
+					b.Fatal(err)
+				}
+			}
+			its := make([]queue.Item, b.N)
+			for i := range its {
+				its[i] = realisticURL(backlog + i)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for _, it := range its {
+				if _, err := f.Add(ctx, it, 0); err != nil {
+					b.Fatal(err)
+				}
+				got, err := f.Get(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				f.Done(got)
+			}
+			b.StopTimer()
+			s := f.Stats()
+			if limit > 0 && s.Spilled == 0 {
+				b.Fatalf("nothing spilled: %+v", s)
+			}
+			b.ReportMetric(float64(s.MemoryBytes)/1024, "KiB-in-memory")
+		})
+	}
+}
