@@ -1,0 +1,166 @@
+package redisq
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crawld/crawld/internal/seen"
+	"github.com/crawld/crawld/queue"
+)
+
+// usedMemory reads INFO memory's used_memory.
+func usedMemory(tb testing.TB, s *server) int64 {
+	tb.Helper()
+	info, err := s.rdb.Info(context.Background(), "memory").Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return n
+		}
+	}
+	tb.Fatal("no used_memory in INFO memory")
+	return 0
+}
+
+// addPipelined Adds n distinct URLs over hosts hosts through the add
+// script (with the seen check when seenCheck), batch calls per round trip.
+func addPipelined(tb testing.TB, f *Frontier, n, hosts, batch int, seenCheck bool) {
+	tb.Helper()
+	ctx := context.Background()
+	if err := addScript.Load(ctx, f.rdb).Err(); err != nil {
+		tb.Fatal(err)
+	}
+	for start := 0; start < n; start += batch {
+		pipe := f.rdb.Pipeline()
+		for i := start; i < min(start+batch, n); i++ {
+			it := queue.Item{URL: "http://h" + strconv.Itoa(i%hosts) + "/" + strconv.Itoa(i), Host: "h" + strconv.Itoa(i%hosts)}
+			var keys []string
+			var argv []any
+			if seenCheck {
+				fp := seen.Fingerprint(it.URL)
+				keys, argv = f.call(f.bucketKey(fp), it.Host, encode(it), fp&memberMask, 0)
+			} else {
+				keys, argv = f.call("", it.Host, encode(it), "", 0)
+			}
+			addScript.EvalSha(ctx, pipe, keys, argv...)
+		}
+		cmds, err := pipe.Exec(ctx)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		for _, c := range cmds {
+			if v, err := c.(interface{ Int64() (int64, error) }).Int64(); err != nil || v != 0 {
+				tb.Fatalf("add = %d, %v", v, err)
+			}
+		}
+	}
+}
+
+// seenSetBytes adds n URLs through the real add script, then drops the
+// queues (whose memory is the queue's, not the seen set's) and returns
+// the growth of used_memory, and a bucket's encoding.
+func seenSetBytes(tb testing.TB, n int) (float64, string) {
+	s := startRedis(tb)
+	f := openNode(tb, s, "m", nil)
+	ctx := context.Background()
+	if err := addScript.Load(ctx, f.rdb).Err(); err != nil {
+		tb.Fatal(err)
+	}
+	before := usedMemory(tb, s)
+	const hosts = 1000
+	addPipelined(tb, f, n, hosts, 10_000, true)
+	keys := []string{f.prefix + "ready", f.prefix + "active"}
+	for h := range hosts {
+		keys = append(keys, f.prefix+"q:h"+strconv.Itoa(h), f.prefix+"h:h"+strconv.Itoa(h))
+	}
+	if err := s.rdb.Del(ctx, keys...).Err(); err != nil {
+		tb.Fatal(err)
+	}
+	if got := f.Stats().Seen; got != n {
+		tb.Fatalf("Stats.Seen = %d, want %d", got, n)
+	}
+	bucket := f.bucketKey(seen.Fingerprint("http://h0/0"))
+	// The pipelines leave large query buffers on the node's connections,
+	// which are not the seen set's: close them before measuring.
+	if err := f.Close(); err != nil {
+		tb.Fatal(err)
+	}
+	after := usedMemory(tb, s)
+	enc, err := s.rdb.ObjectEncoding(ctx, bucket).Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return float64(after-before) / float64(n), enc
+}
+
+// The seen set takes at most 16 bytes per URL at a million URLs, in
+// intset buckets.
+func TestSeenSetMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a million Adds; run without -short")
+	}
+	start := time.Now()
+	per, enc := seenSetBytes(t, 1_000_000)
+	t.Logf("seen set: %.2f bytes/URL at 1M URLs (used_memory delta, queues dropped), bucket encoding %s, %v", per, enc, time.Since(start).Round(time.Millisecond))
+	if per > 16 {
+		t.Errorf("%.2f bytes per URL > 16", per)
+	}
+	if enc != "intset" {
+		t.Errorf("bucket encoding %s, want intset", enc)
+	}
+}
+
+// BenchmarkSeenSetMemory reports the seen set's bytes per URL at 1M URLs.
+func BenchmarkSeenSetMemory(b *testing.B) {
+	for b.Loop() {
+		per, _ := seenSetBytes(b, 1_000_000)
+		b.ReportMetric(per, "B/URL")
+	}
+}
+
+// BenchmarkAdd: one Add (a round trip of the add script) of a new URL per
+// op, over 1000 hosts.
+func BenchmarkAdd(b *testing.B) {
+	s := startRedis(b)
+	f := openNode(b, s, "badd", nil)
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		it := queue.Item{URL: fmt.Sprintf("http://h%d/%d", i%1000, i), Host: fmt.Sprintf("h%d", i%1000)}
+		if a, err := f.Add(ctx, it, 0); err != nil || a != queue.Added {
+			b.Fatal(a, err)
+		}
+		i++
+	}
+}
+
+// BenchmarkClaimAck: one Get and one Done per op over 1000 hosts queued
+// beforehand, unlimited rate.
+func BenchmarkClaimAck(b *testing.B) {
+	s := startRedis(b)
+	f := openNode(b, s, "bclaim", nil)
+	addPipelined(b, f, b.N, 1000, 10_000, false)
+	ctx := context.Background()
+	b.ResetTimer()
+	for range b.N {
+		it, err := f.Get(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Done(it)
+	}
+	b.StopTimer()
+	if err := f.Err(); err != nil {
+		b.Fatal(err)
+	}
+}

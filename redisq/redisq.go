@@ -1,0 +1,951 @@
+// Package redisq is a crawl frontier shared by several crawld processes
+// (nodes) through one Redis: one queue, one seen set, one politeness clock
+// per host, one page budget and one "finished" count for the whole cluster.
+// It implements the crawler's Frontier interface with queue.Memory's
+// semantics; the design is section 2 of design/scaleout.md, with one shard.
+//
+// # Keys
+//
+// Every key of crawl c carries the hash tag {c:<c>}, so all of them live in
+// one Redis Cluster slot and every script touches one slot only. With
+// P = "cd:{c:<c>}:":
+//
+//	P meta          HASH epoch (random id of this run of the crawl), config (ConfigHash),
+//	                politeness, created, version
+//	P nodes         ZSET node id → last heartbeat (µs, Redis TIME)
+//	P ready         ZSET host → earliest start allowed (µs); a host is in it iff it
+//	                has queued items and a free in-flight slot
+//	P active        SET of hosts with queued items (for Stats)
+//	P q:<host>      LIST of encoded items (see encode), FIFO: RPUSH, LPOP, LPUSH to re-queue
+//	P h:<host>      HASH tat (GCRA), last (last start), iv (SetInterval), bu (block
+//	                until), inf (in flight); expires once it no longer matters
+//	P lease         ZSET lease id → expiry (µs)
+//	P leased        HASH lease id → node "\n" host "\n" item
+//	P l:<node>      SET of the node's lease ids, to reap a dead node at once
+//	P seq           lease id counter (INCR)
+//	P s:<b>         seen set bucket b (0…65535, the top 16 bits of the URL's
+//	                seen.Fingerprint): a SET of the low 48 bits as integers, an intset
+//	P stats         HASH pending (queued + leased), admitted (the budget count behind
+//	                Add's limit), seen, done, stale, requeued
+//
+// # Scripts
+//
+// All state changes are Lua scripts (see scripts.go), atomic on the server:
+// add (Add and Put), claim (Get), ack (Done), interval, block, unblock,
+// heartbeat (with the dead-node reaper), release (Close), join and init
+// (Open), stats (Stats and Join). Every time is Redis's TIME read inside
+// the script; a node's clock is only used to sleep the wait a claim
+// returns, and to turn Block's until into a duration.
+//
+// Keys the scripts know in advance are passed in KEYS. The per-host and
+// per-node keys are built inside the scripts from the tagged prefix in
+// ARGV: claim and the reapers only learn the host or node from the data
+// they read. They share the crawl's hash tag, so Redis Cluster runs the
+// scripts (7.0 lets a script without a shebang touch undeclared keys of
+// the declared slot), but a proxy that checks every key against KEYS
+// would refuse them; a sharded design (S > 1) would need the same
+// compromise for claim.
+//
+// # Retries
+//
+// A script that ran on the server but whose reply was lost must not be run
+// again blindly: a second claim would lease a second item, a second Put
+// queue a second copy (go-redis#2339). The client must therefore have
+// retries off (MaxRetries -1): Open sets that on the client it builds from
+// Options.URL and refuses a *redis.Client or *redis.ClusterClient with
+// retries on. go-redis's Script.Run still retries an EVALSHA that failed
+// with NOSCRIPT, which is safe, since the script did not run. The frontier
+// retries by itself, for up to Options.RetryFor, only what is safe to
+// repeat: Add (idempotent by the seen set: a repeat of an Add that had
+// taken effect reports Duplicate), Done (idempotent by lease id: a repeat
+// is counted stale), claim (a lease whose reply was lost is not lost work:
+// it expires and its item is handed out again, late), and reads; Put only
+// when the command was never sent (dial errors, pool timeouts, LOADING).
+//
+// # Leases and failures
+//
+// Get leases an item: the lease id is set in Item.ID and Done acks it. A
+// lease expires after Options.LeaseTTL; a node whose heartbeat (every
+// Options.Heartbeat) is older than Options.DeadAfter has all its leases
+// handed back at once by any other node's heartbeat. Handed-back items go
+// to the front of their host's list in their original order. The Done of a
+// lease handed back is stale: counted (Stale), with no effect, since the
+// item is unfinished again. So a page may be fetched twice after a node
+// dies or stalls, never lost. Close hands this node's leases back at once.
+//
+// If the crawl's meta key disappears or is replaced (Redis restarted on an
+// empty dir, FLUSHALL) while nodes run, every script fails and Get, Join
+// and Finish return an error wrapping ErrStateLost rather than crawling
+// again from nothing.
+//
+// # Waiting
+//
+// A claim that finds no host ready returns how long until the earliest
+// one will be; Get sleeps that long but at most 250 ms, waking early when
+// this node queues or finishes work. Work queued by another node is thus
+// seen within 250 ms, or at the next host's time. Join polls the pending
+// count every 100 ms, or when this node finishes work.
+package redisq
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/crawld/crawld/internal/seen"
+	"github.com/crawld/crawld/queue"
+)
+
+// ErrStateLost is wrapped by the errors of a Frontier whose crawl's state
+// vanished from Redis while it ran.
+var ErrStateLost = errors.New("redis: crawl state lost")
+
+// ErrClosed is returned by the calls of a closed Frontier.
+var ErrClosed = errors.New("redisq: frontier is closed")
+
+// Defaults for Options.
+const (
+	DefaultLeaseTTL  = 60 * time.Second
+	DefaultHeartbeat = 2 * time.Second
+	DefaultDeadAfter = 10 * time.Second
+	DefaultRetryFor  = 30 * time.Second
+)
+
+const (
+	maxWait   = 250 * time.Millisecond // longest sleep of a Get between claims
+	joinPoll  = 100 * time.Millisecond // Join's polling period
+	reapBatch = 16                     // expired leases a claim hands back at most
+	reapNodes = 8                      // dead nodes a heartbeat reaps at most
+	callLimit = 10 * time.Second       // bound on calls that have no context (Close, Stats, heartbeat)
+)
+
+// Options configure Open.
+type Options struct {
+	// Client is the Redis holding the crawl. Its retries must be off
+	// (MaxRetries: -1; see the package doc); Open checks this for
+	// *redis.Client and *redis.ClusterClient. Close does not close it.
+	// Set either Client or URL.
+	Client redis.UniversalClient
+	// URL is a redis:// (or rediss://, unix://) URL as redis.ParseURL
+	// reads it. Open builds a client with retries off and Close closes it.
+	URL string
+
+	// CrawlID names the crawl: nodes with the same CrawlID share it. It
+	// must not contain braces (it is the hash tag) or white space.
+	CrawlID string
+	// NodeID names this node in leases and heartbeats; default
+	// hostname-pid-random. Two live nodes may not share one.
+	NodeID string
+	// ConfigHash identifies the crawl's configuration (filters, rate...).
+	// The first node stores it; Open refuses to join a crawl stored with a
+	// different hash, or different politeness.
+	ConfigHash string
+	// Config is the per-host politeness: Rate, Burst, PerHostConcurrency
+	// as in queue.Config (the other fields are ignored).
+	Config queue.Config
+
+	// LeaseTTL is how long an item handed out by Get may stay not Done
+	// before it is handed out again; default DefaultLeaseTTL. Make it
+	// longer than the longest fetch and parse.
+	LeaseTTL time.Duration
+	// Heartbeat is how often the node tells Redis it lives; default
+	// DefaultHeartbeat.
+	Heartbeat time.Duration
+	// DeadAfter is how long a node may be silent before any other node
+	// hands its leases back; default DefaultDeadAfter.
+	DeadAfter time.Duration
+	// RetryFor bounds how long a call retries transient Redis errors
+	// (connection lost, LOADING) before failing; default DefaultRetryFor.
+	RetryFor time.Duration
+
+	// Warn, if set, is called with each warning Open finds (also kept in
+	// Warnings).
+	Warn func(string)
+
+	// onClaim, if set, is called with the host and Redis time (µs) of each
+	// item Get hands out; for tests.
+	onClaim func(host string, now int64)
+}
+
+// Frontier is a crawl frontier held in Redis and shared by every node
+// opened on the same crawl. It implements the crawler's Frontier interface
+// and is safe for concurrent use. It runs one goroutine, the heartbeat,
+// until Close.
+type Frontier struct {
+	rdb      redis.UniversalClient
+	own      bool // rdb was built by Open, so Close closes it
+	crawl    string
+	node     string
+	epoch    string
+	prefix   string
+	keys     []string // KEYS of every script (see scripts.go); never modified
+	pol      []any    // ARGV[3:6]: T µs, burst, in-flight cap
+	t        float64  // the configured interval, µs; 0 for an unlimited rate
+	leaseUS  int64
+	deadUS   int64
+	beat     time.Duration
+	retryFor time.Duration
+	warns    []string
+	onClaim  func(string, int64)
+
+	// wake is closed, and replaced, when this node queued or finished work,
+	// so that sleeping Gets and Joins look again at once.
+	wakeMu sync.Mutex
+	wake   chan struct{}
+
+	ctx       context.Context // done once Close (or kill) began
+	stop      context.CancelFunc
+	closeOnce sync.Once
+	beatDone  chan struct{}
+	noBeat    chan struct{} // closed by tests to stop the heartbeat alone
+
+	lost  atomic.Bool
+	stale atomic.Int64
+
+	failMu  sync.Mutex
+	failure error // the first error Done or the heartbeat could not report
+}
+
+// Open joins the crawl opts.CrawlID, creating it if Redis holds no such
+// crawl, and starts the node's heartbeat. It checks Redis first: it fails if
+// maxmemory-policy is not noeviction (evicting a queue would lose URLs
+// silently), and warns when appendonly is off or set-max-intset-entries is
+// below 512. It fails if the crawl was started with another ConfigHash or
+// politeness, or if a live node already uses opts.NodeID; an earlier,
+// dead run of this node id has its leases handed back.
+func Open(ctx context.Context, opts Options) (*Frontier, error) {
+	if err := checkName("crawl id", opts.CrawlID, "{}"); err != nil {
+		return nil, err
+	}
+	if opts.NodeID == "" {
+		opts.NodeID = defaultNodeID()
+	}
+	if err := checkName("node id", opts.NodeID, ""); err != nil {
+		return nil, err
+	}
+	if beat, dead := durOr(opts.Heartbeat, DefaultHeartbeat), durOr(opts.DeadAfter, DefaultDeadAfter); dead <= beat {
+		return nil, fmt.Errorf("redisq: DeadAfter %v must be longer than Heartbeat %v, or live nodes are taken for dead", dead, beat)
+	}
+	rdb, own, err := client(opts)
+	if err != nil {
+		return nil, err
+	}
+	f := newFrontier(rdb, own, opts)
+	if err := f.open(ctx, opts); err != nil {
+		if own {
+			_ = rdb.Close()
+		}
+		f.stop()
+		return nil, err
+	}
+	go f.beatLoop()
+	return f, nil
+}
+
+// client returns the Redis client of opts and whether Open built it.
+func client(opts Options) (redis.UniversalClient, bool, error) {
+	switch {
+	case (opts.Client == nil) == (opts.URL == ""):
+		return nil, false, errors.New("redisq: set exactly one of Options.Client and Options.URL")
+	case opts.URL != "":
+		ro, err := redis.ParseURL(opts.URL)
+		if err != nil {
+			return nil, false, fmt.Errorf("redisq: %w", err)
+		}
+		ro.MaxRetries = -1
+		return redis.NewClient(ro), true, nil
+	}
+	retries := 0
+	switch c := opts.Client.(type) {
+	case *redis.Client:
+		retries = c.Options().MaxRetries
+	case *redis.ClusterClient:
+		retries = c.Options().MaxRetries
+	}
+	if retries > 0 {
+		return nil, false, fmt.Errorf("redisq: the redis client retries commands (MaxRetries %d): a retried script may run twice; set MaxRetries: -1", retries)
+	}
+	return opts.Client, false, nil
+}
+
+// checkName refuses an empty name, or one with white space, control
+// characters or any of bad.
+func checkName(what, s, bad string) error {
+	if s == "" {
+		return fmt.Errorf("redisq: empty %s", what)
+	}
+	if i := strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f || strings.ContainsRune(bad, r) }); i >= 0 {
+		return fmt.Errorf("redisq: %s %q: character %q not allowed", what, s, s[i])
+	}
+	return nil
+}
+
+// defaultNodeID is hostname-pid-random: unique across restarts, readable
+// in logs.
+func defaultNodeID() string {
+	h, err := os.Hostname()
+	if err != nil || checkName("", h, "") != nil {
+		h = "node"
+	}
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", h, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+func newFrontier(rdb redis.UniversalClient, own bool, opts Options) *Frontier {
+	p := "cd:{c:" + opts.CrawlID + "}:"
+	f := &Frontier{
+		rdb:      rdb,
+		own:      own,
+		crawl:    opts.CrawlID,
+		node:     opts.NodeID,
+		prefix:   p,
+		keys:     []string{p + "meta", p + "ready", p + "active", p + "stats", p + "lease", p + "leased", p + "nodes", p + "seq", p + "meta"},
+		leaseUS:  durOr(opts.LeaseTTL, DefaultLeaseTTL).Microseconds(),
+		deadUS:   durOr(opts.DeadAfter, DefaultDeadAfter).Microseconds(),
+		beat:     durOr(opts.Heartbeat, DefaultHeartbeat),
+		retryFor: durOr(opts.RetryFor, DefaultRetryFor),
+		onClaim:  opts.onClaim,
+		wake:     make(chan struct{}),
+		beatDone: make(chan struct{}),
+		noBeat:   make(chan struct{}),
+	}
+	f.ctx, f.stop = context.WithCancel(context.Background())
+	if r := opts.Config.Rate; r > 0 && !math.IsInf(r, 1) {
+		f.t = 1e6 / r
+	}
+	f.pol = []any{strconv.FormatFloat(f.t, 'f', -1, 64), max(opts.Config.Burst, 1), max(opts.Config.PerHostConcurrency, 1)}
+	return f
+}
+
+func durOr(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// open checks Redis, then creates or checks the crawl and registers the node.
+func (f *Frontier) open(ctx context.Context, opts Options) error {
+	if err := f.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redisq: connect: %w", err)
+	}
+	if err := f.checkConfig(ctx, opts.Warn); err != nil {
+		return err
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	pol := fmt.Sprintf("t_us=%s burst=%d per_host=%d", f.pol...)
+	res, err := initScript.Run(ctx, f.rdb, f.keys[:1], opts.ConfigHash, pol, hex.EncodeToString(b[:])).StringSlice()
+	if err != nil {
+		return fmt.Errorf("redisq: open crawl %s: %w", f.crawl, err)
+	}
+	if res[0] == "CONFIG" {
+		return fmt.Errorf("redis crawl %s was started with a different config (filters/rate); use another crawl_id (stored config %q, %s; this node %q, %s)",
+			f.crawl, res[1], res[2], opts.ConfigHash, pol)
+	}
+	f.epoch = res[1]
+	r, err := f.run(ctx, joinScript, "", f.node, f.deadUS).Int64Slice()
+	if err != nil {
+		return fmt.Errorf("redisq: join crawl %s: %w", f.crawl, f.check(err))
+	}
+	if r[0] < 0 {
+		return fmt.Errorf("redisq: node id %s is in use by a live node of crawl %s (heartbeat %v ago); use another node id",
+			f.node, f.crawl, time.Duration(r[1])*time.Microsecond)
+	}
+	return nil
+}
+
+// checkConfig checks the Redis settings the frontier relies on.
+func (f *Frontier) checkConfig(ctx context.Context, warn func(string)) error {
+	addWarn := func(format string, args ...any) {
+		w := fmt.Sprintf(format, args...)
+		f.warns = append(f.warns, w)
+		if warn != nil {
+			warn(w)
+		}
+	}
+	get := func(name string) (string, bool) {
+		m, err := f.rdb.ConfigGet(ctx, name).Result()
+		if err != nil {
+			addWarn("redis: cannot read %s (%v): make sure it is set as crawld needs", name, err)
+			return "", false
+		}
+		v, ok := m[name]
+		return v, ok
+	}
+	if v, ok := get("maxmemory-policy"); ok && v != "noeviction" {
+		return fmt.Errorf("redis maxmemory-policy is %s: the crawl frontier needs noeviction, since an evicted key silently loses URLs; run CONFIG SET maxmemory-policy noeviction and set it in redis.conf", v)
+	}
+	if v, ok := get("appendonly"); ok && v != "yes" {
+		addWarn("redis appendonly is %s: a Redis restart loses the crawl's state; set appendonly yes and appendfsync everysec", v)
+	}
+	if v, ok := get("set-max-intset-entries"); ok {
+		if n, err := strconv.Atoi(v); err == nil && n < 512 {
+			addWarn("redis set-max-intset-entries is %d: seen-set buckets beyond it take several times the memory; set it to 512 or more", n)
+		}
+	}
+	return nil
+}
+
+// Warnings returns what Open found wrong, but not fatally, with Redis's
+// settings.
+func (f *Frontier) Warnings() []string { return append([]string(nil), f.warns...) }
+
+// NodeID returns the node's id in the crawl.
+func (f *Frontier) NodeID() string { return f.node }
+
+// run runs script with the common KEYS and ARGV (see scripts.go) followed
+// by args; bucket, if not "", is KEYS[9].
+func (f *Frontier) run(ctx context.Context, script *redis.Script, bucket string, args ...any) *redis.Cmd {
+	keys, argv := f.call(bucket, args...)
+	return script.Run(ctx, f.rdb, keys, argv...)
+}
+
+// call returns the KEYS and ARGV of a script call (see run).
+func (f *Frontier) call(bucket string, args ...any) ([]string, []any) {
+	keys := f.keys
+	if bucket != "" {
+		keys = append(keys[:8:8], bucket)
+	}
+	argv := make([]any, 0, 5+len(args))
+	argv = append(argv, f.prefix, f.epoch)
+	argv = append(argv, f.pol...)
+	return keys, append(argv, args...)
+}
+
+// check turns the scripts' state-lost reply into ErrStateLost, and
+// remembers it so that every later call fails at once.
+func (f *Frontier) check(err error) error {
+	if err != nil && redis.HasErrorPrefix(err, "LOST") {
+		f.lost.Store(true)
+		f.broadcast()
+		return fmt.Errorf("redisq: crawl %s: %w", f.crawl, ErrStateLost)
+	}
+	return err
+}
+
+// usable returns why a call cannot go ahead: ctx done, the Frontier closed
+// or its crawl lost.
+func (f *Frontier) usable(ctx context.Context) error {
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case f.lost.Load():
+		return fmt.Errorf("redisq: crawl %s: %w", f.crawl, ErrStateLost)
+	case f.ctx.Err() != nil:
+		return ErrClosed
+	}
+	return nil
+}
+
+// unsent reports whether err means the command never reached Redis, or
+// Redis refused it without running it: safe to send again.
+func unsent(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" || errors.Is(err, redis.ErrPoolTimeout) {
+		return true
+	}
+	for _, p := range []string{"LOADING", "BUSY", "TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN"} {
+		if redis.HasErrorPrefix(err, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// transient reports whether err is a failure of the connection, after
+// which the command may or may not have run.
+func transient(err error) bool {
+	if unsent(err) {
+		return true
+	}
+	var re redis.Error
+	if errors.As(err, &re) || errors.Is(err, redis.ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	return true // network errors, EOF, timeouts
+}
+
+// retry calls op until it succeeds, fails with an error safe does not
+// accept, ctx or the Frontier is done, or RetryFor has passed, backing off
+// from 20 ms to 1 s. It returns op's last error, through check.
+func (f *Frontier) retry(ctx context.Context, safe func(error) bool, op func() error) error {
+	deadline := time.Now().Add(f.retryFor)
+	wait := 20 * time.Millisecond
+	for {
+		err := op()
+		if err == nil || !safe(err) || ctx.Err() != nil || time.Now().After(deadline) {
+			return f.check(err)
+		}
+		if !f.sleep(ctx, wait, nil) {
+			return f.check(err)
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// sleep waits for d, for wake to close, or for ctx or the Frontier to be
+// done; it reports whether the Frontier and ctx are still live.
+func (f *Frontier) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-wake:
+	case <-ctx.Done():
+	case <-f.ctx.Done():
+	}
+	return ctx.Err() == nil && f.ctx.Err() == nil
+}
+
+// wakeChan returns the channel the next broadcast closes.
+func (f *Frontier) wakeChan() <-chan struct{} {
+	f.wakeMu.Lock()
+	defer f.wakeMu.Unlock()
+	return f.wake
+}
+
+// broadcast wakes every sleeping Get and Join of this node.
+func (f *Frontier) broadcast() {
+	f.wakeMu.Lock()
+	close(f.wake)
+	f.wake = make(chan struct{})
+	f.wakeMu.Unlock()
+}
+
+// fail records the first error a call without an error result met.
+func (f *Frontier) fail(err error) {
+	f.failMu.Lock()
+	if f.failure == nil {
+		f.failure = err
+	}
+	f.failMu.Unlock()
+}
+
+// Err returns the first error met by Done, SetInterval, Block, Unblock or
+// the heartbeat, which have no error result; nil if none. It wraps
+// ErrStateLost if the crawl's state vanished.
+func (f *Frontier) Err() error {
+	f.failMu.Lock()
+	defer f.failMu.Unlock()
+	return f.failure
+}
+
+// Add queues it unless its URL was added before by any node, or, with
+// limit > 0, once limit counted items were added by all nodes together
+// (one shared budget). The check and the queueing are one script, so
+// concurrent Adds of one URL, on any nodes, queue it once. The seen set
+// holds 64-bit fingerprints: two URLs colliding (about n²/2⁶⁵ for n URLs)
+// makes the second a Duplicate. It fails if it.Host is "" or contains a
+// newline. A transient Redis error is retried; if an earlier try had taken
+// effect, the item is reported Duplicate.
+func (f *Frontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Admission, error) {
+	rec, err := f.encodeChecked(it)
+	if err != nil {
+		return queue.Duplicate, err
+	}
+	if err := f.usable(ctx); err != nil {
+		return queue.Duplicate, err
+	}
+	fp := seen.Fingerprint(it.URL)
+	var a int64
+	err = f.retry(ctx, transient, func() error {
+		var err error
+		a, err = f.run(ctx, addScript, f.bucketKey(fp), it.Host, rec, fp&memberMask, max(limit, 0)).Int64()
+		return err
+	})
+	if err != nil {
+		return queue.Duplicate, fmt.Errorf("redisq: add %s: %w", it.URL, err)
+	}
+	if a == int64(queue.Added) {
+		f.broadcast()
+	}
+	return queue.Admission(a), nil
+}
+
+// memberMask keeps the low 48 bits of a fingerprint: the member of its
+// bucket, which the top 16 bits name.
+const memberMask = 1<<48 - 1
+
+// bucketKey is the seen-set bucket of fingerprint fp.
+func (f *Frontier) bucketKey(fp uint64) string {
+	return f.prefix + "s:" + strconv.FormatUint(fp>>48, 10)
+}
+
+// Put appends it to its host's list and counts one unfinished task in the
+// cluster, whether or not its URL was added before (a retry puts an item
+// back); it.ID is ignored. On error nothing was counted — except if the
+// connection failed after the script was sent, which Put cannot tell (the
+// item may then be queued once).
+func (f *Frontier) Put(ctx context.Context, it queue.Item) error {
+	rec, err := f.encodeChecked(it)
+	if err != nil {
+		return err
+	}
+	if err := f.usable(ctx); err != nil {
+		return err
+	}
+	err = f.retry(ctx, unsent, func() error {
+		return f.run(ctx, addScript, "", it.Host, rec, "", 0).Err()
+	})
+	if err != nil {
+		return fmt.Errorf("redisq: put %s: %w", it.URL, err)
+	}
+	f.broadcast()
+	return nil
+}
+
+func (f *Frontier) encodeChecked(it queue.Item) ([]byte, error) {
+	if it.Host == "" {
+		return nil, errors.New("redisq: item has no host")
+	}
+	if strings.IndexByte(it.Host, '\n') >= 0 {
+		return nil, fmt.Errorf("redisq: item host %q contains a newline", it.Host)
+	}
+	return encode(it), nil
+}
+
+// Get blocks until some host may be fetched now on Redis's clock, then
+// leases the oldest item of the host that became ready first, charging the
+// host's rate limiter, and returns it with the lease id in ID. The caller
+// must call Done with it within LeaseTTL, or it is handed out again. If ctx
+// is done Get returns ctx.Err(); after Close, ErrClosed; if the crawl's
+// state vanished, an error wrapping ErrStateLost. Transient Redis errors
+// are retried for up to RetryFor.
+func (f *Frontier) Get(ctx context.Context) (queue.Item, error) {
+	for {
+		if err := f.usable(ctx); err != nil {
+			return queue.Item{}, err
+		}
+		wake := f.wakeChan() // before the claim, so a push during it is not missed
+		var res []any
+		err := f.retry(ctx, transient, func() error {
+			var err error
+			res, err = f.run(ctx, claimScript, "", f.node, f.leaseUS, reapBatch).Slice()
+			return err
+		})
+		if err != nil {
+			if err := f.usable(ctx); err != nil {
+				return queue.Item{}, err
+			}
+			return queue.Item{}, fmt.Errorf("redisq: get: %w", err)
+		}
+		id, _ := res[0].(int64)
+		if id > 0 && len(res) == 4 {
+			host, _ := res[1].(string)
+			rec, _ := res[2].(string)
+			it, err := decode(rec, host, uint64(id))
+			if err != nil {
+				// Finish the lease so the bad record does not come back for ever.
+				f.Done(queue.Item{Host: host, ID: uint64(id)})
+				return queue.Item{}, fmt.Errorf("redisq: get: lease %d of %s: %w", id, host, err)
+			}
+			if f.onClaim != nil {
+				now, _ := res[3].(int64)
+				f.onClaim(host, now)
+			}
+			return it, nil
+		}
+		wait := maxWait
+		if us, _ := res[1].(int64); us >= 0 && time.Duration(us)*time.Microsecond < maxWait {
+			wait = time.Duration(us) * time.Microsecond
+		}
+		f.sleep(ctx, wait, wake)
+	}
+}
+
+// Done finishes an item returned by Get: it frees one in-flight slot of its
+// host and finishes one task in the cluster. Only it.ID and it.Host are
+// read. If the lease was handed out again meanwhile (it expired, or this
+// node was taken for dead), Done is stale and changes nothing but the count
+// Stale returns. Errors (Done has no result) are kept for Err, except
+// ErrClosed: after Close the lease was handed back anyway. Done panics on
+// an item with ID 0, which Get never returns.
+func (f *Frontier) Done(it queue.Item) {
+	if it.ID == 0 {
+		panic("redisq: Done of an item Get did not return (ID 0), host " + it.Host)
+	}
+	if err := f.Finish(f.ctx, it); err != nil && !errors.Is(err, ErrClosed) {
+		f.fail(err)
+	}
+}
+
+// Finish is Done with a context and an error result: it returns an error
+// wrapping ErrStateLost if the crawl's state vanished.
+func (f *Frontier) Finish(ctx context.Context, it queue.Item) error {
+	if err := f.usable(ctx); err != nil {
+		if f.ctx.Err() != nil {
+			return ErrClosed
+		}
+		return err
+	}
+	var p int64
+	err := f.retry(ctx, transient, func() error {
+		var err error
+		p, err = f.run(ctx, ackScript, "", it.ID, it.Host).Int64()
+		return err
+	})
+	if err != nil {
+		if f.ctx.Err() != nil {
+			return ErrClosed
+		}
+		return fmt.Errorf("redisq: done %s (lease %d): %w", it.URL, it.ID, err)
+	}
+	if p < 0 {
+		f.stale.Add(1)
+	}
+	f.broadcast()
+	return nil
+}
+
+// Stale returns how many of this node's Dones came after their lease had
+// been handed out again: pages fetched twice because a lease expired or
+// the node was taken for dead.
+func (f *Frontier) Stale() int64 { return f.stale.Load() }
+
+// Join blocks until nothing is queued or leased anywhere in the cluster,
+// returning nil at once if so, or until ctx is done (ctx.Err()). It polls
+// Redis every 100 ms, and when this node finishes or queues work. After
+// Close it returns ErrClosed; if the crawl's state vanished, an error
+// wrapping ErrStateLost.
+func (f *Frontier) Join(ctx context.Context) error {
+	for {
+		if err := f.usable(ctx); err != nil {
+			return err
+		}
+		wake := f.wakeChan()
+		var res []int64
+		err := f.retry(ctx, transient, func() error {
+			var err error
+			res, err = f.run(ctx, statsScript, "").Int64Slice()
+			return err
+		})
+		if err != nil {
+			if err := f.usable(ctx); err != nil {
+				return err
+			}
+			return fmt.Errorf("redisq: join: %w", err)
+		}
+		if res[0] <= 0 {
+			return nil
+		}
+		f.sleep(ctx, joinPoll, wake)
+	}
+}
+
+// SetInterval sets the least time between two request starts to host, for
+// every node: an interval longer than 1/Rate replaces the rate with one
+// request per interval (burst 1), and the next start is also at least the
+// interval after the last one; a shorter one, 0 or a negative one restores
+// the configured rate. The interval lasts until cleared. Errors go to Err.
+func (f *Frontier) SetInterval(host string, d time.Duration) {
+	us := int64(0)
+	if d > 0 {
+		us = (d + time.Microsecond - 1).Microseconds()
+		if f.t > 0 && float64(us) <= f.t {
+			us = 0
+		}
+	}
+	f.control("set interval", intervalScript, host, us)
+}
+
+// Block makes no node hand out an item of host before until, measured as
+// the duration from this node's clock added to Redis's. A block never
+// shortens (a later Block with an earlier until is ignored) except by
+// Unblock; a past until does nothing. Errors go to Err.
+func (f *Frontier) Block(host string, until time.Time) {
+	d := time.Until(until)
+	if d <= 0 {
+		return
+	}
+	f.control("block", blockScript, host, (d + time.Microsecond - 1).Microseconds())
+}
+
+// Unblock lifts any block on host at once, for every node. Errors go to
+// Err.
+func (f *Frontier) Unblock(host string) {
+	f.control("unblock", unblockScript, host)
+}
+
+// control runs one of the host-setting scripts, retried (they are
+// idempotent), and wakes this node's Gets.
+func (f *Frontier) control(what string, script *redis.Script, host string, args ...any) {
+	if f.usable(f.ctx) != nil {
+		return
+	}
+	err := f.retry(f.ctx, transient, func() error {
+		return f.run(f.ctx, script, "", append([]any{host}, args...)...).Err()
+	})
+	if err != nil {
+		if f.ctx.Err() == nil {
+			f.fail(fmt.Errorf("redisq: %s %s: %w", what, host, err))
+		}
+		return
+	}
+	f.broadcast()
+}
+
+// Stats returns a snapshot of the cluster's frontier: Queued and InFlight
+// (leases) over all nodes, Hosts with queued items, HostsWaiting (of those,
+// the ones not ready now: paced, blocked or at their in-flight cap), and
+// Seen (distinct URLs added). Blocked, Spilled and MemoryBytes are not
+// tracked (0). If Redis cannot be read within 10 s it returns the zero
+// Stats.
+func (f *Frontier) Stats() queue.Stats {
+	ctx, cancel := context.WithTimeout(f.ctx, callLimit)
+	defer cancel()
+	res, err := f.run(ctx, statsScript, "").Int64Slice()
+	if err != nil {
+		_ = f.check(err)
+		return queue.Stats{}
+	}
+	pending, seenN, leases, active, ready := res[0], res[1], res[2], res[3], res[4]
+	return queue.Stats{
+		Queued:       int(max(pending-leases, 0)),
+		InFlight:     int(leases),
+		Hosts:        int(active),
+		HostsWaiting: int(max(active-ready, 0)),
+		Seen:         int(seenN),
+	}
+}
+
+// beatLoop is the heartbeat: it records that the node lives and hands back
+// the leases of dead nodes, until Close.
+func (f *Frontier) beatLoop() {
+	defer close(f.beatDone)
+	t := time.NewTicker(f.beat)
+	defer t.Stop()
+	for {
+		select {
+		case <-f.ctx.Done():
+			return
+		case <-f.noBeat:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(f.ctx, min(callLimit, time.Duration(f.deadUS)*time.Microsecond/2))
+		res, err := f.run(ctx, heartbeatScript, "", f.node, f.deadUS, reapNodes).Int64Slice()
+		cancel()
+		switch {
+		case err != nil:
+			// A missed beat is retried at the next tick; only a lost crawl
+			// is final.
+			if err := f.check(err); errors.Is(err, ErrStateLost) {
+				f.fail(err)
+			}
+		case res[1] > 0:
+			f.broadcast() // leases of a dead node were queued again
+		}
+	}
+}
+
+// Close stops the heartbeat, hands this node's leases (items Get returned
+// and Done has not finished) back to the front of their hosts' lists for
+// other nodes, removes the node from the crawl and, if Open built the
+// client, closes it. Get, Join, Add, Put then fail with ErrClosed. It
+// returns the first error Done met (see Err), or the hand-back's. The
+// crawl's state stays in Redis for other nodes and later runs.
+func (f *Frontier) Close() error {
+	err := ErrClosed
+	f.closeOnce.Do(func() {
+		f.halt()
+		ctx, cancel := context.WithTimeout(context.Background(), callLimit)
+		defer cancel()
+		err = f.Err()
+		if !f.lost.Load() {
+			if e := f.run(ctx, releaseScript, "", f.node).Err(); e != nil && err == nil {
+				err = fmt.Errorf("redisq: close: hand back leases: %w", f.check(e))
+			}
+		}
+		if f.own {
+			if e := f.rdb.Close(); e != nil && err == nil {
+				err = e
+			}
+		}
+	})
+	return err
+}
+
+// halt stops the calls in progress and the heartbeat, and waits for the
+// heartbeat to end.
+func (f *Frontier) halt() {
+	f.stop()
+	<-f.beatDone
+}
+
+// kill stops the node as a crash would, for tests: no more heartbeats,
+// leases left in Redis, the client closed if Open built it.
+func (f *Frontier) kill() {
+	f.closeOnce.Do(func() {
+		f.halt()
+		if f.own {
+			_ = f.rdb.Close()
+		}
+	})
+}
+
+// Item records: a version byte, then Depth, Kind, Redirects, Attempt,
+// Origin and URL. The host is the list's key; the ID is the lease's.
+// Integers are varints; Origin is uvarint length and bytes; the URL is the
+// rest. A field is added under a new version byte, decode reading both.
+const recVersion = 1
+
+func encode(it queue.Item) []byte {
+	b := make([]byte, 0, 12+len(it.Origin)+len(it.URL))
+	b = append(b, recVersion)
+	b = binary.AppendVarint(b, int64(it.Depth))
+	b = append(b, byte(it.Kind))
+	b = binary.AppendVarint(b, int64(it.Redirects))
+	b = binary.AppendVarint(b, int64(it.Attempt))
+	b = binary.AppendUvarint(b, uint64(len(it.Origin)))
+	b = append(b, it.Origin...)
+	return append(b, it.URL...)
+}
+
+var errRecord = errors.New("malformed item record")
+
+func decode(rec, host string, id uint64) (queue.Item, error) {
+	b := []byte(rec)
+	if len(b) < 2 || b[0] != recVersion {
+		return queue.Item{}, errRecord
+	}
+	b = b[1:]
+	varint := func() int {
+		v, n := binary.Varint(b)
+		if n <= 0 {
+			b = nil
+			return 0
+		}
+		b = b[n:]
+		return int(v)
+	}
+	it := queue.Item{Host: host, ID: id}
+	it.Depth = varint()
+	if len(b) == 0 {
+		return queue.Item{}, errRecord
+	}
+	it.Kind, b = queue.Kind(b[0]), b[1:]
+	it.Redirects = varint()
+	it.Attempt = varint()
+	n, k := binary.Uvarint(b)
+	if k <= 0 || uint64(len(b)-k) < n {
+		return queue.Item{}, errRecord
+	}
+	it.Origin = string(b[k : k+int(n)])
+	it.URL = string(b[k+int(n):])
+	return it, nil
+}

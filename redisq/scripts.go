@@ -1,0 +1,325 @@
+package redisq
+
+import "github.com/redis/go-redis/v9"
+
+// Every script but initScript starts with prelude, and is called with the
+// same KEYS and the same first ARGV (see Frontier.run):
+//
+//	KEYS[1] meta   KEYS[2] ready   KEYS[3] active  KEYS[4] stats
+//	KEYS[5] lease  KEYS[6] leased  KEYS[7] nodes   KEYS[8] seq
+//	KEYS[9] a seen bucket (add only; the meta key again otherwise)
+//	ARGV[1] key prefix "cd:{c:<crawl>}:"   ARGV[2] run epoch
+//	ARGV[3] T, the configured interval in µs (0 = unlimited rate)
+//	ARGV[4] burst  ARGV[5] per-host in-flight cap
+//	ARGV[6…] the script's own arguments
+//
+// The per-host keys (q:<host>, h:<host>) and per-node lease sets
+// (l:<node>) are built inside the scripts from ARGV[1]: claim and the
+// reapers learn the host or node only from data they read, so they cannot be
+// declared in advance. ARGV[1] carries the crawl's hash tag, so those keys
+// hash to the same slot as the declared ones; Redis Cluster (7.0, scripts
+// without a shebang) accepts that, but a proxy that insists on every key
+// being in KEYS does not. See the package doc.
+//
+// Times are integer microseconds of Redis's TIME; host scores and GCRA state
+// are stored as Lua numbers (doubles, exact for integers below 2^53, so for
+// µs until the year 2255) and converted by Redis with a round-trip-exact
+// formatter.
+const prelude = `
+local META, READY, ACTIVE, STATS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local LEASE, LEASED, NODES, SEQ = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local P, EPOCH = ARGV[1], ARGV[2]
+local T0, B0, MAXINF = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+if redis.call('HGET', META, 'epoch') ~= EPOCH then
+  return redis.error_reply('LOST redis: crawl state lost (meta key missing or from another run)')
+end
+local t = redis.call('TIME')
+local NOW = tonumber(t[1]) * 1000000 + tonumber(t[2])
+
+-- hoststate reads what decides when a host may start its next request.
+local function hoststate(hk)
+  local f = redis.call('HMGET', hk, 'tat', 'last', 'iv', 'bu', 'inf')
+  return {tat = tonumber(f[1]) or 0, last = tonumber(f[2]) or 0, iv = tonumber(f[3]) or 0,
+          bu = tonumber(f[4]) or 0, inf = tonumber(f[5]) or 0}
+end
+
+-- pace returns the GCRA interval and burst in force for a host: a
+-- SetInterval interval (only ever stored when slower than T0) replaces the
+-- configured rate with burst 1, as Crawl-delay means.
+local function pace(s)
+  if s.iv > 0 then return s.iv, 1 end
+  return T0, B0
+end
+
+-- allowat is the earliest start the host's pacing and block allow. GCRA as
+-- golang.org/x/time/rate: a start at now is allowed when
+-- now >= tat - (burst-1)*T; with an interval, also not before the last
+-- start plus the interval.
+local function allowat(s)
+  local T, b = pace(s)
+  local a = 0
+  if T > 0 then a = s.tat - (b - 1) * T end
+  if s.iv > 0 then a = math.max(a, s.last + s.iv) end
+  return math.max(a, s.bu)
+end
+
+-- settle makes the shared indexes agree with a host's state after any
+-- change: in ready (at its allowed time, not before now) iff it has queued
+-- items and a free slot, keeping its place if it was already waiting for a
+-- turn and still may start now; in active iff it has queued items; and its
+-- state hash kept while it matters, else left to expire once its GCRA and
+-- block have run out (a fresh host behaves the same) — except that an
+-- interval is kept until SetInterval clears it.
+local function settle(host)
+  local q, hk = P .. 'q:' .. host, P .. 'h:' .. host
+  local n = redis.call('LLEN', q)
+  local s = hoststate(hk)
+  if n > 0 then redis.call('SADD', ACTIVE, host) else redis.call('SREM', ACTIVE, host) end
+  if n > 0 and s.inf < MAXINF then
+    local a = allowat(s)
+    local old = redis.call('ZSCORE', READY, host)
+    if not (old and tonumber(old) <= NOW and a <= NOW) then
+      redis.call('ZADD', READY, math.max(a, NOW), host)
+    end
+  else
+    redis.call('ZREM', READY, host)
+  end
+  if n == 0 and s.inf <= 0 and s.iv == 0 then
+    local e = math.max(s.tat, s.bu)
+    if e <= NOW then
+      redis.call('DEL', hk)
+    else
+      redis.call('PEXPIREAT', hk, math.ceil(e / 1000) + 1)
+    end
+  else
+    redis.call('PERSIST', hk)
+  end
+end
+
+-- unlease drops lease id and returns its node, host and item record, or
+-- nil if the lease is gone.
+local function unlease(id)
+  local v = redis.call('HGET', LEASED, id)
+  redis.call('ZREM', LEASE, id)
+  if not v then return nil end
+  redis.call('HDEL', LEASED, id)
+  local i = string.find(v, '\n', 1, true)
+  local j = string.find(v, '\n', i + 1, true)
+  local node, host = string.sub(v, 1, i - 1), string.sub(v, i + 1, j - 1)
+  redis.call('SREM', P .. 'l:' .. node, id)
+  local inf = redis.call('HINCRBY', P .. 'h:' .. host, 'inf', -1)
+  if inf < 0 then redis.call('HSET', P .. 'h:' .. host, 'inf', 0) end
+  return node, host, string.sub(v, j + 1)
+end
+
+-- requeue puts the items of leases ids back at the front of their hosts'
+-- lists, lowest id (earliest handed out) first, so each host's FIFO order
+-- is restored; pending is unchanged (the items are still unfinished).
+local function requeue(ids)
+  table.sort(ids, function(a, b) return tonumber(a) > tonumber(b) end)
+  local hosts, n = {}, 0
+  for _, id in ipairs(ids) do
+    local _, host, rec = unlease(id)
+    if host then
+      redis.call('LPUSH', P .. 'q:' .. host, rec)
+      hosts[host] = true
+      n = n + 1
+    end
+  end
+  for host in pairs(hosts) do settle(host) end
+  if n > 0 then redis.call('HINCRBY', STATS, 'requeued', n) end
+  return n
+end
+
+-- reapnode hands back every lease of node.
+local function reapnode(node)
+  local lk = P .. 'l:' .. node
+  local n = requeue(redis.call('SMEMBERS', lk))
+  redis.call('DEL', lk)
+  return n
+end
+`
+
+// initScript creates the crawl's meta on first use, or checks that the
+// crawl was started with the same config. KEYS[1] meta; ARGV config hash,
+// politeness, a fresh epoch. Returns {'OK', epoch, created} or
+// {'CONFIG', stored hash, stored politeness}.
+var initScript = redis.NewScript(`
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'config', 'politeness')
+if not m[1] then
+  local t = redis.call('TIME')
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[3], 'config', ARGV[1], 'politeness', ARGV[2],
+    'created', t[1], 'version', 1)
+  return {'OK', ARGV[3], 'new'}
+end
+if m[2] ~= ARGV[1] or m[3] ~= ARGV[2] then
+  return {'CONFIG', m[2] or '', m[3] or ''}
+end
+return {'OK', m[1], 'joined'}
+`)
+
+// joinScript registers a node. ARGV[6] node, ARGV[7] dead-after µs.
+// Returns -1 and the age of the node's heartbeat if a live node has the
+// same id; else the leases of an earlier run of this node id (which must
+// have died) are handed back and their count returned.
+var joinScript = redis.NewScript(prelude + `
+local node, dead = ARGV[6], tonumber(ARGV[7])
+local hb = redis.call('ZSCORE', NODES, node)
+if hb and NOW - tonumber(hb) < dead then
+  return {-1, NOW - tonumber(hb)}
+end
+local n = reapnode(node)
+redis.call('ZADD', NODES, NOW, node)
+return {n, 0}
+`)
+
+// heartbeatScript records that a node is alive and hands back the leases
+// of up to ARGV[8] nodes silent for longer than ARGV[7] µs. ARGV[6] node.
+// Returns {dead nodes reaped, leases handed back}.
+var heartbeatScript = redis.NewScript(prelude + `
+local node, dead, most = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+redis.call('ZADD', NODES, NOW, node)
+local gone = redis.call('ZRANGEBYSCORE', NODES, '-inf', NOW - dead, 'LIMIT', 0, most)
+local n = 0
+for _, d in ipairs(gone) do
+  n = n + reapnode(d)
+  redis.call('ZREM', NODES, d)
+end
+return {#gone, n}
+`)
+
+// releaseScript hands back every lease of node ARGV[6] and removes it from
+// the nodes (Close). Returns the leases handed back.
+var releaseScript = redis.NewScript(prelude + `
+local n = reapnode(ARGV[6])
+redis.call('ZREM', NODES, ARGV[6])
+return n
+`)
+
+// addScript queues an item. ARGV[6] host, ARGV[7] record, ARGV[8] seen
+// member (” for Put: no seen check, no budget), ARGV[9] limit (> 0: the
+// item counts toward the shared budget). KEYS[9] the seen bucket. Returns
+// a queue.Admission: 0 added, 1 duplicate, 2 over the limit.
+var addScript = redis.NewScript(prelude + `
+local host, rec, member, limit = ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9])
+if member ~= '' then
+  if redis.call('SISMEMBER', KEYS[9], member) == 1 then return 1 end
+  if limit > 0 then
+    if (tonumber(redis.call('HGET', STATS, 'admitted')) or 0) >= limit then return 2 end
+    redis.call('HINCRBY', STATS, 'admitted', 1)
+  end
+  redis.call('SADD', KEYS[9], member)
+  redis.call('HINCRBY', STATS, 'seen', 1)
+end
+redis.call('RPUSH', P .. 'q:' .. host, rec)
+redis.call('HINCRBY', STATS, 'pending', 1)
+settle(host)
+return 0
+`)
+
+// claimScript is the only place a request is authorised. It hands back up
+// to ARGV[8] expired leases, then leases the oldest item of the host with
+// the smallest ready score <= now, charging the host's GCRA. ARGV[6] node,
+// ARGV[7] lease TTL µs. Returns {lease id, host, record, now µs}, or
+// {0, wait µs} with wait -1 when no host is queued with a free slot.
+var claimScript = redis.NewScript(prelude + `
+local node, ttl, reap = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+local expired = redis.call('ZRANGEBYSCORE', LEASE, '-inf', NOW, 'LIMIT', 0, reap)
+if #expired > 0 then requeue(expired) end
+-- Bounded: each pass either hands out an item or repairs the top host's
+-- entry, which the settle discipline should never leave stale.
+for _ = 1, 16 do
+  local top = redis.call('ZRANGE', READY, 0, 0, 'WITHSCORES')
+  if #top == 0 then return {0, -1} end
+  local score = tonumber(top[2])
+  if score > NOW then return {0, math.ceil(score - NOW)} end
+  local host = top[1]
+  local hk = P .. 'h:' .. host
+  local s = hoststate(hk)
+  local a = allowat(s)
+  if s.inf >= MAXINF then
+    redis.call('ZREM', READY, host)
+  elseif a > NOW then
+    redis.call('ZADD', READY, a, host)
+  else
+    local rec = redis.call('LPOP', P .. 'q:' .. host)
+    if rec then
+      local T = pace(s)
+      if T > 0 then redis.call('HSET', hk, 'tat', math.max(s.tat, NOW) + T) end
+      redis.call('HSET', hk, 'last', NOW)
+      redis.call('HINCRBY', hk, 'inf', 1)
+      -- Out and back in at now: behind the hosts already waiting their turn.
+      redis.call('ZREM', READY, host)
+      settle(host)
+      local id = redis.call('INCR', SEQ)
+      redis.call('ZADD', LEASE, NOW + ttl, id)
+      redis.call('HSET', LEASED, id, node .. '\n' .. host .. '\n' .. rec)
+      redis.call('SADD', P .. 'l:' .. node, id)
+      return {id, host, rec, NOW}
+    end
+    settle(host)
+  end
+end
+return {0, 1000}
+`)
+
+// ackScript finishes lease ARGV[6] of host ARGV[7]. Returns the pending
+// count after it, or -1 if the lease is gone (it expired or its node was
+// reaped, and the item was queued again): a stale ack, counted.
+var ackScript = redis.NewScript(prelude + `
+local v = redis.call('HGET', LEASED, ARGV[6])
+if not v then
+  redis.call('HINCRBY', STATS, 'stale', 1)
+  return -1
+end
+-- Checked before anything is written: an error reply does not roll back.
+local i = string.find(v, '\n', 1, true)
+local host = string.sub(v, i + 1, string.find(v, '\n', i + 1, true) - 1)
+if host ~= ARGV[7] then
+  return redis.error_reply('ERR redisq: lease ' .. ARGV[6] .. ' is of host ' .. host .. ', not ' .. ARGV[7])
+end
+unlease(ARGV[6])
+local p = redis.call('HINCRBY', STATS, 'pending', -1)
+redis.call('HINCRBY', STATS, 'done', 1)
+settle(host)
+return p
+`)
+
+// intervalScript sets (ARGV[7] µs > 0) or clears (0) the interval of host
+// ARGV[6].
+var intervalScript = redis.NewScript(prelude + `
+local host, iv = ARGV[6], tonumber(ARGV[7])
+local hk = P .. 'h:' .. host
+if iv > 0 then redis.call('HSET', hk, 'iv', iv) else redis.call('HDEL', hk, 'iv') end
+settle(host)
+return 0
+`)
+
+// blockScript blocks host ARGV[6] for ARGV[7] µs from Redis's now, unless
+// it is already blocked for longer (blocks never shorten).
+var blockScript = redis.NewScript(prelude + `
+local host, d = ARGV[6], tonumber(ARGV[7])
+local hk = P .. 'h:' .. host
+local until_ = NOW + d
+if until_ > (tonumber(redis.call('HGET', hk, 'bu')) or 0) then
+  redis.call('HSET', hk, 'bu', until_)
+  settle(host)
+end
+return 0
+`)
+
+// unblockScript lifts any block on host ARGV[6].
+var unblockScript = redis.NewScript(prelude + `
+redis.call('HDEL', P .. 'h:' .. ARGV[6], 'bu')
+settle(ARGV[6])
+return 0
+`)
+
+// statsScript reads the cluster-wide counters: {pending, seen, leases,
+// hosts with queued items, hosts ready now, stale acks, requeued}.
+var statsScript = redis.NewScript(prelude + `
+local c = redis.call('HMGET', STATS, 'pending', 'seen', 'stale', 'requeued')
+return {tonumber(c[1]) or 0, tonumber(c[2]) or 0, redis.call('ZCARD', LEASE),
+  redis.call('SCARD', ACTIVE), redis.call('ZCOUNT', READY, '-inf', NOW),
+  tonumber(c[3]) or 0, tonumber(c[4]) or 0}
+`)
