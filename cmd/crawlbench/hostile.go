@@ -100,7 +100,7 @@ func measureHostile(ctx context.Context, binary string) (result, error) {
 	if err := cmd.Run(); err != nil {
 		return result{}, fmt.Errorf("crawld: %w", err)
 	}
-	res := result{wall: time.Since(start), pages: records.lines}
+	res := result{wall: time.Since(start), pages: records.lines, noLog: true}
 	usage, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	if !ok {
 		return result{}, errors.New("no resource usage for crawld")

@@ -3,8 +3,9 @@
 // process and crawld in its own, so that crawld's peak RSS and CPU time are
 // its alone. It prints one Markdown table row per scenario.
 //
-//	go run ./cmd/crawlbench                 # every scenario
+//	go run ./cmd/crawlbench                 # every scenario but the on-request ones
 //	go run ./cmd/crawlbench -scenario politeness
+//	go run ./cmd/crawlbench -scenario frontier
 //
 // Scenarios:
 //   - politeness: 50 hosts × 40 pages, links within and across hosts, 50 ms
@@ -24,6 +25,24 @@
 //   - hostile: 8 hosts whose every page links to an endless body, a 1 GiB
 //     gzip bomb and 200 more pages of an endless calendar; 32 workers,
 //     --max-pages 20000. What matters is crawld's peak RSS.
+//   - frontier (on request: it takes minutes): the bounded frontier. 25 hosts,
+//     each a home page linking to 100 hubs of 800 leaves: 2,000,000 leaves,
+//     2,002,525 pages, all fetched (no max_pages), --rate 0, 64 workers, 16
+//     requests in flight per host, --frontier-memory-limit 256MiB. Taking
+//     each host's URLs first in, first out, crawld fetches every hub before
+//     any leaf, so nearly all the leaves wait in the frontier at once. The
+//     last column shows it: the most URLs queued at once, how many of them
+//     were spilled to disk and the spill directory's size then, sampled
+//     from crawld's progress lines once a second. The goal is a peak RSS
+//     under 512 MiB; the run fails if crawld exceeds it.
+//   - frontier-unbounded (on request): the same crawl with
+//     --frontier-memory-limit 0, every queued URL in memory: what the bound
+//     saves, and what it costs in time and CPU.
+//
+// In every scenario but hostile the records are checked: each page of the
+// site must be recorded exactly once and, unless its host fails on purpose,
+// without error, so "records" is also the number of URLs the crawl
+// discovered.
 package main
 
 import (
@@ -41,6 +60,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -64,6 +84,27 @@ type scenario struct {
 	burst   int
 	args    []string // crawld flags beyond seeds, domains, rate and burst
 	bound   bool     // compare the wall time with the simulated lower bound
+	// onRequest leaves the scenario out of the default run, for crawls that
+	// take minutes; -scenario still runs it.
+	onRequest bool
+	// maxRSS, when set, is the peak RSS crawld must stay under: the
+	// scenario exists to show that bound, so exceeding it fails the run.
+	maxRSS int64
+}
+
+// frontierSite is the fan-out site of the frontier scenarios: 25 × 100 ×
+// 800 = 2,000,000 leaves. Many hosts of moderate size keep every host under
+// crawld's default max_pages_per_host (80,101 pages) and every hub under
+// its default max_links_per_page (800 links), so the scenarios measure the
+// frontier with the defaults a user would run, and 16 requests in flight
+// per host still keep 64 workers busy. The site is count-only: its request
+// log would take more memory than the crawl it measures.
+var frontierSite = testsite.Config{Hosts: 25, Hubs: 100, LeavesPerHub: 800, Seed: 1, CountOnly: true}
+
+// frontierArgs are the crawld flags of the frontier scenarios; only the
+// memory limit differs between them.
+func frontierArgs(limit string) []string {
+	return []string{"--workers", "64", "--per-host-concurrency", "16", "--frontier-memory-limit", limit}
 }
 
 func scenarios() []scenario {
@@ -99,15 +140,45 @@ func scenarios() []scenario {
 			args:    []string{"--workers", "64", "--per-host-concurrency", "64"},
 			durable: true,
 		},
+		{
+			name:      "frontier",
+			site:      frontierSite,
+			rate:      0,
+			burst:     1,
+			args:      frontierArgs("256MiB"),
+			onRequest: true,
+			maxRSS:    512 << 20,
+		},
+		{
+			name:      "frontier-unbounded",
+			site:      frontierSite,
+			rate:      0,
+			burst:     1,
+			args:      frontierArgs("0"),
+			onRequest: true,
+		},
 	}
+}
+
+// scenarioNames lists every scenario -scenario accepts.
+func scenarioNames() []string {
+	names := []string{"hostile"}
+	for _, sc := range scenarios() {
+		names = append(names, sc.name)
+	}
+	return names
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("crawlbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	only := fs.String("scenario", "", "run only this scenario (hostile, politeness, politeness-503, throughput, throughput-pebble)")
+	only := fs.String("scenario", "", "run only this scenario ("+strings.Join(scenarioNames(), ", ")+")")
 	binary := fs.String("crawld", "", "crawld binary to measure (default: build ./cmd/crawld)")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *only != "" && !slices.Contains(scenarioNames(), *only) {
+		fmt.Fprintf(stderr, "crawlbench: unknown scenario %q (%s)\n", *only, strings.Join(scenarioNames(), ", "))
 		return 2
 	}
 	if *binary == "" {
@@ -125,8 +196,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	fmt.Fprintln(stdout, "| scenario | records | crawl s | healthy hosts done s | lower bound s | done/bound | pages/s | CPU s per 1k pages | peak RSS MiB | busiest 1 s window (limit) | store bytes per URL |")
-	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(stdout, "| scenario | records | crawl s | healthy hosts done s | lower bound s | done/bound | pages/s | CPU s per 1k pages | peak RSS MiB | busiest 1 s window (limit) | store bytes per URL | peak frontier URLs (spilled; MiB on disk) |")
+	fmt.Fprintln(stdout, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+	code := 0
 	if *only == "" || *only == "hostile" {
 		res, err := measureHostile(ctx, *binary)
 		if err != nil {
@@ -136,17 +208,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, res.row(scenario{name: "hostile"}))
 	}
 	for _, sc := range scenarios() {
-		if *only != "" && sc.name != *only {
+		if *only != sc.name && (*only != "" || sc.onRequest) {
 			continue
 		}
-		res, err := measure(ctx, *binary, sc)
+		measureOne := measure
+		if sc.site.CountOnly {
+			// A count-only site keeps no request log for measure to read.
+			measureOne = measureFrontier
+		}
+		res, err := measureOne(ctx, *binary, sc)
 		if err != nil {
 			fmt.Fprintf(stderr, "crawlbench: %s: %v\n", sc.name, err)
 			return 1
 		}
 		fmt.Fprintln(stdout, res.row(sc))
+		if sc.maxRSS > 0 && res.peakRSS >= sc.maxRSS {
+			// The row is printed first so the failing number is on record.
+			fmt.Fprintf(stderr, "crawlbench: %s: peak RSS %.1f MiB, over the %d MiB goal\n",
+				sc.name, float64(res.peakRSS)/(1<<20), sc.maxRSS>>20)
+			code = 1
+		}
 	}
-	return 0
+	return code
 }
 
 // result is what one crawl measured.
@@ -157,9 +240,11 @@ type result struct {
 	bound        time.Duration // simulated finish of the healthy hosts on a fully healthy site
 	boundWithout time.Duration // the same when the Unavailable hosts yield no links
 	cpu          time.Duration
-	peakRSS      int64 // bytes
-	busiest      int   // most requests any host received within 1 s
-	storeBytes   int64 // size of the embedded store after the crawl; 0 without one
+	peakRSS      int64         // bytes
+	busiest      int           // most requests any host received within 1 s
+	storeBytes   int64         // size of the embedded store after the crawl; 0 without one
+	noLog        bool          // the site kept no request log: no finish time or busiest window
+	frontier     *frontierPeak // nil when crawld did not report its frontier
 }
 
 func (r result) row(sc scenario) string {
@@ -180,10 +265,22 @@ func (r result) row(sc scenario) string {
 	if r.storeBytes > 0 {
 		store = fmt.Sprintf("%.0f", float64(r.storeBytes)/float64(max(r.pages, 1)))
 	}
-	return fmt.Sprintf("| %s | %d | %.2f | %.2f | %s | %s | %.0f | %.3f | %.1f | %d (%s) | %s |",
-		sc.name, r.pages, r.wall.Seconds(), r.healthyDone.Seconds(), bound, ratio,
+	done, busiest := fmt.Sprintf("%.2f", r.healthyDone.Seconds()), fmt.Sprintf("%d (%s)", r.busiest, limit)
+	if r.noLog {
+		done, busiest = "–", "–"
+	}
+	rss := fmt.Sprintf("%.1f", float64(r.peakRSS)/(1<<20))
+	if sc.maxRSS > 0 {
+		rss += fmt.Sprintf(" (goal < %d)", sc.maxRSS>>20)
+	}
+	front := "–"
+	if f := r.frontier; f != nil {
+		front = fmt.Sprintf("%d (%d; %.1f)", f.queued, f.spilled, float64(f.diskBytes)/(1<<20))
+	}
+	return fmt.Sprintf("| %s | %d | %.2f | %s | %s | %s | %.0f | %.3f | %s | %s | %s | %s |",
+		sc.name, r.pages, r.wall.Seconds(), done, bound, ratio,
 		float64(r.pages)/r.wall.Seconds(), r.cpu.Seconds()*1000/float64(max(r.pages, 1)),
-		float64(r.peakRSS)/(1<<20), r.busiest, limit, store)
+		rss, busiest, store, front)
 }
 
 func measure(ctx context.Context, binary string, sc scenario) (result, error) {

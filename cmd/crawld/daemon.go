@@ -333,7 +333,11 @@ func storageKind(s settings, fallback string) string {
 // openFrontier opens the frontier s asks for; auto means fallback.
 func openFrontier(s settings, fallback string) (frontier, error) {
 	cfg := politeness(s.crawl)
-	cfg.MemoryLimit = s.frontierMemory
+	// The queue's limit is on its live data; Go's collector lets the heap
+	// grow to twice the live data (GOGC=100) before it collects, so the
+	// queue keeps half the configured memory live and the other half is
+	// the collector's headroom.
+	cfg.MemoryLimit = s.frontierMemory / 2
 	if storageKind(s, fallback) == storagePebble {
 		return store.Open(s.dataDir, cfg)
 	}

@@ -100,6 +100,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer limitHeap(s)()
 			cpuProfile, _ := cmd.Flags().GetString("cpuprofile")
 			memProfile, _ := cmd.Flags().GetString("memprofile")
 			stopProfiling, err := startProfiles(cpuProfile, memProfile)
@@ -133,6 +134,7 @@ func newRootCommand(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			defer limitHeap(s)()
 			return runDaemon(cmd.Flags(), s, stdout, stderr)
 		},
 	}

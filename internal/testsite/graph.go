@@ -48,10 +48,100 @@ func parsePath(p string, pages int) (int, bool) {
 	return k, true
 }
 
+// path returns the one path of page k in the site's shape.
+func (s *Site) path(k int) string {
+	if s.cfg.Hubs > 0 {
+		return s.fanPath(k)
+	}
+	return pagePath(k)
+}
+
+// parse inverts path, accepting only canonical paths of existing pages.
+func (s *Site) parse(p string) (int, bool) {
+	if s.cfg.Hubs > 0 {
+		return s.parseFan(p)
+	}
+	return parsePath(p, s.cfg.PagesPerHost)
+}
+
+// fanPath numbers a fan-out host's pages home page first, then the hubs,
+// then the leaves hub by hub, so that a page index alone tells its kind
+// and the pages need no table.
+func (s *Site) fanPath(k int) string {
+	hubs, leaves := s.cfg.Hubs, s.cfg.LeavesPerHub
+	switch {
+	case k == 0:
+		return "/"
+	case k <= hubs:
+		return "/hub/" + strconv.Itoa(k-1)
+	default:
+		n := k - 1 - hubs
+		return "/hub/" + strconv.Itoa(n/leaves) + "/leaf/" + strconv.Itoa(n%leaves)
+	}
+}
+
+// parseFan inverts fanPath. Comparing with the canonical path rejects
+// "/hub/01" and "/hub/+1" as parsePath rejects its variants.
+func (s *Site) parseFan(p string) (int, bool) {
+	if p == "/" {
+		return 0, true
+	}
+	rest, ok := strings.CutPrefix(p, "/hub/")
+	if !ok {
+		return 0, false
+	}
+	hub, leaf, isLeaf := strings.Cut(rest, "/leaf/")
+	j, err := strconv.Atoi(hub)
+	if err != nil || j < 0 || j >= s.cfg.Hubs {
+		return 0, false
+	}
+	k := 1 + j
+	if isLeaf {
+		i, err := strconv.Atoi(leaf)
+		if err != nil || i < 0 || i >= s.cfg.LeavesPerHub {
+			return 0, false
+		}
+		k = 1 + s.cfg.Hubs + j*s.cfg.LeavesPerHub + i
+	}
+	if s.fanPath(k) != p {
+		return 0, false
+	}
+	return k, true
+}
+
+// fanEdges is edges for the fan-out shape. The home page links to the next
+// host first, as in the random graph, so that a crawler finds every host
+// from the seed.
+func (s *Site) fanEdges(p page) []edge {
+	hubs, leaves := s.cfg.Hubs, s.cfg.LeavesPerHub
+	var out []edge
+	add := func(to page) {
+		out = append(out, edge{to: to, form: len(out) + p.page + p.host})
+	}
+	switch {
+	case p.page == 0:
+		if p.host+1 < s.cfg.Hosts {
+			add(page{p.host + 1, 0})
+		}
+		for j := range hubs {
+			add(page{p.host, 1 + j})
+		}
+	case p.page <= hubs:
+		first := 1 + hubs + (p.page-1)*leaves
+		for i := range leaves {
+			add(page{p.host, first + i})
+		}
+	}
+	return out
+}
+
 // edges computes a page's out-links from the seed and the page identity
 // alone, so that no graph is stored: a 200,000-page site costs nothing
 // until its pages are requested, and pages may be rendered in any order.
 func (s *Site) edges(p page) []edge {
+	if s.cfg.Hubs > 0 {
+		return s.fanEdges(p)
+	}
 	n, hosts := s.cfg.PagesPerHost, s.cfg.Hosts
 	r := rand.New(rand.NewPCG(uint64(s.cfg.Seed), uint64(p.host)<<32|uint64(p.page)))
 	var out []edge
@@ -153,12 +243,26 @@ func sample(r *rand.Rand, n, want int, skip []int) []int {
 // hosts.
 func (s *Site) href(from page, e edge) string {
 	to := e.to
-	path := pagePath(to.page)
+	path := s.path(to.page)
 	if to.host != from.host {
 		if e.form%2 == 0 {
 			return "//" + s.hosts[to.host] + path
 		}
 		return "http://" + s.hosts[to.host] + path
+	}
+	if s.cfg.Hubs > 0 {
+		// A fan-out page links only below its own directory ("/" to
+		// "/hub/3", "/hub/3" to "/hub/3/leaf/7"), so the relative form is
+		// the path without that directory: "hub/3", "3/leaf/7".
+		switch e.form % 3 {
+		case 0:
+			return path
+		case 1:
+			dir := s.path(from.page)
+			return strings.TrimPrefix(path, dir[:strings.LastIndex(dir, "/")+1])
+		default:
+			return "http://" + s.hosts[to.host] + path
+		}
 	}
 	switch e.form % 4 {
 	case 0:
@@ -196,7 +300,7 @@ func (s *Site) decoys(p page, edges []edge) []string {
 			break
 		}
 	}
-	path := pagePath(target.page)
+	path := s.path(target.page)
 	return []string{
 		"mailto:webmaster@testsite.invalid",
 		"javascript:void(0)",

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -71,6 +72,26 @@ type Config struct {
 	// ETags makes pages carry an ETag and answer a matching If-None-Match
 	// with 304 Not Modified, as a site with HTTP caching does.
 	ETags bool
+	// Hubs, when positive, replaces the link graph with a fan-out, the shape
+	// that fills a crawler's frontier fastest: each host's home page links
+	// to the next host's home page and to Hubs hub pages ("/hub/J"), and
+	// each hub links to LeavesPerHub leaf pages of its own
+	// ("/hub/J/leaf/I") that link nowhere. A crawler that takes each host's
+	// URLs first in, first out fetches every hub of a host before any of
+	// its leaves, so its frontier peaks at about Hosts×Hubs×LeavesPerHub
+	// URLs. PagesPerHost is then 1+Hubs×(1+LeavesPerHub) (leave it 0), and
+	// LinksPerPage and CrossLinks must be 0 or -1 and Decoys off, since
+	// leaves must stay link-free.
+	Hubs int
+	// LeavesPerHub is the number of leaves of each hub (default 10 when 0
+	// and Hubs > 0); it needs Hubs.
+	LeavesPerHub int
+	// CountOnly keeps only the number of requests each host received
+	// (RequestsPerHost) rather than a log entry and a per-URL count per
+	// request, so that a site serving millions of requests stays small.
+	// Requests, BusiestWindow and Count then panic: answering from an empty
+	// log would pass any "never requested" assertion.
+	CountOnly bool
 }
 
 // Request is one request as the site saw it, for asserting crawler
@@ -106,6 +127,7 @@ type Site struct {
 	inflight sync.WaitGroup // handlers; Add only under mu while !closed
 	log      []Request
 	counts   map[string]int
+	perHost  []int // requests by host index, kept even with CountOnly
 }
 
 // Start binds one listener per host and serves the site until Close.
@@ -119,6 +141,7 @@ func Start(cfg Config) (*Site, error) {
 		hostIdx: make(map[string]int, cfg.Hosts),
 		done:    make(chan struct{}),
 		counts:  make(map[string]int),
+		perHost: make([]int, cfg.Hosts),
 	}
 	listeners := make([]net.Listener, 0, cfg.Hosts)
 	for i := range cfg.Hosts {
@@ -161,12 +184,21 @@ func normalize(cfg Config) (Config, error) {
 		return cfg, errors.New("testsite: CrossLinks below -1")
 	case cfg.Latency < 0:
 		return cfg, errors.New("testsite: negative Latency")
+	case cfg.Hubs < 0:
+		return cfg, errors.New("testsite: negative Hubs")
+	case cfg.LeavesPerHub < 0:
+		return cfg, errors.New("testsite: negative LeavesPerHub")
+	case cfg.LeavesPerHub > 0 && cfg.Hubs == 0:
+		return cfg, errors.New("testsite: LeavesPerHub needs Hubs")
 	}
 	if cfg.Hosts == 0 {
 		cfg.Hosts = 1
 	}
 	if cfg.RetryAfter == 0 {
 		cfg.RetryAfter = 5 * time.Second
+	}
+	if cfg.Hubs > 0 {
+		return normalizeFanOut(cfg)
 	}
 	if cfg.PagesPerHost == 0 {
 		cfg.PagesPerHost = 10
@@ -183,6 +215,31 @@ func normalize(cfg Config) (Config, error) {
 	case cfg.CrossLinks == 0:
 		cfg.CrossLinks = 1
 	}
+	return cfg, nil
+}
+
+// normalizeFanOut completes a fan-out Config. It refuses the random-graph
+// settings rather than ignoring them, so that a caller who combines the two
+// shapes learns that only one is served.
+func normalizeFanOut(cfg Config) (Config, error) {
+	if cfg.LeavesPerHub == 0 {
+		cfg.LeavesPerHub = 10
+	}
+	// The bound keeps the page count from overflowing an int, with room to
+	// spare: no test needs 2^31 pages on a host.
+	if cfg.Hubs > (math.MaxInt32-1)/(1+cfg.LeavesPerHub) {
+		return cfg, fmt.Errorf("testsite: %d hubs of %d leaves is too many pages per host", cfg.Hubs, cfg.LeavesPerHub)
+	}
+	pages := 1 + cfg.Hubs*(1+cfg.LeavesPerHub)
+	switch {
+	case cfg.PagesPerHost != 0 && cfg.PagesPerHost != pages:
+		return cfg, fmt.Errorf("testsite: PagesPerHost %d with Hubs: leave it 0 (it is %d)", cfg.PagesPerHost, pages)
+	case cfg.LinksPerPage > 0 || cfg.CrossLinks > 0:
+		return cfg, errors.New("testsite: LinksPerPage and CrossLinks do not apply with Hubs")
+	case cfg.Decoys:
+		return cfg, errors.New("testsite: Decoys do not apply with Hubs")
+	}
+	cfg.PagesPerHost, cfg.LinksPerPage, cfg.CrossLinks = pages, 0, 0
 	return cfg, nil
 }
 
@@ -206,7 +263,8 @@ func (s *Site) Close() {
 }
 
 // Config returns the configuration with defaults filled in: LinksPerPage and
-// CrossLinks are the actual counts (0 for none), never -1.
+// CrossLinks are the actual counts (0 for none), never -1, and with Hubs,
+// PagesPerHost is the number of pages of each host.
 func (s *Site) Config() Config { return s.cfg }
 
 // Hosts returns the "ip:port" address of every host, host 0 first.
@@ -221,7 +279,16 @@ func (s *Site) PageURL(h, k int) string {
 	if h < 0 || h >= s.cfg.Hosts || k < 0 || k >= s.cfg.PagesPerHost {
 		return ""
 	}
-	return "http://" + s.hosts[h] + pagePath(k)
+	return "http://" + s.hosts[h] + s.path(k)
+}
+
+// Page returns the host and page indices of a page URL, the inverse of
+// PageURL; like Links it accepts any form that resolves to the page. It
+// lets a caller check millions of URLs against the site with a bitmap
+// instead of a set of URLs.
+func (s *Site) Page(pageURL string) (h, k int, ok bool) {
+	p, ok := s.lookup(pageURL)
+	return p.host, p.page, ok
 }
 
 // URLs returns the canonical URL of every page, host by host, in page order.
@@ -262,17 +329,41 @@ func (s *Site) Decoys(pageURL string) []string {
 	return s.decoys(p, s.edges(p))
 }
 
-// Requests returns a copy of the request log in arrival order.
+// Requests returns a copy of the request log in arrival order. It panics
+// with Config.CountOnly, which keeps no log.
 func (s *Site) Requests() []Request {
+	s.mustLog("Requests")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Request(nil), s.log...)
 }
 
+// RequestsPerHost returns how many requests each host that was requested
+// received, whatever they asked for (robots.txt and 404s included). It
+// works with Config.CountOnly too.
+func (s *Site) RequestsPerHost() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.perHost))
+	for h, n := range s.perHost {
+		if n > 0 {
+			out[s.hosts[h]] = n
+		}
+	}
+	return out
+}
+
+func (s *Site) mustLog(method string) {
+	if s.cfg.CountOnly {
+		panic("testsite: " + method + " needs the request log, which Config.CountOnly turns off")
+	}
+}
+
 // BusiestWindow returns, for each host that was requested, the largest
 // number of requests it received within any span shorter than window: the
 // server-side measure of a crawler's politeness. With a per-host rate R and
-// burst B, no value may exceed B + R*window.
+// burst B, no value may exceed B + R*window. It panics with
+// Config.CountOnly, which keeps no log.
 func (s *Site) BusiestWindow(window time.Duration) map[string]int {
 	byHost := make(map[string][]time.Time)
 	for _, r := range s.Requests() {
@@ -294,8 +385,10 @@ func (s *Site) BusiestWindow(window time.Duration) map[string]int {
 
 // Count returns how many times rawURL was requested. Scheme and host case
 // and any fragment are ignored, as they never reach the server; the query
-// is significant.
+// is significant. It panics with Config.CountOnly, which keeps no per-URL
+// counts.
 func (s *Site) Count(rawURL string) int {
+	s.mustLog("Count")
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return 0
@@ -325,7 +418,7 @@ func (s *Site) lookup(rawURL string) (page, bool) {
 	if !ok {
 		return page{}, false
 	}
-	k, ok := parsePath(u.Path, s.cfg.PagesPerHost)
+	k, ok := s.parse(u.Path)
 	if !ok {
 		return page{}, false
 	}
@@ -364,8 +457,11 @@ func (s *Site) begin(h int, r *http.Request) bool {
 		return false
 	}
 	s.inflight.Add(1)
-	s.log = append(s.log, req)
-	s.counts[countKey(req.Host, req.Path, req.RawQuery)]++
+	s.perHost[h]++
+	if !s.cfg.CountOnly {
+		s.log = append(s.log, req)
+		s.counts[countKey(req.Host, req.Path, req.RawQuery)]++
+	}
 	return true
 }
 
@@ -405,7 +501,7 @@ func (s *Site) serve(w http.ResponseWriter, r *http.Request, h int) {
 		write(w, "application/pdf", fakePDF)
 		return
 	}
-	k, ok := parsePath(r.URL.Path, s.cfg.PagesPerHost)
+	k, ok := s.parse(r.URL.Path)
 	if !ok || r.URL.RawQuery != "" {
 		http.NotFound(w, r)
 		return
