@@ -24,6 +24,7 @@ type Record struct {
 	Error       string    `json:"error,omitempty"`
 	Noindex     bool      `json:"noindex,omitempty"`  // robots meta tag or X-Robots-Tag: noindex
 	Nofollow    bool      `json:"nofollow,omitempty"` // robots meta tag or X-Robots-Tag: nofollow; its links were not followed
+	Node        string    `json:"node,omitempty"`     // the node that fetched the page, in a crawl shared over Redis
 }
 
 // Sink receives every record. Write is called from many workers at once and

@@ -140,7 +140,7 @@ func runDaemon(flags *pflag.FlagSet, s settings, stdout, stderr io.Writer) error
 			log.Error("closing output", zap.Error(err))
 		}
 	}()
-	if d.front, err = openFrontier(s, storagePebble); err != nil {
+	if d.front, err = openFrontier(context.Background(), s, storagePebble, log); err != nil {
 		return runtimeError{err}
 	}
 	defer func() {
@@ -151,7 +151,7 @@ func runDaemon(flags *pflag.FlagSet, s settings, stdout, stderr io.Writer) error
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	d.crawler, err = crawler.New(s.crawl, d.front, crawler.NewJSONLSink(out), log, crawler.WithRegistry(reg))
+	d.crawler, err = crawler.New(s.crawl, d.front, sinkFor(d.front, crawler.NewJSONLSink(out)), log, crawler.WithRegistry(reg))
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -331,7 +331,10 @@ func storageKind(s settings, fallback string) string {
 }
 
 // openFrontier opens the frontier s asks for; auto means fallback.
-func openFrontier(s settings, fallback string) (frontier, error) {
+func openFrontier(ctx context.Context, s settings, fallback string, log *zap.Logger) (frontier, error) {
+	if storageKind(s, fallback) == storageRedis {
+		return openRedis(ctx, s, log)
+	}
 	cfg := politeness(s.crawl)
 	// The queue's limit is on its live data; Go's collector lets the heap
 	// grow to twice the live data (GOGC=100) before it collects, so the

@@ -166,7 +166,7 @@ func crawlOnce(ctx context.Context, s settings, stdout, stderr io.Writer) error 
 	if err != nil {
 		return runtimeError{err}
 	}
-	front, err := openFrontier(s, storageMemory)
+	front, err := openFrontier(ctx, s, storageMemory, log)
 	if err != nil {
 		closeOut()
 		return runtimeError{err}
@@ -176,7 +176,7 @@ func crawlOnce(ctx context.Context, s settings, stdout, stderr io.Writer) error 
 			log.Error("closing store", zap.Error(err))
 		}
 	}()
-	c, err := crawler.New(s.crawl, front, crawler.NewJSONLSink(out), log)
+	c, err := crawler.New(s.crawl, front, sinkFor(front, crawler.NewJSONLSink(out)), log)
 	if err != nil {
 		closeOut()
 		return fmt.Errorf("%w: %v", errUsage, err)

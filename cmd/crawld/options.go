@@ -30,8 +30,11 @@ type settings struct {
 	adminListen      string
 	adminToken       string
 	adminPprof       bool
-	storage          string // auto, memory or pebble
+	storage          string // auto, memory, pebble or redis
 	dataDir          string
+	redisURL         string
+	redisCrawlID     string
+	nodeID           string
 	frontierMemory   int64 // frontier_memory_limit, bytes; 0 = unbounded
 	shutdownGrace    time.Duration
 	recrawlInterval  time.Duration
@@ -48,6 +51,8 @@ func defaultSettings() settings {
 		adminListen:      "127.0.0.1:9090",
 		storage:          "auto",
 		dataDir:          "crawld-data",
+		redisURL:         "redis://127.0.0.1:6379/0",
+		redisCrawlID:     "crawld",
 		frontierMemory:   256 << 20,
 		shutdownGrace:    10 * time.Second,
 	}
@@ -58,6 +63,7 @@ const (
 	storageAuto   = "auto"   // memory for crawl, pebble for run
 	storageMemory = "memory" // nothing survives the process
 	storagePebble = "pebble" // the embedded store in data_dir
+	storageRedis  = "redis"  // a crawl shared by every node on one Redis
 )
 
 // option is one key of the user-facing contract (shared/design/cli.md): its
@@ -203,7 +209,10 @@ func options(s *settings) []option {
 		stringOpt("admin.listen", "admin-listen", "crawld run: admin API address", &s.adminListen),
 		stringOpt("admin.token", "admin-token", "crawld run: bearer token required by POST /seeds", &s.adminToken),
 		boolOpt("admin.pprof", "admin-pprof", "crawld run: serve /debug/pprof on the admin API", &s.adminPprof),
-		stringOpt("storage", "storage", "auto (memory for crawl, pebble for run), memory or pebble", &s.storage),
+		stringOpt("storage", "storage", "auto (memory for crawl, pebble for run), memory, pebble or redis (a crawl shared by several nodes)", &s.storage),
+		stringOpt("redis.url", "redis-url", "storage redis: the Redis holding the shared crawl (redis://, rediss://, unix://)", &s.redisURL),
+		stringOpt("redis.crawl_id", "redis-crawl-id", "storage redis: nodes with the same crawl id share one crawl", &s.redisCrawlID),
+		stringOpt("node_id", "node-id", "storage redis: this node's name in leases, records and /status; default hostname-pid-random", &s.nodeID),
 		stringOpt("data_dir", "data-dir", "directory of the embedded store (and of the frontier's spill files)", &s.dataDir),
 		sizeOpt("frontier_memory_limit", "frontier-memory-limit", "memory the queued URLs may take; beyond it they spill to disk under data_dir; 0 = no bound", &s.frontierMemory),
 		durationOpt("shutdown_grace", "shutdown-grace", "crawld run: time in-flight requests get to finish after SIGTERM", &s.shutdownGrace),
@@ -287,8 +296,15 @@ func (s settings) validate() error {
 	}
 	switch s.storage {
 	case storageAuto, storageMemory, storagePebble:
+	case storageRedis:
+		if s.redisURL == "" || s.redisCrawlID == "" {
+			return &crawler.ConfigError{Key: "redis.url", Problem: "storage redis needs redis.url and redis.crawl_id"}
+		}
+		if s.recrawlInterval > 0 {
+			return &crawler.ConfigError{Key: "recrawl_interval", Problem: "recrawls are not supported with storage redis yet; set it to 0"}
+		}
 	default:
-		return &crawler.ConfigError{Key: "storage", Problem: fmt.Sprintf("must be auto, memory or pebble (got %q)", s.storage)}
+		return &crawler.ConfigError{Key: "storage", Problem: fmt.Sprintf("must be auto, memory, pebble or redis (got %q)", s.storage)}
 	}
 	for _, v := range []struct {
 		key string

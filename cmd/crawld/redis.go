@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"go.uber.org/zap"
+
+	"github.com/crawld/crawld/crawler"
+	"github.com/crawld/crawld/queue"
+	"github.com/crawld/crawld/redisq"
+)
+
+// redisFrontier is a crawl shared over Redis, as the commands use it.
+type redisFrontier struct{ *redisq.Frontier }
+
+// Reconfigure does nothing: a shared crawl's politeness is part of its
+// identity in Redis, the same for every node, so a reload cannot change it
+// on one node alone.
+func (redisFrontier) Reconfigure(queue.Config) {}
+
+// Revisit refuses: recrawls of a shared crawl are not implemented (the
+// config check keeps recrawl_interval at 0 with storage redis).
+func (redisFrontier) Revisit(context.Context) (int, error) {
+	return 0, errors.New("recrawl is not supported with storage redis")
+}
+
+// openRedis joins the shared crawl s names, logging what Redis's settings
+// put at risk.
+func openRedis(ctx context.Context, s settings, log *zap.Logger) (frontier, error) {
+	f, err := redisq.Open(ctx, redisq.Options{
+		URL:        s.redisURL,
+		CrawlID:    s.redisCrawlID,
+		NodeID:     s.nodeID,
+		ConfigHash: crawlIdentity(s.crawl),
+		Config:     politeness(s.crawl),
+		Warn:       func(w string) { log.Warn("redis settings", zap.String("warning", w)) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage redis (%s, crawl %q): %w", s.redisURL, s.redisCrawlID, err)
+	}
+	return redisFrontier{f}, nil
+}
+
+// crawlIdentity digests the settings every node of a shared crawl must
+// agree on: what is admitted (filters, limits, robots policy) and how hosts
+// are paced. Per-node settings (seeds, workers, timeouts, output, logs) are
+// left out, so nodes of different sizes can join one crawl.
+func crawlIdentity(c crawler.Config) string {
+	shared := map[string]any{
+		"max_pages": c.MaxPages, "max_depth": c.MaxDepth,
+		"rate": c.Rate, "burst": c.Burst, "per_host_concurrency": c.PerHostConcurrency,
+		"allow_domains": c.AllowDomains, "allow_schemes": c.AllowSchemes, "allow_extensions": c.AllowExtensions,
+		"user_agent": c.UserAgent, "robots_token": c.RobotsToken, "robots": c.Robots, "max_crawl_delay": c.MaxCrawlDelay,
+		"autothrottle": c.Autothrottle, "autothrottle_target_concurrency": c.AutothrottleTargetConcurrency,
+		"follow_nofollow": c.FollowNofollow, "sitemaps": c.Sitemaps,
+		"allow_private_networks": c.AllowPrivateNetworks, "allow_cidrs": c.AllowCIDRs,
+		"max_url_length": c.MaxURLLength, "max_path_segments": c.MaxPathSegments,
+		"max_redirects": c.MaxRedirects, "max_links_per_page": c.MaxLinksPerPage,
+	}
+	b, _ := json.Marshal(shared) // maps marshal with sorted keys: a stable digest
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
+}
+
+// nodeSink stamps each record with the node that fetched it, so the JSONL
+// files of a shared crawl's nodes can be told apart once merged.
+type nodeSink struct {
+	crawler.Sink
+	node string
+}
+
+func (s nodeSink) Write(r crawler.Record) error {
+	r.Node = s.node
+	return s.Sink.Write(r)
+}
+
+// sinkFor returns the record sink for front: stamped with the node id in a
+// shared crawl.
+func sinkFor(front frontier, sink crawler.Sink) crawler.Sink {
+	if r, ok := front.(redisFrontier); ok {
+		return nodeSink{Sink: sink, node: r.NodeID()}
+	}
+	return sink
+}

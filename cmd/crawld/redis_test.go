@@ -1,0 +1,252 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/crawld/crawld/internal/redistest"
+	"github.com/crawld/crawld/internal/testsite"
+)
+
+// node is one crawld process of a shared crawl.
+type node struct {
+	id     string
+	out    string
+	cmd    *exec.Cmd
+	stderr bytes.Buffer
+}
+
+// startNodes starts n `crawld crawl` processes (the test binary re-executed
+// as crawld) on one shared crawl in r, each writing its own JSONL.
+func startNodes(t *testing.T, n int, r *redistest.Server, site *testsite.Site, args ...string) []*node {
+	t.Helper()
+	dir := t.TempDir()
+	nodes := make([]*node, n)
+	for i := range nodes {
+		nd := &node{id: "n" + string(rune('1'+i)), out: filepath.Join(dir, "out"+string(rune('1'+i))+".jsonl")}
+		all := append([]string{"crawl", "--seed", site.SeedURL(), "--allow-cidr", "127.0.0.0/8", "--log-level", "warn",
+			"--storage", "redis", "--redis-url", r.URL, "--redis-crawl-id", "t", "--node-id", nd.id, "--output", nd.out}, domainFlags(site)...)
+		nd.cmd = exec.Command(os.Args[0], append(all, args...)...)
+		nd.cmd.Env = append(os.Environ(), "CRAWLD_TEST_AS_BINARY=1")
+		nd.cmd.Stderr = &nd.stderr
+		if err := nd.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		nodes[i] = nd
+	}
+	t.Cleanup(func() {
+		for _, nd := range nodes {
+			if nd.cmd.ProcessState == nil {
+				_ = nd.cmd.Process.Kill()
+				_ = nd.cmd.Wait()
+			}
+		}
+	})
+	return nodes
+}
+
+// waitNodes waits for every node to exit, each within limit, and fails
+// unless all exit 0.
+func waitNodes(t *testing.T, nodes []*node, limit time.Duration) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for _, nd := range nodes {
+		wg.Go(func() {
+			timer := time.AfterFunc(limit, func() { _ = nd.cmd.Process.Kill() })
+			defer timer.Stop()
+			if err := nd.cmd.Wait(); err != nil {
+				t.Errorf("node %s: %v; stderr:\n%s", nd.id, err, nd.stderr.String())
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// pagesByNode reads every node's records: URL → the nodes that recorded it.
+func pagesByNode(t *testing.T, nodes []*node) map[string][]string {
+	t.Helper()
+	got := map[string][]string{}
+	for _, nd := range nodes {
+		data, err := os.ReadFile(nd.out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range readRecords(t, data) {
+			if rec["node"] != nd.id {
+				t.Errorf("node %s wrote a record with node %v", nd.id, rec["node"])
+			}
+			if rec["status"] != float64(200) {
+				t.Errorf("record %v, want status 200", rec)
+			}
+			got[rec["url"].(string)] = append(got[rec["url"].(string)], nd.id)
+		}
+	}
+	return got
+}
+
+// TestShared_ThreeNodesOneCrawl runs three crawld processes on one crawl in
+// Redis against a rate-limited multi-host site and judges by the site's own
+// log: every page fetched once, by some node, each node doing part of the
+// work, and no host ever paced faster than its rate across the cluster.
+func TestShared_ThreeNodesOneCrawl(t *testing.T) {
+	r := redistest.Start(t)
+	const hosts, pages, rate = 6, 15, 5.0
+	site := startSite(t, testsite.Config{Hosts: hosts, PagesPerHost: pages, Latency: 20 * time.Millisecond})
+	nodes := startNodes(t, 3, r, site, "--rate", "5", "--burst", "1", "--workers", "4")
+	waitNodes(t, nodes, 60*time.Second)
+
+	got := pagesByNode(t, nodes)
+	perNode := map[string]int{}
+	for u, by := range got {
+		if len(by) != 1 {
+			t.Errorf("%s recorded by %v, want one node", u, by)
+		}
+		perNode[by[0]]++
+	}
+	if len(got) != hosts*pages {
+		t.Errorf("%d pages recorded, want %d", len(got), hosts*pages)
+	}
+	for _, nd := range nodes {
+		if perNode[nd.id] == 0 {
+			t.Errorf("node %s recorded nothing (per node: %v)", nd.id, perNode)
+		}
+	}
+
+	byHost := map[string][]time.Time{}
+	fetched := map[string]int{}
+	for _, req := range site.Requests() {
+		byHost[req.Host] = append(byHost[req.Host], req.At)
+		if req.Path != "/robots.txt" {
+			fetched[req.Host+req.Path]++
+		}
+	}
+	for p, n := range fetched {
+		if n != 1 {
+			t.Errorf("%s requested %d times, want once", p, n)
+		}
+	}
+	// Rate 5, burst 1: starts at least 200 ms apart, robots.txt included
+	// (it is fetched with a slot the host's clock granted). 10 ms allows
+	// for the gap between the claim on Redis's clock and the request's
+	// arrival.
+	minGap := time.Duration(float64(time.Second)/rate) - 10*time.Millisecond
+	for h, ats := range byHost {
+		sort.Slice(ats, func(i, j int) bool { return ats[i].Before(ats[j]) })
+		for i := 1; i < len(ats); i++ {
+			if gap := ats[i].Sub(ats[i-1]); gap < minGap {
+				t.Errorf("host %s: requests %v apart, want ≥ %v (rate %v across all nodes)", h, gap, minGap, rate)
+			}
+		}
+	}
+	t.Logf("pages per node: %v", perNode)
+}
+
+// TestShared_Budget gives three nodes --max-pages 40: the budget is the
+// crawl's, so 40 pages are fetched in all, not 40 per node.
+func TestShared_Budget(t *testing.T) {
+	r := redistest.Start(t)
+	site := startSite(t, testsite.Config{Hosts: 4, PagesPerHost: 50})
+	nodes := startNodes(t, 3, r, site, "--rate", "0", "--max-pages", "40", "--workers", "4")
+	waitNodes(t, nodes, 60*time.Second)
+	if got := pagesByNode(t, nodes); len(got) != 40 {
+		t.Errorf("%d pages recorded by 3 nodes with --max-pages 40, want 40", len(got))
+	}
+	pages := 0
+	for _, req := range site.Requests() {
+		if req.Path != "/robots.txt" {
+			pages++
+		}
+	}
+	if pages != 40 {
+		t.Errorf("the site served %d pages, want 40", pages)
+	}
+}
+
+// TestShared_RefusesOtherConfig starts a node whose filters differ from the
+// crawl's: it must exit with a clear error rather than crawl by other rules.
+func TestShared_RefusesOtherConfig(t *testing.T) {
+	r := redistest.Start(t)
+	site := startSite(t, testsite.Config{Hosts: 1, PagesPerHost: 5})
+	first := startNodes(t, 1, r, site, "--rate", "0")
+	waitNodes(t, first, 30*time.Second)
+	other := startNodes(t, 1, r, site, "--rate", "0", "--max-depth", "1")
+	err := other[0].cmd.Wait()
+	if err == nil || !strings.Contains(other[0].stderr.String(), "different config") {
+		t.Errorf("node with other filters: exit %v, stderr %q; want a failure naming the different config", err, other[0].stderr.String())
+	}
+}
+
+// TestShared_NodeKilled kills one of three nodes with SIGKILL mid-crawl:
+// within the dead-node timeout the others take its leases back, the crawl
+// completes with every page fetched, and only pages that node held leased
+// at the kill are fetched twice.
+func TestShared_NodeKilled(t *testing.T) {
+	r := redistest.Start(t)
+	const hosts, pages = 8, 20
+	site := startSite(t, testsite.Config{Hosts: hosts, PagesPerHost: pages, Latency: 300 * time.Millisecond})
+	nodes := startNodes(t, 3, r, site, "--rate", "4", "--burst", "1", "--workers", "3")
+	victim := nodes[1]
+	servedPages := func() int {
+		n := 0
+		for _, req := range site.Requests() {
+			if req.Path != "/robots.txt" {
+				n++
+			}
+		}
+		return n
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr, MaxRetries: -1})
+	defer rdb.Close()
+	leasesKey := "cd:{c:t}:l:" + victim.id // the victim's lease set (see the redisq package doc)
+	ctx := context.Background()
+	deadline := time.Now().Add(30 * time.Second)
+	for servedPages() < hosts*pages/3 || rdb.SCard(ctx, leasesKey).Val() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s: %d pages served, victim holds %d leases", servedPages(), rdb.SCard(ctx, leasesKey).Val())
+		}
+		time.Sleep(5 * time.Millisecond) // polling the site's log and Redis: neither notifies
+	}
+	if err := victim.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = victim.cmd.Wait()
+	// Read after the kill, the count is exact: nothing changes it until
+	// the victim is found dead and its leases handed back.
+	leased, err := rdb.SCard(ctx, leasesKey).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitNodes(t, []*node{nodes[0], nodes[2]}, 60*time.Second)
+
+	fetched := map[string]int{}
+	for _, req := range site.Requests() {
+		if req.Path != "/robots.txt" {
+			fetched[req.Host+req.Path]++
+		}
+	}
+	if len(fetched) != hosts*pages {
+		t.Errorf("%d distinct pages fetched, want %d: pages were lost with the killed node", len(fetched), hosts*pages)
+	}
+	twice := 0
+	for _, n := range fetched {
+		twice += n - 1
+	}
+	if twice > int(leased) {
+		t.Errorf("%d pages fetched again after the kill, want ≤ %d (the killed node's leases)", twice, leased)
+	}
+	got := pagesByNode(t, nodes)
+	if len(got) != hosts*pages {
+		t.Errorf("%d pages recorded across the nodes' outputs, want %d", len(got), hosts*pages)
+	}
+	t.Logf("victim held %d leases at the kill; pages fetched twice: %d", leased, twice)
+}
