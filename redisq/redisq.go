@@ -97,6 +97,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -407,6 +408,22 @@ func (f *Frontier) Warnings() []string { return append([]string(nil), f.warns...
 
 // NodeID returns the node's id in the crawl.
 func (f *Frontier) NodeID() string { return f.node }
+
+// LiveNodes returns the ids of the crawl's nodes whose last heartbeat, on
+// Redis's clock, is more recent than the dead-node timeout, sorted.
+func (f *Frontier) LiveNodes(ctx context.Context) ([]string, error) {
+	now, err := f.rdb.Time(ctx).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisq: live nodes: %w", err)
+	}
+	since := now.UnixMicro() - f.deadUS
+	nodes, err := f.rdb.ZRangeByScore(ctx, f.keys[6], &redis.ZRangeBy{Min: strconv.FormatInt(since, 10), Max: "+inf"}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redisq: live nodes: %w", err)
+	}
+	sort.Strings(nodes)
+	return nodes, nil
+}
 
 // run runs script with the common KEYS and ARGV (see scripts.go) followed
 // by args; bucket, if not "", is KEYS[9].

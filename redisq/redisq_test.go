@@ -411,6 +411,9 @@ func TestDeadNodeLeasesHandedBack(t *testing.T) {
 		mustAdd(t, a, item("h", i), 0, queue.Added)
 	}
 	x, y := mustGet(t, a), mustGet(t, a)
+	if live, err := b.LiveNodes(ctxT(t, 5*time.Second)); err != nil || len(live) != 2 {
+		t.Fatalf("LiveNodes before the kill = %v, %v; want both nodes", live, err)
+	}
 	a.kill()
 	start := time.Now()
 	got := []queue.Item{mustGet(t, b), mustGet(t, b)}
@@ -425,6 +428,9 @@ func TestDeadNodeLeasesHandedBack(t *testing.T) {
 	n, err := s.rdb.ZCard(context.Background(), "cd:{c:dead}:nodes").Result()
 	if err != nil || n != 1 {
 		t.Fatalf("nodes left: %d, %v", n, err)
+	}
+	if live, err := b.LiveNodes(ctxT(t, 5*time.Second)); err != nil || len(live) != 1 || live[0] != b.NodeID() {
+		t.Fatalf("LiveNodes after the kill = %v, %v; want only %s", live, err, b.NodeID())
 	}
 	for _, it := range got {
 		b.Done(it)

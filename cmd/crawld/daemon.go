@@ -151,6 +151,9 @@ func runDaemon(flags *pflag.FlagSet, s settings, stdout, stderr io.Writer) error
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if rf, ok := d.front.(redisFrontier); ok {
+		reg.MustRegister(clusterMetrics(rf)...)
+	}
 	d.crawler, err = crawler.New(s.crawl, d.front, sinkFor(d.front, crawler.NewJSONLSink(out)), log, crawler.WithRegistry(reg))
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
@@ -285,19 +288,32 @@ func (d *daemon) reload() {
 		zap.String("log_level", next.logLevel))
 }
 
-// daemonStatus is the body of GET /status.
+// daemonStatus is the body of GET /status. In a crawl shared over Redis,
+// the frontier's counts are the cluster's and Node and LiveNodes say who
+// shares it.
 type daemonStatus struct {
 	crawler.Status
-	UptimeSeconds float64 `json:"uptime_seconds"`
-	ConfigDigest  string  `json:"config_digest"`
+	UptimeSeconds float64  `json:"uptime_seconds"`
+	ConfigDigest  string   `json:"config_digest"`
+	Node          string   `json:"node,omitempty"`
+	LiveNodes     []string `json:"live_nodes,omitempty"`
 }
 
 func (d *daemon) status() any {
-	return daemonStatus{
+	st := daemonStatus{
 		Status:        d.crawler.Status(),
 		UptimeSeconds: time.Since(d.started).Seconds(),
 		ConfigDigest:  d.digest.Load().(string),
 	}
+	if rf, ok := d.front.(redisFrontier); ok {
+		st.Node = rf.NodeID()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if nodes, err := rf.LiveNodes(ctx); err == nil {
+			st.LiveNodes = nodes
+		}
+	}
+	return st
 }
 
 // digest identifies a configuration, so operators can tell whether a reload

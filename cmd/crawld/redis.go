@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"github.com/crawld/crawld/crawler"
@@ -65,6 +68,30 @@ func crawlIdentity(c crawler.Config) string {
 	b, _ := json.Marshal(shared) // maps marshal with sorted keys: a stable digest
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:12])
+}
+
+// clusterMetrics describes the node and the cluster it belongs to; the
+// frontier gauges the crawler registers already count the whole cluster.
+func clusterMetrics(rf redisFrontier) []prometheus.Collector {
+	info := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        "crawld_node_info",
+		Help:        "Always 1; the node label names this node of a crawl shared over Redis.",
+		ConstLabels: prometheus.Labels{"node": rf.NodeID()},
+	})
+	info.Set(1)
+	live := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "crawld_cluster_live_nodes",
+		Help: "Nodes of the shared crawl whose heartbeat is recent.",
+	}, func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		nodes, err := rf.LiveNodes(ctx)
+		if err != nil {
+			return math.NaN()
+		}
+		return float64(len(nodes))
+	})
+	return []prometheus.Collector{info, live}
 }
 
 // nodeSink stamps each record with the node that fetched it, so the JSONL

@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -249,4 +251,62 @@ func TestShared_NodeKilled(t *testing.T) {
 		t.Errorf("%d pages recorded across the nodes' outputs, want %d", len(got), hosts*pages)
 	}
 	t.Logf("victim held %d leases at the kill; pages fetched twice: %d", leased, twice)
+}
+
+// TestShared_Daemons runs two `crawld run` nodes on one shared crawl: both
+// report the node and the live nodes in /status and /metrics, the crawl
+// completes once across them, both go idle rather than exit, and SIGTERM
+// stops each with exit 0.
+func TestShared_Daemons(t *testing.T) {
+	r := redistest.Start(t)
+	site := startSite(t, testsite.Config{Hosts: 3, PagesPerHost: 20})
+	dir := t.TempDir()
+	start := func(id string) *daemonProc {
+		return startDaemon(t, append([]string{"--seed", site.SeedURL(), "--rate", "0", "--storage", "redis", "--redis-url", r.URL,
+			"--redis-crawl-id", "d", "--node-id", id, "--output", filepath.Join(dir, id+".jsonl")}, domainFlags(site)...)...)
+	}
+	a, b := start("a"), start("b")
+	var st struct {
+		State     string   `json:"state"`
+		Node      string   `json:"node"`
+		LiveNodes []string `json:"live_nodes"`
+	}
+	statusOf := func(d *daemonProc) {
+		_, body := d.get(t, "/status")
+		if err := json.Unmarshal([]byte(body), &st); err != nil {
+			t.Fatalf("status %q: %v", body, err)
+		}
+	}
+	for _, d := range []*daemonProc{a, b} {
+		waitFor(t, "idle with both nodes live", 30*time.Second, func() bool {
+			statusOf(d)
+			return st.State == "idle" && len(st.LiveNodes) == 2
+		})
+	}
+	statusOf(b)
+	if st.Node != "b" || strings.Join(st.LiveNodes, ",") != "a,b" {
+		t.Errorf("b's status: node %q, live nodes %v; want b, [a b]", st.Node, st.LiveNodes)
+	}
+	if _, body := a.get(t, "/metrics"); !strings.Contains(body, `crawld_node_info{node="a"} 1`) || !strings.Contains(body, "crawld_cluster_live_nodes 2") {
+		t.Errorf("a's metrics lack the node info or live nodes:\n%s", body)
+	}
+	for _, d := range []*daemonProc{a, b} {
+		if code := d.stop(t, syscall.SIGTERM); code != 0 {
+			t.Errorf("exit code %d after SIGTERM, want 0; stderr:\n%s", code, d.log())
+		}
+	}
+	fetched := map[string]int{}
+	for _, req := range site.Requests() {
+		if req.Path != "/robots.txt" {
+			fetched[req.Host+req.Path]++
+		}
+	}
+	if len(fetched) != 60 {
+		t.Errorf("%d pages fetched, want 60", len(fetched))
+	}
+	for p, n := range fetched {
+		if n != 1 {
+			t.Errorf("%s fetched %d times", p, n)
+		}
+	}
 }
