@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -382,12 +385,18 @@ func TestDaemonExampleConfig(t *testing.T) {
 	}
 	checkConfigKeys(t, daemonConfigPath, cfg)
 
-	// Style of configs/crawld.yaml: every key has a comment line above it.
-	lines := strings.Split(string(readFile(t, daemonConfigPath)), "\n")
+	checkKeyComments(t, daemonConfigPath, string(readFile(t, daemonConfigPath)))
+}
+
+// checkKeyComments checks the style of configs/crawld.yaml: every key has a
+// comment line above it.
+func checkKeyComments(t *testing.T, name, text string) {
+	t.Helper()
+	lines := strings.Split(text, "\n")
 	keyLine := regexp.MustCompile(`^\s*[a-z_]+:`)
 	for i, l := range lines {
 		if keyLine.MatchString(l) && (i == 0 || !strings.HasPrefix(strings.TrimSpace(lines[i-1]), "#")) {
-			t.Errorf("%s:%d: key without a comment line above it: %s", daemonConfigPath, i+1, l)
+			t.Errorf("%s:%d: key without a comment line above it: %s", name, i+1, l)
 		}
 	}
 }
@@ -399,13 +408,17 @@ type k8sProbe struct {
 		Path string `yaml:"path"`
 		Port any    `yaml:"port"`
 	} `yaml:"httpGet"`
+	Exec *struct {
+		Command []string `yaml:"command"`
+	} `yaml:"exec"`
 }
 
 type k8sContainer struct {
-	Name  string   `yaml:"name"`
-	Image string   `yaml:"image"`
-	Args  []string `yaml:"args"`
-	Env   []struct {
+	Name    string   `yaml:"name"`
+	Image   string   `yaml:"image"`
+	Command []string `yaml:"command"`
+	Args    []string `yaml:"args"`
+	Env     []struct {
 		Name      string `yaml:"name"`
 		Value     string `yaml:"value"`
 		ValueFrom *struct {
@@ -414,12 +427,16 @@ type k8sContainer struct {
 				Key      string `yaml:"key"`
 				Optional *bool  `yaml:"optional"`
 			} `yaml:"secretKeyRef"`
+			FieldRef *struct {
+				FieldPath string `yaml:"fieldPath"`
+			} `yaml:"fieldRef"`
 		} `yaml:"valueFrom"`
 	} `yaml:"env"`
 	Ports []struct {
 		Name          string `yaml:"name"`
 		ContainerPort int    `yaml:"containerPort"`
 	} `yaml:"ports"`
+	StartupProbe   *k8sProbe `yaml:"startupProbe"`
 	LivenessProbe  *k8sProbe `yaml:"livenessProbe"`
 	ReadinessProbe *k8sProbe `yaml:"readinessProbe"`
 	Resources      struct {
@@ -428,6 +445,8 @@ type k8sContainer struct {
 	} `yaml:"resources"`
 	SecurityContext *struct {
 		RunAsNonRoot             *bool `yaml:"runAsNonRoot"`
+		RunAsUser                *int  `yaml:"runAsUser"`
+		Privileged               *bool `yaml:"privileged"`
 		ReadOnlyRootFilesystem   *bool `yaml:"readOnlyRootFilesystem"`
 		AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
 		Capabilities             struct {
@@ -449,9 +468,10 @@ type k8sMeta struct {
 
 type k8sStatefulSet struct {
 	Spec struct {
-		Replicas    *int   `yaml:"replicas"`
-		ServiceName string `yaml:"serviceName"`
-		Selector    struct {
+		Replicas            *int   `yaml:"replicas"`
+		ServiceName         string `yaml:"serviceName"`
+		PodManagementPolicy string `yaml:"podManagementPolicy"`
+		Selector            struct {
 			MatchLabels map[string]string `yaml:"matchLabels"`
 		} `yaml:"selector"`
 		Template struct {
@@ -466,11 +486,16 @@ type k8sStatefulSet struct {
 						Type string `yaml:"type"`
 					} `yaml:"seccompProfile"`
 				} `yaml:"securityContext"`
-				Containers []k8sContainer `yaml:"containers"`
-				Volumes    []struct {
+				InitContainers []k8sContainer `yaml:"initContainers"`
+				Containers     []k8sContainer `yaml:"containers"`
+				Volumes        []struct {
 					Name      string `yaml:"name"`
 					ConfigMap *struct {
-						Name string `yaml:"name"`
+						Name  string `yaml:"name"`
+						Items []struct {
+							Key  string `yaml:"key"`
+							Path string `yaml:"path"`
+						} `yaml:"items"`
 					} `yaml:"configMap"`
 				} `yaml:"volumes"`
 			} `yaml:"spec"`
@@ -807,6 +832,782 @@ func TestKubernetesManifests(t *testing.T) {
 	}](t, secDoc)
 	if secDoc.Metadata.Name != "crawld-admin" || sec.StringData["token"] == "" {
 		t.Errorf("%s: want Secret crawld-admin with stringData.token", secDoc)
+	}
+}
+
+// ---- Kubernetes, scaled out on Redis --------------------------------------------
+
+// The scale-out example: crawld pods sharing one crawl in a Redis.
+const (
+	scaleoutDir      = "kubernetes-scaleout"
+	crawldName       = "crawld"        // the crawld StatefulSet and Service
+	crawldConfigName = "crawld-config" // its ConfigMap
+	redisName        = "redis"         // the Redis StatefulSet and Service
+	redisConfigName  = "redis-config"  // its ConfigMap
+	redisConfFile    = "redis.conf"
+	redisPort        = 6379
+	redisUID         = 999
+)
+
+// scaleout is deploy/kubernetes-scaleout, parsed.
+type scaleout struct {
+	docs      []k8sDoc
+	kust      map[string]any
+	namespace string
+}
+
+func readScaleout(t *testing.T) scaleout {
+	t.Helper()
+	docs, kust := readManifests(t, scaleoutDir)
+	s := scaleout{docs: docs, kust: kust}
+	for _, d := range docs {
+		if d.APIVersion == "" || d.Kind == "" || d.Metadata.Name == "" {
+			t.Fatalf("%s: a document lacks apiVersion, kind or metadata.name (%q, %q, %q)", d.file, d.APIVersion, d.Kind, d.Metadata.Name)
+		}
+		if d.Kind == "Namespace" {
+			s.namespace = d.Metadata.Name
+		}
+	}
+	return s
+}
+
+// get returns the document of that kind and name.
+func (s scaleout) get(t *testing.T, kind, name string) k8sDoc {
+	t.Helper()
+	for _, d := range s.docs {
+		if d.Kind == kind && d.Metadata.Name == name {
+			return d
+		}
+	}
+	t.Fatalf("%s: no %s %s", scaleoutDir, kind, name)
+	return k8sDoc{}
+}
+
+func (s scaleout) statefulSet(t *testing.T, name string) (k8sDoc, k8sStatefulSet) {
+	t.Helper()
+	d := s.get(t, "StatefulSet", name)
+	return d, decodeDoc[k8sStatefulSet](t, d)
+}
+
+func (s scaleout) service(t *testing.T, name string) (k8sDoc, k8sService) {
+	t.Helper()
+	d := s.get(t, "Service", name)
+	return d, decodeDoc[k8sService](t, d)
+}
+
+// configMapData returns the data key of the ConfigMap name.
+func (s scaleout) configMapData(t *testing.T, name, key string) string {
+	t.Helper()
+	d := s.get(t, "ConfigMap", name)
+	cm := decodeDoc[struct {
+		Data map[string]string `yaml:"data"`
+	}](t, d)
+	v, ok := cm.Data[key]
+	if !ok {
+		t.Fatalf("%s: no data key %s", d, key)
+	}
+	return v
+}
+
+// crawldConfig is the daemon config of the scale-out ConfigMap, flattened.
+func (s scaleout) crawldConfig(t *testing.T) (string, map[string]any) {
+	t.Helper()
+	text := s.configMapData(t, crawldConfigName, "crawld.yaml")
+	return text, parseYAMLMap(t, scaleoutDir+"/"+crawldConfigName+" crawld.yaml", []byte(text))
+}
+
+// selects reports whether a selector picks pods with these labels.
+func selects(selector, labels map[string]string) bool {
+	if len(selector) == 0 {
+		return false
+	}
+	for k, v := range selector {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// checkHardened checks a container's securityContext (with its pod's
+// runAsNonRoot): non-root, no privilege escalation, no capabilities, a
+// read-only root file system.
+func checkHardened(t *testing.T, where string, podNonRoot *bool, c k8sContainer) {
+	t.Helper()
+	where += " container " + c.Name
+	sc := c.SecurityContext
+	if sc == nil {
+		t.Errorf("%s: no securityContext", where)
+		return
+	}
+	if !isTrue(sc.RunAsNonRoot) && !(sc.RunAsNonRoot == nil && isTrue(podNonRoot)) {
+		t.Errorf("%s: runAsNonRoot is not true", where)
+	}
+	if sc.RunAsUser != nil && *sc.RunAsUser == 0 {
+		t.Errorf("%s: runAsUser 0", where)
+	}
+	if isTrue(sc.Privileged) {
+		t.Errorf("%s: privileged", where)
+	}
+	if !isFalse(sc.AllowPrivilegeEscalation) {
+		t.Errorf("%s: allowPrivilegeEscalation is not false", where)
+	}
+	if !slices.Contains(sc.Capabilities.Drop, "ALL") {
+		t.Errorf("%s: capabilities.drop lacks ALL", where)
+	}
+	if !isTrue(sc.ReadOnlyRootFilesystem) {
+		t.Errorf("%s: readOnlyRootFilesystem is not true", where)
+	}
+}
+
+// checkPodSecurity checks a pod's securityContext: non-root as uid (and
+// fsGroup, which makes its volumes writable), seccomp RuntimeDefault.
+func checkPodSecurity(t *testing.T, d k8sDoc, ss k8sStatefulSet, uid int) {
+	t.Helper()
+	psc := ss.Spec.Template.Spec.SecurityContext
+	if !isTrue(psc.RunAsNonRoot) {
+		t.Errorf("%s: pod securityContext.runAsNonRoot is not true", d)
+	}
+	if psc.RunAsUser == nil || *psc.RunAsUser != uid || psc.FSGroup == nil || *psc.FSGroup != uid {
+		t.Errorf("%s: pod securityContext runAsUser and fsGroup must be %d", d, uid)
+	}
+	if psc.SeccompProfile.Type != "RuntimeDefault" {
+		t.Errorf("%s: pod seccompProfile %q; want RuntimeDefault", d, psc.SeccompProfile.Type)
+	}
+	for _, c := range slices.Concat(ss.Spec.Template.Spec.InitContainers, ss.Spec.Template.Spec.Containers) {
+		checkHardened(t, d.String(), psc.RunAsNonRoot, c)
+	}
+}
+
+// mountedClaim returns the volumeClaimTemplate mounted at dir in c, if any.
+func mountedClaim(ss k8sStatefulSet, c k8sContainer, dir string) (name, size string, ok bool) {
+	for _, m := range c.VolumeMounts {
+		if m.MountPath != dir {
+			continue
+		}
+		for _, vct := range ss.Spec.VolumeClaimTemplates {
+			if vct.Metadata.Name == m.Name {
+				return vct.Metadata.Name, vct.Spec.Resources.Requests["storage"], true
+			}
+		}
+	}
+	return "", "", false
+}
+
+// mountedConfigMapFile returns where the key of ConfigMap cm appears in c's
+// file system, if it does.
+func mountedConfigMapFile(ss k8sStatefulSet, c k8sContainer, cm, key string) (string, bool) {
+	for _, v := range ss.Spec.Template.Spec.Volumes {
+		if v.ConfigMap == nil || v.ConfigMap.Name != cm {
+			continue
+		}
+		file := key
+		if len(v.ConfigMap.Items) > 0 {
+			file = ""
+			for _, it := range v.ConfigMap.Items {
+				if it.Key == key {
+					file = it.Path
+				}
+			}
+		}
+		for _, m := range c.VolumeMounts {
+			if m.Name == v.Name && file != "" {
+				return path.Join(m.MountPath, file), true
+			}
+		}
+	}
+	return "", false
+}
+
+// checkKnownKeys fails for a key that configs/crawld.yaml, which lists every
+// key, does not have (a typo would stop crawld with exit code 2). Nested
+// maps are compared by their dotted keys.
+func checkKnownKeys(t *testing.T, name string, cfg map[string]any) {
+	t.Helper()
+	known := parseYAMLMap(t, crawlConfigPath, readFile(t, crawlConfigPath))
+	for k := range cfg {
+		// user_agent is in configs/crawld.yaml, commented out (its default
+		// depends on the version).
+		if _, ok := known[k]; !ok && k != "user_agent" {
+			t.Errorf("%s: unknown key %q (not in %s)", name, k, crawlConfigPath)
+		}
+	}
+}
+
+// configDuration reads a duration key of a config, or def if it is absent.
+func configDuration(t *testing.T, name string, cfg map[string]any, key string, def time.Duration) time.Duration {
+	t.Helper()
+	v, ok := cfg[key]
+	if !ok {
+		return def
+	}
+	switch v := v.(type) {
+	case int:
+		if v == 0 {
+			return 0
+		}
+	case string:
+		d, err := time.ParseDuration(v)
+		if err == nil {
+			return d
+		}
+	}
+	t.Errorf("%s: %s = %v is not a duration", name, key, v)
+	return def
+}
+
+// parseRedisConf reads redis.conf's directives: the arguments of each
+// one's last occurrence (as Redis applies them), quotes removed; names are
+// lower-cased.
+func parseRedisConf(text string) map[string][]string {
+	out := map[string][]string{}
+	for line := range strings.SplitSeq(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		args := make([]string, 0, len(f)-1)
+		for _, a := range f[1:] {
+			if u, err := strconv.Unquote(a); err == nil {
+				a = u
+			}
+			args = append(args, a)
+		}
+		out[strings.ToLower(f[0])] = args
+	}
+	return out
+}
+
+// redisBytes reads a redis.conf memory size: 1k = 1000 bytes, 1kb = 1024,
+// and so on for m(b) and g(b), in any case.
+func redisBytes(s string) (int64, error) {
+	s = strings.ToLower(s)
+	mul := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mul    int64
+	}{{"kb", 1 << 10}, {"mb", 1 << 20}, {"gb", 1 << 30}, {"k", 1e3}, {"m", 1e6}, {"g", 1e9}, {"b", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mul = strings.TrimSuffix(s, u.suffix), u.mul
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n * mul, err
+}
+
+// quantityBytes reads a Kubernetes memory quantity such as 2Gi or 512M.
+func quantityBytes(q string) (int64, error) {
+	mul := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mul    int64
+	}{{"Ki", 1 << 10}, {"Mi", 1 << 20}, {"Gi", 1 << 30}, {"Ti", 1 << 40}, {"k", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12}} {
+		if strings.HasSuffix(q, u.suffix) {
+			q, mul = strings.TrimSuffix(q, u.suffix), u.mul
+			break
+		}
+	}
+	n, err := strconv.ParseInt(q, 10, 64)
+	return n * mul, err
+}
+
+// TestScaleoutKustomization: one namespace for everything, enforcing the
+// restricted Pod Security Standard, and kustomization.yaml lists every
+// manifest but the example Secret, all from this directory.
+func TestScaleoutKustomization(t *testing.T) {
+	s := readScaleout(t)
+	if s.namespace == "" {
+		t.Fatalf("%s: no Namespace", scaleoutDir)
+	}
+	ns := s.get(t, "Namespace", s.namespace)
+	if got := ns.Metadata.Labels["pod-security.kubernetes.io/enforce"]; got != "restricted" {
+		t.Errorf("%s: pod-security.kubernetes.io/enforce = %q; want restricted", ns, got)
+	}
+	for _, d := range s.docs {
+		if d.Kind != "Namespace" && d.Metadata.Namespace != s.namespace {
+			t.Errorf("%s: namespace %q; want %q", d, d.Metadata.Namespace, s.namespace)
+		}
+	}
+	if s.kust == nil {
+		t.Fatalf("%s: no kustomization.yaml", scaleoutDir)
+	}
+	if s.kust["namespace"] != s.namespace {
+		t.Errorf("%s/kustomization.yaml: namespace %v; want %q", scaleoutDir, s.kust["namespace"], s.namespace)
+	}
+	var listed []string
+	res, _ := s.kust["resources"].([]any)
+	for _, r := range res {
+		listed = append(listed, fmt.Sprint(r))
+	}
+	files := map[string]bool{}
+	for _, d := range s.docs {
+		files[d.file] = true
+	}
+	for f := range files {
+		in := slices.Contains(listed, f)
+		if f == secretExampleFile && in {
+			t.Errorf("%s/kustomization.yaml lists %s: its placeholder token would be deployed", scaleoutDir, secretExampleFile)
+		}
+		if f != secretExampleFile && !in {
+			t.Errorf("%s/kustomization.yaml does not list %s", scaleoutDir, f)
+		}
+	}
+	for _, r := range listed {
+		if strings.Contains(r, "/") {
+			t.Errorf("%s/kustomization.yaml: resource %s is outside the directory; keep the example self-contained", scaleoutDir, r)
+		}
+		if _, err := os.Stat(filepath.Join(scaleoutDir, r)); err != nil {
+			t.Errorf("%s/kustomization.yaml: %v", scaleoutDir, err)
+		}
+	}
+	if secret := s.get(t, "Secret", "crawld-admin"); secret.file != secretExampleFile {
+		t.Errorf("%s is not in %s", secret, secretExampleFile)
+	}
+}
+
+// TestScaleoutCrawld: several crawld pods, each named by its pod, hardened,
+// probed on the admin port, with a volume for its own records.
+func TestScaleoutCrawld(t *testing.T) {
+	s := readScaleout(t)
+	ssDoc, ss := s.statefulSet(t, crawldName)
+	spec := ss.Spec
+	pod := spec.Template.Spec
+	labels := spec.Template.Metadata.Labels
+	_, cfg := s.crawldConfig(t)
+
+	if spec.Replicas == nil || *spec.Replicas < 2 {
+		t.Errorf("%s: want replicas 2 or more (a shared crawl)", ssDoc)
+	}
+	if spec.PodManagementPolicy != "Parallel" {
+		t.Errorf("%s: podManagementPolicy %q; want Parallel (the pods do not depend on one another)", ssDoc, spec.PodManagementPolicy)
+	}
+	if !selects(spec.Selector.MatchLabels, labels) {
+		t.Errorf("%s: selector %v does not match the pod labels %v", ssDoc, spec.Selector.MatchLabels, labels)
+	}
+	for k, v := range map[string]string{
+		"prometheus.io/scrape": "true",
+		"prometheus.io/port":   adminPort,
+		"prometheus.io/path":   "/metrics",
+	} {
+		if got := spec.Template.Metadata.Annotations[k]; got != v {
+			t.Errorf("%s: pod annotation %s = %q; want %q", ssDoc, k, got, v)
+		}
+	}
+	grace := configDuration(t, crawldConfigName, cfg, "shutdown_grace", defaultShutdown)
+	if g := pod.TerminationGracePeriodSeconds; g == nil || time.Duration(*g)*time.Second <= grace {
+		t.Errorf("%s: terminationGracePeriodSeconds must exceed shutdown_grace (%s)", ssDoc, grace)
+	}
+	checkPodSecurity(t, ssDoc, ss, containerUID)
+
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%s: %d containers; want 1", ssDoc, len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	if !slices.Equal(c.Args, []string{"run", "--config", containerConfDir + "/crawld.yaml"}) {
+		t.Errorf("%s: args %q", ssDoc, c.Args)
+	}
+	for _, p := range []struct {
+		what  string
+		probe *k8sProbe
+		want  string
+	}{
+		{"startupProbe", c.StartupProbe, "httpGet /healthz :" + adminPort},
+		{"livenessProbe", c.LivenessProbe, "httpGet /healthz :" + adminPort},
+		{"readinessProbe", c.ReadinessProbe, "httpGet /readyz :" + adminPort},
+	} {
+		if got := probeString(p.probe); got != p.want {
+			t.Errorf("%s: %s %s; want %s", ssDoc, p.what, got, p.want)
+		}
+	}
+	portOK := false
+	for _, p := range c.Ports {
+		portOK = portOK || p.Name == "admin" && strconv.Itoa(p.ContainerPort) == adminPort
+	}
+	if !portOK {
+		t.Errorf("%s: no container port %s named admin", ssDoc, adminPort)
+	}
+
+	nodeIDOK, tokenOK := false, false
+	for _, e := range c.Env {
+		switch {
+		case e.Name == "CRAWLD_NODE_ID":
+			nodeIDOK = e.Value == "" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name"
+		case e.Name == "CRAWLD_ADMIN_TOKEN" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
+			ref := e.ValueFrom.SecretKeyRef
+			tokenOK = ref.Name == "crawld-admin" && ref.Key == "token" && isTrue(ref.Optional)
+		case e.Name == "CRAWLD_STORAGE" || strings.HasPrefix(e.Name, "CRAWLD_REDIS_") || e.Name == "CRAWLD_RECRAWL_INTERVAL":
+			t.Errorf("%s: env %s overrides the shared crawl's settings of the ConfigMap", ssDoc, e.Name)
+		}
+	}
+	if !nodeIDOK {
+		t.Errorf("%s: want env CRAWLD_NODE_ID from fieldRef metadata.name (the pod's name is the node id)", ssDoc)
+	}
+	if !tokenOK {
+		t.Errorf("%s: want env CRAWLD_ADMIN_TOKEN from optional secret crawld-admin key token", ssDoc)
+	}
+
+	// The config comes from the ConfigMap; the records go to the pod's own
+	// persistent volume.
+	if got, ok := mountedConfigMapFile(ss, c, crawldConfigName, "crawld.yaml"); !ok || got != containerConfDir+"/crawld.yaml" {
+		t.Errorf("%s: %s/crawld.yaml is not the ConfigMap %s (have %q)", ssDoc, containerConfDir, crawldConfigName, got)
+	}
+	out, _ := cfg["output"].(string)
+	if !path.IsAbs(out) {
+		t.Errorf("%s: output %q; want a file on the pod's volume", crawldConfigName, out)
+	} else if claim, size, ok := mountedClaim(ss, c, path.Dir(out)); !ok || size == "" {
+		t.Errorf("%s: the records' directory %s is not a volumeClaimTemplate with a size (claim %q, size %q)", ssDoc, path.Dir(out), claim, size)
+	}
+
+	// The admin Service selects these pods, and only them.
+	svcDoc, svc := s.service(t, crawldName)
+	if svc.Spec.Type != "ClusterIP" {
+		t.Errorf("%s: type %q; want ClusterIP", svcDoc, svc.Spec.Type)
+	}
+	if len(svc.Spec.Ports) != 1 || strconv.Itoa(svc.Spec.Ports[0].Port) != adminPort || svc.Spec.Ports[0].Name != "admin" {
+		t.Errorf("%s: want one port %s named admin, have %+v", svcDoc, adminPort, svc.Spec.Ports)
+	}
+	if !selects(svc.Spec.Selector, labels) {
+		t.Errorf("%s: selector %v does not match the crawld pods %v", svcDoc, svc.Spec.Selector, labels)
+	}
+	_, redisSS := s.statefulSet(t, redisName)
+	if selects(svc.Spec.Selector, redisSS.Spec.Template.Metadata.Labels) {
+		t.Errorf("%s: selector %v also matches the Redis pods", svcDoc, svc.Spec.Selector)
+	}
+	if spec.ServiceName != svcDoc.Metadata.Name {
+		t.Errorf("%s: serviceName %q; the Service is %q", ssDoc, spec.ServiceName, svcDoc.Metadata.Name)
+	}
+}
+
+// TestScaleoutCrawldConfig: the shared ConfigMap's crawld config uses the
+// Redis of this example, leaves the node id to each pod, and has only keys
+// configs/crawld.yaml knows.
+func TestScaleoutCrawldConfig(t *testing.T) {
+	s := readScaleout(t)
+	text, cfg := s.crawldConfig(t)
+	name := crawldConfigName
+
+	if cfg["storage"] != "redis" {
+		t.Errorf("%s: storage = %v; want redis", name, cfg["storage"])
+	}
+	raw, _ := cfg["redis.url"].(string)
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "redis" || u.Port() == "" {
+		t.Fatalf("%s: redis.url = %q; want redis://HOST:PORT/DB (err %v)", name, raw, err)
+	}
+	// The host is the Service's name, maybe qualified with the namespace.
+	host, rest, _ := strings.Cut(u.Hostname(), ".")
+	if rest != "" && rest != s.namespace && !strings.HasPrefix(rest, s.namespace+".svc") {
+		t.Errorf("%s: redis.url %s is not in namespace %s", name, raw, s.namespace)
+	}
+	svcDoc, svc := s.service(t, host)
+	portOK := false
+	for _, p := range svc.Spec.Ports {
+		portOK = portOK || strconv.Itoa(p.Port) == u.Port()
+	}
+	if !portOK {
+		t.Errorf("%s: redis.url %s: %s has no port %s", name, raw, svcDoc, u.Port())
+	}
+	if _, redisSS := s.statefulSet(t, redisName); !selects(svc.Spec.Selector, redisSS.Spec.Template.Metadata.Labels) {
+		t.Errorf("%s: redis.url %s: %s does not select the Redis pods", name, raw, svcDoc)
+	}
+	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
+		if _, err := strconv.Atoi(db); err != nil {
+			t.Errorf("%s: redis.url %s: database %q is not a number", name, raw, db)
+		}
+	}
+	if id, ok := cfg["redis.crawl_id"]; ok {
+		if v, _ := id.(string); v == "" || strings.ContainsAny(v, "{} \t\n") {
+			t.Errorf("%s: redis.crawl_id = %v; want a name without braces or white space", name, id)
+		}
+	}
+	if d := configDuration(t, name, cfg, "recrawl_interval", 0); d != 0 {
+		t.Errorf("%s: recrawl_interval = %s; storage redis needs 0", name, d)
+	}
+	// One ConfigMap for every pod: a node_id here would give them all one
+	// id, and the second pod would be refused. CRAWLD_NODE_ID sets it.
+	if id, ok := cfg["node_id"]; ok && id != "" {
+		t.Errorf("%s: node_id = %v; leave it to CRAWLD_NODE_ID (the pod's name)", name, id)
+	}
+	if got := cfg["admin.listen"]; got != "0.0.0.0:"+adminPort {
+		t.Errorf("%s: admin.listen = %v; want 0.0.0.0:%s (probes, Service, Prometheus)", name, got, adminPort)
+	}
+	if out, _ := cfg["output"].(string); out == "" || out == "-" {
+		t.Errorf("%s: output = %q; the records belong in a file on the pod's volume", name, out)
+	}
+	if tok, _ := cfg["admin.token"].(string); tok != "" {
+		t.Errorf("%s: admin.token is set in the ConfigMap; use the crawld-admin Secret", name)
+	}
+	checkKnownKeys(t, name, cfg)
+	checkKeyComments(t, name, text)
+}
+
+// TestScaleoutRedis: one Redis that never evicts, persists with an AOF
+// fsynced every second on a volume, is probed with redis-cli ping, runs
+// as its non-root user and admits crawld's pods.
+func TestScaleoutRedis(t *testing.T) {
+	s := readScaleout(t)
+	ssDoc, ss := s.statefulSet(t, redisName)
+	spec := ss.Spec
+	pod := spec.Template.Spec
+	labels := spec.Template.Metadata.Labels
+
+	if spec.Replicas == nil || *spec.Replicas != 1 {
+		t.Errorf("%s: replicas must be 1 (crawld uses one Redis)", ssDoc)
+	}
+	if !selects(spec.Selector.MatchLabels, labels) {
+		t.Errorf("%s: selector %v does not match the pod labels %v", ssDoc, spec.Selector.MatchLabels, labels)
+	}
+	checkPodSecurity(t, ssDoc, ss, redisUID)
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%s: %d containers; want 1", ssDoc, len(pod.Containers))
+	}
+	c := pod.Containers[0]
+
+	// A pinned Redis 7 or later (crawld's scripts need 7.0).
+	pinned := regexp.MustCompile(`^(?:docker\.io/(?:library/)?)?redis:(\d+)\.\d+\.\d+`)
+	if m := pinned.FindStringSubmatch(c.Image); m == nil {
+		t.Errorf("%s: image %q; want a pinned redis:X.Y.Z", ssDoc, c.Image)
+	} else if major, _ := strconv.Atoi(m[1]); major < 7 {
+		t.Errorf("%s: image %q; crawld needs Redis 7 or later", ssDoc, c.Image)
+	}
+	for _, ic := range s.initImages(t) {
+		if ic != c.Image {
+			t.Errorf("%s: init container image %q; want the Redis image %q (one image to pull and pin)", crawldName, ic, c.Image)
+		}
+	}
+
+	// redis-server reads redis.conf from the ConfigMap.
+	confPath, ok := mountedConfigMapFile(ss, c, redisConfigName, redisConfFile)
+	if !ok {
+		t.Fatalf("%s: the ConfigMap %s is not mounted", ssDoc, redisConfigName)
+	}
+	cmdline := slices.Concat(c.Command, c.Args)
+	if !slices.Contains(cmdline, confPath) || !slices.Contains(cmdline, "redis-server") {
+		t.Errorf("%s: command %q does not run redis-server %s", ssDoc, cmdline, confPath)
+	}
+	portOK := false
+	for _, p := range c.Ports {
+		portOK = portOK || p.ContainerPort == redisPort
+	}
+	if !portOK {
+		t.Errorf("%s: no container port %d", ssDoc, redisPort)
+	}
+	for _, p := range []struct {
+		what  string
+		probe *k8sProbe
+	}{{"startupProbe", c.StartupProbe}, {"livenessProbe", c.LivenessProbe}, {"readinessProbe", c.ReadinessProbe}} {
+		if p.probe == nil || p.probe.Exec == nil {
+			t.Errorf("%s: no exec %s", ssDoc, p.what)
+			continue
+		}
+		cmd := strings.Join(p.probe.Exec.Command, " ")
+		if !strings.Contains(cmd, "redis-cli") || !strings.Contains(strings.ToLower(cmd), "ping") {
+			t.Errorf("%s: %s %q does not run redis-cli ping", ssDoc, p.what, cmd)
+		}
+		if p.what == "readinessProbe" && (!strings.Contains(cmd, "PONG") || strings.Contains(cmd, "LOADING")) {
+			t.Errorf("%s: readinessProbe %q must want PONG: a Redis still loading its AOF is not ready", ssDoc, cmd)
+		}
+	}
+
+	conf := parseRedisConf(s.configMapData(t, redisConfigName, redisConfFile))
+	want := map[string]string{
+		"appendonly":       "yes",
+		"appendfsync":      "everysec",
+		"maxmemory-policy": "noeviction",
+	}
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		if got := strings.Join(conf[k], " "); got != want[k] {
+			t.Errorf("%s: %s %q; want %s", redisConfigName, k, got, want[k])
+		}
+	}
+	// The data directory is the persistent volume.
+	dir := "/data" // redis-server's working directory in the image
+	if d := conf["dir"]; len(d) == 1 {
+		dir = d[0]
+	}
+	if _, size, ok := mountedClaim(ss, c, dir); !ok || size == "" {
+		t.Errorf("%s: Redis's dir %s is not a volumeClaimTemplate with a size", ssDoc, dir)
+	}
+	// maxmemory is set, with room below the container's limit for the AOF
+	// rewrite's fork.
+	mm, err := redisBytes(strings.Join(conf["maxmemory"], ""))
+	limit, lerr := quantityBytes(c.Resources.Limits["memory"])
+	switch {
+	case err != nil || mm <= 0:
+		t.Errorf("%s: maxmemory %q; want a size (0 would let Redis grow until the OOM killer ends it)", redisConfigName, conf["maxmemory"])
+	case lerr != nil:
+		t.Errorf("%s: limits.memory %q: %v", ssDoc, c.Resources.Limits["memory"], lerr)
+	case mm > limit*3/4:
+		t.Errorf("%s: maxmemory %d bytes is over 3/4 of the container's memory limit %s: no room for the AOF rewrite's fork", redisConfigName, mm, c.Resources.Limits["memory"])
+	}
+	if v := conf["set-max-intset-entries"]; len(v) == 1 {
+		if n, err := strconv.Atoi(v[0]); err != nil || n < 512 {
+			t.Errorf("%s: set-max-intset-entries %s; crawld's seen set wants 512 or more", redisConfigName, v[0])
+		}
+	}
+	// Reachable from other pods: not bound to loopback alone, and without a
+	// password protected mode would refuse them.
+	if b := conf["bind"]; len(b) > 0 && !slices.ContainsFunc(b, func(a string) bool {
+		a = strings.TrimPrefix(a, "-")
+		return a == "*" || a == "0.0.0.0" || a == "::*" || a == "::"
+	}) {
+		t.Errorf("%s: bind %q: crawld's pods could not connect", redisConfigName, b)
+	}
+	if _, pass := conf["requirepass"]; !pass && strings.Join(conf["protected-mode"], "") != "no" {
+		t.Errorf("%s: protected-mode %q without requirepass refuses every client but localhost; want no", redisConfigName, conf["protected-mode"])
+	}
+
+	// The Service crawld's redis.url names.
+	svcDoc, svc := s.service(t, redisName)
+	if svc.Spec.Type != "" && svc.Spec.Type != "ClusterIP" {
+		t.Errorf("%s: type %q; want ClusterIP (cluster-internal)", svcDoc, svc.Spec.Type)
+	}
+	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Port != redisPort {
+		t.Errorf("%s: want one port %d, have %+v", svcDoc, redisPort, svc.Spec.Ports)
+	} else if tp := fmt.Sprint(svc.Spec.Ports[0].TargetPort); !slices.ContainsFunc(c.Ports, func(p struct {
+		Name          string `yaml:"name"`
+		ContainerPort int    `yaml:"containerPort"`
+	}) bool {
+		return tp == p.Name || tp == strconv.Itoa(p.ContainerPort)
+	}) {
+		t.Errorf("%s: targetPort %s is not a port of the Redis container", svcDoc, tp)
+	}
+	if !selects(svc.Spec.Selector, labels) {
+		t.Errorf("%s: selector %v does not match the Redis pods %v", svcDoc, svc.Spec.Selector, labels)
+	}
+	_, crawldSS := s.statefulSet(t, crawldName)
+	crawldLabels := crawldSS.Spec.Template.Metadata.Labels
+	if selects(svc.Spec.Selector, crawldLabels) {
+		t.Errorf("%s: selector %v also matches the crawld pods", svcDoc, svc.Spec.Selector)
+	}
+	if spec.ServiceName != svcDoc.Metadata.Name {
+		t.Errorf("%s: serviceName %q; the Service is %q", ssDoc, spec.ServiceName, svcDoc.Metadata.Name)
+	}
+
+	// A NetworkPolicy admits crawld's pods to Redis's port.
+	admitted := false
+	for _, d := range s.docs {
+		if d.Kind != "NetworkPolicy" {
+			continue
+		}
+		np := decodeDoc[struct {
+			Spec struct {
+				PodSelector struct {
+					MatchLabels map[string]string `yaml:"matchLabels"`
+				} `yaml:"podSelector"`
+				Ingress []struct {
+					From []struct {
+						PodSelector *struct {
+							MatchLabels map[string]string `yaml:"matchLabels"`
+						} `yaml:"podSelector"`
+					} `yaml:"from"`
+					Ports []struct {
+						Port any `yaml:"port"`
+					} `yaml:"ports"`
+				} `yaml:"ingress"`
+			} `yaml:"spec"`
+		}](t, d)
+		if !selects(np.Spec.PodSelector.MatchLabels, labels) {
+			continue
+		}
+		for _, in := range np.Spec.Ingress {
+			from := slices.ContainsFunc(in.From, func(f struct {
+				PodSelector *struct {
+					MatchLabels map[string]string `yaml:"matchLabels"`
+				} `yaml:"podSelector"`
+			}) bool {
+				return f.PodSelector != nil && selects(f.PodSelector.MatchLabels, crawldLabels)
+			})
+			port := len(in.Ports) == 0 || slices.ContainsFunc(in.Ports, func(p struct {
+				Port any `yaml:"port"`
+			}) bool {
+				return fmt.Sprint(p.Port) == strconv.Itoa(redisPort) || fmt.Sprint(p.Port) == "redis"
+			})
+			admitted = admitted || from && port
+		}
+	}
+	if !admitted {
+		t.Errorf("%s: no NetworkPolicy admits the crawld pods to Redis's port %d", scaleoutDir, redisPort)
+	}
+}
+
+// initImages returns the images of the crawld pods' init containers.
+func (s scaleout) initImages(t *testing.T) []string {
+	t.Helper()
+	_, ss := s.statefulSet(t, crawldName)
+	var out []string
+	for _, c := range ss.Spec.Template.Spec.InitContainers {
+		out = append(out, c.Image)
+	}
+	return out
+}
+
+// ---- kustomize ---------------------------------------------------------------
+
+// TestKustomizeBuild builds each example with `kubectl kustomize` (or
+// `kustomize build`), where one is installed, and checks that the output
+// holds exactly the listed manifests, in the example's namespace.
+func TestKustomizeBuild(t *testing.T) {
+	var tool []string
+	if p, err := exec.LookPath("kubectl"); err == nil {
+		tool = []string{p, "kustomize"}
+	} else if p, err := exec.LookPath("kustomize"); err == nil {
+		tool = []string{p, "build"}
+	} else {
+		t.Skip("neither kubectl nor kustomize is on PATH; the manifests are still checked as YAML")
+	}
+	for _, dir := range []string{kubernetesDir, scaleoutDir} {
+		t.Run(dir, func(t *testing.T) {
+			docs, kust := readManifests(t, dir)
+			ns, _ := kust["namespace"].(string)
+			want := map[string]bool{}
+			for _, d := range docs {
+				if d.file != secretExampleFile {
+					want[d.Kind+"/"+d.Metadata.Name] = true
+				}
+			}
+
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var stderr bytes.Buffer
+			cmd := exec.CommandContext(ctx, tool[0], append(tool[1:], dir)...)
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("%s %s: %v\n%s", strings.Join(tool[1:], " "), dir, err, stderr.String())
+			}
+			dec := yaml.NewDecoder(bytes.NewReader(out))
+			got := map[string]bool{}
+			for {
+				var d k8sDoc
+				err := dec.Decode(&d)
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatalf("%s: kustomize output: %v", dir, err)
+				}
+				key := d.Kind + "/" + d.Metadata.Name
+				got[key] = true
+				if d.Kind != "Namespace" && d.Metadata.Namespace != ns {
+					t.Errorf("%s: built %s is in namespace %q; want %q", dir, key, d.Metadata.Namespace, ns)
+				}
+				if d.Metadata.Labels["app.kubernetes.io/part-of"] != "crawld" {
+					t.Errorf("%s: built %s lacks the label app.kubernetes.io/part-of=crawld", dir, key)
+				}
+			}
+			for k := range want {
+				if !got[k] {
+					t.Errorf("%s: kustomize output lacks %s", dir, k)
+				}
+			}
+			for k := range got {
+				if !want[k] {
+					t.Errorf("%s: kustomize output has %s, which no listed file holds", dir, k)
+				}
+			}
+		})
 	}
 }
 
