@@ -11,7 +11,9 @@
 // P = "cd:{c:<c>}:":
 //
 //	P meta          HASH epoch (random id of this run of the crawl), config (ConfigHash),
-//	                politeness, created, version
+//	                politeness, created, version; run (run_id of the Redis process the
+//	                crawl last saw), restarted and qu (when the last restart was noticed
+//	                and its quarantine ends, µs), miv (longest interval ever set, µs)
 //	P nodes         ZSET node id → last heartbeat (µs, Redis TIME)
 //	P ready         ZSET host → earliest start allowed (µs); a host is in it iff it
 //	                has queued items and a free in-flight slot
@@ -19,14 +21,14 @@
 //	P q:<host>      LIST of encoded items (see encode), FIFO: RPUSH, LPOP, LPUSH to re-queue
 //	P h:<host>      HASH tat (GCRA), last (last start), iv (SetInterval), bu (block
 //	                until), inf (in flight); expires once it no longer matters
-//	P lease         ZSET lease id → expiry (µs)
+//	P lease         ZSET lease id → expiry (µs); ids are random, drawn by the claiming node
 //	P leased        HASH lease id → node "\n" host "\n" item
 //	P l:<node>      SET of the node's lease ids, to reap a dead node at once
-//	P seq           lease id counter (INCR)
+//	P puts          ZSET token of a recent Put → when it may be forgotten (µs)
 //	P s:<b>         seen set bucket b (0…65535, the top 16 bits of the URL's
 //	                seen.Fingerprint): a SET of the low 48 bits as integers, an intset
 //	P stats         HASH pending (queued + leased), admitted (the budget count behind
-//	                Add's limit), seen, done, stale, requeued
+//	                Add's limit), seen, done, stale, requeued, restarts
 //
 // # Scripts
 //
@@ -35,7 +37,8 @@
 // heartbeat (with the dead-node reaper), release (Close), join and init
 // (Open), stats (Stats and Join). Every time is Redis's TIME read inside
 // the script; a node's clock is only used to sleep the wait a claim
-// returns, and to turn Block's until into a duration.
+// returns, and to turn Block's until into a duration. Claim, heartbeat
+// and join also read INFO server's run_id, to notice a restart (below).
 //
 // Keys the scripts know in advance are passed in KEYS. The per-host and
 // per-node keys are built inside the scripts from the tagged prefix in
@@ -55,12 +58,18 @@
 // Options.URL and refuses a *redis.Client or *redis.ClusterClient with
 // retries on. go-redis's Script.Run still retries an EVALSHA that failed
 // with NOSCRIPT, which is safe, since the script did not run. The frontier
-// retries by itself, for up to Options.RetryFor, only what is safe to
-// repeat: Add (idempotent by the seen set: a repeat of an Add that had
-// taken effect reports Duplicate), Done (idempotent by lease id: a repeat
-// is counted stale), claim (a lease whose reply was lost is not lost work:
-// it expires and its item is handed out again, late), and reads; Put only
-// when the command was never sent (dial errors, pool timeouts, LOADING).
+// retries by itself, for up to Options.RetryFor, backing off from 20 ms to
+// 1 s, after a connection error, LOADING or BUSY, and every script is made
+// safe to repeat: Add by the seen set (a repeat of an Add that had taken
+// effect reports Duplicate); Put by a random token it stores with the
+// item, with which a repeat does nothing; claim by its lease id, drawn by
+// the node before the first try: a repeat finds the lease its lost reply
+// carried, hands it back and claims afresh, so the item is neither leased
+// twice nor started late against its host's clock; Done by the lease id
+// (a repeat finds no lease, and is not counted stale); the others set
+// state or only read. A call that still fails after RetryFor returns an
+// error wrapping ErrUnavailable and the last Redis error, the Frontier
+// staying usable: the crawler decides whether to stop.
 //
 // # Leases and failures
 //
@@ -68,15 +77,67 @@
 // lease expires after Options.LeaseTTL; a node whose heartbeat (every
 // Options.Heartbeat) is older than Options.DeadAfter has all its leases
 // handed back at once by any other node's heartbeat. Handed-back items go
-// to the front of their host's list in their original order. The Done of a
+// to the front of their host's list in their original order (by lease
+// expiry: exact for the leases of nodes with the same LeaseTTL). The Done of a
 // lease handed back is stale: counted (Stale), with no effect, since the
 // item is unfinished again. So a page may be fetched twice after a node
 // dies or stalls, never lost. Close hands this node's leases back at once.
 //
+// # Redis restarts
+//
+// A Redis that stops and comes back (shutdown, crash, failover to a
+// replica) within RetryFor is ridden through: calls in progress retry as
+// above, and none of Get, Done, Add, Put or Join returns an error. With
+// appendonly yes and appendfsync everysec, a shutdown loses nothing, but a
+// crash of the machine, a crash of Redis while its disk lags (it then
+// holds AOF writes back for up to 2 s), or a failover may lose the last
+// second or two of writes: the restored state is a consistent prefix (each script is one
+// MULTI/EXEC in the AOF), but claims, acks and Adds of that second are
+// undone although their nodes saw them succeed. What that costs:
+//
+//   - A lost claim: its item is queued again and handed out a second
+//     time; the Done of the first lease finds no lease (stale). Lease ids
+//     are random, so an id lost with the tail is not handed out again to
+//     another item.
+//   - A lost Done: the lease is back, held by a node that finished it; it
+//     expires after LeaseTTL and its item is handed out again. So pages
+//     fetched twice are at most those claimed or done in the lost second,
+//     plus the leases in flight.
+//   - A lost Add: the URL is neither seen nor queued; but the Done of the
+//     page it was found on came later, so it is lost too, and that page is
+//     fetched again and finds the URL again (the crawler Adds a page's
+//     links before its Done).
+//   - A host's clock (GCRA tat, last start, Crawl-delay interval, block)
+//     goes back to what it was before the lost claims, which were real
+//     starts: the host could be started again at once, too early.
+//
+// Against the last, every claim, heartbeat and join compares Redis's
+// run_id with the one meta recorded, and the first to see it change (one
+// script, atomically for the whole cluster) starts a quarantine in which
+// no claim hands anything out. Its length is the longest interval in
+// force: burst × 1/rate for the configured rate, or the longest interval
+// SetInterval ever set on the crawl (meta's miv) or on the claiming node
+// (in case miv's write was lost), capped at 60 s. That suffices however
+// much was lost: the lost starts came before the restart was noticed, and
+// once burst × interval has passed since a host's last start, its real
+// GCRA state, had nothing been lost, would be a full bucket, which the
+// rolled-back state is too (its tat is no later); from then on both agree.
+// The quarantine does not restore a Block or SetInterval lost with the
+// tail (a host may then be paced by the configured rate until it is set
+// again), nor bound the fetches of lost claims still in flight against
+// PerHostConcurrency. The same script moves every heartbeat and lease
+// expiry forward by the time since the latest heartbeat, so that the
+// downtime neither makes live nodes look dead (their leases handed back
+// at once) nor expires leases. Each node warns (Options.Warn) when it sees
+// the run id change. If scripts may not read INFO (an ACL), Open warns
+// that restarts go unnoticed.
+//
 // If the crawl's meta key disappears or is replaced (Redis restarted on an
-// empty dir, FLUSHALL) while nodes run, every script fails and Get, Join
-// and Finish return an error wrapping ErrStateLost rather than crawling
-// again from nothing.
+// empty dir, FLUSHALL) while nodes run, every script fails and Get, Join,
+// Add and Finish return an error wrapping ErrStateLost at once, rather
+// than crawling again from nothing; nothing is written to the new Redis.
+// If Redis stays away longer than RetryFor, calls return an error wrapping
+// ErrUnavailable instead.
 //
 // # Waiting
 //
@@ -117,6 +178,12 @@ var ErrStateLost = errors.New("redis: crawl state lost")
 // ErrClosed is returned by the calls of a closed Frontier.
 var ErrClosed = errors.New("redisq: frontier is closed")
 
+// ErrUnavailable is wrapped, with the last Redis error, by the errors of
+// calls that gave up after retrying for Options.RetryFor because Redis
+// could not be reached (or was loading). The Frontier stays usable: a call
+// made once Redis is back goes ahead.
+var ErrUnavailable = errors.New("redis unavailable")
+
 // Defaults for Options.
 const (
 	DefaultLeaseTTL  = 60 * time.Second
@@ -131,6 +198,7 @@ const (
 	reapBatch = 16                     // expired leases a claim hands back at most
 	reapNodes = 8                      // dead nodes a heartbeat reaps at most
 	callLimit = 10 * time.Second       // bound on calls that have no context (Close, Stats, heartbeat)
+	putKeep   = 10 * time.Minute       // least time a Put's token is kept (more if 2×RetryFor is longer)
 )
 
 // Options configure Open.
@@ -169,16 +237,19 @@ type Options struct {
 	// hands its leases back; default DefaultDeadAfter.
 	DeadAfter time.Duration
 	// RetryFor bounds how long a call retries transient Redis errors
-	// (connection lost, LOADING) before failing; default DefaultRetryFor.
+	// (connection lost, LOADING) before failing with an error wrapping
+	// ErrUnavailable; default DefaultRetryFor. Make it longer than a Redis
+	// restart (with its AOF load) takes.
 	RetryFor time.Duration
 
 	// Warn, if set, is called with each warning Open finds (also kept in
-	// Warnings).
+	// Warnings), and later, from the heartbeat or a Get, when the node
+	// finds that Redis restarted (its run id changed).
 	Warn func(string)
 
-	// onClaim, if set, is called with the host and Redis time (µs) of each
-	// item Get hands out; for tests.
-	onClaim func(host string, now int64)
+	// onClaim, if set, is called with each item Get hands out and the
+	// Redis time (µs) of its claim; for tests.
+	onClaim func(it queue.Item, now int64)
 }
 
 // Frontier is a crawl frontier held in Redis and shared by every node
@@ -199,8 +270,15 @@ type Frontier struct {
 	deadUS   int64
 	beat     time.Duration
 	retryFor time.Duration
+	putKeep  int64 // µs a Put's token is kept
 	warns    []string
-	onClaim  func(string, int64)
+	warn     func(string)
+	onClaim  func(queue.Item, int64)
+
+	maxIV atomic.Int64 // the longest interval SetInterval set on this node, µs
+
+	runMu sync.Mutex
+	runID string // the run id of the Redis process last seen
 
 	// wake is closed, and replaced, when this node queued or finished work,
 	// so that sleeping Gets and Joins look again at once.
@@ -314,11 +392,12 @@ func newFrontier(rdb redis.UniversalClient, own bool, opts Options) *Frontier {
 		crawl:    opts.CrawlID,
 		node:     opts.NodeID,
 		prefix:   p,
-		keys:     []string{p + "meta", p + "ready", p + "active", p + "stats", p + "lease", p + "leased", p + "nodes", p + "seq", p + "meta"},
+		keys:     []string{p + "meta", p + "ready", p + "active", p + "stats", p + "lease", p + "leased", p + "nodes", p + "puts", p + "meta"},
 		leaseUS:  durOr(opts.LeaseTTL, DefaultLeaseTTL).Microseconds(),
 		deadUS:   durOr(opts.DeadAfter, DefaultDeadAfter).Microseconds(),
 		beat:     durOr(opts.Heartbeat, DefaultHeartbeat),
 		retryFor: durOr(opts.RetryFor, DefaultRetryFor),
+		warn:     opts.Warn,
 		onClaim:  opts.onClaim,
 		wake:     make(chan struct{}),
 		beatDone: make(chan struct{}),
@@ -329,6 +408,7 @@ func newFrontier(rdb redis.UniversalClient, own bool, opts Options) *Frontier {
 		f.t = 1e6 / r
 	}
 	f.pol = []any{strconv.FormatFloat(f.t, 'f', -1, 64), max(opts.Config.Burst, 1), max(opts.Config.PerHostConcurrency, 1)}
+	f.putKeep = max(putKeep, 2*f.retryFor).Microseconds()
 	return f
 }
 
@@ -344,7 +424,7 @@ func (f *Frontier) open(ctx context.Context, opts Options) error {
 	if err := f.rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redisq: connect: %w", err)
 	}
-	if err := f.checkConfig(ctx, opts.Warn); err != nil {
+	if err := f.checkConfig(ctx); err != nil {
 		return err
 	}
 	var b [16]byte
@@ -359,30 +439,37 @@ func (f *Frontier) open(ctx context.Context, opts Options) error {
 			f.crawl, res[1], res[2], opts.ConfigHash, pol)
 	}
 	f.epoch = res[1]
-	r, err := f.run(ctx, joinScript, "", f.node, f.deadUS).Int64Slice()
+	r, err := f.run(ctx, joinScript, "", f.node, f.deadUS).Slice()
 	if err != nil {
 		return fmt.Errorf("redisq: join crawl %s: %w", f.crawl, f.check(err))
 	}
-	if r[0] < 0 {
+	n, _ := r[0].(int64)
+	if n < 0 {
+		age, _ := r[1].(int64)
 		return fmt.Errorf("redisq: node id %s is in use by a live node of crawl %s (heartbeat %v ago); use another node id",
-			f.node, f.crawl, time.Duration(r[1])*time.Microsecond)
+			f.node, f.crawl, time.Duration(age)*time.Microsecond)
+	}
+	if f.runID, _ = r[2].(string); f.runID == "" {
+		f.addWarn("redis: scripts cannot read INFO server's run_id (an ACL without +info?): a Redis restart or failover will not be noticed, and a host's clock rolled back with the AOF's last second may let it be hit early; allow INFO")
 	}
 	return nil
 }
 
-// checkConfig checks the Redis settings the frontier relies on.
-func (f *Frontier) checkConfig(ctx context.Context, warn func(string)) error {
-	addWarn := func(format string, args ...any) {
-		w := fmt.Sprintf(format, args...)
-		f.warns = append(f.warns, w)
-		if warn != nil {
-			warn(w)
-		}
+// addWarn records a warning Open found, and passes it to Options.Warn.
+func (f *Frontier) addWarn(format string, args ...any) {
+	w := fmt.Sprintf(format, args...)
+	f.warns = append(f.warns, w)
+	if f.warn != nil {
+		f.warn(w)
 	}
+}
+
+// checkConfig checks the Redis settings the frontier relies on.
+func (f *Frontier) checkConfig(ctx context.Context) error {
 	get := func(name string) (string, bool) {
 		m, err := f.rdb.ConfigGet(ctx, name).Result()
 		if err != nil {
-			addWarn("redis: cannot read %s (%v): make sure it is set as crawld needs", name, err)
+			f.addWarn("redis: cannot read %s (%v): make sure it is set as crawld needs", name, err)
 			return "", false
 		}
 		v, ok := m[name]
@@ -392,11 +479,11 @@ func (f *Frontier) checkConfig(ctx context.Context, warn func(string)) error {
 		return fmt.Errorf("redis maxmemory-policy is %s: the crawl frontier needs noeviction, since an evicted key silently loses URLs; run CONFIG SET maxmemory-policy noeviction and set it in redis.conf", v)
 	}
 	if v, ok := get("appendonly"); ok && v != "yes" {
-		addWarn("redis appendonly is %s: a Redis restart loses the crawl's state; set appendonly yes and appendfsync everysec", v)
+		f.addWarn("redis appendonly is %s: a Redis restart loses the crawl's state; set appendonly yes and appendfsync everysec", v)
 	}
 	if v, ok := get("set-max-intset-entries"); ok {
 		if n, err := strconv.Atoi(v); err == nil && n < 512 {
-			addWarn("redis set-max-intset-entries is %d: seen-set buckets beyond it take several times the memory; set it to 512 or more", n)
+			f.addWarn("redis set-max-intset-entries is %d: seen-set buckets beyond it take several times the memory; set it to 512 or more", n)
 		}
 	}
 	return nil
@@ -445,12 +532,14 @@ func (f *Frontier) call(bucket string, args ...any) ([]string, []any) {
 }
 
 // check turns the scripts' state-lost reply into ErrStateLost, and
-// remembers it so that every later call fails at once.
+// remembers it, for Err and so that every later call fails at once.
 func (f *Frontier) check(err error) error {
 	if err != nil && redis.HasErrorPrefix(err, "LOST") {
+		lost := fmt.Errorf("redisq: crawl %s: %w", f.crawl, ErrStateLost)
+		f.fail(lost)
 		f.lost.Store(true)
 		f.broadcast()
-		return fmt.Errorf("redisq: crawl %s: %w", f.crawl, ErrStateLost)
+		return lost
 	}
 	return err
 }
@@ -498,17 +587,24 @@ func transient(err error) bool {
 }
 
 // retry calls op until it succeeds, fails with an error safe does not
-// accept, ctx or the Frontier is done, or RetryFor has passed, backing off
-// from 20 ms to 1 s. It returns op's last error, through check.
+// accept, or ctx or the Frontier is done, returning op's last error
+// through check; or until RetryFor has passed, returning an error that
+// wraps ErrUnavailable and op's last error. It backs off from 20 ms to
+// 1 s, never sleeping past RetryFor.
 func (f *Frontier) retry(ctx context.Context, safe func(error) bool, op func() error) error {
-	deadline := time.Now().Add(f.retryFor)
+	start := time.Now()
+	deadline := start.Add(f.retryFor)
 	wait := 20 * time.Millisecond
 	for {
 		err := op()
-		if err == nil || !safe(err) || ctx.Err() != nil || time.Now().After(deadline) {
+		if err == nil || !safe(err) || ctx.Err() != nil {
 			return f.check(err)
 		}
-		if !f.sleep(ctx, wait, nil) {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return fmt.Errorf("%w for %v (RetryFor %v): %w", ErrUnavailable, time.Since(start).Round(time.Millisecond), f.retryFor, err)
+		}
+		if !f.sleep(ctx, min(wait, left), nil) {
 			return f.check(err)
 		}
 		wait = min(2*wait, time.Second)
@@ -554,8 +650,9 @@ func (f *Frontier) fail(err error) {
 }
 
 // Err returns the first error met by Done, SetInterval, Block, Unblock or
-// the heartbeat, which have no error result; nil if none. It wraps
-// ErrStateLost if the crawl's state vanished.
+// the heartbeat, which have no error result; nil if none. Once any call
+// found the crawl's state vanished, it wraps ErrStateLost (unless an
+// earlier error came first).
 func (f *Frontier) Err() error {
 	f.failMu.Lock()
 	defer f.failMu.Unlock()
@@ -582,7 +679,7 @@ func (f *Frontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Adm
 	var a int64
 	err = f.retry(ctx, transient, func() error {
 		var err error
-		a, err = f.run(ctx, addScript, f.bucketKey(fp), it.Host, rec, fp&memberMask, max(limit, 0)).Int64()
+		a, err = f.run(ctx, addScript, f.bucketKey(fp), it.Host, rec, fp&memberMask, max(limit, 0), "", 0).Int64()
 		return err
 	})
 	if err != nil {
@@ -605,9 +702,11 @@ func (f *Frontier) bucketKey(fp uint64) string {
 
 // Put appends it to its host's list and counts one unfinished task in the
 // cluster, whether or not its URL was added before (a retry puts an item
-// back); it.ID is ignored. On error nothing was counted — except if the
-// connection failed after the script was sent, which Put cannot tell (the
-// item may then be queued once).
+// back); it.ID is ignored. A transient Redis error is retried: a random
+// token, kept in Redis for 10 minutes (or twice RetryFor), makes a repeat
+// of a Put that had taken effect a no-op, so the item is queued once. On
+// error nothing was counted, unless the error is ErrUnavailable's or
+// ctx's after a try whose reply was lost (the item may then be queued).
 func (f *Frontier) Put(ctx context.Context, it queue.Item) error {
 	rec, err := f.encodeChecked(it)
 	if err != nil {
@@ -616,8 +715,9 @@ func (f *Frontier) Put(ctx context.Context, it queue.Item) error {
 	if err := f.usable(ctx); err != nil {
 		return err
 	}
-	err = f.retry(ctx, unsent, func() error {
-		return f.run(ctx, addScript, "", it.Host, rec, "", 0).Err()
+	token := randomToken()
+	err = f.retry(ctx, transient, func() error {
+		return f.run(ctx, addScript, "", it.Host, rec, "", 0, token, f.putKeep).Err()
 	})
 	if err != nil {
 		return fmt.Errorf("redisq: put %s: %w", it.URL, err)
@@ -642,17 +742,21 @@ func (f *Frontier) encodeChecked(it queue.Item) ([]byte, error) {
 // must call Done with it within LeaseTTL, or it is handed out again. If ctx
 // is done Get returns ctx.Err(); after Close, ErrClosed; if the crawl's
 // state vanished, an error wrapping ErrStateLost. Transient Redis errors
-// are retried for up to RetryFor.
+// are retried for up to RetryFor (then the error wraps ErrUnavailable); a
+// retry of a claim whose reply was lost hands that claim's lease back
+// first, so nothing stays leased to no one. After a Redis restart Get
+// hands nothing out for a quarantine (see the package doc).
 func (f *Frontier) Get(ctx context.Context) (queue.Item, error) {
 	for {
 		if err := f.usable(ctx); err != nil {
 			return queue.Item{}, err
 		}
 		wake := f.wakeChan() // before the claim, so a push during it is not missed
+		id := leaseID()
 		var res []any
 		err := f.retry(ctx, transient, func() error {
 			var err error
-			res, err = f.run(ctx, claimScript, "", f.node, f.leaseUS, reapBatch).Slice()
+			res, err = f.run(ctx, claimScript, "", f.node, f.leaseUS, reapBatch, id, f.maxIV.Load()).Slice()
 			return err
 		})
 		if err != nil {
@@ -661,27 +765,67 @@ func (f *Frontier) Get(ctx context.Context) (queue.Item, error) {
 			}
 			return queue.Item{}, fmt.Errorf("redisq: get: %w", err)
 		}
-		id, _ := res[0].(int64)
-		if id > 0 && len(res) == 4 {
+		switch kind, _ := res[0].(int64); {
+		case kind == 1 && len(res) == 4:
 			host, _ := res[1].(string)
 			rec, _ := res[2].(string)
-			it, err := decode(rec, host, uint64(id))
+			it, err := decode(rec, host, id)
 			if err != nil {
 				// Finish the lease so the bad record does not come back for ever.
-				f.Done(queue.Item{Host: host, ID: uint64(id)})
+				f.Done(queue.Item{Host: host, ID: id})
 				return queue.Item{}, fmt.Errorf("redisq: get: lease %d of %s: %w", id, host, err)
 			}
 			if f.onClaim != nil {
 				now, _ := res[3].(int64)
-				f.onClaim(host, now)
+				f.onClaim(it, now)
 			}
 			return it, nil
+		case kind < 0:
+			continue // the id is another node's lease: draw again
+		}
+		if len(res) > 2 {
+			run, _ := res[2].(string)
+			f.noteRun(run)
 		}
 		wait := maxWait
 		if us, _ := res[1].(int64); us >= 0 && time.Duration(us)*time.Microsecond < maxWait {
 			wait = time.Duration(us) * time.Microsecond
 		}
 		f.sleep(ctx, wait, wake)
+	}
+}
+
+// leaseID draws a lease id: random, so that the retry of a claim can name
+// the lease its lost reply carried, and so that ids handed out just
+// before a crash and lost with the AOF's tail are not handed out again
+// (which a counter rolled back with the AOF would do). It is in [1, 2^53),
+// exact as a Lua number; two leases in flight share an id with odds
+// below n²/2^54.
+func leaseID() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return max(binary.LittleEndian.Uint64(b[:])&(1<<53-1), 1)
+}
+
+// randomToken returns 96 random bits in hex, a Put's token.
+func randomToken() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// noteRun records the run id of the Redis process a claim or heartbeat
+// ran on, and warns when it changed: Redis restarted or failed over.
+func (f *Frontier) noteRun(run string) {
+	if run == "" {
+		return
+	}
+	f.runMu.Lock()
+	old := f.runID
+	f.runID = run
+	f.runMu.Unlock()
+	if old != "" && old != run && f.warn != nil {
+		f.warn(fmt.Sprintf("redis restarted or failed over (run id %.8s…, was %.8s…): the crawl's last second of writes may be lost; claims pause for the longest host interval (at most 60s) so that no host is hit early", run, old))
 	}
 }
 
@@ -711,9 +855,13 @@ func (f *Frontier) Finish(ctx context.Context, it queue.Item) error {
 		return err
 	}
 	var p int64
+	ran := "" // "1" once a try may have run: its repeat then finds no lease, and is not stale
 	err := f.retry(ctx, transient, func() error {
 		var err error
-		p, err = f.run(ctx, ackScript, "", it.ID, it.Host).Int64()
+		p, err = f.run(ctx, ackScript, "", it.ID, it.Host, ran).Int64()
+		if err != nil && !unsent(err) {
+			ran = "1"
+		}
 		return err
 	})
 	if err != nil {
@@ -722,7 +870,7 @@ func (f *Frontier) Finish(ctx context.Context, it queue.Item) error {
 		}
 		return fmt.Errorf("redisq: done %s (lease %d): %w", it.URL, it.ID, err)
 	}
-	if p < 0 {
+	if p < 0 && ran == "" {
 		f.stale.Add(1)
 	}
 	f.broadcast()
@@ -776,6 +924,8 @@ func (f *Frontier) SetInterval(host string, d time.Duration) {
 		if f.t > 0 && float64(us) <= f.t {
 			us = 0
 		}
+	}
+	for cur := f.maxIV.Load(); us > cur && !f.maxIV.CompareAndSwap(cur, us); cur = f.maxIV.Load() {
 	}
 	f.control("set interval", intervalScript, host, us)
 }
@@ -855,16 +1005,21 @@ func (f *Frontier) beatLoop() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(f.ctx, min(callLimit, time.Duration(f.deadUS)*time.Microsecond/2))
-		res, err := f.run(ctx, heartbeatScript, "", f.node, f.deadUS, reapNodes).Int64Slice()
+		res, err := f.run(ctx, heartbeatScript, "", f.node, f.deadUS, reapNodes, f.maxIV.Load()).Slice()
 		cancel()
-		switch {
-		case err != nil:
+		if err != nil {
 			// A missed beat is retried at the next tick; only a lost crawl
-			// is final.
-			if err := f.check(err); errors.Is(err, ErrStateLost) {
-				f.fail(err)
-			}
-		case res[1] > 0:
+			// is final (check records it for Err).
+			_ = f.check(err)
+			continue
+		}
+		if len(res) < 3 {
+			continue
+		}
+		if run, _ := res[2].(string); run != "" {
+			f.noteRun(run)
+		}
+		if n, _ := res[1].(int64); n > 0 {
 			f.broadcast() // leases of a dead node were queued again
 		}
 	}

@@ -195,18 +195,20 @@ func TestSharedBudget(t *testing.T) {
 	}
 }
 
-// claimLog records the Redis time of every hand-out.
+// claimLog records every hand-out: its Redis time, local time and item.
 type claimLog struct {
-	mu  sync.Mutex
-	at  []int64
-	loc []time.Time
+	mu    sync.Mutex
+	at    []int64
+	loc   []time.Time
+	items []queue.Item
 }
 
 func (l *claimLog) hook(o *Options) {
-	o.onClaim = func(_ string, now int64) {
+	o.onClaim = func(it queue.Item, now int64) {
 		l.mu.Lock()
 		l.at = append(l.at, now)
 		l.loc = append(l.loc, time.Now())
+		l.items = append(l.items, it)
 		l.mu.Unlock()
 	}
 }

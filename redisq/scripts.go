@@ -2,11 +2,24 @@ package redisq
 
 import "github.com/redis/go-redis/v9"
 
+// runidFunc defines runid(), the run_id of the Redis process (INFO
+// server), or ” if the script may not read it (an ACL without INFO, a
+// service that hides it): restarts then go unnoticed, which Open warns of.
+const runidFunc = `
+local function runid()
+  local info = redis.pcall('INFO', 'server')
+  if type(info) ~= 'string' then return '' end
+  local i = string.find(info, 'run_id:', 1, true)
+  if not i then return '' end
+  return string.sub(info, i + 7, i + 46)
+end
+`
+
 // Every script but initScript starts with prelude, and is called with the
 // same KEYS and the same first ARGV (see Frontier.run):
 //
 //	KEYS[1] meta   KEYS[2] ready   KEYS[3] active  KEYS[4] stats
-//	KEYS[5] lease  KEYS[6] leased  KEYS[7] nodes   KEYS[8] seq
+//	KEYS[5] lease  KEYS[6] leased  KEYS[7] nodes   KEYS[8] puts
 //	KEYS[9] a seen bucket (add only; the meta key again otherwise)
 //	ARGV[1] key prefix "cd:{c:<crawl>}:"   ARGV[2] run epoch
 //	ARGV[3] T, the configured interval in µs (0 = unlimited rate)
@@ -25,9 +38,9 @@ import "github.com/redis/go-redis/v9"
 // are stored as Lua numbers (doubles, exact for integers below 2^53, so for
 // µs until the year 2255) and converted by Redis with a round-trip-exact
 // formatter.
-const prelude = `
+const prelude = runidFunc + `
 local META, READY, ACTIVE, STATS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local LEASE, LEASED, NODES, SEQ = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local LEASE, LEASED, NODES, PUTS = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local P, EPOCH = ARGV[1], ARGV[2]
 local T0, B0, MAXINF = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 if redis.call('HGET', META, 'epoch') ~= EPOCH then
@@ -113,13 +126,21 @@ local function unlease(id)
 end
 
 -- requeue puts the items of leases ids back at the front of their hosts'
--- lists, lowest id (earliest handed out) first, so each host's FIFO order
--- is restored; pending is unchanged (the items are still unfinished).
+-- lists, earliest expiry (earliest handed out: a node's leases share one
+-- TTL) first, so each host's FIFO order is restored; pending is unchanged
+-- (the items are still unfinished).
 local function requeue(ids)
-  table.sort(ids, function(a, b) return tonumber(a) > tonumber(b) end)
-  local hosts, n = {}, 0
+  local ls = {}
   for _, id in ipairs(ids) do
-    local _, host, rec = unlease(id)
+    ls[#ls + 1] = {id, tonumber(redis.call('ZSCORE', LEASE, id)) or 0}
+  end
+  table.sort(ls, function(a, b)
+    if a[2] ~= b[2] then return a[2] > b[2] end
+    return a[1] > b[1]
+  end)
+  local hosts, n = {}, 0
+  for _, l in ipairs(ls) do
+    local _, host, rec = unlease(l[1])
     if host then
       redis.call('LPUSH', P .. 'q:' .. host, rec)
       hosts[host] = true
@@ -138,18 +159,59 @@ local function reapnode(node)
   redis.call('DEL', lk)
   return n
 end
+
+-- shift adds d to the score of every member of ZSET key.
+local function shift(key, d)
+  local m = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+  for i = 1, #m, 2 do redis.call('ZADD', key, tonumber(m[i + 1]) + d, m[i]) end
+end
+
+-- runcheck notices that the Redis process changed since the crawl's last
+-- claim, heartbeat or join: a restart or a failover, after which up to a
+-- second or two of writes (appendfsync everysec, or asynchronous
+-- replication) may be gone. Redis's run_id (INFO server) names the
+-- process; meta's run field names the one the crawl last saw. On a change
+-- it starts a quarantine, in which no claim hands anything out, of the
+-- longest interval in force (see the package doc): q, the caller's own
+-- longest SetInterval, meta's miv, the cluster's, and burst × T0, capped
+-- at 60 s. It also cuts the downtime out of the clocks of node silence and
+-- lease age: every heartbeat and lease expiry moves by the time since the
+-- latest heartbeat, so that no live node is taken for dead, and no lease
+-- expires, for the time Redis was away. It returns the run id and the end
+-- of the quarantine (µs). A Redis that hides run_id gets no quarantine.
+local function runcheck(q)
+  local run = runid()
+  local m = redis.call('HMGET', META, 'run', 'miv', 'qu')
+  local qu = tonumber(m[3]) or 0
+  if run == '' or m[1] == run then return run, qu end
+  if m[1] then
+    local top = redis.call('ZRANGE', NODES, -1, -1, 'WITHSCORES')
+    if #top == 2 and NOW > tonumber(top[2]) then
+      local d = NOW - tonumber(top[2])
+      shift(NODES, d)
+      shift(LEASE, d)
+    end
+    local len = math.min(60000000, math.max(B0 * T0, tonumber(m[2]) or 0, q))
+    qu = math.max(qu, NOW + math.ceil(len))
+    redis.call('HSET', META, 'qu', qu, 'restarted', NOW)
+    redis.call('HINCRBY', STATS, 'restarts', 1)
+  end
+  redis.call('HSET', META, 'run', run)
+  return run, qu
+end
 `
 
 // initScript creates the crawl's meta on first use, or checks that the
 // crawl was started with the same config. KEYS[1] meta; ARGV config hash,
 // politeness, a fresh epoch. Returns {'OK', epoch, created} or
-// {'CONFIG', stored hash, stored politeness}.
-var initScript = redis.NewScript(`
+// {'CONFIG', stored hash, stored politeness}. A new crawl records the
+// Redis process it starts on (see runcheck).
+var initScript = redis.NewScript(runidFunc + `
 local m = redis.call('HMGET', KEYS[1], 'epoch', 'config', 'politeness')
 if not m[1] then
   local t = redis.call('TIME')
   redis.call('HSET', KEYS[1], 'epoch', ARGV[3], 'config', ARGV[1], 'politeness', ARGV[2],
-    'created', t[1], 'version', 1)
+    'created', t[1], 'version', 1, 'run', runid())
   return {'OK', ARGV[3], 'new'}
 end
 if m[2] ~= ARGV[1] or m[3] ~= ARGV[2] then
@@ -159,25 +221,29 @@ return {'OK', m[1], 'joined'}
 `)
 
 // joinScript registers a node. ARGV[6] node, ARGV[7] dead-after µs.
-// Returns -1 and the age of the node's heartbeat if a live node has the
+// Returns {-1, age of the node's heartbeat, run id} if a live node has the
 // same id; else the leases of an earlier run of this node id (which must
-// have died) are handed back and their count returned.
+// have died) are handed back: {their count, 0, run id}.
 var joinScript = redis.NewScript(prelude + `
 local node, dead = ARGV[6], tonumber(ARGV[7])
+local run = runcheck(0)
 local hb = redis.call('ZSCORE', NODES, node)
 if hb and NOW - tonumber(hb) < dead then
-  return {-1, NOW - tonumber(hb)}
+  return {-1, NOW - tonumber(hb), run}
 end
 local n = reapnode(node)
 redis.call('ZADD', NODES, NOW, node)
-return {n, 0}
+return {n, 0, run}
 `)
 
-// heartbeatScript records that a node is alive and hands back the leases
-// of up to ARGV[8] nodes silent for longer than ARGV[7] µs. ARGV[6] node.
-// Returns {dead nodes reaped, leases handed back}.
+// heartbeatScript records that a node is alive (registering it again if
+// its entry was lost) and hands back the leases of up to ARGV[8] nodes
+// silent for longer than ARGV[7] µs. ARGV[6] node, ARGV[9] the node's
+// longest interval (µs, for runcheck). Returns {dead nodes reaped, leases
+// handed back, run id}.
 var heartbeatScript = redis.NewScript(prelude + `
 local node, dead, most = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+local run = runcheck(tonumber(ARGV[9]))
 redis.call('ZADD', NODES, NOW, node)
 local gone = redis.call('ZRANGEBYSCORE', NODES, '-inf', NOW - dead, 'LIMIT', 0, most)
 local n = 0
@@ -185,7 +251,7 @@ for _, d in ipairs(gone) do
   n = n + reapnode(d)
   redis.call('ZREM', NODES, d)
 end
-return {#gone, n}
+return {#gone, n, run}
 `)
 
 // releaseScript hands back every lease of node ARGV[6] and removes it from
@@ -198,10 +264,19 @@ return n
 
 // addScript queues an item. ARGV[6] host, ARGV[7] record, ARGV[8] seen
 // member (” for Put: no seen check, no budget), ARGV[9] limit (> 0: the
-// item counts toward the shared budget). KEYS[9] the seen bucket. Returns
-// a queue.Admission: 0 added, 1 duplicate, 2 over the limit.
+// item counts toward the shared budget), ARGV[10] Put's token (” for
+// Add) and ARGV[11] how long to keep it (µs). KEYS[9] the seen bucket.
+// Returns a queue.Admission: 0 added, 1 duplicate, 2 over the limit. A Put
+// whose token is in puts already ran (its reply was lost): it returns 0
+// and changes nothing; tokens expire, pruned by later Puts.
 var addScript = redis.NewScript(prelude + `
 local host, rec, member, limit = ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9])
+local token = ARGV[10] or ''
+if token ~= '' then
+  if redis.call('ZSCORE', PUTS, token) then return 0 end
+  redis.call('ZREMRANGEBYSCORE', PUTS, '-inf', NOW)
+  redis.call('ZADD', PUTS, NOW + tonumber(ARGV[11]), token)
+end
 if member ~= '' then
   if redis.call('SISMEMBER', KEYS[9], member) == 1 then return 1 end
   if limit > 0 then
@@ -217,22 +292,37 @@ settle(host)
 return 0
 `)
 
-// claimScript is the only place a request is authorised. It hands back up
-// to ARGV[8] expired leases, then leases the oldest item of the host with
-// the smallest ready score <= now, charging the host's GCRA. ARGV[6] node,
-// ARGV[7] lease TTL µs. Returns {lease id, host, record, now µs}, or
-// {0, wait µs} with wait -1 when no host is queued with a free slot.
+// claimScript is the only place a request is authorised. ARGV[6] node,
+// ARGV[7] lease TTL µs, ARGV[8] how many expired leases to hand back at
+// most, ARGV[9] the lease id (the caller's, fresh for each claim and the
+// same for its retries), ARGV[10] the node's longest interval (µs, for
+// runcheck). A lease with this id already there is an earlier try of the
+// same claim whose reply was lost: it is handed back first, so that a
+// retry leases one item, not two, and the item's start is authorised
+// anew, at the time its node will really start it. Then, outside a
+// quarantine, it hands back expired leases and leases the oldest item of
+// the host with the smallest ready score <= now, charging the host's GCRA.
+// Returns {1, host, record, now µs}; or {0, wait µs, run id} with wait -1
+// when no host is queued with a free slot; or {-1} if the id is another
+// node's lease (pick another).
 var claimScript = redis.NewScript(prelude + `
-local node, ttl, reap = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+local node, ttl, reap, id = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
+local run, qu = runcheck(tonumber(ARGV[10]))
+local mine = redis.call('HGET', LEASED, id)
+if mine then
+  if string.sub(mine, 1, #node + 1) ~= node .. '\n' then return {-1} end
+  requeue({id})
+end
+if NOW < qu then return {0, math.ceil(qu - NOW), run} end
 local expired = redis.call('ZRANGEBYSCORE', LEASE, '-inf', NOW, 'LIMIT', 0, reap)
 if #expired > 0 then requeue(expired) end
 -- Bounded: each pass either hands out an item or repairs the top host's
 -- entry, which the settle discipline should never leave stale.
 for _ = 1, 16 do
   local top = redis.call('ZRANGE', READY, 0, 0, 'WITHSCORES')
-  if #top == 0 then return {0, -1} end
+  if #top == 0 then return {0, -1, run} end
   local score = tonumber(top[2])
-  if score > NOW then return {0, math.ceil(score - NOW)} end
+  if score > NOW then return {0, math.ceil(score - NOW), run} end
   local host = top[1]
   local hk = P .. 'h:' .. host
   local s = hoststate(hk)
@@ -251,25 +341,25 @@ for _ = 1, 16 do
       -- Out and back in at now: behind the hosts already waiting their turn.
       redis.call('ZREM', READY, host)
       settle(host)
-      local id = redis.call('INCR', SEQ)
       redis.call('ZADD', LEASE, NOW + ttl, id)
       redis.call('HSET', LEASED, id, node .. '\n' .. host .. '\n' .. rec)
       redis.call('SADD', P .. 'l:' .. node, id)
-      return {id, host, rec, NOW}
+      return {1, host, rec, NOW}
     end
     settle(host)
   end
 end
-return {0, 1000}
+return {0, 1000, run}
 `)
 
 // ackScript finishes lease ARGV[6] of host ARGV[7]. Returns the pending
 // count after it, or -1 if the lease is gone (it expired or its node was
-// reaped, and the item was queued again): a stale ack, counted.
+// reaped, and the item was queued again): a stale ack, counted unless
+// ARGV[8] is '1' (a retry whose earlier try may have run, and found it).
 var ackScript = redis.NewScript(prelude + `
 local v = redis.call('HGET', LEASED, ARGV[6])
 if not v then
-  redis.call('HINCRBY', STATS, 'stale', 1)
+  if ARGV[8] ~= '1' then redis.call('HINCRBY', STATS, 'stale', 1) end
   return -1
 end
 -- Checked before anything is written: an error reply does not roll back.
@@ -286,11 +376,17 @@ return p
 `)
 
 // intervalScript sets (ARGV[7] µs > 0) or clears (0) the interval of host
-// ARGV[6].
+// ARGV[6], and keeps in meta's miv the longest interval ever set, the
+// bound of a restart's quarantine.
 var intervalScript = redis.NewScript(prelude + `
 local host, iv = ARGV[6], tonumber(ARGV[7])
 local hk = P .. 'h:' .. host
-if iv > 0 then redis.call('HSET', hk, 'iv', iv) else redis.call('HDEL', hk, 'iv') end
+if iv > 0 then
+  redis.call('HSET', hk, 'iv', iv)
+  if iv > (tonumber(redis.call('HGET', META, 'miv')) or 0) then redis.call('HSET', META, 'miv', iv) end
+else
+  redis.call('HDEL', hk, 'iv')
+end
 settle(host)
 return 0
 `)

@@ -17,15 +17,20 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 type server struct {
 	addr string
 	url  string
-	rdb  *redis.Client // for inspecting and poking the server
+	rdb  *redis.Client     // for inspecting and poking the server
+	rs   *redistest.Server // to stop, kill and restart it
 }
+
+// persistent are the arguments of a redis-server whose data survive a
+// restart, as crawld's deployment sets them.
+var persistent = []string{"--appendonly", "yes", "--appendfsync", "everysec"}
 
 // startRedis starts a private redis-server (see redistest.Start) with a
 // client for inspecting it.
 func startRedis(tb testing.TB, extra ...string) *server {
 	tb.Helper()
 	rs := redistest.Start(tb, extra...)
-	s := &server{addr: rs.Addr, url: rs.URL}
+	s := &server{addr: rs.Addr, url: rs.URL, rs: rs}
 	s.rdb = redis.NewClient(&redis.Options{Addr: rs.Addr, MaxRetries: -1})
 	tb.Cleanup(func() { _ = s.rdb.Close() })
 	return s
