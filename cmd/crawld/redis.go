@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/crawld/crawld/crawler"
@@ -35,6 +36,9 @@ func (redisFrontier) Revisit(context.Context) (int, error) {
 // openRedis joins the shared crawl s names, logging what Redis's settings
 // put at risk.
 func openRedis(ctx context.Context, s settings, log *zap.Logger) (frontier, error) {
+	// go-redis reports reconnection trouble through a process-wide logger
+	// that prints plain text to stderr; route it into crawld's JSON log.
+	redis.SetLogger(redisLog{log.Named("redis")})
 	f, err := redisq.Open(ctx, redisq.Options{
 		URL:        s.redisURL,
 		CrawlID:    s.redisCrawlID,
@@ -47,6 +51,13 @@ func openRedis(ctx context.Context, s settings, log *zap.Logger) (frontier, erro
 		return nil, fmt.Errorf("storage redis (%s, crawl %q): %w", s.redisURL, s.redisCrawlID, err)
 	}
 	return redisFrontier{f}, nil
+}
+
+// redisLog is go-redis's logger writing to zap.
+type redisLog struct{ log *zap.Logger }
+
+func (l redisLog) Printf(_ context.Context, format string, v ...any) {
+	l.log.Warn(fmt.Sprintf(format, v...))
 }
 
 // crawlIdentity digests the settings every node of a shared crawl must
