@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -13,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/crawld/crawld/internal/testsite"
@@ -55,18 +53,19 @@ func measureFrontier(ctx context.Context, binary string, sc scenario) (result, e
 	logLines := &lineWriter{line: progress.line}
 	cmd.Stdout, cmd.Stderr = recordLines, logLines
 	start := time.Now()
-	err = cmd.Run()
+	proc, err := startMetered(cmd)
+	if err != nil {
+		return result{}, fmt.Errorf("crawld: %w", err)
+	}
+	err = proc.wait()
 	logLines.flush()
 	if err != nil {
 		return result{}, fmt.Errorf("crawld: %w", err)
 	}
-	res := result{wall: time.Since(start), noLog: true}
-	usage, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		return result{}, errors.New("no resource usage for crawld")
+	res := result{wall: time.Since(start), noLog: true, cpu: proc.cpu()}
+	if res.peakRSS, err = proc.peakRSS(); err != nil {
+		return result{}, err
 	}
-	res.peakRSS = usage.Maxrss * 1024 // Linux reports KiB
-	res.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	recordLines.flush() // a partial last line is a truncated record, an error
 	if res.pages, err = records.done(); err != nil {
 		return result{}, err

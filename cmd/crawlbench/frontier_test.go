@@ -59,8 +59,9 @@ func TestFrontierScenarios(t *testing.T) {
 	byName := map[string]scenario{}
 	for _, sc := range scenarios() {
 		byName[sc.name] = sc
-		if strings.HasPrefix(sc.name, "frontier") != sc.onRequest {
-			t.Errorf("%s: onRequest = %v; only the frontier scenarios are that long", sc.name, sc.onRequest)
+		long := strings.HasPrefix(sc.name, "frontier") || strings.HasPrefix(sc.name, "cluster-")
+		if long != sc.onRequest {
+			t.Errorf("%s: onRequest = %v; only the frontier and cluster scenarios are that long", sc.name, sc.onRequest)
 		}
 	}
 	bounded, unbounded := byName["frontier"], byName["frontier-unbounded"]
@@ -242,7 +243,7 @@ func TestRowForFrontier(t *testing.T) {
 	}
 	res := result{pages: 2_002_525, wall: 100e9, cpu: 150e9, peakRSS: 400 << 20, noLog: true,
 		frontier: &frontierPeak{queued: 1_999_000, spilled: 700_000, diskBytes: 50 << 20}}
-	row := res.row(sc)
+	row := res.row(sc, false, nil)
 	for _, want := range []string{"| frontier | 2002525 |", "400.0 (goal < 512)", "1999000 (700000; 50.0)", "| – | – | – |"} {
 		if !strings.Contains(row, want) {
 			t.Errorf("row %q lacks %q", row, want)

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -97,16 +96,17 @@ func measureHostile(ctx context.Context, binary string) (result, error) {
 	cmd.Stdout = &records
 	cmd.Stderr = os.Stderr
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
+	proc, err := startMetered(cmd)
+	if err != nil {
 		return result{}, fmt.Errorf("crawld: %w", err)
 	}
-	res := result{wall: time.Since(start), pages: records.lines, noLog: true}
-	usage, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	if !ok {
-		return result{}, errors.New("no resource usage for crawld")
+	if err := proc.wait(); err != nil {
+		return result{}, fmt.Errorf("crawld: %w", err)
 	}
-	res.peakRSS = usage.Maxrss * 1024
-	res.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	res := result{wall: time.Since(start), pages: records.lines, noLog: true, cpu: proc.cpu()}
+	if res.peakRSS, err = proc.peakRSS(); err != nil {
+		return result{}, err
+	}
 	return res, nil
 }
 
