@@ -142,10 +142,13 @@
 // # Waiting
 //
 // A claim that finds no host ready returns how long until the earliest
-// one will be; Get sleeps that long but at most 250 ms, waking early when
-// this node queues or finishes work. Work queued by another node is thus
-// seen within 250 ms, or at the next host's time. Join polls the pending
-// count every 100 ms, or when this node finishes work.
+// one will be. One sleeping Get of the node sleeps that long (at most
+// 250 ms); the others sleep 250 ms. When this node queues or finishes
+// work, or a Get claims an item, one sleeping Get is woken to claim: never
+// all of them, which would send a herd of claims to Redis, most of them
+// for nothing, each time a host's turn comes. Work queued by another node
+// is thus seen within 250 ms, or at the next host's time. Join polls the
+// pending count every 100 ms, or when this node finishes work.
 package redisq
 
 import (
@@ -285,6 +288,16 @@ type Frontier struct {
 	wakeMu sync.Mutex
 	wake   chan struct{}
 
+	// turn holds at most one token asking one sleeping Get to claim again.
+	// Waking one Get rather than all of them keeps a node's workers from
+	// claiming in a herd, most of them for nothing, whenever a host's time
+	// comes or an item is queued or finished; a Get that claims an item
+	// passes the token on, so ready work still reaches every idle worker.
+	turn     chan struct{}
+	sleepMu  sync.Mutex
+	sleepers int  // Gets asleep between claims
+	timed    bool // one of them sleeps until the earliest host's time
+
 	ctx       context.Context // done once Close (or kill) began
 	stop      context.CancelFunc
 	closeOnce sync.Once
@@ -400,6 +413,7 @@ func newFrontier(rdb redis.UniversalClient, own bool, opts Options) *Frontier {
 		warn:     opts.Warn,
 		onClaim:  opts.onClaim,
 		wake:     make(chan struct{}),
+		turn:     make(chan struct{}, 1),
 		beatDone: make(chan struct{}),
 		noBeat:   make(chan struct{}),
 	}
@@ -632,12 +646,61 @@ func (f *Frontier) wakeChan() <-chan struct{} {
 	return f.wake
 }
 
-// broadcast wakes every sleeping Get and Join of this node.
+// broadcast wakes every sleeping Join of this node, and one sleeping Get.
 func (f *Frontier) broadcast() {
 	f.wakeMu.Lock()
 	close(f.wake)
 	f.wake = make(chan struct{})
 	f.wakeMu.Unlock()
+	f.nudge()
+}
+
+// nudge gives the turn to one sleeping Get, or to the next Get to sleep.
+func (f *Frontier) nudge() {
+	select {
+	case f.turn <- struct{}{}:
+	default: // a turn is already waiting to be taken
+	}
+}
+
+// doze is a Get's sleep after a claim found nothing to hand out: wait
+// until the earliest host's time. Only one sleeping Get of the node
+// keeps that time; the others wait for the turn, or maxWait, the bound on
+// how late work queued by other nodes is seen.
+func (f *Frontier) doze(ctx context.Context, wait time.Duration) {
+	f.sleepMu.Lock()
+	keeper := !f.timed
+	f.timed = f.timed || keeper
+	f.sleepers++
+	f.sleepMu.Unlock()
+	if !keeper {
+		wait = maxWait
+	}
+	t := time.NewTimer(wait)
+	select {
+	case <-t.C:
+	case <-f.turn:
+	case <-ctx.Done():
+	case <-f.ctx.Done():
+	}
+	t.Stop()
+	f.sleepMu.Lock()
+	f.sleepers--
+	if keeper {
+		f.timed = false
+	}
+	f.sleepMu.Unlock()
+}
+
+// passTurn wakes one more sleeping Get after this one claimed an item:
+// another may be ready too.
+func (f *Frontier) passTurn() {
+	f.sleepMu.Lock()
+	n := f.sleepers
+	f.sleepMu.Unlock()
+	if n > 0 {
+		f.nudge()
+	}
 }
 
 // fail records the first error a call without an error result met.
@@ -751,7 +814,6 @@ func (f *Frontier) Get(ctx context.Context) (queue.Item, error) {
 		if err := f.usable(ctx); err != nil {
 			return queue.Item{}, err
 		}
-		wake := f.wakeChan() // before the claim, so a push during it is not missed
 		id := leaseID()
 		var res []any
 		err := f.retry(ctx, transient, func() error {
@@ -779,6 +841,7 @@ func (f *Frontier) Get(ctx context.Context) (queue.Item, error) {
 				now, _ := res[3].(int64)
 				f.onClaim(it, now)
 			}
+			f.passTurn()
 			return it, nil
 		case kind < 0:
 			continue // the id is another node's lease: draw again
@@ -791,7 +854,9 @@ func (f *Frontier) Get(ctx context.Context) (queue.Item, error) {
 		if us, _ := res[1].(int64); us >= 0 && time.Duration(us)*time.Microsecond < maxWait {
 			wait = time.Duration(us) * time.Microsecond
 		}
-		f.sleep(ctx, wait, wake)
+		// A turn given during the claim is still in the channel, so work
+		// queued meanwhile is not missed.
+		f.doze(ctx, wait)
 	}
 }
 
