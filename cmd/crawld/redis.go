@@ -45,7 +45,7 @@ func openRedis(ctx context.Context, s settings, log *zap.Logger) (frontier, erro
 		NodeID:     s.nodeID,
 		ConfigHash: crawlIdentity(s.crawl),
 		Config:     politeness(s.crawl),
-		Warn:       func(w string) { log.Warn("redis settings", zap.String("warning", w)) },
+		Warn:       func(w string) { log.Warn("redis", zap.String("warning", w)) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("storage redis (%s, crawl %q): %w", s.redisURL, s.redisCrawlID, err)
