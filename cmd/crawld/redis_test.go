@@ -156,7 +156,8 @@ func TestShared_ThreeNodesOneCrawl(t *testing.T) {
 }
 
 // TestShared_Budget gives three nodes --max-pages 40: the budget is the
-// crawl's, so 40 pages are fetched in all, not 40 per node.
+// crawl's, so 40 pages are fetched in all, not 40 per node; a fourth node
+// started afterwards exits at once.
 func TestShared_Budget(t *testing.T) {
 	r := redistest.Start(t)
 	site := startSite(t, testsite.Config{Hosts: 4, PagesPerHost: 50})
@@ -173,6 +174,13 @@ func TestShared_Budget(t *testing.T) {
 	}
 	if pages != 40 {
 		t.Errorf("the site served %d pages, want 40", pages)
+	}
+
+	// A node joining once the crawl is done finds nothing to do and exits 0.
+	late := startNodes(t, 1, r, site, "--rate", "0", "--max-pages", "40", "--workers", "4")
+	waitNodes(t, late, 10*time.Second)
+	if got := pagesByNode(t, late); len(got) != 0 {
+		t.Errorf("a node started after the crawl was done recorded %d pages, want 0", len(got))
 	}
 }
 
