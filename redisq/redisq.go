@@ -307,6 +307,8 @@ type Frontier struct {
 	lost  atomic.Bool
 	stale atomic.Int64
 
+	known *seenCache // URLs this node learnt are in the seen set; Add answers Duplicate for them without Redis
+
 	failMu  sync.Mutex
 	failure error // the first error Done or the heartbeat could not report
 }
@@ -414,6 +416,7 @@ func newFrontier(rdb redis.UniversalClient, own bool, opts Options) *Frontier {
 		onClaim:  opts.onClaim,
 		wake:     make(chan struct{}),
 		turn:     make(chan struct{}, 1),
+		known:    newSeenCache(),
 		beatDone: make(chan struct{}),
 		noBeat:   make(chan struct{}),
 	}
@@ -739,6 +742,9 @@ func (f *Frontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Adm
 		return queue.Duplicate, err
 	}
 	fp := seen.Fingerprint(it.URL)
+	if f.known.has(fp) {
+		return queue.Duplicate, nil
+	}
 	var a int64
 	err = f.retry(ctx, transient, func() error {
 		var err error
@@ -748,8 +754,12 @@ func (f *Frontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Adm
 	if err != nil {
 		return queue.Duplicate, fmt.Errorf("redisq: add %s: %w", it.URL, err)
 	}
-	if a == int64(queue.Added) {
+	switch queue.Admission(a) {
+	case queue.Added:
+		f.known.add(fp)
 		f.broadcast()
+	case queue.Duplicate:
+		f.known.add(fp)
 	}
 	return queue.Admission(a), nil
 }
