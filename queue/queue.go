@@ -257,6 +257,9 @@ func (h *host) pop() Item {
 
 // NewMemory returns an empty in-memory frontier with the given politeness.
 func NewMemory(cfg Config) *Memory {
+	if cfg.MemoryLimit <= 0 {
+		cfg.Overflow = nil // no bound: nothing is ever spilled
+	}
 	return &Memory{
 		limit:    limitOf(cfg.Rate),
 		burst:    max(cfg.Burst, 1),

@@ -238,13 +238,16 @@ func TestSpillFailures(t *testing.T) {
 	}
 }
 
-// TestNoOverflowNoLimit checks that MemoryLimit without an Overflow keeps
-// everything in memory, as documented.
+// TestNoOverflowNoLimit checks that a MemoryLimit without an Overflow, or
+// an Overflow without a MemoryLimit, keeps everything in memory, as
+// documented.
 func TestNoOverflowNoLimit(t *testing.T) {
-	m := NewMemory(Config{MemoryLimit: 1})
-	put(t, m, "a", 100)
-	if s := m.Stats(); s.Queued != 100 || s.Spilled != 0 || s.MemoryBytes < 100*itemOverhead {
-		t.Errorf("Stats = %+v, want 100 queued in memory", s)
+	for _, cfg := range []Config{{MemoryLimit: 1}, {Overflow: newSliceOverflow()}} {
+		m := NewMemory(cfg)
+		put(t, m, "a", 100)
+		if s := m.Stats(); s.Queued != 100 || s.Spilled != 0 || s.MemoryBytes < 100*itemOverhead {
+			t.Errorf("%+v: Stats = %+v, want 100 queued in memory", cfg, s)
+		}
 	}
 }
 
