@@ -33,9 +33,10 @@
 // # Scripts
 //
 // All state changes are Lua scripts (see scripts.go), atomic on the server:
-// add (Add and Put), claim (Get), ack (Done), interval, block, unblock,
-// heartbeat (with the dead-node reaper), release (Close), join and init
-// (Open), stats (Stats and Join). Every time is Redis's TIME read inside
+// add (Add and Put), claim (Get, carrying the node's acks), ack (a batch
+// of acks: Finish, and the Dones no claim carried), interval, block,
+// unblock, heartbeat (with the dead-node reaper), release (Close), join
+// and init (Open), stats (Stats and Join). Every time is Redis's TIME read inside
 // the script; a node's clock is only used to sleep the wait a claim
 // returns, and to turn Block's until into a duration. Claim, heartbeat
 // and join also read INFO server's run_id, to notice a restart (below).
@@ -65,9 +66,10 @@
 // item, with which a repeat does nothing; claim by its lease id, drawn by
 // the node before the first try: a repeat finds the lease its lost reply
 // carried, hands it back and claims afresh, so the item is neither leased
-// twice nor started late against its host's clock; Done by the lease id
-// (a repeat finds no lease, and is not counted stale); the others set
-// state or only read. A call that still fails after RetryFor returns an
+// twice nor started late against its host's clock; an ack by its lease
+// id: every ack a call carries (claim or ack script) is flagged as a
+// repeat once a try may have run, and a repeat that finds no lease is not
+// counted stale; the others set state or only read. A call that still fails after RetryFor returns an
 // error wrapping ErrUnavailable and the last Redis error, the Frontier
 // staying usable: the crawler decides whether to stop.
 //
@@ -81,7 +83,29 @@
 // expiry: exact for the leases of nodes with the same LeaseTTL). The Done of a
 // lease handed back is stale: counted (Stale), with no effect, since the
 // item is unfinished again. So a page may be fetched twice after a node
-// dies or stalls, never lost. Close hands this node's leases back at once.
+// dies or stalls, never lost. Close sends this node's pending acks, then
+// hands its other leases back at once.
+//
+// # Acks
+//
+// Done does not call Redis: it records the ack (lease id and host) in the
+// node's pending acks, and the node's next claim carries them, up to 256,
+// in its ARGV. The claim script applies them first, each exactly as the
+// ack script does (the stale check, the in-flight slot freed, the host
+// settled), then claims: ack then claim, in one atomic step, so
+// politeness and the in-flight cap are as if the acks had been sent
+// alone. A crawler's worker calls Get right after Done, so a page costs
+// one round trip for both. Acks no claim took within 5 ms are sent in one
+// batch by the node's ack loop (a goroutine that ends with Close). Join
+// sends them before each poll, Stats, Stale and Err before they read, and
+// Close before handing leases back; each waits too for the calls carrying
+// acks taken before (by a claim or the ack loop) to end, so that it sees
+// every Done made before it. Finish is Done sent at once: it returns
+// once its ack (with the acks pending) was applied. A buffered ack holds
+// its item pending, so Join cannot return before it is applied. A call
+// carrying acks that fails because its context or the node is done puts
+// them back, flagged as may-have-run; one that fails otherwise reports
+// the error to Err, as a failed Done did, and its leases expire.
 //
 // # Redis restarts
 //
@@ -147,8 +171,10 @@
 // work, or a Get claims an item, one sleeping Get is woken to claim: never
 // all of them, which would send a herd of claims to Redis, most of them
 // for nothing, each time a host's turn comes. Work queued by another node
-// is thus seen within 250 ms, or at the next host's time. Join polls the
-// pending count every 100 ms, or when this node finishes work.
+// is thus seen within 250 ms, or at the next host's time. A Done gives
+// the turn to one sleeping Get, whose claim carries the ack and may take
+// the slot it frees. Join polls the pending count every 100 ms, or when
+// this node's acks were applied or it queued work.
 package redisq
 
 import (
@@ -202,6 +228,8 @@ const (
 	reapNodes = 8                      // dead nodes a heartbeat reaps at most
 	callLimit = 10 * time.Second       // bound on calls that have no context (Close, Stats, heartbeat)
 	putKeep   = 10 * time.Minute       // least time a Put's token is kept (more if 2×RetryFor is longer)
+	ackDelay  = 5 * time.Millisecond   // longest a Done's ack waits for a claim to carry it
+	ackBatch  = 256                    // most acks one script call carries
 )
 
 // Options configure Open.
@@ -253,6 +281,8 @@ type Options struct {
 	// onClaim, if set, is called with each item Get hands out and the
 	// Redis time (µs) of its claim; for tests.
 	onClaim func(it queue.Item, now int64)
+	// ackWait, if set, replaces ackDelay; for tests.
+	ackWait time.Duration
 }
 
 // Frontier is a crawl frontier held in Redis and shared by every node
@@ -277,6 +307,7 @@ type Frontier struct {
 	warns    []string
 	warn     func(string)
 	onClaim  func(queue.Item, int64)
+	ackWait  time.Duration // how long a Done's ack waits for a claim to carry it
 
 	maxIV atomic.Int64 // the longest interval SetInterval set on this node, µs
 
@@ -311,6 +342,25 @@ type Frontier struct {
 
 	failMu  sync.Mutex
 	failure error // the first error Done or the heartbeat could not report
+
+	// acks are the Dones not yet sent to Redis: the next claim carries
+	// them, or the ack loop sends them ackDelay after the first (see
+	// Done). closing is set once Close took the last of them.
+	ackMu   sync.Mutex
+	acks    []pendingAck
+	closing bool
+	sending int           // batches taken from acks whose call has not ended
+	idle    chan struct{} // closed when sending falls to 0
+	ackKick chan struct{} // holds a token when acks may wait for the ack loop
+	ackDone chan struct{} // closed when the ack loop ended
+}
+
+// pendingAck is a Done not yet applied in Redis.
+type pendingAck struct {
+	id   uint64
+	host string
+	url  string
+	ran  bool // a try that carried it may have run: its repeat finds no lease, and is not stale
 }
 
 // Open joins the crawl opts.CrawlID, creating it if Redis holds no such
@@ -346,6 +396,7 @@ func Open(ctx context.Context, opts Options) (*Frontier, error) {
 		return nil, err
 	}
 	go f.beatLoop()
+	go f.ackLoop()
 	return f, nil
 }
 
@@ -414,11 +465,14 @@ func newFrontier(rdb redis.UniversalClient, own bool, opts Options) *Frontier {
 		retryFor: durOr(opts.RetryFor, DefaultRetryFor),
 		warn:     opts.Warn,
 		onClaim:  opts.onClaim,
+		ackWait:  durOr(opts.ackWait, ackDelay),
 		wake:     make(chan struct{}),
 		turn:     make(chan struct{}, 1),
 		known:    newSeenCache(),
 		beatDone: make(chan struct{}),
 		noBeat:   make(chan struct{}),
+		ackKick:  make(chan struct{}, 1),
+		ackDone:  make(chan struct{}),
 	}
 	f.ctx, f.stop = context.WithCancel(context.Background())
 	if r := opts.Config.Rate; r > 0 && !math.IsInf(r, 1) {
@@ -651,11 +705,16 @@ func (f *Frontier) wakeChan() <-chan struct{} {
 
 // broadcast wakes every sleeping Join of this node, and one sleeping Get.
 func (f *Frontier) broadcast() {
+	f.wakeJoins()
+	f.nudge()
+}
+
+// wakeJoins wakes every sleeping Join of this node.
+func (f *Frontier) wakeJoins() {
 	f.wakeMu.Lock()
 	close(f.wake)
 	f.wake = make(chan struct{})
 	f.wakeMu.Unlock()
-	f.nudge()
 }
 
 // nudge gives the turn to one sleeping Get, or to the next Get to sleep.
@@ -718,8 +777,10 @@ func (f *Frontier) fail(err error) {
 // Err returns the first error met by Done, SetInterval, Block, Unblock or
 // the heartbeat, which have no error result; nil if none. Once any call
 // found the crawl's state vanished, it wraps ErrStateLost (unless an
-// earlier error came first).
+// earlier error came first). It sends this node's acks left over first,
+// so that it covers every Done made before it.
 func (f *Frontier) Err() error {
+	f.flushNow()
 	f.failMu.Lock()
 	defer f.failMu.Unlock()
 	return f.failure
@@ -825,19 +886,33 @@ func (f *Frontier) Get(ctx context.Context) (queue.Item, error) {
 			return queue.Item{}, err
 		}
 		id := leaseID()
+		acks := f.takeAcks()
 		var res []any
 		err := f.retry(ctx, transient, func() error {
 			var err error
-			res, err = f.run(ctx, claimScript, "", f.node, f.leaseUS, reapBatch, id, f.maxIV.Load()).Slice()
+			res, err = f.run(ctx, claimScript, "", append([]any{f.node, f.leaseUS, reapBatch, id, f.maxIV.Load()}, ackArgs(acks)...)...).Slice()
+			if err != nil && !unsent(err) {
+				markRan(acks)
+			}
 			return err
 		})
 		if err != nil {
+			f.unsentAcks(ctx, acks, err)
+			f.sent(acks)
 			if err := f.usable(ctx); err != nil {
 				return queue.Item{}, err
 			}
 			return queue.Item{}, fmt.Errorf("redisq: get: %w", err)
 		}
-		switch kind, _ := res[0].(int64); {
+		if len(res) < 2 {
+			f.sent(acks)
+			return queue.Item{}, fmt.Errorf("redisq: get: malformed claim reply %v", res)
+		}
+		f.acked(acks, res[1], nil)
+		f.sent(acks)
+		kind, _ := res[0].(int64)
+		res = append(res[:1:1], res[2:]...) // the claim's own reply, as before acks were carried
+		switch {
 		case kind == 1 && len(res) == 4:
 			host, _ := res[1].(string)
 			rec, _ := res[2].(string)
@@ -911,17 +986,34 @@ func (f *Frontier) noteRun(run string) {
 // Stale returns. Errors (Done has no result) are kept for Err, except
 // ErrClosed: after Close the lease was handed back anyway. Done panics on
 // an item with ID 0, which Get never returns.
+//
+// Done does not wait for Redis: it leaves the ack to this node's next
+// claim, which applies it first, in the same script, or, if no claim comes
+// within 5 ms, to a batch sent by the node (see the package doc). Join,
+// Stats, Stale, Finish and Close send the acks left over first.
 func (f *Frontier) Done(it queue.Item) {
 	if it.ID == 0 {
 		panic("redisq: Done of an item Get did not return (ID 0), host " + it.Host)
 	}
-	if err := f.Finish(f.ctx, it); err != nil && !errors.Is(err, ErrClosed) {
-		f.fail(err)
+	f.ackMu.Lock()
+	if f.closing {
+		f.ackMu.Unlock()
+		return // Close handed the lease back
 	}
+	f.acks = append(f.acks, pendingAck{id: it.ID, host: it.Host, url: it.URL})
+	first := len(f.acks) == 1
+	f.ackMu.Unlock()
+	if first {
+		f.kickAcks()
+	}
+	// A sleeping Get claims at once: its claim carries the ack, and may
+	// take the slot it frees.
+	f.nudge()
 }
 
-// Finish is Done with a context and an error result: it returns an error
-// wrapping ErrStateLost if the crawl's state vanished.
+// Finish is Done with a context and an error result: it sends the ack at
+// once (with any acks this node had not sent yet) and waits for it. It
+// returns an error wrapping ErrStateLost if the crawl's state vanished.
 func (f *Frontier) Finish(ctx context.Context, it queue.Item) error {
 	if err := f.usable(ctx); err != nil {
 		if f.ctx.Err() != nil {
@@ -929,41 +1021,257 @@ func (f *Frontier) Finish(ctx context.Context, it queue.Item) error {
 		}
 		return err
 	}
-	var p int64
-	ran := "" // "1" once a try may have run: its repeat then finds no lease, and is not stale
+	own := pendingAck{id: it.ID, host: it.Host, url: it.URL}
+	for {
+		taken := f.takeAcks()
+		acks := taken
+		last := len(acks) < ackBatch
+		if last {
+			acks = append(acks[:len(acks):len(acks)], own)
+		}
+		err := f.sendAcks(ctx, acks, last)
+		f.sent(taken)
+		if err != nil {
+			if f.ctx.Err() != nil {
+				return ErrClosed
+			}
+			return fmt.Errorf("redisq: done %s (lease %d): %w", it.URL, it.ID, err)
+		}
+		if last {
+			return nil
+		}
+	}
+}
+
+// kickAcks asks the ack loop to send the acks waiting, ackDelay from now.
+func (f *Frontier) kickAcks() {
+	select {
+	case f.ackKick <- struct{}{}:
+	default:
+	}
+}
+
+// takeAcks takes up to ackBatch of the acks waiting to be sent.
+func (f *Frontier) takeAcks() []pendingAck {
+	f.ackMu.Lock()
+	defer f.ackMu.Unlock()
+	n := min(len(f.acks), ackBatch)
+	if n == 0 {
+		return nil
+	}
+	acks := append([]pendingAck(nil), f.acks[:n]...)
+	f.acks = append(f.acks[:0], f.acks[n:]...)
+	if len(f.acks) > 0 {
+		f.kickAcks()
+	}
+	if f.sending++; f.sending == 1 {
+		f.idle = make(chan struct{})
+	}
+	return acks
+}
+
+// sent ends the call that carried acks taken by takeAcks.
+func (f *Frontier) sent(taken []pendingAck) {
+	if len(taken) == 0 {
+		return
+	}
+	f.ackMu.Lock()
+	if f.sending--; f.sending == 0 {
+		close(f.idle)
+	}
+	f.ackMu.Unlock()
+}
+
+// ackArgs are the ARGV of acks for the scripts' acks function.
+func ackArgs(acks []pendingAck) []any {
+	a := make([]any, 0, 1+3*len(acks))
+	a = append(a, len(acks))
+	for _, k := range acks {
+		ran := ""
+		if k.ran {
+			ran = "1"
+		}
+		a = append(a, k.id, k.host, ran)
+	}
+	return a
+}
+
+// markRan flags acks as carried by a try that may have run.
+func markRan(acks []pendingAck) {
+	for i := range acks {
+		acks[i].ran = true
+	}
+}
+
+// acked takes in the results of acks that Redis applied (reply, a list of
+// ackone's results): it counts the stale ones and reports an ack of the
+// wrong host, to Err or, for the last ack when own is not nil, in *own;
+// then it wakes this node's Joins.
+func (f *Frontier) acked(acks []pendingAck, reply any, own *error) {
+	if len(acks) == 0 {
+		return
+	}
+	codes, _ := reply.([]any)
+	for i, k := range acks {
+		var c int64 = 1
+		if i < len(codes) {
+			c, _ = codes[i].(int64)
+		}
+		switch c {
+		case -1:
+			f.stale.Add(1)
+		case -2:
+			err := fmt.Errorf("redisq: done %s (lease %d): the lease is not of host %s", k.url, k.id, k.host)
+			if own != nil && i == len(acks)-1 {
+				*own = err
+			} else {
+				f.fail(err)
+			}
+		}
+	}
+	f.wakeJoins()
+}
+
+// unsentAcks deals with acks whose script call failed with err (they may
+// or may not have been applied, and are flagged so): if the call was cut
+// short by ctx or Close, they wait again for the next claim or flush (or
+// Close); otherwise, as for a Done that failed, the error goes to Err and
+// the leases expire. A lost crawl drops them.
+func (f *Frontier) unsentAcks(ctx context.Context, acks []pendingAck, err error) {
+	if len(acks) == 0 || f.lost.Load() {
+		return
+	}
+	if ctx.Err() != nil || f.ctx.Err() != nil {
+		f.ackMu.Lock()
+		if !f.closing {
+			f.acks = append(f.acks, acks...)
+			f.kickAcks()
+		}
+		f.ackMu.Unlock()
+		return
+	}
+	f.fail(fmt.Errorf("redisq: done (%d leases, first %s lease %d): %w", len(acks), acks[0].url, acks[0].id, err))
+}
+
+// sendAcks applies acks in one ackScript call, retried (a repeat finds no
+// lease for the acks that had been applied, and does not count them
+// stale). With own, an error of the last ack is returned rather than
+// kept for Err, and a failed call is not put back.
+func (f *Frontier) sendAcks(ctx context.Context, acks []pendingAck, own bool) error {
+	if len(acks) == 0 {
+		return nil
+	}
+	var res []any
 	err := f.retry(ctx, transient, func() error {
 		var err error
-		p, err = f.run(ctx, ackScript, "", it.ID, it.Host, ran).Int64()
+		res, err = f.run(ctx, ackScript, "", ackArgs(acks)...).Slice()
 		if err != nil && !unsent(err) {
-			ran = "1"
+			markRan(acks)
 		}
 		return err
 	})
 	if err != nil {
-		if f.ctx.Err() != nil {
-			return ErrClosed
+		if own {
+			acks = acks[:len(acks)-1]
 		}
-		return fmt.Errorf("redisq: done %s (lease %d): %w", it.URL, it.ID, err)
+		f.unsentAcks(ctx, acks, err)
+		return err
 	}
-	if p < 0 && ran == "" {
-		f.stale.Add(1)
+	var mine error
+	if own {
+		f.acked(acks, any(res), &mine)
+	} else {
+		f.acked(acks, any(res), nil)
 	}
 	f.broadcast()
-	return nil
+	return mine
+}
+
+// flush sends every ack waiting, in batches of ackBatch.
+func (f *Frontier) flush(ctx context.Context) {
+	for {
+		acks := f.takeAcks()
+		err := f.sendAcks(ctx, acks, false)
+		f.sent(acks)
+		if len(acks) == 0 || err != nil {
+			return
+		}
+	}
+}
+
+// settleAcks sends every ack waiting, and waits until the calls carrying
+// acks taken before (by claims or the ack loop) have ended, or ctx is
+// done: the Dones this node made before are then applied (or failed).
+func (f *Frontier) settleAcks(ctx context.Context) {
+	f.flush(ctx)
+	f.ackMu.Lock()
+	idle := f.idle
+	busy := f.sending > 0
+	f.ackMu.Unlock()
+	if busy {
+		select {
+		case <-idle:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// ackLoop sends the acks that no claim carried within ackDelay, until
+// Close.
+func (f *Frontier) ackLoop() {
+	defer close(f.ackDone)
+	t := time.NewTimer(f.ackWait)
+	t.Stop()
+	for {
+		select {
+		case <-f.ctx.Done():
+			return
+		case <-f.ackKick:
+		}
+		t.Reset(f.ackWait)
+		select {
+		case <-f.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(f.ctx, callLimit)
+		f.flush(ctx)
+		cancel()
+	}
 }
 
 // Stale returns how many of this node's Dones came after their lease had
 // been handed out again: pages fetched twice because a lease expired or
-// the node was taken for dead.
-func (f *Frontier) Stale() int64 { return f.stale.Load() }
+// the node was taken for dead. It sends this node's acks left over first,
+// so that it counts every Done made before it.
+func (f *Frontier) Stale() int64 {
+	f.flushNow()
+	return f.stale.Load()
+}
+
+// flushNow sends the acks left over, within callLimit.
+func (f *Frontier) flushNow() {
+	ctx, cancel := context.WithTimeout(f.ctx, callLimit)
+	defer cancel()
+	f.settleAcks(ctx)
+}
 
 // Join blocks until nothing is queued or leased anywhere in the cluster,
 // returning nil at once if so, or until ctx is done (ctx.Err()). It polls
-// Redis every 100 ms, and when this node finishes or queues work. After
-// Close it returns ErrClosed; if the crawl's state vanished, an error
-// wrapping ErrStateLost.
+// Redis every 100 ms, sending this node's acks left over first, and when
+// this node's acks were applied or it queued work. After Close it returns ErrClosed; if the
+// crawl's state vanished, an error wrapping ErrStateLost.
 func (f *Frontier) Join(ctx context.Context) error {
+	var flushed time.Time
 	for {
+		if f.usable(ctx) == nil && time.Since(flushed) >= joinPoll {
+			// At every poll, not at every wake (the claims that wake it
+			// carry this node's acks): so that a Done left waiting, were
+			// the ack loop stalled, cannot keep Join waiting.
+			f.settleAcks(ctx)
+			flushed = time.Now()
+		}
 		if err := f.usable(ctx); err != nil {
 			return err
 		}
@@ -1044,12 +1352,13 @@ func (f *Frontier) control(what string, script *redis.Script, host string, args 
 // Stats returns a snapshot of the cluster's frontier: Queued and InFlight
 // (leases) over all nodes, Hosts with queued items, HostsWaiting (of those,
 // the ones not ready now: paced, blocked or at their in-flight cap), and
-// Seen (distinct URLs added). Blocked, Spilled and MemoryBytes are not
-// tracked (0). If Redis cannot be read within 10 s it returns the zero
+// Seen (distinct URLs added), after sending this node's acks left over.
+// Blocked, Spilled and MemoryBytes are not tracked (0). If Redis cannot be read within 10 s it returns the zero
 // Stats.
 func (f *Frontier) Stats() queue.Stats {
 	ctx, cancel := context.WithTimeout(f.ctx, callLimit)
 	defer cancel()
+	f.settleAcks(ctx)
 	res, err := f.run(ctx, statsScript, "").Int64Slice()
 	if err != nil {
 		_ = f.check(err)
@@ -1112,7 +1421,32 @@ func (f *Frontier) Close() error {
 		f.halt()
 		ctx, cancel := context.WithTimeout(context.Background(), callLimit)
 		defer cancel()
-		err = f.Err()
+		// Claims cut short by the halt put the acks they carried back.
+		f.ackMu.Lock()
+		idle, busy := f.idle, f.sending > 0
+		f.ackMu.Unlock()
+		if busy {
+			select {
+			case <-idle:
+			case <-ctx.Done():
+			}
+		}
+		f.ackMu.Lock()
+		acks := f.acks
+		f.acks, f.closing = nil, true
+		f.ackMu.Unlock()
+		ackErr := error(nil)
+		for len(acks) > 0 && ackErr == nil && !f.lost.Load() {
+			n := min(len(acks), ackBatch)
+			ackErr = f.sendAcks(ctx, acks[:n], false)
+			acks = acks[n:]
+		}
+		f.failMu.Lock()
+		err = f.failure
+		f.failMu.Unlock()
+		if ackErr != nil && err == nil {
+			err = fmt.Errorf("redisq: close: send acks: %w", ackErr)
+		}
 		if !f.lost.Load() {
 			if e := f.run(ctx, releaseScript, "", f.node).Err(); e != nil && err == nil {
 				err = fmt.Errorf("redisq: close: hand back leases: %w", f.check(e))
@@ -1127,11 +1461,12 @@ func (f *Frontier) Close() error {
 	return err
 }
 
-// halt stops the calls in progress and the heartbeat, and waits for the
-// heartbeat to end.
+// halt stops the calls in progress, the heartbeat and the ack loop, and
+// waits for them to end.
 func (f *Frontier) halt() {
 	f.stop()
 	<-f.beatDone
+	<-f.ackDone
 }
 
 // kill stops the node as a crash would, for tests: no more heartbeats,

@@ -631,8 +631,10 @@ func TestHostStateExpires(t *testing.T) {
 	s := startRedis(t)
 	f := openNode(t, s, "exp", func(o *Options) { o.Config = queue.Config{Rate: 20, PerHostConcurrency: 1} })
 	mustAdd(t, f, item("h", 0), 0, queue.Added)
-	f.Done(mustGet(t, f))
 	ctx := context.Background()
+	if err := f.Finish(ctx, mustGet(t, f)); err != nil { // Done's ack may wait for a claim
+		t.Fatal(err)
+	}
 	ttl, err := s.rdb.PTTL(ctx, "cd:{c:exp}:h:h").Result()
 	if err != nil || ttl <= 0 || ttl > 200*time.Millisecond {
 		t.Fatalf("idle host state TTL %v, %v; want about 50ms", ttl, err)

@@ -796,7 +796,8 @@ func TestLostRepliesNotReplayed(t *testing.T) {
 	}
 
 	px.arm.Store(true)
-	f.Done(it)
+	f.Done(it) // the ack waits for a claim, or the ack loop
+	f.Stale()  // sends it now, if the ack loop has not
 	lose(4)
 	if f.Err() != nil || f.Stale() != 0 || stat("stale") != 0 || stat("pending") != 1 || stat("done") != 3 {
 		t.Fatalf("after a Done whose reply was lost: err %v, stale %d/%d, pending %d, done %d; want nil, 0/0, 1, 3",

@@ -152,6 +152,41 @@ local function requeue(ids)
   return n
 end
 
+-- ackone finishes lease id of host, leaving the host to be settled by the
+-- caller: 1 done; 0 the lease is gone and ran is '1' (a retry whose
+-- earlier try may have run and finished it: not stale); -1 the lease is
+-- gone (it expired or its node was reaped, and the item was queued again:
+-- a stale ack, counted); -2 the lease is of another host (nothing written).
+local function ackone(id, host, ran)
+  local v = redis.call('HGET', LEASED, id)
+  if not v then
+    if ran == '1' then return 0 end
+    redis.call('HINCRBY', STATS, 'stale', 1)
+    return -1
+  end
+  local i = string.find(v, '\n', 1, true)
+  if string.sub(v, i + 1, string.find(v, '\n', i + 1, true) - 1) ~= host then return -2 end
+  unlease(id)
+  redis.call('HINCRBY', STATS, 'pending', -1)
+  redis.call('HINCRBY', STATS, 'done', 1)
+  return 1
+end
+
+-- acks applies the acks in ARGV from index i: their count n, then n
+-- triples lease id, host, ran (see ackone), settling each host touched
+-- once. Returns the n results of ackone.
+local function acks(i)
+  local n = tonumber(ARGV[i]) or 0
+  local r, hosts = {}, {}
+  for k = 0, n - 1 do
+    local host = ARGV[i + 2 + 3 * k]
+    r[k + 1] = ackone(ARGV[i + 1 + 3 * k], host, ARGV[i + 3 + 3 * k])
+    if r[k + 1] == 1 then hosts[host] = true end
+  end
+  for host in pairs(hosts) do settle(host) end
+  return r
+end
+
 -- reapnode hands back every lease of node.
 local function reapnode(node)
   local lk = P .. 'l:' .. node
@@ -296,83 +331,76 @@ return 0
 // ARGV[7] lease TTL µs, ARGV[8] how many expired leases to hand back at
 // most, ARGV[9] the lease id (the caller's, fresh for each claim and the
 // same for its retries), ARGV[10] the node's longest interval (µs, for
-// runcheck). A lease with this id already there is an earlier try of the
-// same claim whose reply was lost: it is handed back first, so that a
-// retry leases one item, not two, and the item's start is authorised
+// runcheck), ARGV[11…] the node's pending acks (see acks), applied first
+// exactly as ackScript would, so that a claim carrying them is ack then
+// claim in one step. A lease with this id already there is an earlier try
+// of the same claim whose reply was lost: it is handed back first, so that
+// a retry leases one item, not two, and the item's start is authorised
 // anew, at the time its node will really start it. Then, outside a
 // quarantine, it hands back expired leases and leases the oldest item of
 // the host with the smallest ready score <= now, charging the host's GCRA.
-// Returns {1, host, record, now µs}; or {0, wait µs, run id} with wait -1
-// when no host is queued with a free slot; or {-1} if the id is another
-// node's lease (pick another).
+// Returns {1, acked, host, record, now µs}; or {0, acked, wait µs, run id}
+// with wait -1 when no host is queued with a free slot; or {-1, acked} if
+// the id is another node's lease (pick another); acked is the list of the
+// acks' results.
 var claimScript = redis.NewScript(prelude + `
 local node, ttl, reap, id = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
 local run, qu = runcheck(tonumber(ARGV[10]))
-local mine = redis.call('HGET', LEASED, id)
-if mine then
-  if string.sub(mine, 1, #node + 1) ~= node .. '\n' then return {-1} end
-  requeue({id})
-end
-if NOW < qu then return {0, math.ceil(qu - NOW), run} end
-local expired = redis.call('ZRANGEBYSCORE', LEASE, '-inf', NOW, 'LIMIT', 0, reap)
-if #expired > 0 then requeue(expired) end
--- Bounded: each pass either hands out an item or repairs the top host's
--- entry, which the settle discipline should never leave stale.
-for _ = 1, 16 do
-  local top = redis.call('ZRANGE', READY, 0, 0, 'WITHSCORES')
-  if #top == 0 then return {0, -1, run} end
-  local score = tonumber(top[2])
-  if score > NOW then return {0, math.ceil(score - NOW), run} end
-  local host = top[1]
-  local hk = P .. 'h:' .. host
-  local s = hoststate(hk)
-  local a = allowat(s)
-  if s.inf >= MAXINF then
-    redis.call('ZREM', READY, host)
-  elseif a > NOW then
-    redis.call('ZADD', READY, a, host)
-  else
-    local rec = redis.call('LPOP', P .. 'q:' .. host)
-    if rec then
-      local T = pace(s)
-      if T > 0 then redis.call('HSET', hk, 'tat', math.max(s.tat, NOW) + T) end
-      redis.call('HSET', hk, 'last', NOW)
-      redis.call('HINCRBY', hk, 'inf', 1)
-      -- Out and back in at now: behind the hosts already waiting their turn.
-      redis.call('ZREM', READY, host)
-      settle(host)
-      redis.call('ZADD', LEASE, NOW + ttl, id)
-      redis.call('HSET', LEASED, id, node .. '\n' .. host .. '\n' .. rec)
-      redis.call('SADD', P .. 'l:' .. node, id)
-      return {1, host, rec, NOW}
-    end
-    settle(host)
+local acked = acks(11)
+local function claim()
+  local mine = redis.call('HGET', LEASED, id)
+  if mine then
+    if string.sub(mine, 1, #node + 1) ~= node .. '\n' then return {-1} end
+    requeue({id})
   end
+  if NOW < qu then return {0, math.ceil(qu - NOW), run} end
+  local expired = redis.call('ZRANGEBYSCORE', LEASE, '-inf', NOW, 'LIMIT', 0, reap)
+  if #expired > 0 then requeue(expired) end
+  -- Bounded: each pass either hands out an item or repairs the top host's
+  -- entry, which the settle discipline should never leave stale.
+  for _ = 1, 16 do
+    local top = redis.call('ZRANGE', READY, 0, 0, 'WITHSCORES')
+    if #top == 0 then return {0, -1, run} end
+    local score = tonumber(top[2])
+    if score > NOW then return {0, math.ceil(score - NOW), run} end
+    local host = top[1]
+    local hk = P .. 'h:' .. host
+    local s = hoststate(hk)
+    local a = allowat(s)
+    if s.inf >= MAXINF then
+      redis.call('ZREM', READY, host)
+    elseif a > NOW then
+      redis.call('ZADD', READY, a, host)
+    else
+      local rec = redis.call('LPOP', P .. 'q:' .. host)
+      if rec then
+        local T = pace(s)
+        if T > 0 then redis.call('HSET', hk, 'tat', math.max(s.tat, NOW) + T) end
+        redis.call('HSET', hk, 'last', NOW)
+        redis.call('HINCRBY', hk, 'inf', 1)
+        -- Out and back in at now: behind the hosts already waiting their turn.
+        redis.call('ZREM', READY, host)
+        settle(host)
+        redis.call('ZADD', LEASE, NOW + ttl, id)
+        redis.call('HSET', LEASED, id, node .. '\n' .. host .. '\n' .. rec)
+        redis.call('SADD', P .. 'l:' .. node, id)
+        return {1, host, rec, NOW}
+      end
+      settle(host)
+    end
+  end
+  return {0, 1000, run}
 end
-return {0, 1000, run}
+local r = claim()
+table.insert(r, 2, acked)
+return r
 `)
 
-// ackScript finishes lease ARGV[6] of host ARGV[7]. Returns the pending
-// count after it, or -1 if the lease is gone (it expired or its node was
-// reaped, and the item was queued again): a stale ack, counted unless
-// ARGV[8] is '1' (a retry whose earlier try may have run, and found it).
+// ackScript applies a batch of acks (Done, Finish and their flushes):
+// ARGV[6…] as acks reads them. Returns the list of their results (see
+// ackone).
 var ackScript = redis.NewScript(prelude + `
-local v = redis.call('HGET', LEASED, ARGV[6])
-if not v then
-  if ARGV[8] ~= '1' then redis.call('HINCRBY', STATS, 'stale', 1) end
-  return -1
-end
--- Checked before anything is written: an error reply does not roll back.
-local i = string.find(v, '\n', 1, true)
-local host = string.sub(v, i + 1, string.find(v, '\n', i + 1, true) - 1)
-if host ~= ARGV[7] then
-  return redis.error_reply('ERR redisq: lease ' .. ARGV[6] .. ' is of host ' .. host .. ', not ' .. ARGV[7])
-end
-unlease(ARGV[6])
-local p = redis.call('HINCRBY', STATS, 'pending', -1)
-redis.call('HINCRBY', STATS, 'done', 1)
-settle(host)
-return p
+return acks(6)
 `)
 
 // intervalScript sets (ARGV[7] µs > 0) or clears (0) the interval of host
