@@ -311,12 +311,7 @@ func TestRun_FrontierSpills(t *testing.T) {
 	if len(recs) != 900 || len(urls) != 900 {
 		t.Errorf("%d records for %d URLs, want 900 of 900", len(recs), len(urls))
 	}
-	pages := map[string]int{}
-	for _, r := range site.Requests() {
-		if r.Path != "/robots.txt" {
-			pages[r.Host+r.Path]++
-		}
-	}
+	pages := pageRequests(site)
 	for p, n := range pages {
 		if n != 1 {
 			t.Errorf("%s requested %d times", p, n)

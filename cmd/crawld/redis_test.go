@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,6 +97,49 @@ func pagesByNode(t *testing.T, nodes []*node) map[string][]string {
 	return got
 }
 
+// pageRequests counts the site's requests for each page (host and path),
+// robots.txt left out.
+func pageRequests(site *testsite.Site) map[string]int {
+	n := map[string]int{}
+	for _, req := range site.Requests() {
+		if req.Path != "/robots.txt" {
+			n[req.Host+req.Path]++
+		}
+	}
+	return n
+}
+
+// servedPages is how many page requests the site has answered so far.
+func servedPages(site *testsite.Site) int {
+	n := 0
+	for _, c := range pageRequests(site) {
+		n += c
+	}
+	return n
+}
+
+// refetches is how many page requests repeated an earlier one.
+func refetches(fetched map[string]int) int {
+	n := 0
+	for _, c := range fetched {
+		n += c - 1
+	}
+	return n
+}
+
+// waitUntil polls cond, which reads state that has no notification (the
+// site's log, Redis), until it holds, failing after 30 s with what.
+func waitUntil(t *testing.T, what func() string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s: %s", what())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // TestShared_ThreeNodesOneCrawl runs three crawld processes on one crawl in
 // Redis against a rate-limited multi-host site and judges by the site's own
 // log: every page fetched once, by some node, each node doing part of the
@@ -125,14 +169,10 @@ func TestShared_ThreeNodesOneCrawl(t *testing.T) {
 	}
 
 	byHost := map[string][]time.Time{}
-	fetched := map[string]int{}
 	for _, req := range site.Requests() {
 		byHost[req.Host] = append(byHost[req.Host], req.At)
-		if req.Path != "/robots.txt" {
-			fetched[req.Host+req.Path]++
-		}
 	}
-	for p, n := range fetched {
+	for p, n := range pageRequests(site) {
 		if n != 1 {
 			t.Errorf("%s requested %d times, want once", p, n)
 		}
@@ -166,13 +206,7 @@ func TestShared_Budget(t *testing.T) {
 	if got := pagesByNode(t, nodes); len(got) != 40 {
 		t.Errorf("%d pages recorded by 3 nodes with --max-pages 40, want 40", len(got))
 	}
-	pages := 0
-	for _, req := range site.Requests() {
-		if req.Path != "/robots.txt" {
-			pages++
-		}
-	}
-	if pages != 40 {
+	if pages := servedPages(site); pages != 40 {
 		t.Errorf("the site served %d pages, want 40", pages)
 	}
 
@@ -208,26 +242,15 @@ func TestShared_NodeKilled(t *testing.T) {
 	site := startSite(t, testsite.Config{Hosts: hosts, PagesPerHost: pages, Latency: 300 * time.Millisecond})
 	nodes := startNodes(t, 3, r, site, "--rate", "4", "--burst", "1", "--workers", "3")
 	victim := nodes[1]
-	servedPages := func() int {
-		n := 0
-		for _, req := range site.Requests() {
-			if req.Path != "/robots.txt" {
-				n++
-			}
-		}
-		return n
-	}
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr, MaxRetries: -1})
 	defer rdb.Close()
 	leasesKey := "cd:{c:t}:l:" + victim.id // the victim's lease set (see the redisq package doc)
 	ctx := context.Background()
-	deadline := time.Now().Add(30 * time.Second)
-	for servedPages() < hosts*pages/3 || rdb.SCard(ctx, leasesKey).Val() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 30 s: %d pages served, victim holds %d leases", servedPages(), rdb.SCard(ctx, leasesKey).Val())
-		}
-		time.Sleep(5 * time.Millisecond) // polling the site's log and Redis: neither notifies
-	}
+	waitUntil(t, func() string {
+		return fmt.Sprintf("%d pages served, victim holds %d leases", servedPages(site), rdb.SCard(ctx, leasesKey).Val())
+	}, func() bool {
+		return servedPages(site) >= hosts*pages/3 && rdb.SCard(ctx, leasesKey).Val() > 0
+	})
 	if err := victim.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -240,19 +263,11 @@ func TestShared_NodeKilled(t *testing.T) {
 	}
 	waitNodes(t, []*node{nodes[0], nodes[2]}, 60*time.Second)
 
-	fetched := map[string]int{}
-	for _, req := range site.Requests() {
-		if req.Path != "/robots.txt" {
-			fetched[req.Host+req.Path]++
-		}
-	}
+	fetched := pageRequests(site)
 	if len(fetched) != hosts*pages {
 		t.Errorf("%d distinct pages fetched, want %d: pages were lost with the killed node", len(fetched), hosts*pages)
 	}
-	twice := 0
-	for _, n := range fetched {
-		twice += n - 1
-	}
+	twice := refetches(fetched)
 	if twice > int(leased) {
 		t.Errorf("%d pages fetched again after the kill, want ≤ %d (the killed node's leases)", twice, leased)
 	}
@@ -305,12 +320,7 @@ func TestShared_Daemons(t *testing.T) {
 			t.Errorf("exit code %d after SIGTERM, want 0; stderr:\n%s", code, d.log())
 		}
 	}
-	fetched := map[string]int{}
-	for _, req := range site.Requests() {
-		if req.Path != "/robots.txt" {
-			fetched[req.Host+req.Path]++
-		}
-	}
+	fetched := pageRequests(site)
 	if len(fetched) != 60 {
 		t.Errorf("%d pages fetched, want 60", len(fetched))
 	}
@@ -330,39 +340,17 @@ func TestShared_RedisRestarts(t *testing.T) {
 	const hosts, pages = 6, 20
 	site := startSite(t, testsite.Config{Hosts: hosts, PagesPerHost: pages, Latency: 50 * time.Millisecond})
 	nodes := startNodes(t, 3, r, site, "--rate", "5", "--burst", "1", "--workers", "3")
-	servedPages := func() int {
-		n := 0
-		for _, req := range site.Requests() {
-			if req.Path != "/robots.txt" {
-				n++
-			}
-		}
-		return n
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for servedPages() < hosts*pages/3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("only %d pages served after 30 s", servedPages())
-		}
-		time.Sleep(10 * time.Millisecond) // polling the site's log: it has no notification to wait on
-	}
+	waitUntil(t, func() string { return fmt.Sprintf("only %d pages served", servedPages(site)) },
+		func() bool { return servedPages(site) >= hosts*pages/3 })
 	r.Kill(t)
 	r.Restart(t)
 	waitNodes(t, nodes, 90*time.Second)
 
-	fetched := map[string]int{}
-	for _, req := range site.Requests() {
-		if req.Path != "/robots.txt" {
-			fetched[req.Host+req.Path]++
-		}
-	}
+	fetched := pageRequests(site)
 	if len(fetched) != hosts*pages {
 		t.Errorf("%d distinct pages fetched, want %d", len(fetched), hosts*pages)
 	}
-	twice := 0
-	for _, n := range fetched {
-		twice += n - 1
-	}
+	twice := refetches(fetched)
 	// At most the leases in flight (3 nodes × 3 workers) plus the claims
 	// of the last second, which the append-only file may not have kept.
 	if limit := 3*3 + hosts*5; twice > limit {
