@@ -238,22 +238,7 @@ func BenchmarkAddGetDoneBacklog(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			its := make([]queue.Item, b.N)
-			for i := range its {
-				its[i] = realisticURL(backlog + i)
-			}
-			b.ReportAllocs()
-			b.ResetTimer()
-			for _, it := range its {
-				if _, err := f.Add(ctx, it, 0); err != nil {
-					b.Fatal(err)
-				}
-				got, err := f.Get(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				f.Done(got)
-			}
+			benchAddGetDone(b, f, backlog)
 			b.StopTimer()
 			s := f.Stats()
 			if limit > 0 && s.Spilled == 0 {

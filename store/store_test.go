@@ -748,13 +748,13 @@ func BenchmarkAdd(b *testing.B) {
 	}
 }
 
-func BenchmarkAddGetDone(b *testing.B) {
-	f := mustOpen(b, b.TempDir(), unlimited)
-	defer mustClose(b, f)
+// benchAddGetDone times b.N rounds of Add, Get and Done on f, with the
+// URLs realisticURL(first), realisticURL(first+1)…
+func benchAddGetDone(b *testing.B, f *Frontier, first int) {
 	ctx := context.Background()
 	its := make([]queue.Item, b.N)
 	for i := range its {
-		its[i] = realisticURL(i)
+		its[i] = realisticURL(first + i)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -768,6 +768,12 @@ func BenchmarkAddGetDone(b *testing.B) {
 		}
 		f.Done(got)
 	}
+}
+
+func BenchmarkAddGetDone(b *testing.B) {
+	f := mustOpen(b, b.TempDir(), unlimited)
+	defer mustClose(b, f)
+	benchAddGetDone(b, f, 0)
 }
 
 // BenchmarkDiskSize Adds 100,000 URLs of about 60 bytes on 100 hosts, then
