@@ -183,7 +183,8 @@ func New(cfg Config, front Frontier, sink Sink, log *zap.Logger, opts ...Option)
 	c.rules.Store(rules)
 	c.busiest.reset()
 	if cfg.Robots {
-		c.robots = newRobotsCache(cfg, c.client, c.backoff)
+		share, _ := front.(robotsShare)
+		c.robots = newRobotsCache(cfg, c.client, c.backoff, share)
 	}
 	for _, opt := range opts {
 		if err := opt(c); err != nil {
@@ -481,7 +482,9 @@ func (c *Crawler) requeue(ctx context.Context, it queue.Item) error {
 // obeyRobots applies the robots.txt of u's authority to it, and reports
 // whether it has dealt with the item itself: fetched robots.txt with the
 // item's politeness slot and put the item back for a slot of its own, put it
-// back until robots.txt can be read, or recorded it as disallowed.
+// back until robots.txt can be read, or recorded it as disallowed. Rules
+// another node of a shared crawl fetched cost no request, so the item keeps
+// its slot, unless they slow the host down (a Crawl-delay).
 func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bool, error) {
 	authority := u.Scheme + "://" + u.Host
 	verdict, until, err := c.robots.verdict(ctx, authority, u.RequestURI())
@@ -505,12 +508,20 @@ func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bo
 	if ctx.Err() != nil {
 		return true, errStopped
 	}
+	if res.shareErr != nil {
+		c.log.Warn("shared robots.txt rules unreadable: fetched here", zap.String("authority", authority), zap.Error(res.shareErr))
+	}
 	if res.err != nil {
+		if res.shared {
+			c.front.Block(it.Host, res.retryAt)
+			return true, c.requeue(ctx, it)
+		}
 		if failures, setAside := c.hostFailed(it.Host, res.err); !setAside {
 			c.log.Warn("robots.txt unavailable: host paused", zap.String("authority", authority),
 				zap.Error(res.err), zap.Int("failures", failures), zap.Time("until", res.retryAt))
 			c.front.Block(it.Host, res.retryAt)
 		}
+		c.publishRobots(ctx, authority)
 		return true, c.requeue(ctx, it)
 	}
 	delay := res.rules.CrawlDelay()
@@ -526,12 +537,30 @@ func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bo
 	if changed {
 		c.front.SetInterval(it.Host, interval)
 	}
+	if res.shared {
+		if changed {
+			return true, c.requeue(ctx, it) // the slot was granted at the faster pace
+		}
+		return c.obeyRobots(ctx, it, u)
+	}
+	// Published after SetInterval, so that no node takes the rules, and a
+	// slot at the faster pace, before the host's interval is in force.
+	c.publishRobots(ctx, authority)
 	if res.first && c.cfg.Sitemaps {
 		if err := c.queueSitemaps(ctx, authority, res.rules.Sitemaps()); err != nil {
 			return true, err
 		}
 	}
 	return true, c.requeue(ctx, it)
+}
+
+// publishRobots shares authority's robots.txt outcome with the other nodes
+// of a shared crawl. Failing only costs them a robots.txt request each, so
+// it is logged, not returned.
+func (c *Crawler) publishRobots(ctx context.Context, authority string) {
+	if err := c.robots.publish(ctx, authority); err != nil && ctx.Err() == nil {
+		c.log.Warn("robots.txt rules not shared", zap.String("authority", authority), zap.Error(err))
+	}
 }
 
 // errRobotsDisallowed is the record error of a URL robots.txt refuses.

@@ -1,11 +1,13 @@
 package crawler
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -33,12 +35,25 @@ type robotsCache struct {
 	client  *http.Client
 	ttl     time.Duration
 	backoff func(failures int, retryAfter time.Duration) time.Duration
+	share   robotsShare // nil unless the frontier is shared with other crawlers
 
 	mu      sync.Mutex // guards entries and the entries' fields
 	entries map[string]*robotsEntry
 }
 
+// robotsShare is implemented by frontiers that several crawlers share (one
+// crawl spread over several nodes). The outcome of one node's robots.txt
+// fetch is kept there for as long as it holds, so that the other nodes use
+// it instead of requesting robots.txt again. LoadRobots returns what
+// SaveRobots stored for authority and how much longer it holds, or a nil
+// data when nothing is stored or it has run out.
+type robotsShare interface {
+	LoadRobots(ctx context.Context, authority string) (data []byte, ttl time.Duration, err error)
+	SaveRobots(ctx context.Context, authority string, data []byte, ttl time.Duration) error
+}
+
 type robotsEntry struct {
+	body         []byte        // the robots.txt the rules were parsed from, for sharing
 	rules        *robots.Rules // nil until the first fetch ends
 	expires      time.Time     // when the rules must be fetched again
 	unavailable  bool          // the last fetch failed: nothing may be fetched before expires
@@ -57,7 +72,7 @@ const (
 	robotsUnavailable               // robots.txt is unreachable: wait until the returned time
 )
 
-func newRobotsCache(cfg Config, pages *http.Client, backoff func(int, time.Duration) time.Duration) *robotsCache {
+func newRobotsCache(cfg Config, pages *http.Client, backoff func(int, time.Duration) time.Duration, share robotsShare) *robotsCache {
 	client := *pages
 	client.CheckRedirect = func(_ *http.Request, via []*http.Request) error {
 		if len(via) > maxRobotsRedirects {
@@ -71,6 +86,7 @@ func newRobotsCache(cfg Config, pages *http.Client, backoff func(int, time.Durat
 		client:  &client,
 		ttl:     cfg.RobotsTTL,
 		backoff: backoff,
+		share:   share,
 		entries: make(map[string]*robotsEntry),
 	}
 }
@@ -121,8 +137,12 @@ func (c *robotsCache) verdict(ctx context.Context, authority, target string) (ro
 type robotsResult struct {
 	rules   *robots.Rules
 	first   bool      // the authority's rules were fetched for the first time
+	shared  bool      // the outcome is another node's, read from the shared frontier: nothing was requested
 	err     error     // why robots.txt is unavailable; nil when rules apply
 	retryAt time.Time // with err: when to fetch robots.txt again
+	// shareErr is why the shared outcome could not be read; the authority's
+	// robots.txt was then requested.
+	shareErr error
 }
 
 // fetch retrieves authority's robots.txt, after verdict returned
@@ -130,34 +150,42 @@ type robotsResult struct {
 // kept for the TTL; 4xx, or redirects beyond five, mean no restrictions; 5xx,
 // 429 or an unreachable server make the authority unavailable until a
 // back-off has passed, and after 30 days of that it is treated as having no
-// robots.txt.
+// robots.txt. With a shared frontier, an outcome another node stored that
+// still holds is taken instead (res.shared), and nothing is requested.
 func (c *robotsCache) fetch(ctx context.Context, authority string) robotsResult {
-	rules, retryAfter, err := c.download(ctx, authority+"/robots.txt")
+	var shareErr error
+	if c.share != nil {
+		data, ttl, err := c.share.LoadRobots(ctx, authority)
+		if err == nil && data != nil {
+			if res, ok := c.adopt(authority, data, ttl); ok {
+				return res
+			}
+		}
+		shareErr = err
+	}
+	body, rules, retryAfter, err := c.download(ctx, authority+"/robots.txt")
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.entries[authority]
-	defer func() {
-		close(e.fetching)
-		e.fetching = nil
-	}()
+	defer c.fetched(e)
 	if ctx.Err() != nil {
 		return robotsResult{err: ctx.Err()} // nothing learnt; the next worker fetches again
 	}
-	res := robotsResult{first: e.rules == nil}
+	res := robotsResult{first: e.rules == nil, shareErr: shareErr}
 	switch {
 	case err == nil:
-		e.rules, e.unavailable, e.expires = rules, false, now.Add(c.ttl)
+		e.body, e.rules, e.unavailable, e.expires = body, rules, false, now.Add(c.ttl)
 		e.failures, e.failingSince = 0, time.Time{}
 	case e.failures > 0 && now.Sub(e.failingSince) >= robotsGiveUp:
-		e.rules, e.unavailable, e.expires = robots.AllowAll(), false, now.Add(c.ttl)
+		e.body, e.rules, e.unavailable, e.expires = nil, robots.AllowAll(), false, now.Add(c.ttl)
 		e.failures, e.failingSince = 0, time.Time{}
 	default:
 		if e.failures == 0 {
 			e.failingSince = now
 		}
 		e.failures++
-		e.rules, e.unavailable = robots.DisallowAll(), true
+		e.body, e.rules, e.unavailable = nil, robots.DisallowAll(), true
 		e.expires = now.Add(min(c.backoff(e.failures, retryAfter), c.ttl))
 		res.err, res.retryAt = err, e.expires
 	}
@@ -165,16 +193,142 @@ func (c *robotsCache) fetch(ctx context.Context, authority string) robotsResult 
 	return res
 }
 
+// fetched ends the fetch of e's rules, waking the workers waiting for them.
+// c.mu must be held.
+func (c *robotsCache) fetched(e *robotsEntry) {
+	close(e.fetching)
+	e.fetching = nil
+}
+
+// adopt takes data, another node's outcome for authority holding for ttl
+// more, as this node's, unless it cannot be decoded.
+func (c *robotsCache) adopt(authority string, data []byte, ttl time.Duration) (robotsResult, bool) {
+	sr, ok := decodeSharedRobots(data)
+	if !ok || ttl <= 0 {
+		return robotsResult{}, false
+	}
+	rules := robots.DisallowAll()
+	switch sr.outcome {
+	case sharedRules:
+		rules = robots.Parse(sr.body, c.token)
+	case sharedAllowAll:
+		rules = robots.AllowAll()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e := c.entries[authority]
+	defer c.fetched(e)
+	res := robotsResult{first: e.rules == nil, shared: true}
+	e.body, e.rules, e.unavailable = sr.body, rules, sr.outcome == sharedUnavailable
+	e.expires = time.Now().Add(min(ttl, c.ttl))
+	e.failures, e.failingSince = sr.failures, sr.failingSince
+	if e.unavailable {
+		res.err, res.retryAt = fmt.Errorf("%w (as another node found)", errRobotsUnavailable), e.expires
+	}
+	res.rules = e.rules
+	return res, true
+}
+
+// publish stores authority's current outcome in the shared frontier, for
+// the other nodes, for as long as it holds here. It does nothing without
+// a shared frontier.
+func (c *robotsCache) publish(ctx context.Context, authority string) error {
+	if c.share == nil {
+		return nil
+	}
+	c.mu.Lock()
+	e := c.entries[authority]
+	if e == nil || e.rules == nil {
+		c.mu.Unlock()
+		return nil
+	}
+	sr := sharedRobotsOf(e)
+	ttl := time.Until(e.expires)
+	c.mu.Unlock()
+	if ttl <= 0 {
+		return nil
+	}
+	return c.share.SaveRobots(ctx, authority, sr.encode(), ttl)
+}
+
+// sharedOutcome is the kind of outcome a robots.txt fetch shares.
+type sharedOutcome byte
+
+const (
+	sharedRules       sharedOutcome = 'r' // the body's rules apply
+	sharedAllowAll    sharedOutcome = 'a' // no restrictions (4xx, too many redirects, given up)
+	sharedUnavailable sharedOutcome = 'u' // robots.txt could not be read: fetch nothing
+)
+
+// sharedRobots is a robots.txt outcome as nodes share it: the raw body
+// rather than parsed rules, since each node matches its own product token
+// (the same for every node of a crawl, as its config digest ensures) and
+// the body is the compact form.
+type sharedRobots struct {
+	outcome      sharedOutcome
+	failures     int       // with sharedUnavailable: failed fetches in a row
+	failingSince time.Time // with sharedUnavailable: the first of them
+	body         []byte    // with sharedRules
+}
+
+func sharedRobotsOf(e *robotsEntry) sharedRobots {
+	switch {
+	case e.unavailable:
+		return sharedRobots{outcome: sharedUnavailable, failures: e.failures, failingSince: e.failingSince}
+	case e.body == nil:
+		return sharedRobots{outcome: sharedAllowAll}
+	}
+	return sharedRobots{outcome: sharedRules, body: e.body}
+}
+
+// encode writes "<outcome> <failures> <failing since, Unix ms>\n<body>".
+func (sr sharedRobots) encode() []byte {
+	var since int64
+	if !sr.failingSince.IsZero() {
+		since = sr.failingSince.UnixMilli()
+	}
+	b := fmt.Appendf(nil, "%c %d %d\n", sr.outcome, sr.failures, since)
+	return append(b, sr.body...)
+}
+
+func decodeSharedRobots(data []byte) (sharedRobots, bool) {
+	head, body, ok := bytes.Cut(data, []byte{'\n'})
+	if !ok {
+		return sharedRobots{}, false
+	}
+	fields := bytes.Fields(head)
+	if len(fields) != 3 || len(fields[0]) != 1 {
+		return sharedRobots{}, false
+	}
+	sr := sharedRobots{outcome: sharedOutcome(fields[0][0]), body: body}
+	failures, err1 := strconv.Atoi(string(fields[1]))
+	since, err2 := strconv.ParseInt(string(fields[2]), 10, 64)
+	if err1 != nil || err2 != nil || failures < 0 {
+		return sharedRobots{}, false
+	}
+	switch sr.outcome {
+	case sharedRules, sharedAllowAll, sharedUnavailable:
+	default:
+		return sharedRobots{}, false
+	}
+	sr.failures = failures
+	if since != 0 {
+		sr.failingSince = time.UnixMilli(since)
+	}
+	return sr, true
+}
+
 // errRobotsUnavailable wraps the reason robots.txt could not be read.
 var errRobotsUnavailable = errors.New("robots.txt unavailable")
 
 // download fetches and parses one robots.txt, reading at most robots.MaxSize
-// bytes. An error means the server could not be reached or answered 5xx or
-// 429; retryAfter is its Retry-After, if any.
-func (c *robotsCache) download(ctx context.Context, robotsURL string) (*robots.Rules, time.Duration, error) {
+// bytes, and returns the body read (nil when there are no restrictions) and
+// its rules. An error means the server could not be reached or answered 5xx
+// or 429; wait is its Retry-After, if any.
+func (c *robotsCache) download(ctx context.Context, robotsURL string) (body []byte, rules *robots.Rules, wait time.Duration, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, robotsURL, nil)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	req.Header.Set("User-Agent", c.agent)
 	resp, err := c.client.Do(req)
@@ -184,24 +338,24 @@ func (c *robotsCache) download(ctx context.Context, robotsURL string) (*robots.R
 		// the pages are refused at once, each with a "blocked address"
 		// record, instead of waiting out back-offs for a server that will
 		// never be contacted.
-		return robots.AllowAll(), 0, nil
+		return nil, robots.AllowAll(), 0, nil
 	}
 	if err != nil {
-		return nil, 0, fetchError(err)
+		return nil, nil, 0, fetchError(err)
 	}
 	defer resp.Body.Close()
 	switch status := resp.StatusCode; {
 	case status >= 200 && status < 300:
 		body, err := io.ReadAll(io.LimitReader(resp.Body, robots.MaxSize))
 		if err != nil {
-			return nil, 0, fetchError(err)
+			return nil, nil, 0, fetchError(err)
 		}
-		return robots.Parse(body, c.token), 0, nil
+		return body, robots.Parse(body, c.token), 0, nil
 	case status == http.StatusTooManyRequests || status >= 500:
 		// A server asking us to slow down is not one that has no rules.
 		wait, _ := retryAfter(resp.Header, time.Now())
-		return nil, wait, fmt.Errorf("%w: %s", errRobotsUnavailable, resp.Status)
+		return nil, nil, wait, fmt.Errorf("%w: %s", errRobotsUnavailable, resp.Status)
 	default:
-		return robots.AllowAll(), 0, nil
+		return nil, robots.AllowAll(), 0, nil
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ func newTestRobotsCache(t *testing.T) *robotsCache {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newRobotsCache(cfg, newClient(cfg, guard), c.backoff)
+	return newRobotsCache(cfg, newClient(cfg, guard), c.backoff, nil)
 }
 
 // robotsOutcome fetches authority's robots.txt through the cache and returns
@@ -124,5 +125,124 @@ func TestCrawl_RobotsTTLRefetches(t *testing.T) {
 	// TTL, the rules expire every two or three requests.
 	if n := robotsFetches.Load(); n < 3 {
 		t.Errorf("robots.txt fetched %d times in ~1 s with a 150 ms TTL, want >= 3", n)
+	}
+}
+
+// mapShare is a robotsShare in memory, as two crawlers in one process would
+// share it.
+type mapShare struct {
+	mu      sync.Mutex
+	data    map[string][]byte
+	expires map[string]time.Time
+}
+
+func newMapShare() *mapShare {
+	return &mapShare{data: map[string][]byte{}, expires: map[string]time.Time{}}
+}
+
+func (m *mapShare) LoadRobots(_ context.Context, authority string) ([]byte, time.Duration, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ttl := time.Until(m.expires[authority])
+	if ttl <= 0 {
+		return nil, 0, nil
+	}
+	return m.data[authority], ttl, nil
+}
+
+func (m *mapShare) SaveRobots(_ context.Context, authority string, data []byte, ttl time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.data[authority], m.expires[authority] = data, time.Now().Add(ttl)
+	return nil
+}
+
+func TestRobotsCache_SharedOutcomes(t *testing.T) {
+	tests := []struct {
+		name    string
+		status  int
+		want    robotsVerdict
+		wantErr bool
+	}{
+		{"200 rules", http.StatusOK, robotsDisallowed, false},
+		{"404 allows all", http.StatusNotFound, robotsAllowed, false},
+		{"503 unavailable", http.StatusServiceUnavailable, robotsUnavailable, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var requests atomic.Int32
+			base := serve(t, "127.0.0.2", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				requests.Add(1)
+				w.WriteHeader(tt.status)
+				fmt.Fprint(w, "User-agent: *\nDisallow: /private\nCrawl-delay: 2\n")
+			}))
+			share := newMapShare()
+			first, second := newTestRobotsCache(t), newTestRobotsCache(t)
+			first.share, second.share = share, share
+
+			res, v := robotsOutcome(t, first, base)
+			if res.shared || v != tt.want {
+				t.Fatalf("first node: shared %v, verdict %v; want a fetch and %v", res.shared, v, tt.want)
+			}
+			if err := first.publish(context.Background(), base); err != nil {
+				t.Fatal(err)
+			}
+			res, v = robotsOutcome(t, second, base)
+			if !res.shared || v != tt.want || (res.err != nil) != tt.wantErr {
+				t.Errorf("second node: shared %v, verdict %v, err %v; want the first node's outcome (%v, error %v)", res.shared, v, res.err, tt.want, tt.wantErr)
+			}
+			if n := requests.Load(); n != 1 {
+				t.Errorf("robots.txt requested %d times by two nodes sharing it, want 1", n)
+			}
+			if tt.status == http.StatusOK && res.rules.CrawlDelay() != 2*time.Second {
+				t.Errorf("shared rules' Crawl-delay %v, want 2s", res.rules.CrawlDelay())
+			}
+			if tt.wantErr {
+				second.mu.Lock()
+				failures := second.entries[base].failures
+				second.mu.Unlock()
+				if failures != 1 || !res.retryAt.After(time.Now()) {
+					t.Errorf("shared failure: %d failures, retry at %v; want the first node's 1 failure and a later retry", failures, res.retryAt)
+				}
+			}
+		})
+	}
+}
+
+func TestRobotsCache_SharedOutcomeIgnoredWhenUnusable(t *testing.T) {
+	var requests atomic.Int32
+	base := serve(t, "127.0.0.2", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		fmt.Fprint(w, "User-agent: *\nDisallow: /private\n")
+	}))
+	for name, save := range map[string]func(*mapShare){
+		"garbage":      func(m *mapShare) { _ = m.SaveRobots(context.Background(), base, []byte("x"), time.Hour) },
+		"unknown kind": func(m *mapShare) { _ = m.SaveRobots(context.Background(), base, []byte("z 0 0\n"), time.Hour) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			before := requests.Load()
+			share := newMapShare()
+			save(share)
+			cache := newTestRobotsCache(t)
+			cache.share = share
+			res, v := robotsOutcome(t, cache, base)
+			if res.shared || v != robotsDisallowed || requests.Load() != before+1 {
+				t.Errorf("shared %v, verdict %v, %d requests; want robots.txt fetched and obeyed", res.shared, v, requests.Load()-before)
+			}
+		})
+	}
+}
+
+func TestSharedRobots_RoundTrip(t *testing.T) {
+	since := time.UnixMilli(time.Now().UnixMilli())
+	for _, sr := range []sharedRobots{
+		{outcome: sharedRules, body: []byte("User-agent: *\nDisallow: /x\n")},
+		{outcome: sharedAllowAll},
+		{outcome: sharedUnavailable, failures: 3, failingSince: since},
+	} {
+		got, ok := decodeSharedRobots(sr.encode())
+		if !ok || got.outcome != sr.outcome || got.failures != sr.failures || !got.failingSince.Equal(sr.failingSince) || string(got.body) != string(sr.body) {
+			t.Errorf("round trip of %+v gave %+v (ok %v)", sr, got, ok)
+		}
 	}
 }

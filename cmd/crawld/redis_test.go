@@ -195,6 +195,48 @@ func TestShared_ThreeNodesOneCrawl(t *testing.T) {
 	t.Logf("pages per node: %v", perNode)
 }
 
+// TestShared_RobotsFetchedOnce has three nodes crawl hosts whose robots.txt
+// disallows part of each: the node that fetches a host's robots.txt shares
+// the rules through Redis, so each robots.txt is requested once in all, and
+// the nodes that did not fetch it obey it all the same.
+func TestShared_RobotsFetchedOnce(t *testing.T) {
+	r := redistest.Start(t)
+	const hosts = 6
+	site := startSite(t, testsite.Config{Hosts: hosts, PagesPerHost: 15, Robots: "User-agent: *\nDisallow: /page/1\n"})
+	nodes := startNodes(t, 3, r, site, "--rate", "5", "--burst", "1", "--workers", "4")
+	waitNodes(t, nodes, 60*time.Second)
+
+	robotsTxt := map[string]int{}
+	for _, req := range site.Requests() {
+		if req.Path == "/robots.txt" {
+			robotsTxt[req.Host]++
+		} else if strings.HasPrefix(req.Path, "/page/1") {
+			t.Errorf("%s%s requested, which robots.txt disallows", req.Host, req.Path)
+		}
+	}
+	for _, h := range site.Hosts() {
+		if robotsTxt[h] != 1 {
+			t.Errorf("%s/robots.txt requested %d times by 3 nodes, want once", h, robotsTxt[h])
+		}
+	}
+	denied := map[string]int{}
+	for _, nd := range nodes {
+		data, err := os.ReadFile(nd.out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range readRecords(t, data) {
+			if e, _ := rec["error"].(string); strings.Contains(e, "robots") {
+				denied[nd.id]++
+			}
+		}
+	}
+	if len(denied) < 2 {
+		t.Errorf("robots denials per node %v; want the rules applied by more than the node that fetched them", denied)
+	}
+	t.Logf("robots denials per node: %v", denied)
+}
+
 // TestShared_Budget gives three nodes --max-pages 40: the budget is the
 // crawl's, so 40 pages are fetched in all, not 40 per node; a fourth node
 // started afterwards exits at once.
