@@ -177,7 +177,7 @@ func nodeLogFilter(node string, w io.Writer) func([]byte) {
 			Msg     string `json:"msg"`
 			Warning string `json:"warning"`
 		}
-		if json.Unmarshal(line, &entry) == nil && entry.Msg == "redis settings" && strings.Contains(entry.Warning, "appendonly") {
+		if json.Unmarshal(line, &entry) == nil && entry.Msg == "redis" && strings.Contains(entry.Warning, "appendonly") {
 			return
 		}
 		fmt.Fprintf(w, "%s: %s\n", node, line)

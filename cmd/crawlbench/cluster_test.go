@@ -35,7 +35,8 @@ func TestClusterScenarios(t *testing.T) {
 		}
 	}
 	want := []string{"throughput", "throughput-pebble", "cluster-politeness-local", "cluster-politeness-1", "cluster-politeness-3",
-		"cluster-capacity-local", "cluster-capacity-pebble", "cluster-capacity-1", "cluster-capacity-3", "cluster-throughput-redis-1"}
+		"cluster-capacity-local", "cluster-capacity-pebble", "cluster-capacity-1", "cluster-capacity-3", "cluster-throughput-redis-1",
+		"cluster-cpu-local", "cluster-cpu-redis-1"}
 	if !slices.Equal(group, want) {
 		t.Fatalf("-scenario cluster runs %v, want %v", group, want)
 	}
@@ -108,6 +109,29 @@ func TestClusterScenarios(t *testing.T) {
 		t.Errorf("cluster-throughput-redis-1: %d workers, %d per host", w, c)
 	}
 
+	// CPU-bound: big pages of many links, nothing else binds.
+	for name, nodes := range map[string]int{"cluster-cpu-local": 0, "cluster-cpu-redis-1": 1} {
+		sc := byName[name]
+		if sc.nodes != nodes || sc.durable || sc.rate != 0 || sc.strict {
+			t.Errorf("%s: %d nodes, durable %v, rate %v, strict %v", name, sc.nodes, sc.durable, sc.rate, sc.strict)
+		}
+		site := sc.site
+		if site.Latency != 0 || site.Padding < 250_000 || site.Padding > 350_000 || site.Hosts < 4 || site.Hosts > 10 || site.Hubs != 0 {
+			t.Errorf("%s: site %+v, want 4–10 hosts of about 300 KB pages and no latency", name, site)
+		}
+		// The chain link and the random ones, on the host and across hosts.
+		if links := 1 + site.LinksPerPage + site.CrossLinks; links != 200 || site.LinksPerPage >= site.PagesPerHost/2 {
+			t.Errorf("%s: %d links a page among %d pages a host, want 200 and mostly duplicates", name, links, site.PagesPerHost)
+		}
+		workers, perHost := intFlag(t, sc.args, "--workers", 0), intFlag(t, sc.args, "--per-host-concurrency", 0)
+		if workers != 16 || perHost*site.Hosts < 2*workers {
+			t.Errorf("%s: %d workers, %d per host on %d hosts: politeness must not bind", name, workers, perHost, site.Hosts)
+		}
+	}
+	if g := byName["cluster-cpu-redis-1"].goal; g == nil || g.of != "cluster-cpu-local" || g.min != 0.8 || g.max != 0 {
+		t.Errorf("cluster-cpu-redis-1: goal %+v, want ≥ 0.8 × cluster-cpu-local", g)
+	}
+
 	for _, sc := range scenarios() {
 		if sc.nodes > 0 && sc.durable {
 			t.Errorf("%s: on Redis and in the embedded store at once", sc.name)
@@ -133,6 +157,10 @@ func TestSelected(t *testing.T) {
 		{"cluster-capacity-3", "cluster-capacity-1", false},
 		{"throughput", "throughput", true},
 		{"throughput", "cluster-throughput-redis-1", false},
+		{"", "cluster-cpu-local", false},
+		{"cluster", "cluster-cpu-redis-1", true},
+		{"cluster-cpu-local", "cluster-cpu-local", true},
+		{"cluster-cpu-local", "cluster-cpu-redis-1", false},
 	} {
 		if got := selected(byName[tt.name], tt.only); got != tt.want {
 			t.Errorf("-scenario %q runs %s: %v, want %v", tt.only, tt.name, got, tt.want)
@@ -343,10 +371,10 @@ func TestCheckNodeRecords(t *testing.T) {
 func TestNodeLogFilter(t *testing.T) {
 	var out bytes.Buffer
 	w := &lineWriter{line: nodeLogFilter("n2", &out)}
-	w.Write([]byte(`{"level":"warn","msg":"redis settings","warning":"redis appendonly is no: a Redis restart loses the crawl's state"}` + "\n" +
-		`{"level":"warn","msg":"redis settings","warning":"set-max-intset-entries is 128"}` + "\n" + "panic: boom\n"))
+	w.Write([]byte(`{"level":"warn","msg":"redis","warning":"redis appendonly is no: a Redis restart loses the crawl's state"}` + "\n" +
+		`{"level":"warn","msg":"redis","warning":"set-max-intset-entries is 128"}` + "\n" + "panic: boom\n"))
 	w.flush()
-	want := `n2: {"level":"warn","msg":"redis settings","warning":"set-max-intset-entries is 128"}` + "\n" + "n2: panic: boom\n"
+	want := `n2: {"level":"warn","msg":"redis","warning":"set-max-intset-entries is 128"}` + "\n" + "n2: panic: boom\n"
 	if out.String() != want {
 		t.Errorf("forwarded %q, want %q", out.String(), want)
 	}

@@ -66,6 +66,13 @@
 //     rate would allow 2,000). Goal: 3 nodes reach 2.7 × 1 node's pages/s.
 //   - cluster-throughput-redis-1: the throughput crawl by one node on Redis.
 //     Goal: 0.8 × throughput's pages/s.
+//   - cluster-cpu-local (storage memory), cluster-cpu-redis-1: CPU-bound.
+//     6 hosts × 500 pages of about 300 KB, each with 200 links within and
+//     across hosts (nearly all of them to pages already seen), no latency,
+//     --rate 0, 16 workers and 16 requests in flight per host, in one
+//     process and on one node on Redis. Parsing binds, so the Redis
+//     columns show the shared frontier's overhead per page. Goal: the node
+//     on Redis reaches 0.8 × the embedded crawl's pages/s.
 //
 // Every cluster scenario with a rate fails the run on a politeness
 // violation, judged by the site's log: a host's busiest 1 s window over
@@ -158,6 +165,12 @@ var (
 	// capacitySite has enough hosts that --rate 10 allows 2,000 pages/s,
 	// far above what 3 nodes of 8 workers fetch at 100 ms a page (240).
 	capacitySite = testsite.Config{Hosts: 200, PagesPerHost: 30, Latency: 100 * time.Millisecond, Seed: 1}
+	// cpuSite is CPU-bound (scale-out design T4): pages of about 300 KB
+	// (290,000 bytes of padding after some 11 KB of links) with 200 links
+	// each (the chain link, 190 random ones on the host and 9 across hosts)
+	// and no latency, so reading and parsing the pages binds, and nearly
+	// every link is a page already seen.
+	cpuSite = testsite.Config{Hosts: 6, PagesPerHost: 500, LinksPerPage: 190, CrossLinks: 9, Padding: 290_000, Seed: 1}
 )
 
 // frontierSite is the fan-out site of the frontier scenarios: 25 × 100 ×
@@ -235,6 +248,13 @@ func throughputArgs() []string {
 	return []string{"--workers", "64", "--per-host-concurrency", "64"}
 }
 
+// cpuArgs are the crawld flags of the CPU-bound scenarios: on 2 cores, 16
+// workers keep both busy while a page is in flight, and 16 requests in
+// flight per host let any host take them all, so politeness is not the bound.
+func cpuArgs() []string {
+	return []string{"--workers", "16", "--per-host-concurrency", "16"}
+}
+
 // clusterScenarios are the scale-out scenarios, in the order they run: a
 // ratio's baseline before the scenario judged by it.
 func clusterScenarios() []scenario {
@@ -260,6 +280,9 @@ func clusterScenarios() []scenario {
 		capacity("cluster-capacity-3", 3, false, &goal{of: "cluster-capacity-1", min: 2.7}),
 		{name: "cluster-throughput-redis-1", site: throughputSite, rate: 0, burst: 1, args: throughputArgs(), nodes: 1,
 			goal: &goal{of: "throughput", min: 0.8, also: []string{"throughput-pebble"}}},
+		{name: "cluster-cpu-local", site: cpuSite, rate: 0, burst: 1, args: cpuArgs()},
+		{name: "cluster-cpu-redis-1", site: cpuSite, rate: 0, burst: 1, args: cpuArgs(), nodes: 1,
+			goal: &goal{of: "cluster-cpu-local", min: 0.8}},
 	}
 	for i := range all {
 		all[i].onRequest, all[i].groups = true, []string{groupCluster}

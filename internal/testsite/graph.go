@@ -1,6 +1,7 @@
 package testsite
 
 import (
+	"bytes"
 	"html"
 	"math/rand/v2"
 	"strconv"
@@ -311,8 +312,30 @@ func (s *Site) decoys(p page, edges []edge) []string {
 	}
 }
 
-// render builds a small HTML page. Decoys are split around the real links
-// so that neither kind is only ever first or last in the document.
+// pageEnd closes every page, after the padding.
+const pageEnd = "</body>\n</html>\n"
+
+// fillerBlock is the unit of the padding: a paragraph of text with inline
+// markup, as articles have, and no link.
+const fillerBlock = "<div class=\"section\"><p>Lorem ipsum dolor sit amet, <em>consectetur</em> adipiscing elit, " +
+	"sed do eiusmod tempor incididunt ut labore et <strong>dolore magna aliqua</strong>. Ut enim ad minim veniam, " +
+	"quis nostrud exercitation ullamco &amp; laboris nisi ut aliquip ex ea commodo consequat.</p></div>\n"
+
+// filler returns n bytes of padding: whole fillerBlocks, then spaces and a
+// newline to make up the length, so that the padding never cuts a tag.
+func filler(n int) []byte {
+	if n <= 0 {
+		return nil
+	}
+	b := bytes.Repeat([]byte(fillerBlock), n/len(fillerBlock))
+	b = append(b, bytes.Repeat([]byte(" "), n-len(b))...)
+	b[len(b)-1] = '\n'
+	return b
+}
+
+// render builds a page's HTML up to, not including, the padding and
+// pageEnd, which serve writes after it. Decoys are split around the real
+// links so that neither kind is only ever first or last in the document.
 func (s *Site) render(p page) string {
 	edges := s.edges(p)
 	var dec []string
@@ -354,6 +377,5 @@ func (s *Site) render(p page) string {
 		link(d, "more")
 		b.WriteString("\n")
 	}
-	b.WriteString("</body>\n</html>\n")
 	return b.String()
 }

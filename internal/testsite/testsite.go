@@ -86,6 +86,14 @@ type Config struct {
 	// LeavesPerHub is the number of leaves of each hub (default 10 when 0
 	// and Hubs > 0); it needs Hubs.
 	LeavesPerHub int
+	// Padding adds this many bytes of filler HTML to every page, after its
+	// links and before </body>: paragraphs with inline markup but no links,
+	// for a crawler to read and parse as it would a real page's text
+	// (0 for none). The filler is built once in Start and the same bytes
+	// are written to every response, so that a site of 300 KB pages costs
+	// the server little more than the copy: the crawler, not the site, is
+	// the bottleneck. It does not change the link graph.
+	Padding int
 	// CountOnly keeps only the number of requests each host received
 	// (RequestsPerHost) rather than a log entry and a per-URL count per
 	// request, so that a site serving millions of requests stays small.
@@ -116,6 +124,7 @@ type Request struct {
 // use, including while pages are being served.
 type Site struct {
 	cfg     Config
+	padding []byte // Config.Padding bytes of filler, shared by every page; never written to
 	hosts   []string
 	hostIdx map[string]int
 	servers []*http.Server
@@ -142,6 +151,7 @@ func Start(cfg Config) (*Site, error) {
 		done:    make(chan struct{}),
 		counts:  make(map[string]int),
 		perHost: make([]int, cfg.Hosts),
+		padding: filler(cfg.Padding),
 	}
 	listeners := make([]net.Listener, 0, cfg.Hosts)
 	for i := range cfg.Hosts {
@@ -190,6 +200,8 @@ func normalize(cfg Config) (Config, error) {
 		return cfg, errors.New("testsite: negative LeavesPerHub")
 	case cfg.LeavesPerHub > 0 && cfg.Hubs == 0:
 		return cfg, errors.New("testsite: LeavesPerHub needs Hubs")
+	case cfg.Padding < 0:
+		return cfg, errors.New("testsite: negative Padding")
 	}
 	if cfg.Hosts == 0 {
 		cfg.Hosts = 1
@@ -514,7 +526,14 @@ func (s *Site) serve(w http.ResponseWriter, r *http.Request, h int) {
 			return
 		}
 	}
-	write(w, "text/html; charset=utf-8", s.render(page{h, k}))
+	// The page's own part, then the shared padding and the closing tags,
+	// so that the padding is never copied.
+	head := s.render(page{h, k})
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(head)+len(s.padding)+len(pageEnd)))
+	_, _ = io.WriteString(w, head)
+	_, _ = w.Write(s.padding)
+	_, _ = io.WriteString(w, pageEnd)
 }
 
 func write(w http.ResponseWriter, contentType, body string) {

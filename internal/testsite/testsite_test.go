@@ -739,3 +739,67 @@ func TestRequestsPerHost(t *testing.T) {
 		t.Errorf("%d requests logged, want 3", n)
 	}
 }
+
+// TestPadding checks the shape of the CPU-bound benchmark: pages of about
+// 300 KB, the same filler after each page's own links, and 200 links a page
+// that still match Links.
+func TestPadding(t *testing.T) {
+	const padding = 290_000
+	s := start(t, Config{Hosts: 3, PagesPerHost: 300, LinksPerPage: 190, CrossLinks: 9, Padding: padding, Seed: 4})
+	if len(s.padding) != padding {
+		t.Fatalf("padding of %d bytes, want %d", len(s.padding), padding)
+	}
+	c := newClient(t)
+	for _, pageURL := range []string{s.SeedURL(), s.PageURL(1, 150), s.PageURL(2, 299)} {
+		resp, body := get(t, c, pageURL)
+		h, k, _ := s.Page(pageURL)
+		if want := s.render(page{h, k}) + string(s.padding) + pageEnd; body != want {
+			t.Errorf("%s: body is not the page, the padding and its end", pageURL)
+		}
+		if resp.ContentLength != int64(len(body)) || len(body) < padding || len(body) > padding+20_000 {
+			t.Errorf("%s: %d bytes, Content-Length %d", pageURL, len(body), resp.ContentLength)
+		}
+		base, _ := url.Parse(pageURL)
+		var got []string
+		for _, h := range hrefs(t, body) {
+			ref, err := url.Parse(h)
+			if err != nil {
+				t.Fatalf("%s: bad href %q", pageURL, h)
+			}
+			got = append(got, base.ResolveReference(ref).String())
+		}
+		if want := s.Links(pageURL); !slices.Equal(got, want) {
+			t.Errorf("%s: %d hrefs resolve to other URLs than Links' %d", pageURL, len(got), len(want))
+		}
+	}
+	// Chain, 190 same-host and 9 cross-host links; the last page has no
+	// chain link and the home page also links to the next host.
+	for pageURL, want := range map[string]int{s.PageURL(1, 150): 200, s.PageURL(2, 299): 199, s.SeedURL(): 201} {
+		if n := len(s.Links(pageURL)); n != want {
+			t.Errorf("%s: %d links, want %d", pageURL, n, want)
+		}
+	}
+	if strings.Contains(string(s.padding), "<a") {
+		t.Error("the padding has a link")
+	}
+
+	// Any length, whole blocks or not, is exact and cuts no tag.
+	for _, n := range []int{0, 1, len(fillerBlock) - 1, len(fillerBlock), 3*len(fillerBlock) + 5} {
+		f := string(filler(n))
+		if len(f) != n || (n > 0 && !strings.HasSuffix(f, "\n")) {
+			t.Errorf("filler(%d): %d bytes %q", n, len(f), f)
+		}
+		if strings.Count(f, "<div") != strings.Count(f, "</div>") || strings.Count(f, "<") != strings.Count(f, ">") {
+			t.Errorf("filler(%d) cuts a tag: %q", n, f)
+		}
+	}
+	if s, err := Start(Config{Padding: -1}); err == nil {
+		s.Close()
+		t.Error("negative Padding accepted")
+	}
+	// Without padding, pages are unchanged: they end right after the links.
+	plain := start(t, Config{Seed: 4})
+	if _, body := get(t, c, plain.SeedURL()); !strings.HasSuffix(body, "</ul>\n"+pageEnd) {
+		t.Errorf("unpadded page ends %q", body[max(0, len(body)-40):])
+	}
+}
