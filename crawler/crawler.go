@@ -71,6 +71,14 @@ type counterStore interface {
 	SaveCounters(map[string]int64) error
 }
 
+// hostCapper is implemented by frontiers that several crawlers share, which
+// count max_pages_per_host themselves so that the cap is the crawl's rather
+// than each crawler's. AddCapped is Add that also refuses an item with
+// queue.OverHostLimit once hostLimit counted items of its host were added.
+type hostCapper interface {
+	AddCapped(ctx context.Context, it queue.Item, limit, hostLimit int) (queue.Admission, error)
+}
+
 // validatorStore is implemented by frontiers that keep each page's fetch
 // metadata (HTTP cache validators and the last fetch time), so that fetching
 // it again (a recrawl, a resumed crawl) is a conditional request and an
@@ -101,8 +109,9 @@ type Crawler struct {
 	robots  *robotsCache // nil when robots.txt is not obeyed
 	hosts   hostStates
 
-	// perHost counts the pages admitted per host, for max_pages_per_host.
-	// It is kept for the life of the crawler: one entry per host crawled.
+	// perHost counts the pages admitted per host, for max_pages_per_host,
+	// unless the frontier counts them (a hostCapper). It is kept for the
+	// life of the crawler: one entry per host crawled.
 	perHost struct {
 		mu    sync.Mutex // guards pages, and is held across the Add it bounds
 		pages map[string]int
@@ -784,26 +793,18 @@ func (c *Crawler) admit(ctx context.Context, u *url.URL, depth int) error {
 
 // enqueue adds it to the frontier unless its URL was seen before or, for a
 // new page, max_pages are already admitted, or max_pages_per_host from its
-// host. It says what became of it.
+// host. It says what became of it: OverLimit for either cap.
 func (c *Crawler) enqueue(ctx context.Context, it queue.Item, newPage bool) (queue.Admission, error) {
-	limit := 0
+	limit, hostLimit := 0, 0
 	if newPage {
-		limit = c.cfg.MaxPages
-		if c.cfg.MaxPagesPerHost > 0 {
-			// Held across Add, so that concurrent admissions cannot
-			// overshoot a host's budget.
-			c.perHost.mu.Lock()
-			defer c.perHost.mu.Unlock()
-			if c.perHost.pages[it.Host] >= c.cfg.MaxPagesPerHost {
-				c.counts.overLimit.Add(1)
-				c.metrics.reject("max_pages_per_host")
-				return queue.OverLimit, nil
-			}
-		}
+		limit, hostLimit = c.cfg.MaxPages, c.cfg.MaxPagesPerHost
 	}
-	admission, err := c.front.Add(ctx, it, limit)
-	if admission == queue.Added && newPage && c.cfg.MaxPagesPerHost > 0 {
-		c.perHost.pages[it.Host]++
+	var admission queue.Admission
+	var err error
+	if capper, ok := c.front.(hostCapper); ok && hostLimit > 0 {
+		admission, err = capper.AddCapped(ctx, it, limit, hostLimit)
+	} else {
+		admission, err = c.addCappedHere(ctx, it, limit, hostLimit)
 	}
 	if err != nil {
 		return admission, fmt.Errorf("frontier add: %w", err)
@@ -815,8 +816,32 @@ func (c *Crawler) enqueue(ctx context.Context, it queue.Item, newPage bool) (que
 	case queue.OverLimit:
 		c.counts.overLimit.Add(1)
 		c.metrics.reject("max_pages")
+	case queue.OverHostLimit:
+		c.counts.overLimit.Add(1)
+		c.metrics.reject("max_pages_per_host")
+		admission = queue.OverLimit
 	}
 	return admission, nil
+}
+
+// addCappedHere adds it to the frontier, counting the pages of each host
+// in this crawler for hostLimit (> 0: the most pages admitted per host).
+func (c *Crawler) addCappedHere(ctx context.Context, it queue.Item, limit, hostLimit int) (queue.Admission, error) {
+	if hostLimit <= 0 {
+		return c.front.Add(ctx, it, limit)
+	}
+	// Held across Add, so that concurrent admissions cannot overshoot a
+	// host's budget.
+	c.perHost.mu.Lock()
+	defer c.perHost.mu.Unlock()
+	if c.perHost.pages[it.Host] >= hostLimit {
+		return queue.OverHostLimit, nil
+	}
+	admission, err := c.front.Add(ctx, it, limit)
+	if admission == queue.Added {
+		c.perHost.pages[it.Host]++
+	}
+	return admission, err
 }
 
 // finish ends an item with its outcome: a page's record is written; a

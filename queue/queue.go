@@ -287,6 +287,10 @@ const (
 	Added     Admission = iota // queued
 	Duplicate                  // an item with the same URL was added before
 	OverLimit                  // the item counts toward a limit that is reached
+	// OverHostLimit: the item's host has all the items a per-host cap
+	// allows. Only frontiers that count items per host themselves (a
+	// frontier shared by several crawlers) return it.
+	OverHostLimit
 )
 
 // Add queues it unless an item with the same URL was added before. With

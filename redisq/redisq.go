@@ -29,6 +29,8 @@
 //	                seen.Fingerprint): a SET of the low 48 bits as integers, an intset
 //	P stats         HASH pending (queued + leased), admitted (the budget count behind
 //	                Add's limit), seen, done, stale, requeued, restarts
+//	P hc            HASH host → items AddCapped admitted (the count behind its hostLimit)
+//	P r:<authority> STRING a robots.txt outcome (SaveRobots), expiring with it
 //
 // # Scripts
 //
@@ -795,6 +797,15 @@ func (f *Frontier) Err() error {
 // newline. A transient Redis error is retried; if an earlier try had taken
 // effect, the item is reported Duplicate.
 func (f *Frontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Admission, error) {
+	return f.AddCapped(ctx, it, limit, 0)
+}
+
+// AddCapped is Add that, with hostLimit > 0, also refuses the item with
+// queue.OverHostLimit once hostLimit items of its host were added with a
+// hostLimit, by all nodes together (max_pages_per_host shared like the
+// budget). The host's count is checked after the seen set and before the
+// budget, in the same script.
+func (f *Frontier) AddCapped(ctx context.Context, it queue.Item, limit, hostLimit int) (queue.Admission, error) {
 	rec, err := f.encodeChecked(it)
 	if err != nil {
 		return queue.Duplicate, err
@@ -809,7 +820,7 @@ func (f *Frontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Adm
 	var a int64
 	err = f.retry(ctx, transient, func() error {
 		var err error
-		a, err = f.run(ctx, addScript, f.bucketKey(fp), it.Host, rec, fp&memberMask, max(limit, 0), "", 0).Int64()
+		a, err = f.run(ctx, addScript, f.bucketKey(fp), it.Host, rec, fp&memberMask, max(limit, 0), "", 0, max(hostLimit, 0)).Int64()
 		return err
 	})
 	if err != nil {

@@ -195,6 +195,66 @@ func TestSharedBudget(t *testing.T) {
 	}
 }
 
+// The per-host cap is the crawl's: two nodes adding concurrently admit
+// hostLimit items of each host in all; the budget still applies, a refused
+// URL is not marked seen, and a Put does not count.
+func TestSharedHostCap(t *testing.T) {
+	s := startRedis(t)
+	nodes := []*Frontier{openNode(t, s, "hostcap", nil), openNode(t, s, "hostcap", nil)}
+	const hostLimit = 7
+	var mu sync.Mutex
+	added := map[string]int{}
+	var wg sync.WaitGroup
+	for n, f := range nodes {
+		for g := range 3 {
+			wg.Go(func() {
+				host := fmt.Sprintf("h%d", g)
+				for i := range 20 {
+					a, err := f.AddCapped(context.Background(), item(host, n*1000+i), 0, hostLimit)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					switch a {
+					case queue.Added:
+						mu.Lock()
+						added[host]++
+						mu.Unlock()
+					case queue.OverHostLimit:
+					default:
+						t.Errorf("admission %v", a)
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for g := range 3 {
+		if n := added[fmt.Sprintf("h%d", g)]; n != hostLimit {
+			t.Errorf("host h%d: %d added by two nodes, want %d", g, n, hostLimit)
+		}
+	}
+	// Refused URLs were not marked seen: with a higher cap they go in.
+	mustAddCapped(t, nodes[1], item("h0", 19), 0, hostLimit+1, queue.Added)
+	mustAddCapped(t, nodes[1], item("h0", 18), 0, hostLimit+1, queue.OverHostLimit)
+	mustAddCapped(t, nodes[1], item("h0", 19), 0, hostLimit+1, queue.Duplicate)
+	// The budget is checked too, and Put counts toward neither.
+	if err := nodes[0].Put(context.Background(), item("h9", 1)); err != nil {
+		t.Fatal(err)
+	}
+	mustAddCapped(t, nodes[0], item("h9", 2), 1, 1, queue.Added)
+	mustAddCapped(t, nodes[0], item("h9", 3), 0, 1, queue.OverHostLimit)
+	mustAddCapped(t, nodes[0], item("h8", 1), 1, 5, queue.OverLimit)
+}
+
+func mustAddCapped(t *testing.T, f *Frontier, it queue.Item, limit, hostLimit int, want queue.Admission) {
+	t.Helper()
+	got, err := f.AddCapped(context.Background(), it, limit, hostLimit)
+	if err != nil || got != want {
+		t.Fatalf("AddCapped(%s, %d, %d) = %v, %v; want %v", it.URL, limit, hostLimit, got, err, want)
+	}
+}
+
 // claimLog records every hand-out: its Redis time, local time and item.
 type claimLog struct {
 	mu    sync.Mutex

@@ -300,8 +300,10 @@ return n
 // addScript queues an item. ARGV[6] host, ARGV[7] record, ARGV[8] seen
 // member (” for Put: no seen check, no budget), ARGV[9] limit (> 0: the
 // item counts toward the shared budget), ARGV[10] Put's token (” for
-// Add) and ARGV[11] how long to keep it (µs). KEYS[9] the seen bucket.
-// Returns a queue.Admission: 0 added, 1 duplicate, 2 over the limit. A Put
+// Add), ARGV[11] how long to keep it (µs) and ARGV[12] the per-host cap
+// (> 0: the item counts toward its host's, kept in the hc hash). KEYS[9]
+// the seen bucket. Returns a queue.Admission: 0 added, 1 duplicate, 2 over
+// the limit, 3 over the host's cap. A Put
 // whose token is in puts already ran (its reply was lost): it returns 0
 // and changes nothing; tokens expire, pruned by later Puts.
 var addScript = redis.NewScript(prelude + `
@@ -314,10 +316,13 @@ if token ~= '' then
 end
 if member ~= '' then
   if redis.call('SISMEMBER', KEYS[9], member) == 1 then return 1 end
+  local cap = tonumber(ARGV[12]) or 0
+  if cap > 0 and (tonumber(redis.call('HGET', P .. 'hc', host)) or 0) >= cap then return 3 end
   if limit > 0 then
     if (tonumber(redis.call('HGET', STATS, 'admitted')) or 0) >= limit then return 2 end
     redis.call('HINCRBY', STATS, 'admitted', 1)
   end
+  if cap > 0 then redis.call('HINCRBY', P .. 'hc', host, 1) end
   redis.call('SADD', KEYS[9], member)
   redis.call('HINCRBY', STATS, 'seen', 1)
 end

@@ -66,7 +66,7 @@ func (l redisLog) Printf(_ context.Context, format string, v ...any) {
 // left out, so nodes of different sizes can join one crawl.
 func crawlIdentity(c crawler.Config) string {
 	shared := map[string]any{
-		"max_pages": c.MaxPages, "max_depth": c.MaxDepth,
+		"max_pages": c.MaxPages, "max_pages_per_host": c.MaxPagesPerHost, "max_depth": c.MaxDepth,
 		"rate": c.Rate, "burst": c.Burst, "per_host_concurrency": c.PerHostConcurrency,
 		"allow_domains": c.AllowDomains, "allow_schemes": c.AllowSchemes, "allow_extensions": c.AllowExtensions,
 		"user_agent": c.UserAgent, "robots_token": c.RobotsToken, "robots": c.Robots, "max_crawl_delay": c.MaxCrawlDelay,

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -257,6 +258,38 @@ func TestShared_Budget(t *testing.T) {
 	waitNodes(t, late, 10*time.Second)
 	if got := pagesByNode(t, late); len(got) != 0 {
 		t.Errorf("a node started after the crawl was done recorded %d pages, want 0", len(got))
+	}
+}
+
+// TestShared_HostCap gives three nodes --max-pages-per-host 12: the cap is
+// the crawl's, so each host gives 12 pages in all, not 12 per node.
+func TestShared_HostCap(t *testing.T) {
+	r := redistest.Start(t)
+	const hosts, hostCap = 4, 30
+	// Latency and few workers make the crawl last long enough for every
+	// node to take part, each finding links of every host.
+	site := startSite(t, testsite.Config{Hosts: hosts, PagesPerHost: 100, Latency: 50 * time.Millisecond})
+	nodes := startNodes(t, 3, r, site, "--rate", "0", "--max-pages-per-host", strconv.Itoa(hostCap), "--workers", "2")
+	waitNodes(t, nodes, 60*time.Second)
+	perHost := map[string]int{}
+	for p := range pageRequests(site) {
+		perHost[p[:strings.IndexByte(p, '/')]]++
+	}
+	for _, h := range site.Hosts() {
+		if perHost[h] != hostCap {
+			t.Errorf("host %s: %d pages fetched by 3 nodes with --max-pages-per-host %d, want %d", h, perHost[h], hostCap, hostCap)
+		}
+	}
+	got := pagesByNode(t, nodes)
+	if len(got) != hosts*hostCap {
+		t.Errorf("%d pages recorded, want %d", len(got), hosts*hostCap)
+	}
+	perNode := map[string]int{}
+	for _, by := range got {
+		perNode[by[0]]++
+	}
+	if len(perNode) < 2 {
+		t.Errorf("pages per node %v; want several nodes to take part, or the cap is not tested across nodes", perNode)
 	}
 }
 
