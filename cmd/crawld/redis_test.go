@@ -238,6 +238,60 @@ func TestShared_RobotsFetchedOnce(t *testing.T) {
 	t.Logf("robots denials per node: %v", denied)
 }
 
+// TestShared_CrawlDelayAndRetryAfter has three nodes crawl a site whose
+// robots.txt asks for a Crawl-delay of 1 s, and one of whose hosts answers
+// everything with 503 and Retry-After 2: across all nodes, requests to a
+// host come at least the delay apart, and the failing host is asked again
+// only once its Retry-After has passed.
+func TestShared_CrawlDelayAndRetryAfter(t *testing.T) {
+	r := redistest.Start(t)
+	const retryAfter = 2 * time.Second
+	site := startSite(t, testsite.Config{Hosts: 3, PagesPerHost: 5, Robots: "User-agent: *\nCrawl-delay: 1\n",
+		Unavailable: []int{2}, RetryAfter: retryAfter})
+	nodes := startNodes(t, 3, r, site, "--rate", "0", "--workers", "3", "--max-host-failures", "2")
+	waitNodes(t, nodes, 60*time.Second)
+
+	failing := site.Hosts()[2]
+	byHost := map[string][]time.Time{}
+	for _, req := range site.Requests() {
+		byHost[req.Host] = append(byHost[req.Host], req.At)
+	}
+	for h, ats := range byHost {
+		want := time.Second // Crawl-delay, robots.txt request included
+		if h == failing {
+			want = retryAfter
+		}
+		if len(ats) < 2 {
+			t.Errorf("host %s: %d requests, want several", h, len(ats))
+		}
+		sort.Slice(ats, func(i, j int) bool { return ats[i].Before(ats[j]) })
+		for i := 1; i < len(ats); i++ {
+			// 20 ms: the claim on Redis's clock to the request's arrival,
+			// as in TestShared_ThreeNodesOneCrawl.
+			if gap := ats[i].Sub(ats[i-1]); gap < want-20*time.Millisecond {
+				t.Errorf("host %s: requests %v apart, want ≥ %v across all nodes", h, gap, want)
+			}
+		}
+	}
+	healthy := 0
+	for p, n := range pageRequests(site) {
+		if !strings.HasPrefix(p, failing+"/") {
+			healthy++
+			if n != 1 {
+				t.Errorf("%s requested %d times, want once", p, n)
+			}
+		}
+	}
+	if healthy != 10 {
+		t.Errorf("%d pages of the healthy hosts fetched, want 10", healthy)
+	}
+	// Each node sets the host aside after 2 failures of its own.
+	if n := len(byHost[failing]); n > 3*2 {
+		t.Errorf("the failing host was asked %d times, want ≤ 6 (3 nodes × --max-host-failures 2)", n)
+	}
+	t.Logf("requests to the failing host: %d", len(byHost[failing]))
+}
+
 // TestShared_Budget gives three nodes --max-pages 40: the budget is the
 // crawl's, so 40 pages are fetched in all, not 40 per node; a fourth node
 // started afterwards exits at once.
