@@ -1,6 +1,8 @@
 // Package redisq is a crawl frontier shared by several crawld processes
 // (nodes) through one Redis: one queue, one seen set, one politeness clock
-// per host, one page budget and one "finished" count for the whole cluster.
+// per host, one page budget, one count per host for a per-host cap, one
+// robots.txt outcome per site and one "finished" count for the whole
+// cluster.
 // It implements the crawler's Frontier interface with queue.Memory's
 // semantics; the design is section 2 of design/scaleout.md, with one shard.
 //
@@ -35,10 +37,12 @@
 // # Scripts
 //
 // All state changes are Lua scripts (see scripts.go), atomic on the server:
-// add (Add and Put), claim (Get, carrying the node's acks), ack (a batch
-// of acks: Finish, and the Dones no claim carried), interval, block,
-// unblock, heartbeat (with the dead-node reaper), release (Close), join
-// and init (Open), stats (Stats and Join). Every time is Redis's TIME read inside
+// add (Add, AddCapped and Put), claim (Get, carrying the node's acks), ack
+// (a batch of acks: Finish, and the Dones no claim carried), interval,
+// block, unblock, heartbeat (with the dead-node reaper), release (Close),
+// join and init (Open), stats (Stats and Join) — all but robots.txt
+// outcomes, which SaveRobots and LoadRobots keep in plain keys that
+// expire with them (SET PX; GET and PTTL). Every time is Redis's TIME read inside
 // the script; a node's clock is only used to sleep the wait a claim
 // returns, and to turn Block's until into a duration. Claim, heartbeat
 // and join also read INFO server's run_id, to notice a restart (below).
