@@ -530,7 +530,7 @@ func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bo
 				zap.Error(res.err), zap.Int("failures", failures), zap.Time("until", res.retryAt))
 			c.front.Block(it.Host, res.retryAt)
 		}
-		c.publishRobots(ctx, authority)
+		c.publishRobots(ctx, authority, res)
 		return true, c.requeue(ctx, it)
 	}
 	delay := res.rules.CrawlDelay()
@@ -554,7 +554,7 @@ func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bo
 	}
 	// Published after SetInterval, so that no node takes the rules, and a
 	// slot at the faster pace, before the host's interval is in force.
-	c.publishRobots(ctx, authority)
+	c.publishRobots(ctx, authority, res)
 	if res.first && c.cfg.Sitemaps {
 		if err := c.queueSitemaps(ctx, authority, res.rules.Sitemaps()); err != nil {
 			return true, err
@@ -563,11 +563,11 @@ func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bo
 	return true, c.requeue(ctx, it)
 }
 
-// publishRobots shares authority's robots.txt outcome with the other nodes
-// of a shared crawl. Failing only costs them a robots.txt request each, so
-// it is logged, not returned.
-func (c *Crawler) publishRobots(ctx context.Context, authority string) {
-	if err := c.robots.publish(ctx, authority); err != nil && ctx.Err() == nil {
+// publishRobots shares the robots.txt outcome res reports with the other
+// nodes of a shared crawl. Failing only costs them a robots.txt request
+// each, so it is logged, not returned.
+func (c *Crawler) publishRobots(ctx context.Context, authority string, res robotsResult) {
+	if err := c.robots.publish(ctx, authority, res); err != nil && ctx.Err() == nil {
 		c.log.Warn("robots.txt rules not shared", zap.String("authority", authority), zap.Error(err))
 	}
 }

@@ -53,7 +53,6 @@ type robotsShare interface {
 }
 
 type robotsEntry struct {
-	body         []byte        // the robots.txt the rules were parsed from, for sharing
 	rules        *robots.Rules // nil until the first fetch ends
 	expires      time.Time     // when the rules must be fetched again
 	unavailable  bool          // the last fetch failed: nothing may be fetched before expires
@@ -143,6 +142,11 @@ type robotsResult struct {
 	// shareErr is why the shared outcome could not be read; the authority's
 	// robots.txt was then requested.
 	shareErr error
+	// toShare is the outcome as the other nodes of a shared crawl read it,
+	// and how long it holds, for publish; nil if it was not fetched here
+	// or nothing is shared.
+	toShare    []byte
+	toShareTTL time.Duration
 }
 
 // fetch retrieves authority's robots.txt, after verdict returned
@@ -175,21 +179,25 @@ func (c *robotsCache) fetch(ctx context.Context, authority string) robotsResult 
 	res := robotsResult{first: e.rules == nil, shareErr: shareErr}
 	switch {
 	case err == nil:
-		e.body, e.rules, e.unavailable, e.expires = body, rules, false, now.Add(c.ttl)
+		e.rules, e.unavailable, e.expires = rules, false, now.Add(c.ttl)
 		e.failures, e.failingSince = 0, time.Time{}
 	case e.failures > 0 && now.Sub(e.failingSince) >= robotsGiveUp:
-		e.body, e.rules, e.unavailable, e.expires = nil, robots.AllowAll(), false, now.Add(c.ttl)
+		e.rules, e.unavailable, e.expires = robots.AllowAll(), false, now.Add(c.ttl)
 		e.failures, e.failingSince = 0, time.Time{}
+		body = nil
 	default:
 		if e.failures == 0 {
 			e.failingSince = now
 		}
 		e.failures++
-		e.body, e.rules, e.unavailable = nil, robots.DisallowAll(), true
+		e.rules, e.unavailable = robots.DisallowAll(), true
 		e.expires = now.Add(min(c.backoff(e.failures, retryAfter), c.ttl))
 		res.err, res.retryAt = err, e.expires
 	}
 	res.rules = e.rules
+	if c.share != nil {
+		res.toShare, res.toShareTTL = sharedRobotsOf(e, body).encode(), e.expires.Sub(now)
+	}
 	return res
 }
 
@@ -219,7 +227,7 @@ func (c *robotsCache) adopt(authority string, data []byte, ttl time.Duration) (r
 	e := c.entries[authority]
 	defer c.fetched(e)
 	res := robotsResult{first: e.rules == nil, shared: true}
-	e.body, e.rules, e.unavailable = sr.body, rules, sr.outcome == sharedUnavailable
+	e.rules, e.unavailable = rules, sr.outcome == sharedUnavailable
 	e.expires = time.Now().Add(min(ttl, c.ttl))
 	e.failures, e.failingSince = sr.failures, sr.failingSince
 	if e.unavailable {
@@ -229,26 +237,14 @@ func (c *robotsCache) adopt(authority string, data []byte, ttl time.Duration) (r
 	return res, true
 }
 
-// publish stores authority's current outcome in the shared frontier, for
-// the other nodes, for as long as it holds here. It does nothing without
-// a shared frontier.
-func (c *robotsCache) publish(ctx context.Context, authority string) error {
-	if c.share == nil {
+// publish stores the outcome of the fetch res reports in the shared
+// frontier, for the other nodes, for as long as it holds here. It does
+// nothing without a shared frontier, or for an outcome taken from it.
+func (c *robotsCache) publish(ctx context.Context, authority string, res robotsResult) error {
+	if res.toShare == nil || res.toShareTTL <= 0 {
 		return nil
 	}
-	c.mu.Lock()
-	e := c.entries[authority]
-	if e == nil || e.rules == nil {
-		c.mu.Unlock()
-		return nil
-	}
-	sr := sharedRobotsOf(e)
-	ttl := time.Until(e.expires)
-	c.mu.Unlock()
-	if ttl <= 0 {
-		return nil
-	}
-	return c.share.SaveRobots(ctx, authority, sr.encode(), ttl)
+	return c.share.SaveRobots(ctx, authority, res.toShare, res.toShareTTL)
 }
 
 // sharedOutcome is the kind of outcome a robots.txt fetch shares.
@@ -271,14 +267,16 @@ type sharedRobots struct {
 	body         []byte    // with sharedRules
 }
 
-func sharedRobotsOf(e *robotsEntry) sharedRobots {
+// sharedRobotsOf is e's outcome as nodes share it; body is the robots.txt
+// its rules came from, nil when there are no restrictions.
+func sharedRobotsOf(e *robotsEntry, body []byte) sharedRobots {
 	switch {
 	case e.unavailable:
 		return sharedRobots{outcome: sharedUnavailable, failures: e.failures, failingSince: e.failingSince}
-	case e.body == nil:
+	case body == nil:
 		return sharedRobots{outcome: sharedAllowAll}
 	}
-	return sharedRobots{outcome: sharedRules, body: e.body}
+	return sharedRobots{outcome: sharedRules, body: body}
 }
 
 // encode writes "<outcome> <failures> <failing since, Unix ms>\n<body>".

@@ -184,7 +184,7 @@ func TestRobotsCache_SharedOutcomes(t *testing.T) {
 			if res.shared || v != tt.want {
 				t.Fatalf("first node: shared %v, verdict %v; want a fetch and %v", res.shared, v, tt.want)
 			}
-			if err := first.publish(context.Background(), base); err != nil {
+			if err := first.publish(context.Background(), base, res); err != nil {
 				t.Fatal(err)
 			}
 			res, v = robotsOutcome(t, second, base)
