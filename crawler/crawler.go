@@ -79,6 +79,15 @@ type hostCapper interface {
 	AddCapped(ctx context.Context, it queue.Item, limit, hostLimit int) (queue.Admission, error)
 }
 
+// batchAdder is implemented by frontiers for which a call costs a round
+// trip (one shared over the network), so that a page's links are admitted
+// in one call. AddBatch is hostCapper's AddCapped for each item in order,
+// with each item's admission in the result; an item whose URL came earlier
+// in items is a Duplicate.
+type batchAdder interface {
+	AddBatch(ctx context.Context, items []queue.Item, limit, hostLimit int) ([]queue.Admission, error)
+}
+
 // validatorStore is implemented by frontiers that keep each page's fetch
 // metadata (HTTP cache validators and the last fetch time), so that fetching
 // it again (a recrawl, a resumed crawl) is a conditional request and an
@@ -717,10 +726,8 @@ func (c *Crawler) crawlResponse(ctx context.Context, it queue.Item, page *url.UR
 		rec.Noindex = rec.Noindex || p.noindex
 		rec.Nofollow = rec.Nofollow || p.nofollow
 		if !rec.Nofollow {
-			for _, link := range p.links {
-				if err := c.admit(ctx, filter.Normalize(link), it.Depth+1); err != nil {
-					return err
-				}
+			if err := c.admitLinks(ctx, p.links, it.Depth+1); err != nil {
+				return err
 			}
 		}
 	}
@@ -773,22 +780,62 @@ func (c *Crawler) redirect(ctx context.Context, it queue.Item, from *url.URL, lo
 // admit applies the filter, depth and page limits to a discovered URL and
 // queues it if it passes and has not been seen.
 func (c *Crawler) admit(ctx context.Context, u *url.URL, depth int) error {
+	it, ok := c.candidate(u, depth)
+	if !ok {
+		return nil
+	}
+	_, err := c.enqueue(ctx, it, true)
+	return err
+}
+
+// admitLinks admits the links of a page, found at depth, as admit does
+// each: in one call when the frontier takes batches, else one by one.
+func (c *Crawler) admitLinks(ctx context.Context, links []*url.URL, depth int) error {
+	batcher, ok := c.front.(batchAdder)
+	if !ok {
+		for _, link := range links {
+			if err := c.admit(ctx, filter.Normalize(link), depth); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	items := make([]queue.Item, 0, len(links))
+	for _, link := range links {
+		if it, ok := c.candidate(filter.Normalize(link), depth); ok {
+			items = append(items, it)
+		}
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	admissions, err := batcher.AddBatch(ctx, items, c.cfg.MaxPages, c.cfg.MaxPagesPerHost)
+	if err != nil {
+		return fmt.Errorf("frontier add: %w", err)
+	}
+	for _, a := range admissions {
+		c.counted(a)
+	}
+	return nil
+}
+
+// candidate applies the filter and the depth limit to a discovered URL,
+// counting a rejection, and returns the item to queue if it passes.
+func (c *Crawler) candidate(u *url.URL, depth int) (queue.Item, bool) {
 	if reason := c.rules.Load().Check(u); reason != filter.ReasonOK {
 		c.counts.filtered[reason].Add(1)
 		c.metrics.reject(reason.String())
 		if ce := c.log.Check(zap.DebugLevel, "url rejected"); ce != nil {
 			ce.Write(zap.String("url", u.String()), zap.Stringer("reason", reason))
 		}
-		return nil
+		return queue.Item{}, false
 	}
 	if c.cfg.MaxDepth > 0 && depth > c.cfg.MaxDepth {
 		c.counts.tooDeep.Add(1)
 		c.metrics.reject("too_deep")
-		return nil
+		return queue.Item{}, false
 	}
-	it := queue.Item{URL: u.String(), Host: u.Host, Depth: depth, Kind: queue.KindPage}
-	_, err := c.enqueue(ctx, it, true)
-	return err
+	return queue.Item{URL: u.String(), Host: u.Host, Depth: depth, Kind: queue.KindPage}, true
 }
 
 // enqueue adds it to the frontier unless its URL was seen before or, for a
@@ -809,6 +856,12 @@ func (c *Crawler) enqueue(ctx context.Context, it queue.Item, newPage bool) (que
 	if err != nil {
 		return admission, fmt.Errorf("frontier add: %w", err)
 	}
+	return c.counted(admission), nil
+}
+
+// counted counts a rejected admission, and returns it with OverHostLimit
+// as OverLimit.
+func (c *Crawler) counted(admission queue.Admission) queue.Admission {
 	switch admission {
 	case queue.Duplicate:
 		c.counts.duplicate.Add(1)
@@ -819,9 +872,9 @@ func (c *Crawler) enqueue(ctx context.Context, it queue.Item, newPage bool) (que
 	case queue.OverHostLimit:
 		c.counts.overLimit.Add(1)
 		c.metrics.reject("max_pages_per_host")
-		admission = queue.OverLimit
+		return queue.OverLimit
 	}
-	return admission, nil
+	return admission
 }
 
 // addCappedHere adds it to the frontier, counting the pages of each host

@@ -37,7 +37,8 @@
 // # Scripts
 //
 // All state changes are Lua scripts (see scripts.go), atomic on the server:
-// add (Add, AddCapped and Put), claim (Get, carrying the node's acks), ack
+// add (Add, AddCapped and Put), add batch (AddBatch: a page's links in one
+// call), claim (Get, carrying the node's acks), ack
 // (a batch of acks: Finish, and the Dones no claim carried), interval,
 // block, unblock, heartbeat (with the dead-node reaper), release (Close),
 // join and init (Open), stats (Stats and Join) — all but robots.txt
@@ -228,14 +229,15 @@ const (
 )
 
 const (
-	maxWait   = 250 * time.Millisecond // longest sleep of a Get between claims
-	joinPoll  = 100 * time.Millisecond // Join's polling period
-	reapBatch = 16                     // expired leases a claim hands back at most
-	reapNodes = 8                      // dead nodes a heartbeat reaps at most
-	callLimit = 10 * time.Second       // bound on calls that have no context (Close, Stats, heartbeat)
-	putKeep   = 10 * time.Minute       // least time a Put's token is kept (more if 2×RetryFor is longer)
-	ackDelay  = 5 * time.Millisecond   // longest a Done's ack waits for a claim to carry it
-	ackBatch  = 256                    // most acks one script call carries
+	maxWait     = 250 * time.Millisecond // longest sleep of a Get between claims
+	joinPoll    = 100 * time.Millisecond // Join's polling period
+	reapBatch   = 16                     // expired leases a claim hands back at most
+	addBatchMax = 256                    // items one AddBatch call carries at most
+	reapNodes   = 8                      // dead nodes a heartbeat reaps at most
+	callLimit   = 10 * time.Second       // bound on calls that have no context (Close, Stats, heartbeat)
+	putKeep     = 10 * time.Minute       // least time a Put's token is kept (more if 2×RetryFor is longer)
+	ackDelay    = 5 * time.Millisecond   // longest a Done's ack waits for a claim to carry it
+	ackBatch    = 256                    // most acks one script call carries
 )
 
 // Options configure Open.
@@ -838,6 +840,74 @@ func (f *Frontier) AddCapped(ctx context.Context, it queue.Item, limit, hostLimi
 		f.known.add(fp)
 	}
 	return queue.Admission(a), nil
+}
+
+// AddBatch is AddCapped for each of items in order, in as few Redis calls
+// as it takes (one per addBatchMax items; none for URLs this node knows are
+// seen), returning each item's admission; an item whose URL came earlier
+// in items is a Duplicate. It fails, adding nothing, if an item has no
+// host or a newline in it. A transient Redis error is retried; items an
+// earlier try had added are reported Duplicate. On error, the items of
+// earlier calls may have been added.
+func (f *Frontier) AddBatch(ctx context.Context, items []queue.Item, limit, hostLimit int) ([]queue.Admission, error) {
+	out := make([]queue.Admission, len(items))
+	type sent struct {
+		i  int
+		fp uint64
+	}
+	var todo []sent
+	var args []any
+	for i, it := range items {
+		rec, err := f.encodeChecked(it)
+		if err != nil {
+			return nil, err
+		}
+		fp := seen.Fingerprint(it.URL)
+		if f.known.has(fp) {
+			out[i] = queue.Duplicate
+			continue
+		}
+		todo = append(todo, sent{i, fp})
+		args = append(args, it.Host, rec, fp&memberMask, fp>>48)
+	}
+	if err := f.usable(ctx); err != nil {
+		return nil, err
+	}
+	added := false
+	for len(todo) > 0 {
+		n := min(len(todo), addBatchMax)
+		var res []any
+		err := f.retry(ctx, transient, func() error {
+			var err error
+			res, err = f.run(ctx, addBatchScript, "", append([]any{max(limit, 0), max(hostLimit, 0)}, args[:4*n]...)...).Slice()
+			return err
+		})
+		if err == nil && len(res) != n {
+			err = fmt.Errorf("%d admissions for %d items", len(res), n)
+		}
+		if err != nil {
+			if added {
+				f.broadcast()
+			}
+			return nil, fmt.Errorf("redisq: add %d items: %w", len(items), err)
+		}
+		for j, r := range res {
+			a, _ := r.(int64)
+			out[todo[j].i] = queue.Admission(a)
+			switch queue.Admission(a) {
+			case queue.Added:
+				added = true
+				f.known.add(todo[j].fp)
+			case queue.Duplicate:
+				f.known.add(todo[j].fp)
+			}
+		}
+		todo, args = todo[n:], args[4*n:]
+	}
+	if added {
+		f.broadcast()
+	}
+	return out, nil
 }
 
 // memberMask keeps the low 48 bits of a fingerprint: the member of its

@@ -332,6 +332,47 @@ settle(host)
 return 0
 `)
 
+// addBatchScript is addScript's Add for many items in order, in one call:
+// ARGV[6] limit and ARGV[7] per-host cap as addScript's ARGV[9] and
+// ARGV[12], then four arguments per item: host, record, seen member and
+// seen bucket number (its key is built here, under the crawl's hash tag).
+// Returns each item's queue.Admission, as addScript would have; an item
+// whose URL came earlier in the batch is a duplicate.
+var addBatchScript = redis.NewScript(prelude + `
+local limit, cap = tonumber(ARGV[6]), tonumber(ARGV[7])
+local admitted = tonumber(redis.call('HGET', STATS, 'admitted')) or 0
+local out, touched, added = {}, {}, 0
+for i = 8, #ARGV, 4 do
+  local host, rec, member = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local sk = P .. 's:' .. ARGV[i + 3]
+  local a = 0
+  if redis.call('SISMEMBER', sk, member) == 1 then
+    a = 1
+  elseif cap > 0 and (tonumber(redis.call('HGET', P .. 'hc', host)) or 0) >= cap then
+    a = 3
+  elseif limit > 0 and admitted >= limit then
+    a = 2
+  else
+    if limit > 0 then
+      admitted = admitted + 1
+      redis.call('HINCRBY', STATS, 'admitted', 1)
+    end
+    if cap > 0 then redis.call('HINCRBY', P .. 'hc', host, 1) end
+    redis.call('SADD', sk, member)
+    redis.call('RPUSH', P .. 'q:' .. host, rec)
+    touched[host] = true
+    added = added + 1
+  end
+  out[#out + 1] = a
+end
+if added > 0 then
+  redis.call('HINCRBY', STATS, 'seen', added)
+  redis.call('HINCRBY', STATS, 'pending', added)
+end
+for host in pairs(touched) do settle(host) end
+return out
+`)
+
 // claimScript is the only place a request is authorised. ARGV[6] node,
 // ARGV[7] lease TTL µs, ARGV[8] how many expired leases to hand back at
 // most, ARGV[9] the lease id (the caller's, fresh for each claim and the

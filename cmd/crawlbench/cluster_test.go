@@ -36,7 +36,7 @@ func TestClusterScenarios(t *testing.T) {
 	}
 	want := []string{"throughput", "throughput-pebble", "cluster-politeness-local", "cluster-politeness-1", "cluster-politeness-3",
 		"cluster-capacity-local", "cluster-capacity-pebble", "cluster-capacity-1", "cluster-capacity-3", "cluster-throughput-redis-1",
-		"cluster-cpu-local", "cluster-cpu-redis-1"}
+		"cluster-fanout-local", "cluster-fanout-redis-1", "cluster-cpu-local", "cluster-cpu-redis-1"}
 	if !slices.Equal(group, want) {
 		t.Fatalf("-scenario cluster runs %v, want %v", group, want)
 	}
@@ -107,6 +107,17 @@ func TestClusterScenarios(t *testing.T) {
 	}
 	if w, c := intFlag(t, red.args, "--workers", 0), intFlag(t, red.args, "--per-host-concurrency", 0); w != 64 || c != 64 {
 		t.Errorf("cluster-throughput-redis-1: %d workers, %d per host", w, c)
+	}
+
+	// Fan-out: hubs of many new links, politeness unbounded.
+	for name, nodes := range map[string]int{"cluster-fanout-local": 0, "cluster-fanout-redis-1": 1} {
+		sc := byName[name]
+		if sc.nodes != nodes || sc.durable || sc.rate != 0 || sc.site.Hubs == 0 || sc.site.LeavesPerHub < 50 || sc.site.CountOnly {
+			t.Errorf("%s: %d nodes, durable %v, rate %v, site %+v", name, sc.nodes, sc.durable, sc.rate, sc.site)
+		}
+	}
+	if g := byName["cluster-fanout-redis-1"].goal; g == nil || g.of != "cluster-fanout-local" || g.min != 0.8 {
+		t.Errorf("cluster-fanout-redis-1: goal %+v, want ≥ 0.8 × cluster-fanout-local", g)
 	}
 
 	// CPU-bound: big pages of many links, nothing else binds.

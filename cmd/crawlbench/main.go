@@ -66,6 +66,11 @@
 //     rate would allow 2,000). Goal: 3 nodes reach 2.7 × 1 node's pages/s.
 //   - cluster-throughput-redis-1: the throughput crawl by one node on Redis.
 //     Goal: 0.8 × throughput's pages/s.
+//   - cluster-fanout-local (storage memory), cluster-fanout-redis-1: the
+//     fan-out shape (10 hosts × 20 hubs × 100 leaves, so a hub brings 100
+//     new links), --rate 0 and throughput's workers, in one process and on
+//     one node on Redis: what admitting many new links costs on Redis.
+//     Goal: the node on Redis reaches 0.8 × the embedded crawl's pages/s.
 //   - cluster-cpu-local (storage memory), cluster-cpu-redis-1: CPU-bound.
 //     6 hosts × 500 pages of about 300 KB, each with 200 links within and
 //     across hosts (nearly all of them to pages already seen), no latency,
@@ -170,7 +175,11 @@ var (
 	// each (the chain link, 190 random ones on the host and 9 across hosts)
 	// and no latency, so reading and parsing the pages binds, and nearly
 	// every link is a page already seen.
-	cpuSite = testsite.Config{Hosts: 6, PagesPerHost: 500, LinksPerPage: 190, CrossLinks: 9, Padding: 290_000, Seed: 1}
+	// fanoutSite brings many new links per page, as the first pages of a
+	// large site do: 10 hosts, each a home page linking 20 hubs of 100
+	// leaves (20,210 pages).
+	fanoutSite = testsite.Config{Hosts: 10, Hubs: 20, LeavesPerHub: 100, Seed: 1}
+	cpuSite    = testsite.Config{Hosts: 6, PagesPerHost: 500, LinksPerPage: 190, CrossLinks: 9, Padding: 290_000, Seed: 1}
 )
 
 // frontierSite is the fan-out site of the frontier scenarios: 25 × 100 ×
@@ -280,6 +289,9 @@ func clusterScenarios() []scenario {
 		capacity("cluster-capacity-3", 3, false, &goal{of: "cluster-capacity-1", min: 2.7}),
 		{name: "cluster-throughput-redis-1", site: throughputSite, rate: 0, burst: 1, args: throughputArgs(), nodes: 1,
 			goal: &goal{of: "throughput", min: 0.8, also: []string{"throughput-pebble"}}},
+		{name: "cluster-fanout-local", site: fanoutSite, rate: 0, burst: 1, args: throughputArgs()},
+		{name: "cluster-fanout-redis-1", site: fanoutSite, rate: 0, burst: 1, args: throughputArgs(), nodes: 1,
+			goal: &goal{of: "cluster-fanout-local", min: 0.8}},
 		{name: "cluster-cpu-local", site: cpuSite, rate: 0, burst: 1, args: cpuArgs()},
 		{name: "cluster-cpu-redis-1", site: cpuSite, rate: 0, burst: 1, args: cpuArgs(), nodes: 1,
 			goal: &goal{of: "cluster-cpu-local", min: 0.8}},

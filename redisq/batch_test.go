@@ -1,0 +1,111 @@
+package redisq
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/crawld/crawld/queue"
+)
+
+// AddBatch admits exactly as a sequence of AddCapped calls would: seen
+// set (including URLs earlier in the batch), per-host cap, budget, FIFO
+// per host, one pending task per item added, visible to every node.
+func TestAddBatchAsAddCapped(t *testing.T) {
+	s := startRedis(t)
+	a, b := openNode(t, s, "batch", nil), openNode(t, s, "batch", nil)
+	ctx := context.Background()
+	mustAdd(t, a, item("h1", 0), 0, queue.Added)
+
+	// Host cap 2 and budget 4 count only capped, counted admissions: p0,
+	// added without either, is in neither count.
+	batch := []queue.Item{
+		item("h1", 0), // seen before the batch
+		item("h1", 1),
+		item("h1", 1), // earlier in the batch
+		item("h1", 2),
+		item("h1", 3), // over h1's cap: p1 and p2 count
+		item("h2", 0),
+		item("h2", 1),
+		item("h3", 0), // over the budget: h1/p1, h1/p2, h2/p0 and h2/p1 count
+	}
+	got, err := b.AddBatch(ctx, batch, 4, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []queue.Admission{queue.Duplicate, queue.Added, queue.Duplicate, queue.Added, queue.OverHostLimit,
+		queue.Added, queue.Added, queue.OverLimit}
+	if !slices.Equal(got, want) {
+		t.Errorf("admissions %v, want %v", got, want)
+	}
+	if st := a.Stats(); st.Queued != 5 || st.Seen != 5 {
+		t.Errorf("Stats after the batch = %+v, want 5 queued, 5 seen", st)
+	}
+	var urls []string
+	for range 5 {
+		it := mustGet(t, a)
+		urls = append(urls, it.URL)
+		a.Done(it)
+	}
+	h1 := slices.DeleteFunc(slices.Clone(urls), func(u string) bool { return u[:10] != "http://h1/" })
+	if !slices.Equal(h1, []string{"http://h1/p0", "http://h1/p1", "http://h1/p2"}) {
+		t.Errorf("h1 handed out as %v, want FIFO p0 p1 p2", h1)
+	}
+	// A refused URL was not marked seen.
+	mustAddCapped(t, a, item("h3", 0), 0, 0, queue.Added)
+}
+
+// A batch longer than one call carries is split, in order, and an empty or
+// all-known batch costs no call.
+func TestAddBatchSplit(t *testing.T) {
+	s := startRedis(t)
+	f := openNode(t, s, "split", nil)
+	ctx := context.Background()
+	items := make([]queue.Item, 2*addBatchMax+10)
+	for i := range items {
+		items[i] = item("h", i)
+	}
+	got, err := f.AddBatch(ctx, items, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range got {
+		if a != queue.Added {
+			t.Fatalf("item %d: %v, want added", i, a)
+		}
+	}
+	if st := f.Stats(); st.Queued != len(items) {
+		t.Fatalf("queued %d, want %d", st.Queued, len(items))
+	}
+	calls := func() int64 {
+		v, err := s.rdb.InfoMap(ctx, "commandstats").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rest, _ := strings.Cut(v["Commandstats"]["cmdstat_evalsha"], "calls=")
+		num, _, _ := strings.Cut(rest, ",")
+		n, err := strconv.ParseInt(num, 10, 64)
+		if err != nil {
+			t.Fatalf("commandstats: %v", v["Commandstats"])
+		}
+		return n
+	}
+	before := calls()
+	again, err := f.AddBatch(ctx, items, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after := calls(); after != before {
+		t.Errorf("a batch of URLs this node added cost %d script calls, want 0", after-before)
+	}
+	for i, a := range again {
+		if a != queue.Duplicate {
+			t.Fatalf("item %d again: %v, want duplicate", i, a)
+		}
+	}
+	if _, err := f.AddBatch(ctx, []queue.Item{item("h", 1), {URL: "http://x/", Host: ""}}, 0, 0); err == nil {
+		t.Error("a batch with an item without host was accepted")
+	}
+}
