@@ -788,8 +788,9 @@ func (c *Crawler) admit(ctx context.Context, u *url.URL, depth int) error {
 	return err
 }
 
-// admitLinks admits the links of a page, found at depth, as admit does
-// each: in one call when the frontier takes batches, else one by one.
+// admitLinks admits the links of a page (or the URLs of a sitemap), found
+// at depth, as admit does each: in as few calls as the frontier takes
+// when it takes batches, else one by one.
 func (c *Crawler) admitLinks(ctx context.Context, links []*url.URL, depth int) error {
 	batcher, ok := c.front.(batchAdder)
 	if !ok {

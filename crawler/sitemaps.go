@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 
 	"go.uber.org/zap"
 
@@ -53,14 +54,14 @@ func (c *Crawler) readSitemap(ctx context.Context, it queue.Item, resp *response
 		c.log.Warn("sitemap read in part", zap.String("url", it.URL), zap.Error(err),
 			zap.Int("urls", len(doc.URLs)), zap.Bool("truncated", errors.Is(err, sitemap.ErrTooLarge) || errors.Is(err, sitemap.ErrTooManyURLs)))
 	}
+	urls := make([]*url.URL, 0, len(doc.URLs))
 	for _, raw := range doc.URLs {
-		u, err := filter.Parse(raw)
-		if err != nil {
-			continue
+		if u, err := filter.Parse(raw); err == nil {
+			urls = append(urls, u)
 		}
-		if err := c.admit(ctx, u, 0); err != nil {
-			return err
-		}
+	}
+	if err := c.admitLinks(ctx, urls, 0); err != nil {
+		return err
 	}
 	if it.Depth < maxSitemapNesting {
 		for _, raw := range doc.Sitemaps {

@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,12 +37,19 @@ type node struct {
 // as crawld) on one shared crawl in r, each writing its own JSONL.
 func startNodes(t *testing.T, n int, r *redistest.Server, site *testsite.Site, args ...string) []*node {
 	t.Helper()
+	return startNodesAt(t, n, r, site.SeedURL(), domainFlags(site), args...)
+}
+
+// startNodesAt is startNodes for any site: seed, and the flags allowing
+// its domains.
+func startNodesAt(t *testing.T, n int, r *redistest.Server, seed string, domains []string, args ...string) []*node {
+	t.Helper()
 	dir := t.TempDir()
 	nodes := make([]*node, n)
 	for i := range nodes {
 		nd := &node{id: "n" + string(rune('1'+i)), out: filepath.Join(dir, "out"+string(rune('1'+i))+".jsonl")}
-		all := append([]string{"crawl", "--seed", site.SeedURL(), "--allow-cidr", "127.0.0.0/8", "--log-level", "warn",
-			"--storage", "redis", "--redis-url", r.URL, "--redis-crawl-id", "t", "--node-id", nd.id, "--output", nd.out}, domainFlags(site)...)
+		all := append([]string{"crawl", "--seed", seed, "--allow-cidr", "127.0.0.0/8", "--log-level", "warn",
+			"--storage", "redis", "--redis-url", r.URL, "--redis-crawl-id", "t", "--node-id", nd.id, "--output", nd.out}, domains...)
 		nd.cmd = exec.Command(os.Args[0], append(all, args...)...)
 		nd.cmd.Env = append(os.Environ(), "CRAWLD_TEST_AS_BINARY=1")
 		nd.cmd.Stderr = &nd.stderr
@@ -290,6 +300,54 @@ func TestShared_CrawlDelayAndRetryAfter(t *testing.T) {
 		t.Errorf("the failing host was asked %d times, want ≤ 6 (3 nodes × --max-host-failures 2)", n)
 	}
 	t.Logf("requests to the failing host: %d", len(byHost[failing]))
+}
+
+// TestShared_Sitemap has two nodes crawl a site known from its sitemap of
+// 600 pages (more than one batch of admissions): every page is fetched
+// once.
+func TestShared_Sitemap(t *testing.T) {
+	r := redistest.Start(t)
+	const pages = 600
+	var mu sync.Mutex
+	hits := map[string]int{}
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		hits[req.URL.Path]++
+		mu.Unlock()
+		switch req.URL.Path {
+		case "/robots.txt":
+			fmt.Fprintf(w, "User-agent: *\nAllow: /\nSitemap: http://%s/sitemap.xml\n", req.Host)
+		case "/sitemap.xml":
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">`)
+			for i := range pages {
+				fmt.Fprintf(w, "<url><loc>http://%s/p/%d</loc></url>", req.Host, i)
+			}
+			fmt.Fprint(w, "</urlset>")
+		default:
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, "<html><body>no links</body></html>")
+		}
+	}))
+	srv.Listener = ln
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	nodes := startNodesAt(t, 2, r, srv.URL+"/", []string{"--allow-domain", "127.0.0.2"}, "--rate", "0", "--sitemaps", "--workers", "4")
+	waitNodes(t, nodes, 60*time.Second)
+	mu.Lock()
+	defer mu.Unlock()
+	for i := range pages {
+		if n := hits[fmt.Sprintf("/p/%d", i)]; n != 1 {
+			t.Errorf("/p/%d requested %d times, want once", i, n)
+		}
+	}
+	if got := pagesByNode(t, nodes); len(got) != pages+1 {
+		t.Errorf("%d pages recorded, want %d (the seed and the sitemap's pages)", len(got), pages+1)
+	}
 }
 
 // TestShared_Budget gives three nodes --max-pages 40: the budget is the
