@@ -79,6 +79,18 @@ type hostCapper interface {
 	AddCapped(ctx context.Context, it queue.Item, limit, hostLimit int) (queue.Admission, error)
 }
 
+// failureCounter is implemented by frontiers that several crawlers share,
+// which count each host's failed requests in a row for all of them, so
+// that max_host_failures is the crawl's: a host failing for every node is
+// set aside after max_host_failures failures in all (and one more request
+// by each other node, which learns of it from its own failure), not after
+// that many per node. HostFailed counts one and returns the run so far;
+// HostSucceeded, called before the item is finished, ends the run.
+type failureCounter interface {
+	HostFailed(ctx context.Context, host string) (int, error)
+	HostSucceeded(host string)
+}
+
 // batchAdder is implemented by frontiers for which a call costs a round
 // trip (one shared over the network), so that a page's links are admitted
 // in one call. AddBatch is hostCapper's AddCapped for each item in order,
@@ -534,7 +546,7 @@ func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bo
 			c.front.Block(it.Host, res.retryAt)
 			return true, c.requeue(ctx, it)
 		}
-		if failures, setAside := c.hostFailed(it.Host, res.err); !setAside {
+		if failures, setAside := c.hostFailed(ctx, it.Host, res.err); !setAside {
 			c.log.Warn("robots.txt unavailable: host paused", zap.String("authority", authority),
 				zap.Error(res.err), zap.Int("failures", failures), zap.Time("until", res.retryAt))
 			c.front.Block(it.Host, res.retryAt)
@@ -554,6 +566,9 @@ func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bo
 	})
 	if changed {
 		c.front.SetInterval(it.Host, interval)
+	}
+	if !res.shared {
+		c.hostSucceeded(it.Host)
 	}
 	if res.shared {
 		if changed {
@@ -632,6 +647,7 @@ func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) erro
 	if changed {
 		c.front.SetInterval(it.Host, interval)
 	}
+	c.hostSucceeded(it.Host)
 	if it.Kind == queue.KindSitemap {
 		return c.readSitemap(fetched, it, resp)
 	}
@@ -642,7 +658,7 @@ func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) erro
 // (or the server's Retry-After), and the item is tried again unless it has
 // used up max_retries or the host has failed too often and is set aside.
 func (c *Crawler) failed(ctx context.Context, it queue.Item, rec Record, resp *response, cause error) error {
-	failures, setAside := c.hostFailed(it.Host, cause)
+	failures, setAside := c.hostFailed(ctx, it.Host, cause)
 	if !setAside {
 		var wait time.Duration
 		if resp != nil {
@@ -670,20 +686,42 @@ func (c *Crawler) failed(ctx context.Context, it queue.Item, rec Record, resp *r
 }
 
 // hostFailed counts a failed request to host. It returns how many failed in
-// a row and whether the host is now set aside, in which case its block is
-// lifted so that its remaining items are recorded without waiting.
-func (c *Crawler) hostFailed(host string, cause error) (failures int, setAside bool) {
+// a row (by every crawler sharing the frontier, if it counts them) and
+// whether the host is now set aside, in which case its block is lifted so
+// that its remaining items are recorded without waiting.
+func (c *Crawler) hostFailed(ctx context.Context, host string, cause error) (failures int, setAside bool) {
+	shared := 0
+	if counter, ok := c.front.(failureCounter); ok {
+		n, err := counter.HostFailed(ctx, host)
+		if err != nil && ctx.Err() == nil {
+			c.log.Warn("host failure counted on this node only", zap.String("host", host), zap.Error(err))
+		}
+		shared = n
+	}
+	wasAside := false
 	_, _, setAside = c.hosts.update(host, func(st *hostState) {
+		wasAside = st.setAside
 		st.failures++
+		if shared > 0 {
+			st.failures = shared
+		}
 		failures = st.failures
-		st.setAside = st.failures >= c.cfg.MaxHostFailures
+		st.setAside = st.setAside || st.failures >= c.cfg.MaxHostFailures
 		st.lastError = cause.Error()
 	})
-	if setAside && failures == c.cfg.MaxHostFailures {
+	if setAside && !wasAside {
 		c.log.Warn("host set aside", zap.String("host", host), zap.Int("failures", failures), zap.Error(cause))
 		c.front.Unblock(host)
 	}
 	return failures, setAside
+}
+
+// hostSucceeded ends host's run of failed requests for the other crawlers
+// sharing the frontier, if it counts them.
+func (c *Crawler) hostSucceeded(host string) {
+	if counter, ok := c.front.(failureCounter); ok {
+		counter.HostSucceeded(host)
+	}
 }
 
 // crawlResponse turns a page's response into its record, following a

@@ -32,6 +32,8 @@
 //	P stats         HASH pending (queued + leased), admitted (the budget count behind
 //	                Add's limit), seen, done, stale, requeued, restarts
 //	P hc            HASH host → items AddCapped admitted (the count behind its hostLimit)
+//	P hf            HASH host → failed requests in a row, by all nodes (HostFailed; an ack
+//	                after HostSucceeded clears it)
 //	P r:<authority> STRING a robots.txt outcome (SaveRobots), expiring with it
 //
 // # Scripts
@@ -351,6 +353,11 @@ type Frontier struct {
 	failMu  sync.Mutex
 	failure error // the first error Done or the heartbeat could not report
 
+	// clears holds the hosts HostSucceeded named whose run of failures the
+	// next ack of an item of theirs ends in Redis.
+	clearMu sync.Mutex
+	clears  map[string]struct{}
+
 	// acks are the Dones not yet sent to Redis: the next claim carries
 	// them, or the ack loop sends them ackDelay after the first (see
 	// Done). closing is set once Close took the last of them.
@@ -369,6 +376,8 @@ type pendingAck struct {
 	host string
 	url  string
 	ran  bool // a try that carried it may have run: its repeat finds no lease, and is not stale
+	// clear ends the host's run of failed requests (HostSucceeded).
+	clear bool
 }
 
 // Open joins the crawl opts.CrawlID, creating it if Redis holds no such
@@ -477,6 +486,7 @@ func newFrontier(rdb redis.UniversalClient, own bool, opts Options) *Frontier {
 		wake:     make(chan struct{}),
 		turn:     make(chan struct{}, 1),
 		known:    newSeenCache(),
+		clears:   make(map[string]struct{}),
 		beatDone: make(chan struct{}),
 		noBeat:   make(chan struct{}),
 		ackKick:  make(chan struct{}, 1),
@@ -1085,7 +1095,7 @@ func (f *Frontier) Done(it queue.Item) {
 		f.ackMu.Unlock()
 		return // Close handed the lease back
 	}
-	f.acks = append(f.acks, pendingAck{id: it.ID, host: it.Host, url: it.URL})
+	f.acks = append(f.acks, pendingAck{id: it.ID, host: it.Host, url: it.URL, clear: f.takeClear(it.Host)})
 	first := len(f.acks) == 1
 	f.ackMu.Unlock()
 	if first {
@@ -1106,7 +1116,7 @@ func (f *Frontier) Finish(ctx context.Context, it queue.Item) error {
 		}
 		return err
 	}
-	own := pendingAck{id: it.ID, host: it.Host, url: it.URL}
+	own := pendingAck{id: it.ID, host: it.Host, url: it.URL, clear: f.takeClear(it.Host)}
 	for {
 		taken := f.takeAcks()
 		acks := taken
@@ -1172,11 +1182,14 @@ func ackArgs(acks []pendingAck) []any {
 	a := make([]any, 0, 1+3*len(acks))
 	a = append(a, len(acks))
 	for _, k := range acks {
-		ran := ""
+		flags := ""
 		if k.ran {
-			ran = "1"
+			flags += "1"
 		}
-		a = append(a, k.id, k.host, ran)
+		if k.clear {
+			flags += "c"
+		}
+		a = append(a, k.id, k.host, flags)
 	}
 	return a
 }

@@ -173,14 +173,19 @@ local function ackone(id, host, ran)
 end
 
 -- acks applies the acks in ARGV from index i: their count n, then n
--- triples lease id, host, ran (see ackone), settling each host touched
--- once. Returns the n results of ackone.
+-- triples lease id, host, flags, settling each host touched once. Flags
+-- hold '1' if the ack is ran (see ackone), and 'c' if the host's run of
+-- failed requests ended (its count in hf is cleared, whatever became of
+-- the lease). Returns the n results of ackone.
 local function acks(i)
   local n = tonumber(ARGV[i]) or 0
   local r, hosts = {}, {}
   for k = 0, n - 1 do
-    local host = ARGV[i + 2 + 3 * k]
-    r[k + 1] = ackone(ARGV[i + 1 + 3 * k], host, ARGV[i + 3 + 3 * k])
+    local host, flags = ARGV[i + 2 + 3 * k], ARGV[i + 3 + 3 * k]
+    local ran = ''
+    if string.find(flags, '1', 1, true) then ran = '1' end
+    if string.find(flags, 'c', 1, true) then redis.call('HDEL', P .. 'hf', host) end
+    r[k + 1] = ackone(ARGV[i + 1 + 3 * k], host, ran)
     if r[k + 1] == 1 then hosts[host] = true end
   end
   for host in pairs(hosts) do settle(host) end

@@ -295,11 +295,35 @@ func TestShared_CrawlDelayAndRetryAfter(t *testing.T) {
 	if healthy != 10 {
 		t.Errorf("%d pages of the healthy hosts fetched, want 10", healthy)
 	}
-	// Each node sets the host aside after 2 failures of its own.
-	if n := len(byHost[failing]); n > 3*2 {
-		t.Errorf("the failing host was asked %d times, want ≤ 6 (3 nodes × --max-host-failures 2)", n)
+	// Set aside after 2 failures in all, and one more try by each other node.
+	if n := len(byHost[failing]); n > 2+2 {
+		t.Errorf("the failing host was asked %d times, want ≤ 4 (--max-host-failures 2, and 2 more nodes)", n)
 	}
 	t.Logf("requests to the failing host: %d", len(byHost[failing]))
+}
+
+// TestShared_FailingHostSetAside has three nodes crawl a site one of whose
+// hosts answers everything with 503: failures in a row are counted for the
+// crawl, so the host is set aside after --max-host-failures requests in
+// all, plus at most one more by each other node (which learns of it from
+// its own failure), not after that many per node.
+func TestShared_FailingHostSetAside(t *testing.T) {
+	r := redistest.Start(t)
+	const maxFailures, nodes = 4, 3
+	site := startSite(t, testsite.Config{Hosts: 3, PagesPerHost: 10, Latency: 20 * time.Millisecond,
+		Unavailable: []int{2}, RetryAfter: time.Second})
+	procs := startNodes(t, nodes, r, site, "--rate", "0", "--workers", "3", "--max-host-failures", strconv.Itoa(maxFailures))
+	waitNodes(t, procs, 60*time.Second)
+	failing := site.Hosts()[2]
+	n := site.RequestsPerHost()[failing]
+	if n < maxFailures || n > maxFailures+nodes-1 {
+		t.Errorf("the failing host was asked %d times by %d nodes, want %d to %d", n, nodes, maxFailures, maxFailures+nodes-1)
+	}
+	for p, c := range pageRequests(site) {
+		if !strings.HasPrefix(p, failing+"/") && c != 1 {
+			t.Errorf("%s requested %d times, want once", p, c)
+		}
+	}
 }
 
 // TestShared_Sitemap has two nodes crawl a site known from its sitemap of
