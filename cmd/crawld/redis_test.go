@@ -319,6 +319,7 @@ func TestShared_FailingHostSetAside(t *testing.T) {
 	if n < maxFailures || n > maxFailures+nodes-1 {
 		t.Errorf("the failing host was asked %d times by %d nodes, want %d to %d", n, nodes, maxFailures, maxFailures+nodes-1)
 	}
+	t.Logf("the failing host was asked %d times", n)
 	for p, c := range pageRequests(site) {
 		if !strings.HasPrefix(p, failing+"/") && c != 1 {
 			t.Errorf("%s requested %d times, want once", p, c)
