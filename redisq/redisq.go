@@ -38,15 +38,16 @@
 //
 // # Scripts
 //
-// All state changes are Lua scripts (see scripts.go), atomic on the server:
+// State changes are Lua scripts (see scripts.go), atomic on the server:
 // add (Add, AddCapped and Put), add batch (AddBatch: a page's links in one
-// call), claim (Get, carrying the node's acks), ack
-// (a batch of acks: Finish, and the Dones no claim carried), interval,
-// block, unblock, heartbeat (with the dead-node reaper), release (Close),
-// join and init (Open), stats (Stats and Join) — all but robots.txt
-// outcomes, which SaveRobots and LoadRobots keep in plain keys that
-// expire with them (SET PX; GET and PTTL). Every time is Redis's TIME read inside
-// the script; a node's clock is only used to sleep the wait a claim
+// call), claim (Get, carrying the node's acks), ack (a batch of acks:
+// Finish, and the Dones no claim carried), interval, block, unblock,
+// heartbeat (with the dead-node reaper), release (Close), join and init
+// (Open), stats (Stats and Join). Two kinds of state need no script:
+// robots.txt outcomes, which SaveRobots and LoadRobots keep in plain keys
+// that expire with them (SET PX; GET and PTTL), and HostFailed's count
+// (HINCRBY; acks clear it). Every time is Redis's TIME read inside the
+// script; a node's clock is only used to sleep the wait a claim
 // returns, and to turn Block's until into a duration. Claim, heartbeat
 // and join also read INFO server's run_id, to notice a restart (below).
 //
