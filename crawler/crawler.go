@@ -71,14 +71,6 @@ type counterStore interface {
 	SaveCounters(map[string]int64) error
 }
 
-// hostCapper is implemented by frontiers that several crawlers share, which
-// count max_pages_per_host themselves so that the cap is the crawl's rather
-// than each crawler's. AddCapped is Add that also refuses an item with
-// queue.OverHostLimit once hostLimit counted items of its host were added.
-type hostCapper interface {
-	AddCapped(ctx context.Context, it queue.Item, limit, hostLimit int) (queue.Admission, error)
-}
-
 // failureCounter is implemented by frontiers that several crawlers share,
 // which count each host's failed requests in a row for all of them, so
 // that max_host_failures is the crawl's: a host failing for every node is
@@ -91,11 +83,13 @@ type failureCounter interface {
 	HostSucceeded(host string)
 }
 
-// batchAdder is implemented by frontiers for which a call costs a round
-// trip (one shared over the network), so that a page's links are admitted
-// in one call. AddBatch is hostCapper's AddCapped for each item in order,
-// with each item's admission in the result; an item whose URL came earlier
-// in items is a Duplicate.
+// batchAdder is implemented by frontiers that several crawlers share over
+// the network: a page's links are admitted in one call, and
+// max_pages_per_host is counted by the frontier, for the crawl rather
+// than for each crawler. AddBatch is Add for each item in order, which
+// also refuses an item with queue.OverHostLimit once hostLimit (> 0)
+// counted items of its host were added; it returns each item's admission,
+// an item whose URL came earlier in items being a Duplicate.
 type batchAdder interface {
 	AddBatch(ctx context.Context, items []queue.Item, limit, hostLimit int) ([]queue.Admission, error)
 }
@@ -131,7 +125,7 @@ type Crawler struct {
 	hosts   hostStates
 
 	// perHost counts the pages admitted per host, for max_pages_per_host,
-	// unless the frontier counts them (a hostCapper). It is kept for the
+	// unless the frontier counts them (a batchAdder). It is kept for the
 	// life of the crawler: one entry per host crawled.
 	perHost struct {
 		mu    sync.Mutex // guards pages, and is held across the Add it bounds
@@ -567,15 +561,13 @@ func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bo
 	if changed {
 		c.front.SetInterval(it.Host, interval)
 	}
-	if !res.shared {
-		c.hostSucceeded(it.Host)
-	}
 	if res.shared {
 		if changed {
 			return true, c.requeue(ctx, it) // the slot was granted at the faster pace
 		}
 		return c.obeyRobots(ctx, it, u)
 	}
+	c.hostSucceeded(it.Host)
 	// Published after SetInterval, so that no node takes the rules, and a
 	// slot at the faster pace, before the host's interval is in force.
 	c.publishRobots(ctx, authority, res)
@@ -885,13 +877,14 @@ func (c *Crawler) enqueue(ctx context.Context, it queue.Item, newPage bool) (que
 	if newPage {
 		limit, hostLimit = c.cfg.MaxPages, c.cfg.MaxPagesPerHost
 	}
-	var admission queue.Admission
-	var err error
-	if capper, ok := c.front.(hostCapper); ok && hostLimit > 0 {
-		admission, err = capper.AddCapped(ctx, it, limit, hostLimit)
-	} else {
-		admission, err = c.addCappedHere(ctx, it, limit, hostLimit)
+	if batcher, ok := c.front.(batchAdder); ok {
+		admissions, err := batcher.AddBatch(ctx, []queue.Item{it}, limit, hostLimit)
+		if err != nil {
+			return queue.Duplicate, fmt.Errorf("frontier add: %w", err)
+		}
+		return c.counted(admissions[0]), nil
 	}
+	admission, err := c.addCappedHere(ctx, it, limit, hostLimit)
 	if err != nil {
 		return admission, fmt.Errorf("frontier add: %w", err)
 	}

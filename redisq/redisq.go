@@ -39,8 +39,8 @@
 // # Scripts
 //
 // State changes are Lua scripts (see scripts.go), atomic on the server:
-// add (Add, AddCapped and Put), add batch (AddBatch: a page's links in one
-// call), claim (Get, carrying the node's acks), ack (a batch of acks:
+// add (Add, AddCapped and AddBatch: a page's links in one call), put
+// (Put), claim (Get, carrying the node's acks), ack (a batch of acks:
 // Finish, and the Dones no claim carried), interval, block, unblock,
 // heartbeat (with the dead-node reaper), release (Close), join and init
 // (Open), stats (Stats and Join). Two kinds of state need no script:
@@ -235,7 +235,7 @@ const (
 	maxWait     = 250 * time.Millisecond // longest sleep of a Get between claims
 	joinPoll    = 100 * time.Millisecond // Join's polling period
 	reapBatch   = 16                     // expired leases a claim hands back at most
-	addBatchMax = 256                    // items one AddBatch call carries at most
+	addBatchMax = 256                    // items one add script call carries at most
 	reapNodes   = 8                      // dead nodes a heartbeat reaps at most
 	callLimit   = 10 * time.Second       // bound on calls that have no context (Close, Stats, heartbeat)
 	putKeep     = 10 * time.Minute       // least time a Put's token is kept (more if 2×RetryFor is longer)
@@ -476,7 +476,7 @@ func newFrontier(rdb redis.UniversalClient, own bool, opts Options) *Frontier {
 		crawl:    opts.CrawlID,
 		node:     opts.NodeID,
 		prefix:   p,
-		keys:     []string{p + "meta", p + "ready", p + "active", p + "stats", p + "lease", p + "leased", p + "nodes", p + "puts", p + "meta"},
+		keys:     []string{p + "meta", p + "ready", p + "active", p + "stats", p + "lease", p + "leased", p + "nodes", p + "puts"},
 		leaseUS:  durOr(opts.LeaseTTL, DefaultLeaseTTL).Microseconds(),
 		deadUS:   durOr(opts.DeadAfter, DefaultDeadAfter).Microseconds(),
 		beat:     durOr(opts.Heartbeat, DefaultHeartbeat),
@@ -529,7 +529,7 @@ func (f *Frontier) open(ctx context.Context, opts Options) error {
 			f.crawl, res[1], res[2], opts.ConfigHash, pol)
 	}
 	f.epoch = res[1]
-	r, err := f.run(ctx, joinScript, "", f.node, f.deadUS).Slice()
+	r, err := f.run(ctx, joinScript, f.node, f.deadUS).Slice()
 	if err != nil {
 		return fmt.Errorf("redisq: join crawl %s: %w", f.crawl, f.check(err))
 	}
@@ -603,22 +603,18 @@ func (f *Frontier) LiveNodes(ctx context.Context) ([]string, error) {
 }
 
 // run runs script with the common KEYS and ARGV (see scripts.go) followed
-// by args; bucket, if not "", is KEYS[9].
-func (f *Frontier) run(ctx context.Context, script *redis.Script, bucket string, args ...any) *redis.Cmd {
-	keys, argv := f.call(bucket, args...)
+// by args.
+func (f *Frontier) run(ctx context.Context, script *redis.Script, args ...any) *redis.Cmd {
+	keys, argv := f.call(args...)
 	return script.Run(ctx, f.rdb, keys, argv...)
 }
 
 // call returns the KEYS and ARGV of a script call (see run).
-func (f *Frontier) call(bucket string, args ...any) ([]string, []any) {
-	keys := f.keys
-	if bucket != "" {
-		keys = append(keys[:8:8], bucket)
-	}
+func (f *Frontier) call(args ...any) ([]string, []any) {
 	argv := make([]any, 0, 5+len(args))
 	argv = append(argv, f.prefix, f.epoch)
 	argv = append(argv, f.pol...)
-	return keys, append(argv, args...)
+	return f.keys, append(argv, args...)
 }
 
 // check turns the scripts' state-lost reply into ErrStateLost, and
@@ -823,34 +819,11 @@ func (f *Frontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Adm
 // budget). The host's count is checked after the seen set and before the
 // budget, in the same script.
 func (f *Frontier) AddCapped(ctx context.Context, it queue.Item, limit, hostLimit int) (queue.Admission, error) {
-	rec, err := f.encodeChecked(it)
+	a, err := f.AddBatch(ctx, []queue.Item{it}, limit, hostLimit)
 	if err != nil {
 		return queue.Duplicate, err
 	}
-	if err := f.usable(ctx); err != nil {
-		return queue.Duplicate, err
-	}
-	fp := seen.Fingerprint(it.URL)
-	if f.known.has(fp) {
-		return queue.Duplicate, nil
-	}
-	var a int64
-	err = f.retry(ctx, transient, func() error {
-		var err error
-		a, err = f.run(ctx, addScript, f.bucketKey(fp), it.Host, rec, fp&memberMask, max(limit, 0), "", 0, max(hostLimit, 0)).Int64()
-		return err
-	})
-	if err != nil {
-		return queue.Duplicate, fmt.Errorf("redisq: add %s: %w", it.URL, err)
-	}
-	switch queue.Admission(a) {
-	case queue.Added:
-		f.known.add(fp)
-		f.broadcast()
-	case queue.Duplicate:
-		f.known.add(fp)
-	}
-	return queue.Admission(a), nil
+	return a[0], nil
 }
 
 // AddBatch is AddCapped for each of items in order, in as few Redis calls
@@ -861,6 +834,10 @@ func (f *Frontier) AddCapped(ctx context.Context, it queue.Item, limit, hostLimi
 // earlier try had added are reported Duplicate. On error, the items of
 // earlier calls may have been added.
 func (f *Frontier) AddBatch(ctx context.Context, items []queue.Item, limit, hostLimit int) ([]queue.Admission, error) {
+	what := fmt.Sprintf("%d items", len(items))
+	if len(items) == 1 {
+		what = items[0].URL
+	}
 	out := make([]queue.Admission, len(items))
 	type sent struct {
 		i  int
@@ -879,7 +856,7 @@ func (f *Frontier) AddBatch(ctx context.Context, items []queue.Item, limit, host
 			continue
 		}
 		todo = append(todo, sent{i, fp})
-		args = append(args, it.Host, rec, fp&memberMask, fp>>48)
+		args = append(args, addArgs(it.Host, rec, fp)...)
 	}
 	if err := f.usable(ctx); err != nil {
 		return nil, err
@@ -890,7 +867,7 @@ func (f *Frontier) AddBatch(ctx context.Context, items []queue.Item, limit, host
 		var res []any
 		err := f.retry(ctx, transient, func() error {
 			var err error
-			res, err = f.run(ctx, addBatchScript, "", append([]any{max(limit, 0), max(hostLimit, 0)}, args[:4*n]...)...).Slice()
+			res, err = f.run(ctx, addScript, append([]any{max(limit, 0), max(hostLimit, 0)}, args[:4*n]...)...).Slice()
 			return err
 		})
 		if err == nil && len(res) != n {
@@ -900,7 +877,7 @@ func (f *Frontier) AddBatch(ctx context.Context, items []queue.Item, limit, host
 			if added {
 				f.broadcast()
 			}
-			return nil, fmt.Errorf("redisq: add %d items: %w", len(items), err)
+			return nil, fmt.Errorf("redisq: add %s: %w", what, err)
 		}
 		for j, r := range res {
 			a, _ := r.(int64)
@@ -921,14 +898,15 @@ func (f *Frontier) AddBatch(ctx context.Context, items []queue.Item, limit, host
 	return out, nil
 }
 
+// addArgs are the add script's four arguments for an item of host with
+// record rec and URL fingerprint fp.
+func addArgs(host string, rec []byte, fp uint64) []any {
+	return []any{host, rec, fp & memberMask, fp >> 48}
+}
+
 // memberMask keeps the low 48 bits of a fingerprint: the member of its
 // bucket, which the top 16 bits name.
 const memberMask = 1<<48 - 1
-
-// bucketKey is the seen-set bucket of fingerprint fp.
-func (f *Frontier) bucketKey(fp uint64) string {
-	return f.prefix + "s:" + strconv.FormatUint(fp>>48, 10)
-}
 
 // Put appends it to its host's list and counts one unfinished task in the
 // cluster, whether or not its URL was added before (a retry puts an item
@@ -947,7 +925,7 @@ func (f *Frontier) Put(ctx context.Context, it queue.Item) error {
 	}
 	token := randomToken()
 	err = f.retry(ctx, transient, func() error {
-		return f.run(ctx, addScript, "", it.Host, rec, "", 0, token, f.putKeep).Err()
+		return f.run(ctx, putScript, it.Host, rec, token, f.putKeep).Err()
 	})
 	if err != nil {
 		return fmt.Errorf("redisq: put %s: %w", it.URL, err)
@@ -986,7 +964,7 @@ func (f *Frontier) Get(ctx context.Context) (queue.Item, error) {
 		var res []any
 		err := f.retry(ctx, transient, func() error {
 			var err error
-			res, err = f.run(ctx, claimScript, "", append([]any{f.node, f.leaseUS, reapBatch, id, f.maxIV.Load()}, ackArgs(acks)...)...).Slice()
+			res, err = f.run(ctx, claimScript, append([]any{f.node, f.leaseUS, reapBatch, id, f.maxIV.Load()}, ackArgs(acks)...)...).Slice()
 			if err != nil && !unsent(err) {
 				markRan(acks)
 			}
@@ -1263,7 +1241,7 @@ func (f *Frontier) sendAcks(ctx context.Context, acks []pendingAck, own bool) er
 	var res []any
 	err := f.retry(ctx, transient, func() error {
 		var err error
-		res, err = f.run(ctx, ackScript, "", ackArgs(acks)...).Slice()
+		res, err = f.run(ctx, ackScript, ackArgs(acks)...).Slice()
 		if err != nil && !unsent(err) {
 			markRan(acks)
 		}
@@ -1378,7 +1356,7 @@ func (f *Frontier) Join(ctx context.Context) error {
 		var res []int64
 		err := f.retry(ctx, transient, func() error {
 			var err error
-			res, err = f.run(ctx, statsScript, "").Int64Slice()
+			res, err = f.run(ctx, statsScript).Int64Slice()
 			return err
 		})
 		if err != nil {
@@ -1437,7 +1415,7 @@ func (f *Frontier) control(what string, script *redis.Script, host string, args 
 		return
 	}
 	err := f.retry(f.ctx, transient, func() error {
-		return f.run(f.ctx, script, "", append([]any{host}, args...)...).Err()
+		return f.run(f.ctx, script, append([]any{host}, args...)...).Err()
 	})
 	if err != nil {
 		if f.ctx.Err() == nil {
@@ -1458,7 +1436,7 @@ func (f *Frontier) Stats() queue.Stats {
 	ctx, cancel := context.WithTimeout(f.ctx, callLimit)
 	defer cancel()
 	f.settleAcks(ctx)
-	res, err := f.run(ctx, statsScript, "").Int64Slice()
+	res, err := f.run(ctx, statsScript).Int64Slice()
 	if err != nil {
 		_ = f.check(err)
 		return queue.Stats{}
@@ -1488,7 +1466,7 @@ func (f *Frontier) beatLoop() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(f.ctx, min(callLimit, time.Duration(f.deadUS)*time.Microsecond/2))
-		res, err := f.run(ctx, heartbeatScript, "", f.node, f.deadUS, reapNodes, f.maxIV.Load()).Slice()
+		res, err := f.run(ctx, heartbeatScript, f.node, f.deadUS, reapNodes, f.maxIV.Load()).Slice()
 		cancel()
 		if err != nil {
 			// A missed beat is retried at the next tick; only a lost crawl
@@ -1547,7 +1525,7 @@ func (f *Frontier) Close() error {
 			err = fmt.Errorf("redisq: close: send acks: %w", ackErr)
 		}
 		if !f.lost.Load() {
-			if e := f.run(ctx, releaseScript, "", f.node).Err(); e != nil && err == nil {
+			if e := f.run(ctx, releaseScript, f.node).Err(); e != nil && err == nil {
 				err = fmt.Errorf("redisq: close: hand back leases: %w", f.check(e))
 			}
 		}

@@ -20,15 +20,15 @@ end
 //
 //	KEYS[1] meta   KEYS[2] ready   KEYS[3] active  KEYS[4] stats
 //	KEYS[5] lease  KEYS[6] leased  KEYS[7] nodes   KEYS[8] puts
-//	KEYS[9] a seen bucket (add only; the meta key again otherwise)
 //	ARGV[1] key prefix "cd:{c:<crawl>}:"   ARGV[2] run epoch
 //	ARGV[3] T, the configured interval in µs (0 = unlimited rate)
 //	ARGV[4] burst  ARGV[5] per-host in-flight cap
 //	ARGV[6…] the script's own arguments
 //
-// The per-host keys (q:<host>, h:<host>) and per-node lease sets
-// (l:<node>) are built inside the scripts from ARGV[1]: claim and the
-// reapers learn the host or node only from data they read, so they cannot be
+// The per-host keys (q:<host>, h:<host>), per-node lease sets (l:<node>)
+// and seen buckets (s:<b>) are built inside the scripts from ARGV[1]:
+// claim and the reapers learn the host or node only from data they read,
+// and one add touches as many buckets as its batch, so they are not
 // declared in advance. ARGV[1] carries the crawl's hash tag, so those keys
 // hash to the same slot as the declared ones; Redis Cluster (7.0, scripts
 // without a shebang) accepts that, but a proxy that insists on every key
@@ -302,48 +302,30 @@ redis.call('ZREM', NODES, ARGV[6])
 return n
 `)
 
-// addScript queues an item. ARGV[6] host, ARGV[7] record, ARGV[8] seen
-// member (” for Put: no seen check, no budget), ARGV[9] limit (> 0: the
-// item counts toward the shared budget), ARGV[10] Put's token (” for
-// Add), ARGV[11] how long to keep it (µs) and ARGV[12] the per-host cap
-// (> 0: the item counts toward its host's, kept in the hc hash). KEYS[9]
-// the seen bucket. Returns a queue.Admission: 0 added, 1 duplicate, 2 over
-// the limit, 3 over the host's cap. A Put
-// whose token is in puts already ran (its reply was lost): it returns 0
-// and changes nothing; tokens expire, pruned by later Puts.
-var addScript = redis.NewScript(prelude + `
-local host, rec, member, limit = ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9])
-local token = ARGV[10] or ''
-if token ~= '' then
-  if redis.call('ZSCORE', PUTS, token) then return 0 end
-  redis.call('ZREMRANGEBYSCORE', PUTS, '-inf', NOW)
-  redis.call('ZADD', PUTS, NOW + tonumber(ARGV[11]), token)
-end
-if member ~= '' then
-  if redis.call('SISMEMBER', KEYS[9], member) == 1 then return 1 end
-  local cap = tonumber(ARGV[12]) or 0
-  if cap > 0 and (tonumber(redis.call('HGET', P .. 'hc', host)) or 0) >= cap then return 3 end
-  if limit > 0 then
-    if (tonumber(redis.call('HGET', STATS, 'admitted')) or 0) >= limit then return 2 end
-    redis.call('HINCRBY', STATS, 'admitted', 1)
-  end
-  if cap > 0 then redis.call('HINCRBY', P .. 'hc', host, 1) end
-  redis.call('SADD', KEYS[9], member)
-  redis.call('HINCRBY', STATS, 'seen', 1)
-end
+// putScript queues an item again (Put): no seen check, no budget. ARGV[6]
+// host, ARGV[7] record, ARGV[8] Put's token and ARGV[9] how long to keep
+// it (µs). A Put whose token is in puts already ran (its reply was lost):
+// it returns 0 and changes nothing; tokens expire, pruned by later Puts.
+var putScript = redis.NewScript(prelude + `
+local host, rec, token = ARGV[6], ARGV[7], ARGV[8]
+if redis.call('ZSCORE', PUTS, token) then return 0 end
+redis.call('ZREMRANGEBYSCORE', PUTS, '-inf', NOW)
+redis.call('ZADD', PUTS, NOW + tonumber(ARGV[9]), token)
 redis.call('RPUSH', P .. 'q:' .. host, rec)
 redis.call('HINCRBY', STATS, 'pending', 1)
 settle(host)
 return 0
 `)
 
-// addBatchScript is addScript's Add for many items in order, in one call:
-// ARGV[6] limit and ARGV[7] per-host cap as addScript's ARGV[9] and
-// ARGV[12], then four arguments per item: host, record, seen member and
-// seen bucket number (its key is built here, under the crawl's hash tag).
-// Returns each item's queue.Admission, as addScript would have; an item
-// whose URL came earlier in the batch is a duplicate.
-var addBatchScript = redis.NewScript(prelude + `
+// addScript admits items, in order: each is queued unless its URL is in
+// the seen set (1, a duplicate, also when it came earlier in the batch),
+// its host has the per-host cap's items (3; counted in the hc hash), or
+// the shared budget is spent (2); else it is added (0). ARGV[6] the budget
+// (> 0: each item counts toward it), ARGV[7] the per-host cap (> 0: each
+// item counts toward its host's), then four arguments per item: host,
+// record, seen member and seen bucket number (its key is built here,
+// under the crawl's hash tag). Returns each item's queue.Admission.
+var addScript = redis.NewScript(prelude + `
 local limit, cap = tonumber(ARGV[6]), tonumber(ARGV[7])
 local admitted = tonumber(redis.call('HGET', STATS, 'admitted')) or 0
 local out, touched, added = {}, {}, 0

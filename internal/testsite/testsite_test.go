@@ -242,18 +242,7 @@ func TestHTMLMatchesLinks(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: bad href %q", pageURL, h)
 			}
-			switch {
-			case strings.HasPrefix(h, "//"):
-				forms["protocol-relative"] = true
-			case strings.HasPrefix(h, "http://"):
-				forms["absolute"] = true
-			case strings.HasPrefix(h, "/"):
-				forms["root-relative"] = true
-			case strings.HasPrefix(h, "../"):
-				forms["dot-dot"] = true
-			default:
-				forms["relative"] = true
-			}
+			forms[hrefForm(h)] = true
 			real = append(real, base.ResolveReference(ref).String())
 		}
 		if want := s.Links(pageURL); !slices.Equal(real, want) {
@@ -602,16 +591,7 @@ func TestFanOutHTML(t *testing.T) {
 		base, _ := url.Parse(pageURL)
 		var got []string
 		for _, h := range hrefs(t, body) {
-			switch {
-			case strings.HasPrefix(h, "//"):
-				forms["protocol-relative"] = true
-			case strings.HasPrefix(h, "http://"):
-				forms["absolute"] = true
-			case strings.HasPrefix(h, "/"):
-				forms["root-relative"] = true
-			default:
-				forms["relative"] = true
-			}
+			forms[hrefForm(h)] = true
 			ref, err := url.Parse(h)
 			if err != nil {
 				t.Fatalf("%s: bad href %q", pageURL, h)
@@ -802,4 +782,20 @@ func TestPadding(t *testing.T) {
 	if _, body := get(t, c, plain.SeedURL()); !strings.HasSuffix(body, "</ul>\n"+pageEnd) {
 		t.Errorf("unpadded page ends %q", body[max(0, len(body)-40):])
 	}
+}
+
+// hrefForm names how a link is written: protocol-relative, absolute,
+// root-relative, dot-dot or relative.
+func hrefForm(h string) string {
+	switch {
+	case strings.HasPrefix(h, "//"):
+		return "protocol-relative"
+	case strings.HasPrefix(h, "http://"):
+		return "absolute"
+	case strings.HasPrefix(h, "/"):
+		return "root-relative"
+	case strings.HasPrefix(h, "../"):
+		return "dot-dot"
+	}
+	return "relative"
 }
