@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,7 +37,7 @@ func measureCluster(ctx context.Context, binary string, sc scenario) (result, er
 		return result{}, err
 	}
 	defer os.RemoveAll(dir)
-	rs, err := startRedis(ctx, dir)
+	rs, err := startRedis(dir)
 	if err != nil {
 		return result{}, err
 	}
@@ -55,7 +54,7 @@ func measureCluster(ctx context.Context, binary string, sc scenario) (result, er
 	base := []string{"crawl", "--seed", site.SeedURL(),
 		"--rate", fmt.Sprint(sc.rate), "--burst", fmt.Sprint(sc.burst),
 		"--log-level", "warn", "--log-format", "json", "--progress-interval", "0", "--allow-cidr", "127.0.0.0/8",
-		"--storage", "redis", "--redis-url", rs.url, "--redis-crawl-id", "crawlbench"}
+		"--storage", "redis", "--redis-url", rs.URL, "--redis-crawl-id", "crawlbench"}
 	env := append(os.Environ(), "CRAWLD_ALLOW_DOMAINS="+strings.Join(siteDomains(site), " "))
 	type node struct {
 		id, out string
@@ -184,60 +183,28 @@ func nodeLogFilter(node string, w io.Writer) func([]byte) {
 	}
 }
 
-// redisServer is a redis-server of crawlbench's own: on a free loopback
-// port, in a temporary directory, with no snapshots and no AOF.
+// redisServer is a redis-server of crawlbench's own (see redistest.Launch:
+// a free loopback port, a temporary directory, no snapshots and no AOF),
+// with a client for reading its usage.
 type redisServer struct {
-	url    string // redis://127.0.0.1:PORT/0
-	cmd    *exec.Cmd
-	exited chan struct{} // closed once the process has exited
+	*redistest.Server
 	client *redis.Client
 }
 
 // startRedis starts redis-server in dir and waits until it answers PING.
 // stop kills it.
-func startRedis(ctx context.Context, dir string) (*redisServer, error) {
-	bin, err := exec.LookPath("redis-server")
+func startRedis(dir string) (*redisServer, error) {
+	s, err := redistest.Launch(dir)
 	if err != nil {
 		return nil, fmt.Errorf("the cluster scenarios need redis-server: %w", err)
 	}
-	// A free port found by listening may be taken again before
-	// redis-server binds it; then redis exits and we try another.
-	for range 5 {
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		cmd := exec.CommandContext(ctx, bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--maxmemory-policy", "noeviction", "--dir", dir,
-			"--daemonize", "no", "--logfile", filepath.Join(dir, "redis.log"))
-		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("start redis-server: %w", err)
-		}
-		exited := make(chan struct{}) // closed once the process has exited
-		go func() {
-			_ = cmd.Wait()
-			close(exited)
-		}()
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		if waitPing(addr, exited) {
-			return &redisServer{
-				url:    "redis://" + addr + "/0",
-				cmd:    cmd,
-				exited: exited,
-				client: redis.NewClient(&redis.Options{Addr: addr}),
-			}, nil
-		}
-		_ = cmd.Process.Kill()
-		<-exited
-	}
-	return nil, errors.New("redis-server did not start on any of 5 ports")
+	return &redisServer{Server: s, client: redis.NewClient(&redis.Options{Addr: s.Addr})}, nil
 }
 
 // stop kills the server and waits for it to exit.
 func (r *redisServer) stop() {
 	r.client.Close()
-	_ = r.cmd.Process.Kill()
-	<-r.exited
+	r.Close()
 }
 
 // usage reads the server's CPU time and command count.
@@ -247,33 +214,6 @@ func (r *redisServer) usage(ctx context.Context) (redisUsage, error) {
 		return redisUsage{}, fmt.Errorf("redis INFO: %w", err)
 	}
 	return usageFromInfo(text)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// waitPing polls addr with PING for up to 10 s; false if redis exited or
-// never answered. Polling is the only signal redis-server gives of being
-// ready short of parsing its log.
-func waitPing(addr string, exited <-chan struct{}) bool {
-	for range 1000 {
-		select {
-		case <-exited:
-			return false
-		default:
-		}
-		if redistest.Ping(addr) {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return false
 }
 
 // redisUsage is what INFO tells of the work Redis has done since it started.

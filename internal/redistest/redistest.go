@@ -13,6 +13,8 @@ package redistest
 import (
 	"bufio"
 	"bytes"
+	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -50,31 +52,45 @@ type Server struct {
 // silent skip would hide every Redis test.
 func Start(tb testing.TB, extra ...string) *Server {
 	tb.Helper()
+	s, err := Launch(tb.TempDir(), extra...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Launch is Start outside a test (a benchmark tool): the server works in
+// dir, and the caller kills it with Close.
+func Launch(dir string, extra ...string) (*Server, error) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		tb.Fatalf("redis-server not found (%v): these tests need it (apt-get install -y redis-server)", err)
+		return nil, fmt.Errorf("redis-server not found (%w): install it (apt-get install -y redis-server)", err)
 	}
 	// A free port found by listening may be taken again before
 	// redis-server binds it; then redis exits and we try another.
-	for attempt := 0; attempt < 5; attempt++ {
-		port := freePort(tb)
-		dir := tb.TempDir()
+	for range 5 {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
 		args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 			"--dir", dir, "--maxmemory-policy", "noeviction", "--daemonize", "no", "--logfile", filepath.Join(dir, logName)}, extra...)
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		s := &Server{Addr: addr, URL: "redis://" + addr + "/0", Dir: dir, bin: bin, args: args}
 		if err := s.start(); err != nil {
-			tb.Fatalf("start redis-server: %v", err)
+			return nil, fmt.Errorf("start redis-server: %w", err)
 		}
 		if s.waitUp() {
-			tb.Cleanup(func() { s.signal(os.Kill) })
-			return s
+			return s, nil
 		}
-		s.signal(os.Kill)
+		s.Close()
 	}
-	tb.Fatal("redis-server did not start on any of 5 ports")
-	return nil
+	return nil, errors.New("redis-server did not start on any of 5 ports")
 }
+
+// Close kills the server, if it runs, and waits for it to exit.
+func (s *Server) Close() { s.signal(os.Kill) }
 
 // start runs the server's process, not waiting for it to answer.
 func (s *Server) start() error {
@@ -193,13 +209,13 @@ func (s *Server) LogTail(n int) string {
 	return string(bytes.Join(lines, []byte("\n")))
 }
 
-func freePort(tb testing.TB) int {
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		tb.Fatal(err)
+		return 0, err
 	}
 	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // waitPing polls addr with PING for up to 10 s; false if redis exited or
