@@ -40,3 +40,22 @@ func TestHostFailuresAcrossNodes(t *testing.T) {
 		t.Error("the success was still pending after the ack carried it")
 	}
 }
+
+// An ack naming the wrong host ends no run of failures.
+func TestHostFailuresWrongHostAck(t *testing.T) {
+	s := startRedis(t)
+	f := openNode(t, s, "hostfail-wrong", nil)
+	ctx := context.Background()
+	if _, err := f.HostFailed(ctx, "x"); err != nil {
+		t.Fatal(err)
+	}
+	mustAdd(t, f, item("h", 1), 0, queue.Added)
+	it := mustGet(t, f)
+	f.HostSucceeded("x")
+	if err := f.Finish(ctx, queue.Item{ID: it.ID, Host: "x", URL: it.URL}); err == nil {
+		t.Fatal("an ack of host x for a lease of h was accepted")
+	}
+	if n, err := f.HostFailed(ctx, "x"); err != nil || n != 2 {
+		t.Errorf("after a wrong-host ack: %d, %v; want the run going on (2)", n, err)
+	}
+}

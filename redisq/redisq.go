@@ -31,7 +31,7 @@
 //	                seen.Fingerprint): a SET of the low 48 bits as integers, an intset
 //	P stats         HASH pending (queued + leased), admitted (the budget count behind
 //	                Add's limit), seen, done, stale, requeued, restarts
-//	P hc            HASH host → items AddCapped admitted (the count behind its hostLimit)
+//	P hc            HASH host → items admitted with a hostLimit (AddCapped, AddBatch)
 //	P hf            HASH host → failed requests in a row, by all nodes (HostFailed; an ack
 //	                after HostSucceeded clears it)
 //	P r:<authority> STRING a robots.txt outcome (SaveRobots), expiring with it
@@ -66,8 +66,9 @@
 // again blindly: a second claim would lease a second item, a second Put
 // queue a second copy (go-redis#2339). The client must therefore have
 // retries off (MaxRetries -1): Open sets that on the client it builds from
-// Options.URL and refuses a *redis.Client or *redis.ClusterClient with
-// retries on. go-redis's Script.Run still retries an EVALSHA that failed
+// Options.URL and refuses a *redis.Client with retries on, or a
+// *redis.ClusterClient with retries or redirect attempts on (its
+// MaxRedirects attempts also resend a command after a connection error). go-redis's Script.Run still retries an EVALSHA that failed
 // with NOSCRIPT, which is safe, since the script did not run. The frontier
 // retries by itself, for up to Options.RetryFor, backing off from 20 ms to
 // 1 s, after a connection error, LOADING or BUSY, and every script is made
@@ -298,8 +299,8 @@ type Options struct {
 
 // Frontier is a crawl frontier held in Redis and shared by every node
 // opened on the same crawl. It implements the crawler's Frontier interface
-// and is safe for concurrent use. It runs one goroutine, the heartbeat,
-// until Close.
+// and is safe for concurrent use. It runs two goroutines until Close: the
+// heartbeat, and the loop that sends acks no claim carried.
 type Frontier struct {
 	rdb      redis.UniversalClient
 	own      bool // rdb was built by Open, so Close closes it
@@ -352,7 +353,7 @@ type Frontier struct {
 	known *seenCache // URLs this node learnt are in the seen set; Add answers Duplicate for them without Redis
 
 	failMu  sync.Mutex
-	failure error // the first error Done or the heartbeat could not report
+	failure error // the first error a call without an error result could not report
 
 	// clears holds the hosts HostSucceeded named whose run of failures the
 	// next ack of an item of theirs ends in Redis.
@@ -431,15 +432,20 @@ func client(opts Options) (redis.UniversalClient, bool, error) {
 		ro.MaxRetries = -1
 		return redis.NewClient(ro), true, nil
 	}
-	retries := 0
 	switch c := opts.Client.(type) {
 	case *redis.Client:
-		retries = c.Options().MaxRetries
+		if n := c.Options().MaxRetries; n > 0 {
+			return nil, false, fmt.Errorf("redisq: the redis client retries commands (MaxRetries %d): a retried script may run twice; set MaxRetries: -1", n)
+		}
 	case *redis.ClusterClient:
-		retries = c.Options().MaxRetries
-	}
-	if retries > 0 {
-		return nil, false, fmt.Errorf("redisq: the redis client retries commands (MaxRetries %d): a retried script may run twice; set MaxRetries: -1", retries)
+		// The cluster client also sends a command again, after a
+		// connection error, on each of its MaxRedirects attempts.
+		o := c.Options()
+		if o.MaxRetries > 0 || o.MaxRedirects > 0 {
+			return nil, false, fmt.Errorf("redisq: the redis cluster client retries commands (MaxRetries %d, MaxRedirects %d): a retried script may run twice; set MaxRetries: -1 and MaxRedirects: -1", o.MaxRetries, o.MaxRedirects)
+		}
+	default:
+		return nil, false, fmt.Errorf("redisq: unsupported redis client %T: use a *redis.Client or *redis.ClusterClient", opts.Client)
 	}
 	return opts.Client, false, nil
 }
@@ -789,8 +795,8 @@ func (f *Frontier) fail(err error) {
 	f.failMu.Unlock()
 }
 
-// Err returns the first error met by Done, SetInterval, Block, Unblock or
-// the heartbeat, which have no error result; nil if none. Once any call
+// Err returns the first error met by Done, SetInterval, Block or Unblock,
+// which have no error result; nil if none. Once any call
 // found the crawl's state vanished, it wraps ErrStateLost (unless an
 // earlier error came first). It sends this node's acks left over first,
 // so that it covers every Done made before it.
@@ -834,10 +840,6 @@ func (f *Frontier) AddCapped(ctx context.Context, it queue.Item, limit, hostLimi
 // earlier try had added are reported Duplicate. On error, the items of
 // earlier calls may have been added.
 func (f *Frontier) AddBatch(ctx context.Context, items []queue.Item, limit, hostLimit int) ([]queue.Admission, error) {
-	what := fmt.Sprintf("%d items", len(items))
-	if len(items) == 1 {
-		what = items[0].URL
-	}
 	out := make([]queue.Admission, len(items))
 	type sent struct {
 		i  int
@@ -845,18 +847,19 @@ func (f *Frontier) AddBatch(ctx context.Context, items []queue.Item, limit, host
 	}
 	var todo []sent
 	var args []any
-	for i, it := range items {
-		rec, err := f.encodeChecked(it)
-		if err != nil {
+	for _, it := range items {
+		if err := checkHost(it); err != nil {
 			return nil, err
 		}
+	}
+	for i, it := range items {
 		fp := seen.Fingerprint(it.URL)
 		if f.known.has(fp) {
 			out[i] = queue.Duplicate
 			continue
 		}
 		todo = append(todo, sent{i, fp})
-		args = append(args, addArgs(it.Host, rec, fp)...)
+		args = append(args, addArgs(it.Host, encode(it), fp)...)
 	}
 	if err := f.usable(ctx); err != nil {
 		return nil, err
@@ -876,6 +879,10 @@ func (f *Frontier) AddBatch(ctx context.Context, items []queue.Item, limit, host
 		if err != nil {
 			if added {
 				f.broadcast()
+			}
+			what := fmt.Sprintf("%d items", len(items))
+			if len(items) == 1 {
+				what = items[0].URL
 			}
 			return nil, fmt.Errorf("redisq: add %s: %w", what, err)
 		}
@@ -935,13 +942,22 @@ func (f *Frontier) Put(ctx context.Context, it queue.Item) error {
 }
 
 func (f *Frontier) encodeChecked(it queue.Item) ([]byte, error) {
-	if it.Host == "" {
-		return nil, errors.New("redisq: item has no host")
-	}
-	if strings.IndexByte(it.Host, '\n') >= 0 {
-		return nil, fmt.Errorf("redisq: item host %q contains a newline", it.Host)
+	if err := checkHost(it); err != nil {
+		return nil, err
 	}
 	return encode(it), nil
+}
+
+// checkHost refuses an item without a host, or whose host would break the
+// records' newline-separated fields.
+func checkHost(it queue.Item) error {
+	if it.Host == "" {
+		return errors.New("redisq: item has no host")
+	}
+	if strings.IndexByte(it.Host, '\n') >= 0 {
+		return fmt.Errorf("redisq: item host %q contains a newline", it.Host)
+	}
+	return nil
 }
 
 // Get blocks until some host may be fetched now on Redis's clock, then
@@ -1105,6 +1121,9 @@ func (f *Frontier) Finish(ctx context.Context, it queue.Item) error {
 		}
 		err := f.sendAcks(ctx, acks, last)
 		f.sent(taken)
+		if err != nil && own.clear {
+			f.HostSucceeded(own.host) // for the next ack of the host to carry
+		}
 		if err != nil {
 			if f.ctx.Err() != nil {
 				return ErrClosed

@@ -625,6 +625,18 @@ func TestClientChecks(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "MaxRetries: -1") {
 		t.Fatalf("Open with a retrying client: %v", err)
 	}
+	// The cluster client resends a failed command on its redirect
+	// attempts too: both must be off.
+	cluster := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{s.addr}, MaxRetries: -1})
+	defer cluster.Close()
+	if _, err := tryOpen(s, "c", func(o *Options) { o.URL, o.Client = "", cluster }); err == nil || !strings.Contains(err.Error(), "MaxRedirects: -1") {
+		t.Fatalf("Open with a cluster client that retries on redirect attempts: %v", err)
+	}
+	ring := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": s.addr}, MaxRetries: -1})
+	defer ring.Close()
+	if _, err := tryOpen(s, "c", func(o *Options) { o.URL, o.Client = "", ring }); err == nil || !strings.Contains(err.Error(), "unsupported") {
+		t.Fatalf("Open with a ring client: %v", err)
+	}
 	ok := redis.NewClient(&redis.Options{Addr: s.addr, MaxRetries: -1})
 	defer ok.Close()
 	f := openNode(t, s, "c", func(o *Options) { o.URL, o.Client, o.NodeID = "", ok, "n1" })

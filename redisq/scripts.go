@@ -3,8 +3,9 @@ package redisq
 import "github.com/redis/go-redis/v9"
 
 // runidFunc defines runid(), the run_id of the Redis process (INFO
-// server), or ” if the script may not read it (an ACL without INFO, a
-// service that hides it): restarts then go unnoticed, which Open warns of.
+// server), or the empty string if the script may not read it (an ACL
+// without INFO, a service that hides it): restarts then go unnoticed,
+// which Open warns of.
 const runidFunc = `
 local function runid()
   local info = redis.pcall('INFO', 'server')
@@ -176,7 +177,7 @@ end
 -- triples lease id, host, flags, settling each host touched once. Flags
 -- hold '1' if the ack is ran (see ackone), and 'c' if the host's run of
 -- failed requests ended (its count in hf is cleared, whatever became of
--- the lease). Returns the n results of ackone.
+-- the lease, unless the ack names the wrong host). Returns the n results of ackone.
 local function acks(i)
   local n = tonumber(ARGV[i]) or 0
   local r, hosts = {}, {}
@@ -184,8 +185,8 @@ local function acks(i)
     local host, flags = ARGV[i + 2 + 3 * k], ARGV[i + 3 + 3 * k]
     local ran = ''
     if string.find(flags, '1', 1, true) then ran = '1' end
-    if string.find(flags, 'c', 1, true) then redis.call('HDEL', P .. 'hf', host) end
     r[k + 1] = ackone(ARGV[i + 1 + 3 * k], host, ran)
+    if r[k + 1] ~= -2 and string.find(flags, 'c', 1, true) then redis.call('HDEL', P .. 'hf', host) end
     if r[k + 1] == 1 then hosts[host] = true end
   end
   for host in pairs(hosts) do settle(host) end
