@@ -83,6 +83,13 @@ type Config struct {
 	// Sitemaps reports whether the Sitemap lines of robots.txt and each
 	// host's /sitemap.xml are read for URLs to crawl (requires Robots).
 	Sitemaps bool `mapstructure:"sitemaps"`
+	// MaxSitemapsPerHost caps the sitemaps queued because of one host: the
+	// Sitemap lines of its robots.txt, its /sitemap.xml and the sitemaps
+	// its index files list, wherever they are. A sitemap index that lists
+	// new sitemaps each time it is read cannot keep the crawl going; 0
+	// means no cap. Each crawler counts its own (per node in a shared
+	// crawl, since its start).
+	MaxSitemapsPerHost int `mapstructure:"max_sitemaps_per_host"`
 	// MaxBody is the largest response body read, in bytes; a larger body is
 	// recorded as an error.
 	MaxBody int64 `mapstructure:"max_body"`
@@ -166,6 +173,7 @@ func DefaultConfig() Config {
 		MaxURLLength:                  2048,
 		MaxPathSegments:               32,
 		MaxPagesPerHost:               100_000,
+		MaxSitemapsPerHost:            100,
 		ProgressInterval:              5 * time.Second,
 	}
 }
@@ -212,6 +220,7 @@ func (c Config) Validate() error {
 		{"max_url_length", float64(c.MaxURLLength)},
 		{"max_path_segments", float64(c.MaxPathSegments)},
 		{"max_pages_per_host", float64(c.MaxPagesPerHost)},
+		{"max_sitemaps_per_host", float64(c.MaxSitemapsPerHost)},
 		{"max_body_memory", float64(c.MaxBodyMemory)},
 		{"rate", c.Rate},
 		{"progress_interval", float64(c.ProgressInterval)},

@@ -132,6 +132,8 @@ type Crawler struct {
 		pages map[string]int
 	}
 
+	sitemaps sitemapBudget // max_sitemaps_per_host
+
 	metrics  *metrics // nil without WithRegistry
 	started  atomic.Bool
 	stopping atomic.Bool

@@ -3,7 +3,8 @@
 // child sitemap URLs they list. It does no I/O beyond reading the body it
 // is given: the crawler fetches sitemaps itself, politely, and decides which
 // of the returned URLs to follow. Input is untrusted, so every read is
-// bounded by a byte limit and a URL count.
+// bounded by a byte limit and a URL count, and the XML decoder's memory by
+// a nesting depth, a token size and an attribute count (see Parse).
 package sitemap
 
 import (
@@ -43,6 +44,32 @@ var ErrTooLarge = errors.New("sitemap: document too large")
 // MaxURLs.
 var ErrTooManyURLs = errors.New("sitemap: too many URLs")
 
+// ErrTooDeep is wrapped by the error Parse returns when a document nests
+// elements more than MaxDepth deep; the Document returned with it holds the
+// entries read before.
+var ErrTooDeep = errors.New("sitemap: elements nested too deep")
+
+// MaxDepth is how deep elements may nest. A sitemap needs three levels
+// (urlset, url, loc) and its extensions four (url, news:news,
+// news:publication, news:name); the rest is slack. The bound matters
+// because an XML decoder keeps every open element, with its namespace
+// declarations, on a stack: a few KB of gzip could otherwise open millions.
+const MaxDepth = 16
+
+// maxToken bounds the bytes of one XML token (a tag with its attributes, a
+// run of text, a comment) that are not white space. A start tag is decoded
+// into its attributes at once, at some twenty times the bytes it takes, so
+// a single tag must not be allowed the whole document. Nothing in a sitemap
+// comes near: a URL has at most 2,048 characters. White space is not
+// counted, since the decoder keeps none of it beyond one text token, which
+// the document's limit already bounds.
+const maxToken = 64 << 10
+
+// maxAttrs bounds the attributes of one element: its namespace
+// declarations stay on the decoder's stack until the element ends. A
+// urlset declares about ten.
+const maxAttrs = 256
+
 // bufSize is large enough that the bufio layers rarely refill, and it also
 // bounds the longest line a plain-text sitemap may have.
 const bufSize = 64 << 10
@@ -60,7 +87,11 @@ const bufSize = 64 << 10
 // http:// or https:// is a URL, other lines are ignored. Any other error
 // (malformed XML, a root element other than urlset or sitemapindex, an
 // unsupported encoding, corrupt gzip) is returned with the entries read
-// before it. Anything after the root element's end tag is ignored.
+// before it, and so is a document the parser will not decode in bounded
+// memory: elements nested more than MaxDepth deep (an error wrapping
+// ErrTooDeep), a token (tag, text or comment) of more than 64 KiB, an
+// element with more than 256 attributes. A <loc> longer than 64 KiB is
+// skipped. Anything after the root element's end tag is ignored.
 func Parse(r io.Reader, limit int64) (Document, error) {
 	if limit <= 0 || limit > MaxSize {
 		limit = MaxSize
@@ -122,16 +153,26 @@ func isXML(br *bufio.Reader) bool {
 }
 
 // parseXML walks the token stream keeping only a depth counter, so memory is
-// proportional to the URLs found, not to the document.
+// proportional to the URLs found, not to the document: the decoder's own
+// state is bounded by MaxDepth, maxToken and maxAttrs.
 func parseXML(br *bufio.Reader) (Document, error) {
 	var doc Document
 	var charsetErr error
-	d := xml.NewDecoder(br)
+	in := &tokenReader{r: br, left: maxToken}
+	d := xml.NewDecoder(in)
 	d.Strict = false // real-world sitemaps have bare "&" in query strings
-	d.CharsetReader = func(label string, in io.Reader) (io.Reader, error) {
-		r, err := charsetReader(label, in)
+	d.CharsetReader = func(label string, _ io.Reader) (io.Reader, error) {
+		r, err := charsetReader(label, in.r)
 		charsetErr = err
-		return r, err
+		if err != nil {
+			return nil, err
+		}
+		// The decoder goes on reading what is returned: keep counting
+		// the bytes it takes, now decoded.
+		if r != io.Reader(in.r) {
+			in.r = bufio.NewReader(r)
+		}
+		return in, nil
 	}
 
 	var (
@@ -145,6 +186,7 @@ func parseXML(br *bufio.Reader) (Document, error) {
 	)
 	for {
 		tok, err := d.Token()
+		in.left = maxToken
 		if err != nil {
 			switch {
 			case charsetErr != nil:
@@ -157,6 +199,12 @@ func parseXML(br *bufio.Reader) (Document, error) {
 		switch t := tok.(type) {
 		case xml.StartElement:
 			depth++
+			if depth > MaxDepth {
+				return doc, fmt.Errorf("%w (more than %d)", ErrTooDeep, MaxDepth)
+			}
+			if len(t.Attr) > maxAttrs {
+				return doc, fmt.Errorf("sitemap: <%s> has more than %d attributes", t.Name.Local, maxAttrs)
+			}
 			switch depth {
 			case 1:
 				switch t.Name.Local {
@@ -175,13 +223,13 @@ func parseXML(br *bufio.Reader) (Document, error) {
 			}
 		case xml.CharData:
 			// Depth 3 only: text of elements nested in a loc is not the URL.
-			if inLoc && depth == 3 {
+			if inLoc && depth == 3 && len(loc) <= maxToken {
 				loc = append(loc, t...)
 			}
 		case xml.EndElement:
 			if inLoc && depth == 3 {
 				inLoc = false
-				if u := bytes.TrimSpace(loc); len(u) > 0 {
+				if u := bytes.TrimSpace(loc); len(u) > 0 && len(u) <= maxToken {
 					if n == MaxURLs {
 						return doc, fmt.Errorf("%w (more than %d)", ErrTooManyURLs, MaxURLs)
 					}
@@ -293,6 +341,47 @@ func (l *latin1Reader) Read(p []byte) (int, error) {
 	}
 	return len(out), err
 }
+
+// tokenReader hands the XML decoder its bytes one at a time (the decoder
+// takes an io.ByteReader as it is, without reading ahead), so that it can
+// stop a token that goes on too long: the parser resets left after each
+// token, and no token may take more than maxToken bytes that are not white
+// space.
+type tokenReader struct {
+	r    *bufio.Reader
+	left int
+}
+
+// errTokenTooLarge is what tokenReader returns once a token has used up its
+// bytes; the decoder passes it on as Token's error.
+var errTokenTooLarge = fmt.Errorf("sitemap: XML token longer than %d bytes", maxToken)
+
+func (t *tokenReader) ReadByte() (byte, error) {
+	c, err := t.r.ReadByte()
+	if err == nil && !isSpace(c) {
+		if t.left == 0 {
+			return 0, errTokenTooLarge
+		}
+		t.left--
+	}
+	return c, err
+}
+
+// Read is there because the decoder asks for an io.Reader; it reads
+// through ReadByte, which is all the decoder calls.
+func (t *tokenReader) Read(p []byte) (int, error) {
+	for i := range p {
+		c, err := t.ReadByte()
+		if err != nil {
+			return i, err
+		}
+		p[i] = c
+	}
+	return len(p), nil
+}
+
+// isSpace reports whether c is XML white space.
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // limitReader passes through at most n bytes and then, unlike
 // io.LimitReader, tells a document that ends exactly at the limit from one

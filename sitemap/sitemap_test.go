@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -224,6 +225,43 @@ func TestParse(t *testing.T) {
 			wantErr: "sitemap: unsupported encoding Shift_JIS",
 		},
 		{
+			name:     "nested as deep as allowed",
+			in:       "<urlset><url><loc>https://example.com/a</loc>" + strings.Repeat("<x>", MaxDepth-2) + "</url></urlset>",
+			wantURLs: []string{"https://example.com/a"},
+		},
+		{
+			name:     "nested too deep",
+			in:       "<urlset><url><loc>https://example.com/a</loc></url><url>" + strings.Repeat("<x>", MaxDepth-1) + "</url></urlset>",
+			wantURLs: []string{"https://example.com/a"},
+			wantErr:  "sitemap: elements nested too deep (more than 16)",
+		},
+		{
+			name: "white space not counted in a token",
+			in: "<urlset" + strings.Repeat(" ", 2*maxToken) + "><url><loc>https://example.com/a</loc></url>" +
+				strings.Repeat("\n", 2*maxToken) + "</urlset>",
+			wantURLs: []string{"https://example.com/a"},
+		},
+		{
+			name:     "text token too long",
+			in:       "<urlset><url><loc>https://example.com/a</loc></url><url><x>" + strings.Repeat("y", maxToken+1) + "</x></url></urlset>",
+			wantURLs: []string{"https://example.com/a"},
+			wantErr:  "sitemap: XML token longer than 65536 bytes",
+		},
+		{
+			// Decoded, each byte 0xe9 takes two.
+			name: "ISO-8859-1 token too long",
+			in: "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>\n<urlset><url><loc>https://example.com/a</loc></url><url><x>" +
+				strings.Repeat("\xe9", maxToken/2+1) + "</x></url></urlset>",
+			wantURLs: []string{"https://example.com/a"},
+			wantErr:  "sitemap: XML token longer than 65536 bytes",
+		},
+		{
+			name: "overlong loc skipped",
+			in: "<urlset><url><loc>https://example.com/" + strings.Repeat("x", maxToken/2) + "<!---->" + strings.Repeat("x", maxToken/2) +
+				"</loc></url><url><loc>https://example.com/a</loc></url></urlset>",
+			wantURLs: []string{"https://example.com/a"},
+		},
+		{
 			name: "plain text",
 			in: "\ufeff\n  https://example.com/a  \r\n\r\nhttp://example.com/b\n# comment\nftp://example.com/c\n" +
 				"example.com/d\nHTTPS://example.com/e\nhttps://example.com/f",
@@ -413,6 +451,63 @@ func TestParseGzipBomb(t *testing.T) {
 	}
 }
 
+// TestParseBoundedMemory feeds documents whose structure, not their size,
+// would make an XML decoder hold memory: elements nested a million deep
+// (each open element is an entry on the decoder's stack), one start tag
+// with a million attributes, and an element declaring more namespaces than
+// a sitemap would (kept until it ends). Each is a few KB of gzip. Parse
+// must refuse it with a clear error, having allocated little.
+func TestParseBoundedMemory(t *testing.T) {
+	const maxAlloc = 8 << 20
+	repeat := func(prefix, part, suffix string, n int) []byte {
+		var b bytes.Buffer
+		b.WriteString(prefix)
+		for range n {
+			b.WriteString(part)
+		}
+		b.WriteString(suffix)
+		return b.Bytes()
+	}
+	var nsDecls bytes.Buffer
+	nsDecls.WriteString("<urlset><url><loc>https://example.com/a</loc></url><url")
+	for i := range maxAttrs + 1 {
+		fmt.Fprintf(&nsDecls, ` xmlns:n%d="u"`, i)
+	}
+	nsDecls.WriteString("><loc>https://example.com/b</loc></url></urlset>")
+	tests := []struct {
+		name    string
+		in      []byte
+		wantErr string
+	}{
+		{"nested elements", repeat("<urlset><url><loc>https://example.com/a</loc></url>", "<a>", "", 1_000_000),
+			"sitemap: elements nested too deep (more than 16)"},
+		{"nested in a url", repeat("<urlset><url><loc>https://example.com/a</loc></url><url>", "<x:a xmlns:x='u'>", "", 300_000),
+			"sitemap: elements nested too deep (more than 16)"},
+		{"attributes", repeat("<urlset><url><loc>https://example.com/a</loc></url><url", ` a=""`, ">", 1_000_000),
+			"sitemap: XML token longer than 65536 bytes"},
+		{"namespace declarations", nsDecls.Bytes(), "sitemap: <url> has more than 256 attributes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := gz(t, tt.in)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			got, err := Parse(bytes.NewReader(in), 0)
+			runtime.ReadMemStats(&after)
+			alloc := after.TotalAlloc - before.TotalAlloc
+			t.Logf("%d bytes of gzip (%d inflated): %d KiB allocated, error %v", len(in), len(tt.in), alloc>>10, err)
+			checkErr(t, err, tt.wantErr)
+			if alloc > maxAlloc {
+				t.Errorf("allocated %d MiB, want at most %d MiB", alloc>>20, maxAlloc>>20)
+			}
+			if !reflect.DeepEqual(got.URLs, []string{"https://example.com/a"}) {
+				t.Errorf("URLs: got %q, want the one before the bomb", got.URLs)
+			}
+		})
+	}
+}
+
 func TestParseCorruptGzip(t *testing.T) {
 	tests := []struct {
 		name string
@@ -450,6 +545,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("https://example.com/a\r\nhttp://example.com/b\n"), int64(0))
 	f.Add([]byte("<html><body>no</body></html>"), int64(0))
 	f.Add([]byte{}, int64(3))
+	f.Add([]byte("<urlset><url><loc>a</loc></url><url>"+strings.Repeat("<a b='c'>", MaxDepth)), int64(0))
 	f.Fuzz(func(t *testing.T, in []byte, limit int64) {
 		got, err := Parse(bytes.NewReader(in), limit)
 		if n := len(got.URLs) + len(got.Sitemaps); n > MaxURLs {

@@ -20,9 +20,11 @@ const hostileHosts = 8
 
 // hostileHandler serves a site made of what the open web throws at
 // crawlers, all at once: every page links to an endless body, a gzip bomb,
-// a calendar that never ends and a flood of links.
+// a calendar that never ends and a flood of links; its sitemaps are a
+// nesting bomb and an endless index (addHostileSitemaps).
 func hostileHandler() http.Handler {
 	mux := http.NewServeMux()
+	addHostileSitemaps(mux)
 	mux.HandleFunc("/endless/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		chunk := []byte(strings.Repeat("<p>endless ", 6000))
@@ -90,7 +92,7 @@ func measureHostile(ctx context.Context, binary string) (result, error) {
 	}
 	args := append([]string{"crawl", "--rate", "0", "--workers", "32", "--per-host-concurrency", "4",
 		"--max-pages", "20000", "--max-retries", "0", "--allow-cidr", "127.0.0.0/8",
-		"--log-level", "error", "--progress-interval", "0"}, seeds...)
+		"--log-level", "error", "--progress-interval", "0", "--sitemaps"}, seeds...)
 	cmd := exec.CommandContext(ctx, binary, args...)
 	var records lineCounter
 	cmd.Stdout = &records

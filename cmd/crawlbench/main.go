@@ -24,8 +24,9 @@
 //   - throughput-pebble: the same with the crawl's state in the embedded
 //     store (--storage pebble), whose size on disk is reported too.
 //   - hostile: 8 hosts whose every page links to an endless body, a 1 GiB
-//     gzip bomb and 200 more pages of an endless calendar; 32 workers,
-//     --max-pages 20000. What matters is crawld's peak RSS.
+//     gzip bomb and 200 more pages of an endless calendar, and whose
+//     sitemaps are a nesting bomb and an endless index; 32 workers,
+//     --max-pages 20000, --sitemaps. What matters is crawld's peak RSS.
 //   - frontier (on request: it takes minutes): the bounded frontier. 25 hosts,
 //     each a home page linking to 100 hubs of 800 leaves: 2,000,000 leaves,
 //     2,002,525 pages, all fetched (no max_pages), --rate 0, 64 workers, 16

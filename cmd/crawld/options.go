@@ -186,6 +186,7 @@ func options(s *settings) []option {
 		durationOpt("autothrottle_max_delay", "autothrottle-max-delay", "cap on autothrottle's delay", &c.AutothrottleMaxDelay),
 		boolOpt("follow_nofollow", "follow-nofollow", `follow links marked rel="nofollow"`, &c.FollowNofollow),
 		boolOpt("sitemaps", "sitemaps", "read sitemaps listed in robots.txt and /sitemap.xml", &c.Sitemaps),
+		intOpt("max_sitemaps_per_host", "max-sitemaps-per-host", "sitemaps queued because of one host (robots.txt lines, /sitemap.xml, index entries); 0 = no cap", &c.MaxSitemapsPerHost),
 		sizeOpt("max_body", "max-body", "largest response body read, in bytes (units KiB, MiB, GiB allowed)", &c.MaxBody),
 		sizeOpt("max_body_memory", "max-body-memory", "memory all bodies held at once may take; over it, a fetch is retried later; 0 = no bound", &c.MaxBodyMemory),
 		durationOpt("connect_timeout", "connect-timeout", "TCP connect and TLS handshake timeout", &c.ConnectTimeout),
