@@ -19,6 +19,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -774,8 +776,9 @@ func isRedirect(status int) bool {
 }
 
 // redirect handles a redirect response. It queues the next hop and reports
-// true, or fills rec with why the chain ends here: too long, refused by the
-// filter (an error), or a target already crawled under its own record.
+// true, or fills rec with why the chain ends here: a loop, too long, refused
+// by the filter (an error), or a target already crawled under its own
+// record (the redirect's own record, final_url naming the target).
 func (c *Crawler) redirect(ctx context.Context, it queue.Item, from *url.URL, location string, rec *Record) (bool, error) {
 	target, err := from.Parse(location)
 	if err != nil {
@@ -784,6 +787,11 @@ func (c *Crawler) redirect(ctx context.Context, it queue.Item, from *url.URL, lo
 	}
 	target = filter.Normalize(target)
 	rec.FinalURL = target.String()
+	chain := redirectChain(it)
+	if slices.Contains(chain, rec.FinalURL) {
+		rec.Status, rec.Error = 0, "redirect loop: "+strings.Join(append(chain, rec.FinalURL), " -> ")
+		return false, nil
+	}
 	if it.Redirects >= c.cfg.MaxRedirects {
 		rec.Status, rec.Error = 0, fmt.Sprintf("too many redirects (> %d)", c.cfg.MaxRedirects)
 		return false, nil
@@ -800,11 +808,25 @@ func (c *Crawler) redirect(ctx context.Context, it queue.Item, from *url.URL, lo
 		Kind:      queue.KindPage,
 		Redirects: it.Redirects + 1,
 		Origin:    rec.URL,
+		Via:       strings.Join(chain[1:], " "),
 	}
 	// The hop inherits the admission of the URL that led to it, so it does
 	// not count against max_pages again.
 	admission, err := c.enqueue(ctx, next, false)
 	return admission == queue.Added, err
+}
+
+// redirectChain returns the URLs of the redirect chain that led to it,
+// oldest first: the URL admitted, the hops after it, and it.
+func redirectChain(it queue.Item) []string {
+	if it.Origin == "" {
+		return []string{it.URL}
+	}
+	chain := []string{it.Origin}
+	if it.Via != "" {
+		chain = append(chain, strings.Split(it.Via, " ")...)
+	}
+	return append(chain, it.URL)
 }
 
 // admit applies the filter, depth and page limits to a discovered URL and

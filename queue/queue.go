@@ -70,6 +70,11 @@ type Item struct {
 	Kind      Kind
 	Redirects int    // redirect hops that led to this URL (0 for a URL found as a link or seed)
 	Origin    string // for a redirect hop, the URL originally admitted; "" otherwise
+	// Via, for a redirect hop, lists the hops between Origin and URL,
+	// oldest first and separated by spaces (a normalised URL has none), so
+	// that a chain coming back on itself is seen as a loop; "" otherwise.
+	// A chain is at most max_redirects hops long, which bounds it.
+	Via string
 	Attempt   int    // failed tries so far (0 on the first try)
 
 	// ID identifies a stored copy of the item for a frontier that keeps
@@ -780,7 +785,7 @@ const itemOverhead = int64(unsafe.Sizeof(Item{})) * 3 / 2
 
 // itemBytes estimates the memory a queued item holds.
 func itemBytes(it Item) int64 {
-	return itemOverhead + int64(len(it.URL)+len(it.Host)+len(it.Origin))
+	return itemOverhead + int64(len(it.URL)+len(it.Host)+len(it.Origin)+len(it.Via))
 }
 
 // hostBytes estimates the memory of a host's state: the struct, its map

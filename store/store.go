@@ -62,7 +62,8 @@
 //
 // A queued item is encoded as a version byte (1) followed by URL, Host,
 // Depth, Kind, Redirects, Origin and Attempt: strings as uvarint length and
-// bytes, integers as varints, Kind as one byte. A field is added by
+// bytes, integers as varints, Kind as one byte. Version 2 appends Via; an
+// item without one is still written as version 1. A field is added by
 // appending it under a new version byte, the decoder then reading both
 // versions (the field zero in the old one). The item's ID is its key's.
 //
@@ -151,6 +152,7 @@ import (
 const (
 	schemaVersion = 2 // the layout described in the package doc
 	itemVersion   = 1 // the encoding of a queued item
+	itemVersionV  = 2 // the encoding of a queued item with Via
 	validVersion  = 2 // the encoding of validators (2: with the fetch time)
 
 	// syncEvery is how often the background syncer fsyncs the log when
@@ -927,7 +929,11 @@ func prefixEnd(p string) []byte {
 
 // appendItem appends the encoding of it (see the package doc) to b.
 func appendItem(b []byte, it queue.Item) []byte {
-	b = append(b, itemVersion)
+	version := byte(itemVersion)
+	if it.Via != "" {
+		version = itemVersionV
+	}
+	b = append(b, version)
 	b = appendString(b, it.URL)
 	b = appendString(b, it.Host)
 	b = binary.AppendVarint(b, int64(it.Depth))
@@ -935,6 +941,9 @@ func appendItem(b []byte, it queue.Item) []byte {
 	b = binary.AppendVarint(b, int64(it.Redirects))
 	b = appendString(b, it.Origin)
 	b = binary.AppendVarint(b, int64(it.Attempt))
+	if it.Via != "" {
+		b = appendString(b, it.Via)
+	}
 	return b
 }
 
@@ -948,7 +957,8 @@ func decodeQueued(v []byte, id uint64) (queue.Item, error) {
 // decodeItem decodes an item encoded by appendItem.
 func decodeItem(b []byte) (queue.Item, error) {
 	d := decoder{b: b}
-	if v := d.byte(); v != itemVersion {
+	v := d.byte()
+	if v != itemVersion && v != itemVersionV {
 		return queue.Item{}, fmt.Errorf("unknown item encoding version %d", v)
 	}
 	it := queue.Item{
@@ -959,6 +969,9 @@ func decodeItem(b []byte) (queue.Item, error) {
 		Redirects: d.int(),
 		Origin:    d.string(),
 		Attempt:   d.int(),
+	}
+	if v == itemVersionV {
+		it.Via = d.string()
 	}
 	if err := d.finish(); err != nil {
 		return queue.Item{}, err
