@@ -74,8 +74,8 @@ type Item struct {
 	// oldest first and separated by spaces (a normalised URL has none), so
 	// that a chain coming back on itself is seen as a loop; "" otherwise.
 	// A chain is at most max_redirects hops long, which bounds it.
-	Via string
-	Attempt   int    // failed tries so far (0 on the first try)
+	Via     string
+	Attempt int // failed tries so far (0 on the first try)
 
 	// ID identifies a stored copy of the item for a frontier that keeps
 	// items outside memory (the embedded store): it sets ID when the item is
