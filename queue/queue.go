@@ -70,12 +70,13 @@ type Item struct {
 	Kind      Kind
 	Redirects int    // redirect hops that led to this URL (0 for a URL found as a link or seed)
 	Origin    string // for a redirect hop, the URL originally admitted; "" otherwise
+	Attempt   int    // failed tries so far (0 on the first try)
+
 	// Via, for a redirect hop, lists the hops between Origin and URL,
 	// oldest first and separated by spaces (a normalised URL has none), so
 	// that a chain coming back on itself is seen as a loop; "" otherwise.
 	// A chain is at most max_redirects hops long, which bounds it.
-	Via     string
-	Attempt int // failed tries so far (0 on the first try)
+	Via string
 
 	// ID identifies a stored copy of the item for a frontier that keeps
 	// items outside memory (the embedded store): it sets ID when the item is
