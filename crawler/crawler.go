@@ -660,7 +660,10 @@ func (c *Crawler) failed(ctx context.Context, it queue.Item, rec Record, resp *r
 		}
 		c.front.Block(it.Host, time.Now().Add(c.backoff(failures, wait)))
 	}
-	if it.Attempt < c.cfg.MaxRetries && !setAside {
+	// A timeout costs up to fetch_timeout, so only a URL's first try is
+	// retried after one: a server that did not answer in time twice is not
+	// waited for again, which bounds what a URL costs to two timeouts.
+	if it.Attempt < c.cfg.MaxRetries && !setAside && (it.Attempt == 0 || !timeoutError(cause)) {
 		c.counts.retries.Add(1)
 		c.metrics.retry()
 		it.Attempt++
