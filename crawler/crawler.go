@@ -955,11 +955,19 @@ func (c *Crawler) addCappedHere(ctx context.Context, it queue.Item, limit, hostL
 }
 
 // finish ends an item with its outcome: a page's record is written; a
-// sitemap has no record, so its failure is only logged.
+// sitemap has no record, so its failure is only logged, and neither has a
+// page fetched again for its links at a smaller depth (KindExpand): its
+// record was written when it was first fetched.
 func (c *Crawler) finish(it queue.Item, rec Record, fetchErr error) error {
-	if it.Kind == queue.KindSitemap {
+	switch it.Kind {
+	case queue.KindSitemap:
 		if fetchErr != nil && !errors.Is(fetchErr, errRobotsDisallowed) {
 			c.log.Warn("sitemap not read", zap.String("url", it.URL), zap.Error(fetchErr))
+		}
+		return nil
+	case queue.KindExpand:
+		if ce := c.log.Check(zap.DebugLevel, "links taken again at a smaller depth"); ce != nil {
+			ce.Write(zap.String("url", it.URL), zap.Int("depth", it.Depth), zap.Int("links", rec.Links), zap.NamedError("fetch_error", fetchErr))
 		}
 		return nil
 	}
