@@ -58,7 +58,7 @@ func (c *closeOnce) closed() bool {
 // it was fetched at depth 4, keeps that one record and is fetched again
 // for its links, so /q is crawled at depth 3 in both cases.
 func TestCrawl_ShortestDepth(t *testing.T) {
-	for _, backend := range []string{"memory"} {
+	for _, backend := range []string{"memory", "pebble"} {
 		for _, fetched := range []bool{false, true} {
 			for _, workers := range []int{1, 16} {
 				name := fmt.Sprintf("%s/p-queued/workers-%d", backend, workers)
