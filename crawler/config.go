@@ -22,7 +22,10 @@ type Config struct {
 	// written; 0 means unlimited.
 	MaxPages int `mapstructure:"max_pages"`
 	// MaxDepth caps the link distance from a seed (seeds have depth 0);
-	// 0 means unlimited.
+	// 0 means unlimited. The distance is the shortest found, with a
+	// frontier that keeps depths (queue.Config.Depths, which cmd/crawld
+	// sets when MaxDepth > 0): a page reached again through a shorter path
+	// has its links followed from there.
 	MaxDepth int `mapstructure:"max_depth"`
 	// Workers is the number of concurrent fetchers shared by all hosts.
 	Workers int `mapstructure:"workers"`
