@@ -129,6 +129,7 @@ func testShortestDepth(t *testing.T, backend string, fetched bool, workers int) 
 	cfg.Robots = false
 	cfg.Workers = workers
 	cfg.MaxDepth = 4
+	cfg.MaxPages = 7 // every page: a fetch for links only must not count
 	cfg.MaxRetries = 1000
 	cfg.MaxHostFailures = 1000
 	fastRetries(&cfg)
