@@ -509,7 +509,8 @@ func (m *Memory) put(it Item) error {
 
 // Get blocks until some host may be fetched now, then hands out the oldest
 // item of the host that became ready first and charges that host's limiter
-// one token. The caller must call Done with the item when it has finished
+// one token. With Config.Depths the item's Depth is its URL's smallest
+// known. The caller must call Done with the item when it has finished
 // with it. If ctx is done, Get returns ctx.Err() and no item, even if one is
 // available.
 func (m *Memory) Get(ctx context.Context) (Item, error) {

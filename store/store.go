@@ -685,7 +685,8 @@ func (f *Frontier) enqueue(it queue.Item) {
 // when it has finished with it; until then the item stays queued on disk. If
 // ctx is done, Get returns ctx.Err() and no item. With a MemoryLimit, Get
 // also fails if the host's next items had to be read back from disk and
-// could not be (after Close, for one).
+// could not be (after Close, for one). With queue.Config.Depths the item's
+// Depth is its URL's smallest known (a read of its seen key).
 func (f *Frontier) Get(ctx context.Context) (queue.Item, error) {
 	it, err := f.mem.Get(ctx)
 	if err != nil {
