@@ -22,7 +22,10 @@ type Config struct {
 	// written; 0 means unlimited.
 	MaxPages int `mapstructure:"max_pages"`
 	// MaxDepth caps the link distance from a seed (seeds have depth 0);
-	// 0 means unlimited.
+	// 0 means unlimited. The distance is the shortest found, with a
+	// frontier that keeps depths (queue.Config.Depths, which cmd/crawld
+	// sets when MaxDepth > 0): a page reached again through a shorter path
+	// has its links followed from there.
 	MaxDepth int `mapstructure:"max_depth"`
 	// Workers is the number of concurrent fetchers shared by all hosts.
 	Workers int `mapstructure:"workers"`
@@ -58,6 +61,8 @@ type Config struct {
 	MaxCrawlDelay time.Duration `mapstructure:"max_crawl_delay"`
 	// MaxRetries is how many times a URL is retried after a transient
 	// failure (timeout, reset, 429, 5xx) before it is recorded as an error.
+	// A timeout is retried only after the URL's first try, since each
+	// costs up to FetchTimeout.
 	MaxRetries int `mapstructure:"max_retries"`
 	// RetryBackoff is the first back-off after a failure; it doubles with
 	// each failure in a row, with jitter.
@@ -99,7 +104,7 @@ type Config struct {
 	// ConnectTimeout bounds the TCP connect and TLS handshake.
 	ConnectTimeout time.Duration `mapstructure:"connect_timeout"`
 	// HeaderTimeout bounds the wait for the response headers once the
-	// request is sent.
+	// request is sent, and a whole robots.txt fetch.
 	HeaderTimeout time.Duration `mapstructure:"header_timeout"`
 	// FetchTimeout bounds a whole fetch, body included.
 	FetchTimeout time.Duration `mapstructure:"fetch_timeout"`

@@ -19,6 +19,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -660,7 +662,10 @@ func (c *Crawler) failed(ctx context.Context, it queue.Item, rec Record, resp *r
 		}
 		c.front.Block(it.Host, time.Now().Add(c.backoff(failures, wait)))
 	}
-	if it.Attempt < c.cfg.MaxRetries && !setAside {
+	// A timeout costs up to fetch_timeout, so only a URL's first try is
+	// retried after one: a server that did not answer in time twice is not
+	// waited for again, which bounds what a URL costs to two timeouts.
+	if it.Attempt < c.cfg.MaxRetries && !setAside && (it.Attempt == 0 || !timeoutError(cause)) {
 		c.counts.retries.Add(1)
 		c.metrics.retry()
 		it.Attempt++
@@ -776,8 +781,9 @@ func isRedirect(status int) bool {
 }
 
 // redirect handles a redirect response. It queues the next hop and reports
-// true, or fills rec with why the chain ends here: too long, refused by the
-// filter (an error), or a target already crawled under its own record.
+// true, or fills rec with why the chain ends here: a loop, too long, refused
+// by the filter (an error), or a target already crawled under its own
+// record (the redirect's own record, final_url naming the target).
 func (c *Crawler) redirect(ctx context.Context, it queue.Item, from *url.URL, location string, rec *Record) (bool, error) {
 	target, err := from.Parse(location)
 	if err != nil {
@@ -786,6 +792,11 @@ func (c *Crawler) redirect(ctx context.Context, it queue.Item, from *url.URL, lo
 	}
 	target = filter.Normalize(target)
 	rec.FinalURL = target.String()
+	chain := redirectChain(it)
+	if slices.Contains(chain, rec.FinalURL) {
+		rec.Status, rec.Error = 0, "redirect loop: "+strings.Join(append(chain, rec.FinalURL), " -> ")
+		return false, nil
+	}
 	if it.Redirects >= c.cfg.MaxRedirects {
 		rec.Status, rec.Error = 0, fmt.Sprintf("too many redirects (> %d)", c.cfg.MaxRedirects)
 		return false, nil
@@ -802,11 +813,25 @@ func (c *Crawler) redirect(ctx context.Context, it queue.Item, from *url.URL, lo
 		Kind:      queue.KindPage,
 		Redirects: it.Redirects + 1,
 		Origin:    rec.URL,
+		Via:       strings.Join(chain[1:], " "),
 	}
 	// The hop inherits the admission of the URL that led to it, so it does
 	// not count against max_pages again.
 	admission, err := c.enqueue(ctx, next, false)
 	return admission == queue.Added, err
+}
+
+// redirectChain returns the URLs of the redirect chain that led to it,
+// oldest first: the URL admitted, the hops after it, and it.
+func redirectChain(it queue.Item) []string {
+	if it.Origin == "" {
+		return []string{it.URL}
+	}
+	chain := []string{it.Origin}
+	if it.Via != "" {
+		chain = append(chain, strings.Split(it.Via, " ")...)
+	}
+	return append(chain, it.URL)
 }
 
 // admit applies the filter, depth and page limits to a discovered URL and
@@ -932,11 +957,19 @@ func (c *Crawler) addCappedHere(ctx context.Context, it queue.Item, limit, hostL
 }
 
 // finish ends an item with its outcome: a page's record is written; a
-// sitemap has no record, so its failure is only logged.
+// sitemap has no record, so its failure is only logged, and neither has a
+// page fetched again for its links at a smaller depth (KindExpand): its
+// record was written when it was first fetched.
 func (c *Crawler) finish(it queue.Item, rec Record, fetchErr error) error {
-	if it.Kind == queue.KindSitemap {
+	switch it.Kind {
+	case queue.KindSitemap:
 		if fetchErr != nil && !errors.Is(fetchErr, errRobotsDisallowed) {
 			c.log.Warn("sitemap not read", zap.String("url", it.URL), zap.Error(fetchErr))
+		}
+		return nil
+	case queue.KindExpand:
+		if ce := c.log.Check(zap.DebugLevel, "links taken again at a smaller depth"); ce != nil {
+			ce.Write(zap.String("url", it.URL), zap.Int("depth", it.Depth), zap.Int("links", rec.Links), zap.NamedError("fetch_error", fetchErr))
 		}
 		return nil
 	}

@@ -127,6 +127,13 @@ func transientError(err error) bool {
 	return errors.As(err, &netErr) && netErr.Timeout()
 }
 
+// timeoutError reports whether err is a timeout: of the connect, the
+// headers, the whole fetch or the body's progress.
+func timeoutError(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, errIdleTimeout) || (errors.As(err, &netErr) && netErr.Timeout())
+}
+
 // throttleDelay is AutoThrottle's rule (Scrapy's): aim for a delay of
 // latency/targetConcurrency, moving halfway there from the current delay,
 // never below the target, and not lowering the delay on a non-200 answer

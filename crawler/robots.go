@@ -34,6 +34,7 @@ type robotsCache struct {
 	agent   string // the User-Agent header
 	client  *http.Client
 	ttl     time.Duration
+	timeout time.Duration // bounds a whole robots.txt fetch
 	backoff func(failures int, retryAfter time.Duration) time.Duration
 	share   robotsShare // nil unless the frontier is shared with other crawlers
 
@@ -84,6 +85,7 @@ func newRobotsCache(cfg Config, pages *http.Client, backoff func(int, time.Durat
 		agent:   cfg.UserAgent,
 		client:  &client,
 		ttl:     cfg.RobotsTTL,
+		timeout: min(cfg.HeaderTimeout, cfg.FetchTimeout),
 		backoff: backoff,
 		share:   share,
 		entries: make(map[string]*robotsEntry),
@@ -324,6 +326,11 @@ var errRobotsUnavailable = errors.New("robots.txt unavailable")
 // its rules. An error means the server could not be reached or answered 5xx
 // or 429; wait is its Retry-After, if any.
 func (c *robotsCache) download(ctx context.Context, robotsURL string) (body []byte, rules *robots.Rules, wait time.Duration, err error) {
+	// robots.txt is small (robots.MaxSize) and the host waits for it, so
+	// the whole exchange, body included, gets the headers' time: a server
+	// dripping it holds the host no longer than one that never answers.
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, robotsURL, nil)
 	if err != nil {
 		return nil, nil, 0, err

@@ -60,6 +60,11 @@ type Kind uint8
 const (
 	KindPage    Kind = iota // a page admitted by the crawler
 	KindSitemap             // a sitemap or sitemap index whose URLs the crawler admits
+	// KindExpand is a page fetched again only for its links: it was
+	// handed out at a greater depth than a path found since (see
+	// Shallower), so its links are taken at the smaller depth. Its record
+	// was written when it was first fetched.
+	KindExpand
 )
 
 // Item is one unit of work. The queue reads only Host; the rest is carried for the crawler.
@@ -71,6 +76,12 @@ type Item struct {
 	Redirects int    // redirect hops that led to this URL (0 for a URL found as a link or seed)
 	Origin    string // for a redirect hop, the URL originally admitted; "" otherwise
 	Attempt   int    // failed tries so far (0 on the first try)
+
+	// Via, for a redirect hop, lists the hops between Origin and URL,
+	// oldest first and separated by spaces (a normalised URL has none), so
+	// that a chain coming back on itself is seen as a loop; "" otherwise.
+	// A chain is at most max_redirects hops long, which bounds it.
+	Via string
 
 	// ID identifies a stored copy of the item for a frontier that keeps
 	// items outside memory (the embedded store): it sets ID when the item is
@@ -88,6 +99,12 @@ type Config struct {
 	// Revisitable keeps every URL given to Add (not just its 8-byte
 	// fingerprint), so that Revisit can queue them all again.
 	Revisitable bool
+	// Depths keeps each added URL's depth with its fingerprint (one more
+	// byte per slot), so that it is the shortest link distance found: Add
+	// of a known URL at a smaller depth lowers it (Shallower), and Get
+	// hands an item out at its URL's smallest depth. Set it when depths
+	// matter (a crawl with max_depth). Reconfigure ignores it.
+	Depths bool
 
 	// MemoryLimit bounds, in bytes, the queued items (and the state of the
 	// hosts they belong to) that Memory keeps in memory; 0 or less means no
@@ -162,6 +179,7 @@ type Memory struct {
 	intervals map[string]time.Duration
 
 	keepAll bool      // Config.Revisitable
+	depths  bool      // Config.Depths: seen keeps a depthValue with each URL
 	seen    *seen.Set // fingerprints of the URLs given to Add
 	revisit []seenURL // the URLs given to Add, kept only with Config.Revisitable
 	counted int       // Adds that counted toward a limit
@@ -266,7 +284,8 @@ func NewMemory(cfg Config) *Memory {
 		perHost:  max(cfg.PerHostConcurrency, 1),
 		wake:     make(chan struct{}, 1),
 		hosts:    make(map[string]*host),
-		seen:     seen.New(0),
+		seen:     newSeen(cfg.Depths),
+		depths:   cfg.Depths,
 		keepAll:  cfg.Revisitable,
 		overflow: cfg.Overflow,
 		memLimit: cfg.MemoryLimit,
@@ -280,6 +299,13 @@ func NewMemory(cfg Config) *Memory {
 	}
 }
 
+func newSeen(depths bool) *seen.Set {
+	if depths {
+		return seen.NewWithValues(0)
+	}
+	return seen.New(0)
+}
+
 // Admission says what Add did with an item.
 type Admission uint8
 
@@ -291,6 +317,13 @@ const (
 	// allows. Only frontiers that count items per host themselves (a
 	// frontier shared by several crawlers) return it.
 	OverHostLimit
+	// Shallower: the URL was added before at a greater depth, and its
+	// depth is now the item's (with Config.Depths). If an item of the URL
+	// is still queued, it is handed out at that depth; if not (it was
+	// handed out already), a KindExpand item is queued at that depth, so
+	// that its links are followed from there. Neither counts toward a
+	// limit: the page was admitted once.
+	Shallower
 )
 
 // Add queues it unless an item with the same URL was added before. With
@@ -308,7 +341,11 @@ func (m *Memory) Add(ctx context.Context, it Item, limit int) (Admission, error)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	fp := seen.Fingerprint(it.URL)
-	if m.seen.HasFingerprint(fp) {
+	if m.depths {
+		if v, ok := m.seen.Value(fp); ok {
+			return m.shallower(it, fp, v)
+		}
+	} else if m.seen.HasFingerprint(fp) {
 		return Duplicate, nil
 	}
 	if limit > 0 && m.counted >= limit {
@@ -320,11 +357,76 @@ func (m *Memory) Add(ctx context.Context, it Item, limit int) (Admission, error)
 	if limit > 0 {
 		m.counted++
 	}
-	m.seen.AddFingerprint(fp)
+	m.seen.SetValue(fp, depthValue(it.Depth, false))
 	if m.keepAll {
 		m.revisit = append(m.revisit, seenURL{url: it.URL, host: it.Host, depth: int32(it.Depth), kind: it.Kind})
 	}
 	return Added, nil
+}
+
+// With Config.Depths, the seen set keeps a byte per URL: the smallest depth
+// found (saturated at depthMax, so deeper pages are never lowered to each
+// other's depths, which no max_depth that large would tell apart), and a
+// bit saying that no item of the URL is queued since one was handed out.
+const (
+	depthMax    = 0x7f
+	depthHanded = 0x80
+)
+
+func depthValue(depth int, handed bool) uint8 {
+	v := uint8(min(max(depth, 0), depthMax))
+	if handed {
+		v |= depthHanded
+	}
+	return v
+}
+
+// shallower is Add of it, whose URL (fingerprint fp) is known with seen
+// value v; m.mu is held.
+func (m *Memory) shallower(it Item, fp uint64, v uint8) (Admission, error) {
+	depth := depthValue(it.Depth, false)
+	if it.Kind != KindPage || depth >= v&depthMax {
+		return Duplicate, nil
+	}
+	if v&depthHanded != 0 {
+		// Every item of the URL was handed out at a greater depth: fetch
+		// it again for its links.
+		it.Kind, it.Attempt = KindExpand, 0
+		if err := m.put(it); err != nil {
+			return Duplicate, err
+		}
+	}
+	m.seen.SetValue(fp, depth)
+	return Shallower, nil
+}
+
+// handOut lowers the depth of it, about to be handed out, to its URL's
+// smallest known, and notes that it was handed out; m.mu is held.
+func (m *Memory) handOut(it *Item) {
+	if !m.depths || it.Kind == KindSitemap {
+		return
+	}
+	fp := seen.Fingerprint(it.URL)
+	v, ok := m.seen.Value(fp)
+	if !ok {
+		return
+	}
+	if d := int(v & depthMax); d < it.Depth {
+		it.Depth = d
+	}
+	m.seen.SetValue(fp, v|depthHanded)
+}
+
+// requeued notes that an item of it's URL is queued again (a retry), so
+// that a smaller depth found meanwhile reaches it; m.mu is held.
+func (m *Memory) requeued(it Item) {
+	if !m.depths || it.Kind == KindSitemap {
+		return
+	}
+	fp := seen.Fingerprint(it.URL)
+	if v, ok := m.seen.Value(fp); ok && v&depthHanded != 0 {
+		m.seen.SetValue(fp, v&^depthHanded)
+	}
 }
 
 // Revisit starts a new round of the crawl (a recrawl): every URL added so
@@ -368,7 +470,11 @@ func (m *Memory) Put(ctx context.Context, it Item) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.put(it)
+	if err := m.put(it); err != nil {
+		return err
+	}
+	m.requeued(it)
+	return nil
 }
 
 // put queues it, in memory or, once over the memory limit, in the
@@ -403,7 +509,8 @@ func (m *Memory) put(it Item) error {
 
 // Get blocks until some host may be fetched now, then hands out the oldest
 // item of the host that became ready first and charges that host's limiter
-// one token. The caller must call Done with the item when it has finished
+// one token. With Config.Depths the item's Depth is its URL's smallest
+// known. The caller must call Done with the item when it has finished
 // with it. If ctx is done, Get returns ctx.Err() and no item, even if one is
 // available.
 func (m *Memory) Get(ctx context.Context) (Item, error) {
@@ -733,6 +840,7 @@ func (m *Memory) take(now time.Time) (Item, bool, error) {
 		}
 		it := h.pop()
 		m.bytes -= itemBytes(it)
+		m.handOut(&it)
 		h.inFlight++
 		if h.blindStart = !m.clocked(); !h.blindStart {
 			h.lastStart = now
@@ -780,7 +888,7 @@ const itemOverhead = int64(unsafe.Sizeof(Item{})) * 3 / 2
 
 // itemBytes estimates the memory a queued item holds.
 func itemBytes(it Item) int64 {
-	return itemOverhead + int64(len(it.URL)+len(it.Host)+len(it.Origin))
+	return itemOverhead + int64(len(it.URL)+len(it.Host)+len(it.Origin)+len(it.Via))
 }
 
 // hostBytes estimates the memory of a host's state: the struct, its map

@@ -1579,18 +1579,31 @@ func (f *Frontier) kill() {
 // Item records: a version byte, then Depth, Kind, Redirects, Attempt,
 // Origin and URL. The host is the list's key; the ID is the lease's.
 // Integers are varints; Origin is uvarint length and bytes; the URL is the
-// rest. A field is added under a new version byte, decode reading both.
-const recVersion = 1
+// rest. A field is added under a new version byte, decode reading both:
+// version 2 has Via (uvarint length and bytes) after Origin, and is written
+// only for an item that has one.
+const (
+	recVersion    = 1
+	recVersionVia = 2
+)
 
 func encode(it queue.Item) []byte {
-	b := make([]byte, 0, 12+len(it.Origin)+len(it.URL))
-	b = append(b, recVersion)
+	b := make([]byte, 0, 14+len(it.Origin)+len(it.Via)+len(it.URL))
+	if it.Via == "" {
+		b = append(b, recVersion)
+	} else {
+		b = append(b, recVersionVia)
+	}
 	b = binary.AppendVarint(b, int64(it.Depth))
 	b = append(b, byte(it.Kind))
 	b = binary.AppendVarint(b, int64(it.Redirects))
 	b = binary.AppendVarint(b, int64(it.Attempt))
 	b = binary.AppendUvarint(b, uint64(len(it.Origin)))
 	b = append(b, it.Origin...)
+	if it.Via != "" {
+		b = binary.AppendUvarint(b, uint64(len(it.Via)))
+		b = append(b, it.Via...)
+	}
 	return append(b, it.URL...)
 }
 
@@ -1598,9 +1611,10 @@ var errRecord = errors.New("malformed item record")
 
 func decode(rec, host string, id uint64) (queue.Item, error) {
 	b := []byte(rec)
-	if len(b) < 2 || b[0] != recVersion {
+	if len(b) < 2 || (b[0] != recVersion && b[0] != recVersionVia) {
 		return queue.Item{}, errRecord
 	}
+	version := b[0]
 	b = b[1:]
 	varint := func() int {
 		v, n := binary.Varint(b)
@@ -1623,7 +1637,14 @@ func decode(rec, host string, id uint64) (queue.Item, error) {
 	if k <= 0 || uint64(len(b)-k) < n {
 		return queue.Item{}, errRecord
 	}
-	it.Origin = string(b[k : k+int(n)])
-	it.URL = string(b[k+int(n):])
+	it.Origin, b = string(b[k:k+int(n)]), b[k+int(n):]
+	if version == recVersionVia {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return queue.Item{}, errRecord
+		}
+		it.Via, b = string(b[k:k+int(n)]), b[k+int(n):]
+	}
+	it.URL = string(b)
 	return it, nil
 }

@@ -62,6 +62,11 @@ func TestRecordRoundTrip(t *testing.T) {
 	if err != nil || out != in {
 		t.Fatalf("decode(encode(%+v)) = %+v, %v", in, out, err)
 	}
+	in.Via = "http://a.example/b http://a.example/c"
+	out, err = decode(string(encode(in)), in.Host, 99)
+	if err != nil || out != in {
+		t.Fatalf("decode(encode(%+v)) = %+v, %v", in, out, err)
+	}
 	if _, err := decode("\x01", "h", 1); err == nil {
 		t.Error("truncated record decoded")
 	}

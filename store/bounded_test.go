@@ -378,7 +378,7 @@ func writeV1(t *testing.T, dir string, items []queue.Item, moved bool) (ids []ui
 			key = appendQueueKey(nil, it.Host, id)
 		}
 		_ = b.Set(key, appendItem(nil, it), nil)
-		_ = b.Set(append([]byte(prefixSeen), it.URL...), appendSeen(nil, it), nil)
+		_ = b.Set(append([]byte(prefixSeen), it.URL...), appendSeen(nil, seenValue{kind: it.Kind, depth: it.Depth}, false), nil)
 		ids = append(ids, id)
 	}
 	_ = b.Set([]byte(keyVersion), u64(1), nil)

@@ -44,7 +44,9 @@
 //
 // One Pebble database, keys distinguished by a two-byte prefix:
 //
-//	s/<url>              seen set: the URL was given to Add so far (value: version, kind, depth, for Revisit)
+//	s/<url>              seen set: the URL was given to Add so far (value: version, kind, depth, for Revisit
+//	                     and the shortest depth; version 2 adds a byte: 1 when no item of the URL was
+//	                     queued since one was Done, see queue.Config.Depths)
 //	q/<host>\x00<id>     a queued item (see below); id is 8 bytes, big-endian, and ids
 //	                     grow, so key order is each host's queue order
 //	v/<url>              fetch metadata: version byte 2, ETag and Last-Modified (uvarint
@@ -62,7 +64,8 @@
 //
 // A queued item is encoded as a version byte (1) followed by URL, Host,
 // Depth, Kind, Redirects, Origin and Attempt: strings as uvarint length and
-// bytes, integers as varints, Kind as one byte. A field is added by
+// bytes, integers as varints, Kind as one byte. Version 2 appends Via; an
+// item without one is still written as version 1. A field is added by
 // appending it under a new version byte, the decoder then reading both
 // versions (the field zero in the old one). The item's ID is its key's.
 //
@@ -151,6 +154,7 @@ import (
 const (
 	schemaVersion = 2 // the layout described in the package doc
 	itemVersion   = 1 // the encoding of a queued item
+	itemVersionV  = 2 // the encoding of a queued item with Via
 	validVersion  = 2 // the encoding of validators (2: with the fetch time)
 
 	// syncEvery is how often the background syncer fsyncs the log when
@@ -221,6 +225,16 @@ type Frontier struct {
 	handedMu sync.Mutex
 	handed   map[uint64]string
 
+	// With queue.Config.Depths, each seen key's value keeps the URL's
+	// smallest depth, lowered by Add (queue.Shallower) and applied by Get.
+	// depthMu is held by Get across reading an item's depth and counting
+	// it in inFlight, and by Add across lowering a depth, so that Add
+	// knows whether an item of the URL was handed out at the old depth
+	// (in flight, or Done: then a KindExpand item is queued).
+	depths   bool
+	depthMu  sync.Mutex
+	inFlight map[string]int // URL → items of it handed out and not Done
+
 	failMu  sync.Mutex
 	failure error // the first write failure Done or the syncer could not report; returned by Close
 
@@ -274,6 +288,9 @@ func open(dir string, cfg queue.Config, every time.Duration) (*Frontier, error) 
 		synced:   make(chan struct{}),
 	}
 	cfg.Overflow = nil
+	// The memory queue has no seen set here: depths are kept on disk.
+	f.depths, cfg.Depths = cfg.Depths, false
+	f.inFlight = make(map[string]int)
 	if cfg.MemoryLimit > 0 {
 		f.ovf = newDiskOverflow(db)
 		cfg.Overflow = f.ovf
@@ -548,10 +565,14 @@ func (f *Frontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Adm
 		return queue.Duplicate, errClosed
 	}
 	f.key = append(append(f.key[:0], prefixSeen...), it.URL...)
-	_, closer, err := f.db.Get(f.key)
+	value, closer, err := f.db.Get(f.key)
 	switch {
 	case err == nil:
+		sv := decodeSeen(value)
 		_ = closer.Close()
+		if f.depths && it.Kind == queue.KindPage && it.Depth < sv.depth {
+			return f.shallower(it, sv)
+		}
 		return queue.Duplicate, nil
 	case !errors.Is(err, pebble.ErrNotFound):
 		return queue.Duplicate, fmt.Errorf("store: add %s: check seen set: %w", it.URL, err)
@@ -564,7 +585,7 @@ func (f *Frontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Adm
 		count++
 	}
 	b := f.db.NewBatch()
-	_ = b.Set(f.key, appendSeen(nil, it), nil)
+	_ = b.Set(f.key, appendSeen(nil, seenValue{kind: it.Kind, depth: it.Depth}, f.depths), nil)
 	it.ID = f.next
 	f.setQueued(b, it)
 	f.setCounter(b, keySeen, f.seen+1)
@@ -578,6 +599,29 @@ func (f *Frontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Adm
 	f.seen++
 	f.enqueue(it)
 	return queue.Added, nil
+}
+
+// shallower is Add of it, whose URL is known (sv) at a greater depth; f.mu
+// is held and f.key is the URL's seen key. It lowers the URL's depth and,
+// if an item of the URL was handed out (in flight, or Done), queues a
+// KindExpand item at the new depth in the same batch.
+func (f *Frontier) shallower(it queue.Item, sv seenValue) (queue.Admission, error) {
+	f.depthMu.Lock()
+	defer f.depthMu.Unlock()
+	expand := sv.handed || f.inFlight[it.URL] > 0
+	b := f.db.NewBatch()
+	_ = b.Set(f.key, appendSeen(nil, seenValue{kind: sv.kind, depth: it.Depth}, true), nil)
+	if expand {
+		it.Kind, it.Attempt, it.ID = queue.KindExpand, 0, f.next
+		f.setQueued(b, it)
+	}
+	if err := f.commit(b); err != nil {
+		return queue.Duplicate, fmt.Errorf("store: add %s: %w", it.URL, err)
+	}
+	if expand {
+		f.enqueue(it)
+	}
+	return queue.Shallower, nil
 }
 
 // Put queues it again (a retry) whether or not its URL was added before, and
@@ -641,7 +685,8 @@ func (f *Frontier) enqueue(it queue.Item) {
 // when it has finished with it; until then the item stays queued on disk. If
 // ctx is done, Get returns ctx.Err() and no item. With a MemoryLimit, Get
 // also fails if the host's next items had to be read back from disk and
-// could not be (after Close, for one).
+// could not be (after Close, for one). With queue.Config.Depths the item's
+// Depth is its URL's smallest known (a read of its seen key).
 func (f *Frontier) Get(ctx context.Context) (queue.Item, error) {
 	it, err := f.mem.Get(ctx)
 	if err != nil {
@@ -649,6 +694,17 @@ func (f *Frontier) Get(ctx context.Context) (queue.Item, error) {
 	}
 	if it.ID == 0 {
 		panic("store: internal error: item from the memory queue has no id: " + it.URL)
+	}
+	if f.depths && it.Kind != queue.KindSitemap {
+		f.depthMu.Lock()
+		f.inFlight[it.URL]++
+		if value, closer, err := f.db.Get(append([]byte(prefixSeen), it.URL...)); err == nil {
+			// Unreadable, the item keeps its depth: the worst is a
+			// depth found since not applied.
+			it.Depth = min(it.Depth, decodeSeen(value).depth)
+			_ = closer.Close()
+		}
+		f.depthMu.Unlock()
 	}
 	f.handedMu.Lock()
 	f.handed[it.ID] = it.Host
@@ -679,12 +735,36 @@ func (f *Frontier) Done(it queue.Item) {
 		b := f.db.NewBatch()
 		f.key = appendQueueKey(f.key[:0], it.Host, it.ID)
 		_ = b.Delete(f.key, nil)
+		if f.depths && it.Kind != queue.KindSitemap {
+			f.doneAtDepth(b, it.URL)
+		}
 		if err := f.commit(b); err != nil {
 			f.fail(fmt.Errorf("done %s: %w", it.URL, err))
 		}
 	}
 	f.mu.Unlock()
 	f.mem.Done(it)
+}
+
+// doneAtDepth counts an item of url out of inFlight and adds to b the
+// URL's seen value marked handed, so that a smaller depth found later
+// queues a KindExpand item; f.mu is held, which keeps Add out until b is
+// written.
+func (f *Frontier) doneAtDepth(b *pebble.Batch, url string) {
+	f.depthMu.Lock()
+	if f.inFlight[url]--; f.inFlight[url] <= 0 {
+		delete(f.inFlight, url)
+	}
+	f.depthMu.Unlock()
+	key := append([]byte(prefixSeen), url...)
+	value, closer, err := f.db.Get(key)
+	if err != nil {
+		return // not seen (Put without Add): nothing to mark
+	}
+	sv := decodeSeen(value)
+	_ = closer.Close()
+	sv.handed = true
+	_ = b.Set(key, appendSeen(nil, sv, true), nil)
 }
 
 // Join blocks until every item queued so far — including those loaded by
@@ -793,11 +873,51 @@ func (f *Frontier) Revisit(ctx context.Context) (int, error) {
 	return queued, nil
 }
 
-// appendSeen encodes what Revisit needs of a seen URL besides the URL: a
-// version byte, the kind and the depth.
-func appendSeen(b []byte, it queue.Item) []byte {
-	b = append(b, 1, byte(it.Kind))
-	return binary.AppendUvarint(b, uint64(max(it.Depth, 0)))
+// seenValue is what a seen key's value holds.
+type seenValue struct {
+	kind   queue.Kind
+	depth  int  // the smallest depth the URL was added with (with depths), else its first
+	handed bool // with depths: no item of the URL was queued since one was Done
+}
+
+// appendSeen encodes sv: a version byte, the kind and the depth and, with
+// depths (version 2), whether it was handed.
+func appendSeen(b []byte, sv seenValue, depths bool) []byte {
+	version := byte(1)
+	if depths {
+		version = 2
+	}
+	b = append(b, version, byte(sv.kind))
+	b = binary.AppendUvarint(b, uint64(max(sv.depth, 0)))
+	if depths {
+		handed := byte(0)
+		if sv.handed {
+			handed = 1
+		}
+		b = append(b, handed)
+	}
+	return b
+}
+
+// decodeSeen decodes a value written by appendSeen. An empty value
+// (written before kinds and depths were kept) means a page at depth 0; a
+// value without the handed byte (version 1, or empty) counts as handed,
+// since whether an item of it is still queued is not known: a smaller
+// depth found then queues a KindExpand item, which at worst fetches the
+// page once more.
+func decodeSeen(value []byte) seenValue {
+	sv := seenValue{kind: queue.KindPage, handed: true}
+	if len(value) >= 2 && (value[0] == 1 || value[0] == 2) {
+		sv.kind = queue.Kind(value[1])
+		depth, n := binary.Uvarint(value[2:])
+		if n > 0 {
+			sv.depth = int(min(depth, 1<<31-1))
+			if rest := value[2+n:]; value[0] == 2 && len(rest) == 1 {
+				sv.handed = rest[0] == 1
+			}
+		}
+	}
+	return sv
 }
 
 // seenItem rebuilds the item Revisit queues for a seen URL. An empty value
@@ -807,15 +927,8 @@ func seenItem(rawURL string, value []byte) (queue.Item, error) {
 	if err != nil || u.Host == "" {
 		return queue.Item{}, fmt.Errorf("store: seen URL %q has no host", rawURL)
 	}
-	it := queue.Item{URL: rawURL, Host: u.Host, Kind: queue.KindPage}
-	if len(value) >= 2 && value[0] == 1 {
-		it.Kind = queue.Kind(value[1])
-		depth, n := binary.Uvarint(value[2:])
-		if n > 0 {
-			it.Depth = int(depth)
-		}
-	}
-	return it, nil
+	sv := decodeSeen(value)
+	return queue.Item{URL: rawURL, Host: u.Host, Kind: sv.kind, Depth: sv.depth}, nil
 }
 
 // Validators returns the HTTP cache validators stored for url by
@@ -927,7 +1040,11 @@ func prefixEnd(p string) []byte {
 
 // appendItem appends the encoding of it (see the package doc) to b.
 func appendItem(b []byte, it queue.Item) []byte {
-	b = append(b, itemVersion)
+	version := byte(itemVersion)
+	if it.Via != "" {
+		version = itemVersionV
+	}
+	b = append(b, version)
 	b = appendString(b, it.URL)
 	b = appendString(b, it.Host)
 	b = binary.AppendVarint(b, int64(it.Depth))
@@ -935,6 +1052,9 @@ func appendItem(b []byte, it queue.Item) []byte {
 	b = binary.AppendVarint(b, int64(it.Redirects))
 	b = appendString(b, it.Origin)
 	b = binary.AppendVarint(b, int64(it.Attempt))
+	if it.Via != "" {
+		b = appendString(b, it.Via)
+	}
 	return b
 }
 
@@ -948,7 +1068,8 @@ func decodeQueued(v []byte, id uint64) (queue.Item, error) {
 // decodeItem decodes an item encoded by appendItem.
 func decodeItem(b []byte) (queue.Item, error) {
 	d := decoder{b: b}
-	if v := d.byte(); v != itemVersion {
+	v := d.byte()
+	if v != itemVersion && v != itemVersionV {
 		return queue.Item{}, fmt.Errorf("unknown item encoding version %d", v)
 	}
 	it := queue.Item{
@@ -959,6 +1080,9 @@ func decodeItem(b []byte) (queue.Item, error) {
 		Redirects: d.int(),
 		Origin:    d.string(),
 		Attempt:   d.int(),
+	}
+	if v == itemVersionV {
+		it.Via = d.string()
 	}
 	if err := d.finish(); err != nil {
 		return queue.Item{}, err

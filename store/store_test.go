@@ -667,6 +667,7 @@ func TestEncoding(t *testing.T) {
 		{},
 		{URL: "https://a.example/x?y=1#z", Host: "a.example", Depth: 3, Kind: queue.KindSitemap, Redirects: 2, Origin: "http://a.example/x", Attempt: 4},
 		{URL: strings.Repeat("u", 300), Host: "h", Depth: -1, Redirects: 1 << 40, Attempt: -7},
+		{URL: "http://a.example/c", Host: "a.example", Redirects: 2, Origin: "http://a.example/a", Via: "http://a.example/b"},
 	}
 	for _, it := range its {
 		b := appendItem(nil, it)

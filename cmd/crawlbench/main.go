@@ -37,6 +37,14 @@
 //     were spilled to disk and the spill directory's size then, sampled
 //     from crawld's progress lines once a second. The goal is a peak RSS
 //     under 512 MiB; the run fails if crawld exceeds it.
+//   - stall (on request: it takes about two minutes, and has a table of its
+//     own): crawld with its defaults against servers that never answer,
+//     drip their body one byte a second or send a header line a second,
+//     first on the page (robots.txt answering 404), then on robots.txt
+//     (which may also answer 503), one host each, all at once. Each crawl
+//     must exit 0 with an error record for every seed within its bound:
+//     90 s for a page, 150 s for robots.txt, whose host is set aside with
+//     no page requested.
 //   - frontier-unbounded (on request): the same crawl with
 //     --frontier-memory-limit 0, every queued URL in memory: what the bound
 //     saves, and what it costs in time and CPU.
@@ -306,7 +314,7 @@ func clusterScenarios() []scenario {
 
 // scenarioNames lists every scenario -scenario accepts.
 func scenarioNames() []string {
-	names := []string{"hostile"}
+	names := []string{"hostile", scenarioStall}
 	var groups []string
 	for _, sc := range scenarios() {
 		names = append(names, sc.name)
@@ -360,6 +368,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "crawlbench: build crawld:", err)
 			return 1
 		}
+	}
+	if *only == scenarioStall {
+		return measureStall(ctx, *binary, stdout)
 	}
 	wide := wideTable(*only)
 	header, rule := tableHeader(wide)

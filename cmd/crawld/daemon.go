@@ -95,7 +95,7 @@ func (m *memoryFrontier) SaveValidators(url, etag, lastModified string, fetchedA
 }
 
 func politeness(c crawler.Config) queue.Config {
-	return queue.Config{Rate: c.Rate, Burst: c.Burst, PerHostConcurrency: c.PerHostConcurrency}
+	return queue.Config{Rate: c.Rate, Burst: c.Burst, PerHostConcurrency: c.PerHostConcurrency, Depths: c.MaxDepth > 0}
 }
 
 // daemon is one `crawld run` process: a crawl served until a signal.

@@ -121,7 +121,16 @@ var sinkU64 uint64
 // as Bytes reports it and as the live heap grew, and the time per URL
 // (Fingerprint, Add and the growth of the table). Run it once:
 // -benchtime=1x.
-func BenchmarkBytesPerURL(b *testing.B) {
+func BenchmarkBytesPerURL(b *testing.B) { benchBytesPerURL(b, func() *Set { return New(0) }) }
+
+// BenchmarkBytesPerURLWithValues is BenchmarkBytesPerURL for a set that
+// keeps a byte with each URL (NewWithValues), as the frontier's seen set
+// does with max_depth; each URL is added with SetValue.
+func BenchmarkBytesPerURLWithValues(b *testing.B) {
+	benchBytesPerURL(b, func() *Set { return NewWithValues(0) })
+}
+
+func benchBytesPerURL(b *testing.B, newSet func() *Set) {
 	const n = 10_000_000
 	buf := make([]byte, 0, 64)
 	var perURL, heapPerURL float64
@@ -129,11 +138,15 @@ func BenchmarkBytesPerURL(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		s := New(0)
+		s := newSet()
 		for i := range n {
 			// At most 32 bytes: string(buf) needs no allocation.
 			buf = strconv.AppendInt(append(buf[:0], "https://example.com/page/"...), int64(i), 10)
-			s.Add(string(buf))
+			if s.vals != nil {
+				s.SetValue(Fingerprint(string(buf)), uint8(i))
+			} else {
+				s.Add(string(buf))
+			}
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)

@@ -326,3 +326,39 @@ func TestTenMillion(t *testing.T) {
 	}
 	runtime.KeepAlive(s)
 }
+
+func TestValues(t *testing.T) {
+	s := NewWithValues(0)
+	const n = 5000 // grows the table several times
+	for i := range n {
+		if !s.SetValue(Fingerprint(makeURL(i)), uint8(i)) {
+			t.Fatalf("SetValue of new URL %d reported it present", i)
+		}
+	}
+	for i := range n {
+		if s.SetValue(Fingerprint(makeURL(i)), uint8(i+1)) {
+			t.Fatalf("SetValue of present URL %d reported it absent", i)
+		}
+	}
+	for i := range n {
+		if v, ok := s.Value(Fingerprint(makeURL(i))); !ok || v != uint8(i+1) {
+			t.Fatalf("Value of URL %d = %d, %v; want %d, true", i, v, ok, uint8(i+1))
+		}
+	}
+	if v, ok := s.Value(Fingerprint(makeURL(n))); ok || v != 0 {
+		t.Errorf("Value of an absent URL = %d, %v", v, ok)
+	}
+	if got, want := s.Bytes(), 9*len(s.slots); got != want {
+		t.Errorf("Bytes() = %d, want %d (9 per slot)", got, want)
+	}
+	s.Reset()
+	if _, ok := s.Value(Fingerprint(makeURL(0))); ok {
+		t.Error("Value after Reset: present")
+	}
+	// A set without values keeps membership only.
+	var plain Set
+	plain.SetValue(7, 3)
+	if v, ok := plain.Value(7); !ok || v != 0 {
+		t.Errorf("Value in a set without values = %d, %v; want 0, true", v, ok)
+	}
+}
