@@ -777,24 +777,31 @@ func isRedirect(status int) bool {
 // true, or fills rec with why the chain ends here: too long, refused by the
 // filter (an error), or a target already crawled under its own record.
 func (c *Crawler) redirect(ctx context.Context, it queue.Item, from *url.URL, location string, rec *Record) (bool, error) {
+	echo := c.echoLimit()
+	if c.cfg.MaxURLLength > 0 && len(location) > c.cfg.MaxURLLength {
+		c.counts.filtered[filter.ReasonTooLong].Add(1)
+		rec.Status, rec.Error = 0, fmt.Sprintf("redirect refused by filter (%s, location of %d bytes): %s",
+			filter.ReasonTooLong, len(location), clipURL(location, echo))
+		return false, nil
+	}
 	target, err := from.Parse(location)
 	if err != nil {
-		rec.Status, rec.Error = 0, fmt.Sprintf("redirect: invalid location %q", location)
+		rec.Status, rec.Error = 0, fmt.Sprintf("redirect: invalid location %q", clipURL(location, echo))
 		return false, nil
 	}
 	target = filter.Normalize(target)
-	rec.FinalURL = target.String()
+	rec.FinalURL = clipURL(target.String(), echo)
 	if it.Redirects >= c.cfg.MaxRedirects {
 		rec.Status, rec.Error = 0, fmt.Sprintf("too many redirects (> %d)", c.cfg.MaxRedirects)
 		return false, nil
 	}
 	if reason := c.rules.Load().Check(target); reason != filter.ReasonOK {
 		c.counts.filtered[reason].Add(1)
-		rec.Status, rec.Error = 0, fmt.Sprintf("redirect refused by filter (%s): %s", reason, target)
+		rec.Status, rec.Error = 0, fmt.Sprintf("redirect refused by filter (%s): %s", reason, rec.FinalURL)
 		return false, nil
 	}
 	next := queue.Item{
-		URL:       rec.FinalURL,
+		URL:       target.String(),
 		Host:      target.Host,
 		Depth:     it.Depth,
 		Kind:      queue.KindPage,
@@ -966,8 +973,9 @@ func (c *Crawler) write(it queue.Item, rec Record, fetchErr error) error {
 }
 
 // fetchError strips net/http's `Get "URL":` prefix (the record already names
-// the URL), says "blocked address …" for a refused address and names
-// timeouts plainly.
+// the URL), says "blocked address …" for a refused address, names timeouts
+// and headers over max_header_bytes plainly, and truncates a URL a nested
+// error quotes.
 func fetchError(err error) error {
 	var blocked *netguard.BlockedError
 	if errors.As(err, &blocked) {
@@ -976,6 +984,13 @@ func fetchError(err error) error {
 	var urlErr *url.Error
 	if errors.As(err, &urlErr) {
 		err = urlErr.Err
+	}
+	if headersTooLarge(err) {
+		return fmt.Errorf("%w (over max_header_bytes)", errHeadersTooLarge)
+	}
+	if nested, ok := err.(*url.Error); ok && len(nested.URL) > maxEchoedURL {
+		// A parse error quotes its URL whole.
+		err = &url.Error{Op: nested.Op, URL: clipURL(nested.URL, maxEchoedURL), Err: nested.Err}
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) && netErr.Timeout() {

@@ -8,8 +8,10 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/crawld/crawld/internal/dnscache"
 	"github.com/crawld/crawld/internal/netguard"
@@ -22,6 +24,45 @@ const dnsNegativeTTL = 30 * time.Second
 
 // errBodyTooLarge marks a body cut off at MaxBody.
 var errBodyTooLarge = errors.New("body too large")
+
+// errHeadersTooLarge marks a response whose headers are over max_header_bytes.
+var errHeadersTooLarge = errors.New("response headers too large")
+
+// headersTooLarge reports whether err is net/http's refusal of response
+// headers over Transport.MaxResponseHeaderBytes, which it gives as text only.
+func headersTooLarge(err error) bool {
+	return strings.Contains(err.Error(), "server response headers exceeded")
+}
+
+// maxEchoedURL bounds a URL quoted in a record's final_url or error when
+// max_url_length sets no bound: a 10 MiB Location must not become a 20 MiB
+// record.
+const maxEchoedURL = 8 << 10
+
+// truncatedMark ends a URL cut short by clipURL, so that it cannot be taken
+// for the URL itself.
+const truncatedMark = "…(truncated)"
+
+// echoLimit is the longest URL a record quotes whole in its final_url or
+// error: max_url_length, which no URL crawled is over, or maxEchoedURL.
+func (c *Crawler) echoLimit() int {
+	if c.cfg.MaxURLLength > 0 {
+		return c.cfg.MaxURLLength
+	}
+	return maxEchoedURL
+}
+
+// clipURL returns s, or its first n bytes (cut on a UTF-8 boundary) marked
+// as truncated if it is longer.
+func clipURL(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + truncatedMark
+}
 
 // newClient builds the HTTP client shared by all workers. Redirects are not
 // followed here: the crawler re-queues each hop so that it is filtered,
@@ -48,6 +89,8 @@ func newClient(cfg Config, guard *netguard.Guard) *http.Client {
 		MaxIdleConnsPerHost: cfg.PerHostConcurrency,
 		MaxIdleConns:        cfg.Workers * 4,
 		IdleConnTimeout:     90 * time.Second,
+		// Go's default lets one response hold 10 MiB of headers per worker.
+		MaxResponseHeaderBytes: cfg.MaxHeaderBytes,
 	}
 	return &http.Client{
 		Transport: transport,

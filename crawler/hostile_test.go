@@ -2,9 +2,11 @@ package crawler
 
 import (
 	"compress/gzip"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -277,5 +279,101 @@ func TestCrawl_BodyBudgetRetriesLater(t *testing.T) {
 	}
 	if n := log.total(); n <= 9 {
 		t.Errorf("requests: %d; the budget should have sent some bodies back for a retry", n)
+	}
+}
+
+// rawHeaderServer answers every request with a 302 whose Location is
+// location and, with padding > 0, an X-Padding header of padding bytes,
+// written in chunks so that the server itself holds no copy of it.
+func rawHeaderServer(t *testing.T, ip, location string, padding int) string {
+	t.Helper()
+	return serve(t, ip, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		defer conn.Close()
+		fmt.Fprintf(buf, "HTTP/1.1 302 Found\r\nContent-Length: 0\r\nConnection: close\r\nLocation: %s\r\n", location)
+		if padding > 0 {
+			chunk := []byte(strings.Repeat("p", 64<<10))
+			buf.WriteString("X-Padding: ")
+			for n := padding; n > 0; n -= len(chunk) {
+				if _, err := buf.Write(chunk[:min(n, len(chunk))]); err != nil {
+					return // the crawler hung up, as it should
+				}
+			}
+			buf.WriteString("\r\n")
+		}
+		buf.WriteString("\r\n")
+		buf.Flush()
+	}))
+}
+
+func TestCrawl_HugeLocationIsTruncated(t *testing.T) {
+	huge := "/" + strings.Repeat("l", 9<<20) // a record quoting it whole took 18 MiB
+	tests := []struct {
+		name           string
+		location       string
+		maxHeaderBytes int64
+		maxURLLength   int // -1: none
+		wantErr        string
+	}{
+		{"under the header cap, over max_url_length", "/" + strings.Repeat("l", 200<<10), 0, 0, "redirect refused by filter (too_long, location of 204801 bytes): "},
+		{"headers allowed up to 16 MiB", huge, 16 << 20, 0, "redirect refused by filter (too_long, location of 9437185 bytes): "},
+		{"no max_url_length, another domain", "http://elsewhere.invalid" + huge, 16 << 20, -1, "redirect refused by filter (domain): http://elsewhere.invalid/lll"},
+		{"over the default header cap", huge, 0, 0, "response headers too large"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := rawHeaderServer(t, "127.0.0.2", tt.location, 0)
+			cfg := testConfig(base + "/")
+			cfg.Robots = false
+			cfg.MaxRetries = 0
+			if tt.maxHeaderBytes > 0 {
+				cfg.MaxHeaderBytes = tt.maxHeaderBytes
+			}
+			if tt.maxURLLength < 0 {
+				cfg.MaxURLLength = 0
+			}
+			recs := mustCrawl(t, cfg).records()
+			if len(recs) == 0 {
+				t.Fatal("no record")
+			}
+			for _, rec := range recs {
+				b, err := json.Marshal(rec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(b) > 2*maxEchoedURL+1024 {
+					t.Errorf("record of %d bytes: a URL was echoed whole (error starts %.200q)", len(b), rec.Error)
+				}
+			}
+			if rec := recs[0]; !strings.Contains(rec.Error, tt.wantErr) || rec.Status != 0 {
+				t.Errorf("record error %.300q (status %d), want one containing %q", rec.Error, rec.Status, tt.wantErr)
+			}
+			if rec := recs[0]; strings.Contains(rec.Error, "refused") && !strings.HasSuffix(rec.Error, truncatedMark) {
+				t.Errorf("record error %.300q does not mark the URL as truncated", rec.Error)
+			}
+		})
+	}
+}
+
+func TestCrawl_HugeHeadersAreRefused(t *testing.T) {
+	base := rawHeaderServer(t, "127.0.0.2", "/elsewhere", 8<<20)
+	cfg := testConfig(base + "/")
+	cfg.Robots = false
+	cfg.MaxRetries = 0
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	recs := mustCrawl(t, cfg).records()
+	runtime.ReadMemStats(&after)
+	if len(recs) != 1 || recs[0].Status != 0 || !strings.HasPrefix(recs[0].Error, "response headers too large") {
+		t.Fatalf("records %+v, want one with the error \"response headers too large\"", recs)
+	}
+	// Reading the 8 MiB header whole allocates it at least twice (buffer
+	// and string); stopping at max_header_bytes allocates a few times that.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+		t.Errorf("the crawl allocated %d MiB for one response: its headers were read past max_header_bytes", alloc>>20)
 	}
 }
