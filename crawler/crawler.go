@@ -619,6 +619,8 @@ func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) erro
 	switch {
 	case ctx.Err() != nil:
 		return errStopped
+	case errors.Is(err, errBodyBudget):
+		return c.retryForMemory(fetched, it, rec, err)
 	case err != nil && transientError(err):
 		return c.failed(fetched, it, rec, nil, fetchError(err))
 	case err != nil:

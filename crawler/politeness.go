@@ -118,7 +118,7 @@ func transientError(err error) bool {
 		return false
 	case errors.As(err, &dnsErr):
 		return dnsErr.IsTimeout || dnsErr.IsTemporary
-	case errors.Is(err, errIdleTimeout), errors.Is(err, errBodyBudget),
+	case errors.Is(err, errIdleTimeout),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return true
