@@ -198,8 +198,12 @@ func New(cfg Config, front Frontier, sink Sink, log *zap.Logger, opts ...Option)
 		sink:   sink,
 		log:    log,
 		client: newClient(cfg, guard),
-		hosts:  hostStates{hosts: make(map[string]*hostState)},
+		hosts:  hostStates{hosts: make(map[string]*hostEntry)},
 	}
+	if h, ok := front.(hostHolder); ok {
+		c.hosts.held = h.Holds
+	}
+	c.hosts.idleAfter = hostIdleAfter(cfg, c.hosts.held != nil)
 	c.fetcher = &fetcher{client: c.client, userAgent: cfg.UserAgent, maxBody: cfg.MaxBody, idle: cfg.ReadIdleTimeout,
 		budget: &bodyBudget{limit: cfg.MaxBodyMemory}}
 	c.counts.filtered = make([]atomic.Int64, len(filter.Reasons()))
@@ -516,6 +520,7 @@ func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bo
 	case err != nil:
 		return true, errStopped
 	case verdict == robotsAllowed:
+		c.keepCrawlDelay(it.Host, authority)
 		return false, nil
 	case verdict == robotsDisallowed:
 		if it.Kind == queue.KindPage {
