@@ -481,6 +481,7 @@ func TestCrawl_HugeLocationIsTruncated(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				t.Logf("record of %d bytes", len(b))
 				if len(b) > 2*maxEchoedURL+1024 {
 					t.Errorf("record of %d bytes: a URL was echoed whole (error starts %.200q)", len(b), rec.Error)
 				}
