@@ -3,8 +3,11 @@ package crawler
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -28,11 +31,19 @@ var bigRobots = func() string {
 
 // manyHosts serves handler on n loopback addresses, 127.0.0.10 and up, and
 // returns their base URLs and hosts without ports.
-func manyHosts(t *testing.T, n int, handler http.Handler) (bases, domains []string) {
-	t.Helper()
+func manyHosts(tb testing.TB, n int, handler http.Handler) (bases, domains []string) {
+	tb.Helper()
 	for i := range n {
 		ip := fmt.Sprintf("127.0.0.%d", 10+i)
-		bases = append(bases, serve(t, ip, handler))
+		ln, err := net.Listen("tcp", ip+":0")
+		if err != nil {
+			tb.Fatalf("listen %s: %v", ip, err)
+		}
+		srv := httptest.NewUnstartedServer(handler)
+		srv.Listener = ln
+		srv.Start()
+		tb.Cleanup(srv.Close)
+		bases = append(bases, srv.URL)
 		domains = append(domains, ip)
 	}
 	return bases, domains
@@ -211,5 +222,70 @@ func TestCrawler_CrawlDelayOutlivesHostState(t *testing.T) {
 	}
 	if got := c.hosts.get(it.Host).crawlDelay; got != 2*time.Second {
 		t.Errorf("crawl delay once the host's state was dropped: %v, want 2s from the rules still held", got)
+	}
+}
+
+// BenchmarkIdleHostMemory reports the heap a crawl of 60 hosts leaves
+// behind per host once they are all idle (set aside after one failure),
+// with robots.txt files of 2 KiB and 500 KiB and max_robots_memory 1 MiB:
+//
+//	go test ./crawler -run '^$' -bench IdleHostMemory -benchtime 1x
+func BenchmarkIdleHostMemory(b *testing.B) {
+	for _, size := range []int{2 << 10, 500 << 10} {
+		b.Run(fmt.Sprintf("robots=%dKiB", size>>10), func(b *testing.B) {
+			var robots strings.Builder
+			robots.WriteString("User-agent: *\n")
+			for i := 0; robots.Len() < size-40; i++ {
+				fmt.Fprintf(&robots, "Disallow: /dir%d/*.php\n", i)
+			}
+			const hosts = 60
+			bases, domains := manyHosts(b, hosts, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/robots.txt":
+					fmt.Fprint(w, robots.String())
+				case "/":
+					w.Header().Set("Content-Type", "text/html")
+					fmt.Fprint(w, `<a href="/a">a</a><a href="/b">b</a>`)
+				default:
+					http.Error(w, "failing", http.StatusInternalServerError)
+				}
+			}))
+			var seeds []string
+			for _, base := range bases {
+				seeds = append(seeds, base+"/")
+			}
+			cfg := testConfig(seeds...)
+			cfg.AllowDomains = domains
+			cfg.MaxRetries = 0
+			cfg.MaxHostFailures = 1
+			cfg.MaxRobotsMemory = 1 << 20
+			var perHost float64
+			for range b.N {
+				front := queue.NewMemory(queue.Config{Rate: cfg.Rate, Burst: cfg.Burst, PerHostConcurrency: cfg.PerHostConcurrency})
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				c, err := New(cfg, front, &recordSink{}, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := c.Run(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				// As a minute later: rules no longer fresh, hosts idle.
+				c.robots.mu.Lock()
+				c.robots.trim(time.Now().Add(robotsKeepFresh))
+				c.robots.mu.Unlock()
+				c.hosts.mu.Lock()
+				c.hosts.sweep(time.Now().Add(c.hosts.idleAfter), len(c.hosts.hosts))
+				c.hosts.mu.Unlock()
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				perHost = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / hosts
+				runtime.KeepAlive(c)
+				runtime.KeepAlive(front)
+			}
+			b.ReportMetric(perHost, "heap-B/host")
+		})
 	}
 }
