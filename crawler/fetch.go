@@ -377,10 +377,13 @@ func (f *fetcher) fetch(ctx context.Context, rawURL string, extra http.Header) (
 		defer stopWait()
 	}
 	mem := f.budget.reserve()
+	var waited time.Duration
 	take := func(n int64) error {
 		// Waiting for memory is not the server stalling.
 		watchdog.Stop()
 		defer watchdog.Reset(f.idle)
+		t := time.Now()
+		defer func() { waited += time.Since(t) }()
 		return mem.take(wait, n)
 	}
 	body, err := readBody(progressReader{resp.Body, func() { watchdog.Reset(f.idle) }}, f.maxBody, resp.ContentLength, f.budget.room(), take)
@@ -392,6 +395,11 @@ func (f *fetcher) fetch(ctx context.Context, rawURL string, extra http.Header) (
 	case errors.Is(err, errBodyOverBudget):
 		release()
 		return nil, fmt.Errorf("%w (%d bytes)", errBodyOverBudget, f.budget.room())
+	case err != nil && context.Cause(ctx) == nil && f.client.Timeout > 0 && time.Since(start) >= f.client.Timeout && 2*waited >= f.client.Timeout:
+		// The fetch ran out of time, most of it spent waiting for memory
+		// rather than on a slow server.
+		release()
+		return nil, fmt.Errorf("%w (the fetch timed out after waiting for memory)", errBodyBudget)
 	case err != nil:
 		release()
 		if errors.Is(context.Cause(ctx), errIdleTimeout) {

@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/crawld/crawld/internal/netguard"
 )
 
 // hostileSite serves the misbehaving pages of the hostile-web tests.
@@ -512,5 +515,43 @@ func TestCrawl_HugeHeadersAreRefused(t *testing.T) {
 	// and string); stopping at max_header_bytes allocates a few times that.
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
 		t.Errorf("the crawl allocated %d MiB for one response: its headers were read past max_header_bytes", alloc>>20)
+	}
+}
+
+// TestFetch_TimeoutAfterWaitingForMemory: a fetch that spent most of its
+// fetch timeout waiting for body memory and then ran out of time is memory
+// pressure (errBodyBudget, not charged to the host), not a slow server.
+func TestFetch_TimeoutAfterWaitingForMemory(t *testing.T) {
+	stall := make(chan struct{})
+	defer close(stall)
+	base := serve(t, "127.0.0.2", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		io.WriteString(w, "part")
+		w.(http.Flusher).Flush()
+		select { // the rest never comes
+		case <-stall:
+		case <-r.Context().Done():
+		}
+	}))
+	cfg := testConfig(base + "/")
+	cfg.FetchTimeout = 2 * time.Second
+	guard, err := netguard.New(false, cfg.AllowCIDRs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	budget := &bodyBudget{limit: 1000}
+	f := &fetcher{client: newClient(cfg, guard), userAgent: cfg.UserAgent, maxBody: cfg.MaxBody, idle: time.Minute, budget: budget}
+	defer f.client.CloseIdleConnections()
+	other := budget.reserve()
+	if err := other.take(context.Background(), 1000); err != nil {
+		t.Fatal(err)
+	}
+	// Memory comes back three quarters into the fetch timeout; the body
+	// then cannot arrive in time.
+	release := time.AfterFunc(1500*time.Millisecond, other.release)
+	defer release.Stop()
+	_, err = f.fetch(context.Background(), base+"/", nil)
+	if !errors.Is(err, errBodyBudget) {
+		t.Errorf("fetch: %v, want %v", err, errBodyBudget)
 	}
 }
