@@ -99,8 +99,18 @@ type Config struct {
 	// recorded as an error.
 	MaxBody int64 `mapstructure:"max_body"`
 	// MaxBodyMemory bounds the bytes of bodies all workers hold at once; a
-	// body that would go over it is retried later. 0 means no bound.
+	// fetch whose body would go over it waits, within its FetchTimeout, for
+	// other bodies to be given back, and is retried later (without counting
+	// against its host) if that time runs out. 0 means no bound.
 	MaxBodyMemory int64 `mapstructure:"max_body_memory"`
+	// MaxHeaderBytes is the most bytes of response headers read; a larger
+	// header block is recorded as the error "response headers too large".
+	MaxHeaderBytes int64 `mapstructure:"max_header_bytes"`
+	// MaxRobotsMemory bounds the memory the parsed robots.txt rules of all
+	// authorities take; over it, the least recently used are dropped (and
+	// fetched again when their authority is next crawled). 0 means no
+	// bound.
+	MaxRobotsMemory int64 `mapstructure:"max_robots_memory"`
 	// ConnectTimeout bounds the TCP connect and TLS handshake.
 	ConnectTimeout time.Duration `mapstructure:"connect_timeout"`
 	// HeaderTimeout bounds the wait for the response headers once the
@@ -168,6 +178,8 @@ func DefaultConfig() Config {
 		AutothrottleMaxDelay:          60 * time.Second,
 		MaxBody:                       10 << 20,
 		MaxBodyMemory:                 32 << 20,
+		MaxHeaderBytes:                256 << 10,
+		MaxRobotsMemory:               64 << 20,
 		ConnectTimeout:                10 * time.Second,
 		HeaderTimeout:                 15 * time.Second,
 		FetchTimeout:                  30 * time.Second,
@@ -227,6 +239,7 @@ func (c Config) Validate() error {
 		{"max_pages_per_host", float64(c.MaxPagesPerHost)},
 		{"max_sitemaps_per_host", float64(c.MaxSitemapsPerHost)},
 		{"max_body_memory", float64(c.MaxBodyMemory)},
+		{"max_robots_memory", float64(c.MaxRobotsMemory)},
 		{"rate", c.Rate},
 		{"progress_interval", float64(c.ProgressInterval)},
 	}
@@ -243,6 +256,7 @@ func (c Config) Validate() error {
 		{"burst", int64(c.Burst)},
 		{"per_host_concurrency", int64(c.PerHostConcurrency)},
 		{"max_body", c.MaxBody},
+		{"max_header_bytes", c.MaxHeaderBytes},
 		{"connect_timeout", int64(c.ConnectTimeout)},
 		{"header_timeout", int64(c.HeaderTimeout)},
 		{"fetch_timeout", int64(c.FetchTimeout)},

@@ -202,8 +202,12 @@ func New(cfg Config, front Frontier, sink Sink, log *zap.Logger, opts ...Option)
 		sink:   sink,
 		log:    log,
 		client: newClient(cfg, guard),
-		hosts:  hostStates{hosts: make(map[string]*hostState)},
+		hosts:  hostStates{hosts: make(map[string]*hostEntry)},
 	}
+	if h, ok := front.(hostHolder); ok {
+		c.hosts.held = h.Holds
+	}
+	c.hosts.idleAfter = hostIdleAfter(cfg, c.hosts.held != nil)
 	c.fetcher = &fetcher{client: c.client, userAgent: cfg.UserAgent, maxBody: cfg.MaxBody, idle: cfg.ReadIdleTimeout,
 		budget: &bodyBudget{limit: cfg.MaxBodyMemory}}
 	c.counts.filtered = make([]atomic.Int64, len(filter.Reasons()))
@@ -520,6 +524,7 @@ func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bo
 	case err != nil:
 		return true, errStopped
 	case verdict == robotsAllowed:
+		c.keepCrawlDelay(it.Host, authority)
 		return false, nil
 	case verdict == robotsDisallowed:
 		if it.Kind == queue.KindPage {
@@ -623,6 +628,8 @@ func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) erro
 	switch {
 	case ctx.Err() != nil:
 		return errStopped
+	case errors.Is(err, errBodyBudget):
+		return c.retryForMemory(fetched, it, rec, err)
 	case err != nil && transientError(err):
 		return c.failed(fetched, it, rec, nil, fetchError(err))
 	case err != nil:
@@ -785,16 +792,23 @@ func isRedirect(status int) bool {
 // by the filter (an error), or a target already crawled under its own
 // record (the redirect's own record, final_url naming the target).
 func (c *Crawler) redirect(ctx context.Context, it queue.Item, from *url.URL, location string, rec *Record) (bool, error) {
+	echo := c.echoLimit()
+	if c.cfg.MaxURLLength > 0 && len(location) > c.cfg.MaxURLLength {
+		c.counts.filtered[filter.ReasonTooLong].Add(1)
+		rec.Status, rec.Error = 0, fmt.Sprintf("redirect refused by filter (%s, location of %d bytes): %s",
+			filter.ReasonTooLong, len(location), clipURL(location, echo))
+		return false, nil
+	}
 	target, err := from.Parse(location)
 	if err != nil {
-		rec.Status, rec.Error = 0, fmt.Sprintf("redirect: invalid location %q", location)
+		rec.Status, rec.Error = 0, fmt.Sprintf("redirect: invalid location %q", clipURL(location, echo))
 		return false, nil
 	}
 	target = filter.Normalize(target)
-	rec.FinalURL = target.String()
+	rec.FinalURL = clipURL(target.String(), echo)
 	chain := redirectChain(it)
-	if slices.Contains(chain, rec.FinalURL) {
-		rec.Status, rec.Error = 0, "redirect loop: "+strings.Join(append(chain, rec.FinalURL), " -> ")
+	if slices.Contains(chain, target.String()) {
+		rec.Status, rec.Error = 0, clipURL("redirect loop: "+strings.Join(append(chain, target.String()), " -> "), echo)
 		return false, nil
 	}
 	if it.Redirects >= c.cfg.MaxRedirects {
@@ -803,11 +817,11 @@ func (c *Crawler) redirect(ctx context.Context, it queue.Item, from *url.URL, lo
 	}
 	if reason := c.rules.Load().Check(target); reason != filter.ReasonOK {
 		c.counts.filtered[reason].Add(1)
-		rec.Status, rec.Error = 0, fmt.Sprintf("redirect refused by filter (%s): %s", reason, target)
+		rec.Status, rec.Error = 0, fmt.Sprintf("redirect refused by filter (%s): %s", reason, rec.FinalURL)
 		return false, nil
 	}
 	next := queue.Item{
-		URL:       rec.FinalURL,
+		URL:       target.String(),
 		Host:      target.Host,
 		Depth:     it.Depth,
 		Kind:      queue.KindPage,
@@ -1001,8 +1015,9 @@ func (c *Crawler) write(it queue.Item, rec Record, fetchErr error) error {
 }
 
 // fetchError strips net/http's `Get "URL":` prefix (the record already names
-// the URL), says "blocked address …" for a refused address and names
-// timeouts plainly.
+// the URL), says "blocked address …" for a refused address, names timeouts
+// and headers over max_header_bytes plainly, and truncates a URL a nested
+// error quotes.
 func fetchError(err error) error {
 	var blocked *netguard.BlockedError
 	if errors.As(err, &blocked) {
@@ -1011,6 +1026,13 @@ func fetchError(err error) error {
 	var urlErr *url.Error
 	if errors.As(err, &urlErr) {
 		err = urlErr.Err
+	}
+	if headersTooLarge(err) {
+		return fmt.Errorf("%w (over max_header_bytes)", errHeadersTooLarge)
+	}
+	if nested, ok := err.(*url.Error); ok && len(nested.URL) > maxEchoedURL {
+		// A parse error quotes its URL whole.
+		err = &url.Error{Op: nested.Op, URL: clipURL(nested.URL, maxEchoedURL), Err: nested.Err}
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) && netErr.Timeout() {

@@ -6,13 +6,18 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"net"
 	"net/http"
-	"sync/atomic"
+	"slices"
+	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/crawld/crawld/internal/dnscache"
 	"github.com/crawld/crawld/internal/netguard"
+	"github.com/crawld/crawld/queue"
 )
 
 // dnsNegativeTTL is how long a failed name lookup is remembered: long enough
@@ -22,6 +27,45 @@ const dnsNegativeTTL = 30 * time.Second
 
 // errBodyTooLarge marks a body cut off at MaxBody.
 var errBodyTooLarge = errors.New("body too large")
+
+// errHeadersTooLarge marks a response whose headers are over max_header_bytes.
+var errHeadersTooLarge = errors.New("response headers too large")
+
+// headersTooLarge reports whether err is net/http's refusal of response
+// headers over Transport.MaxResponseHeaderBytes, which it gives as text only.
+func headersTooLarge(err error) bool {
+	return strings.Contains(err.Error(), "server response headers exceeded")
+}
+
+// maxEchoedURL bounds a URL quoted in a record's final_url or error when
+// max_url_length sets no bound: a 10 MiB Location must not become a 20 MiB
+// record.
+const maxEchoedURL = 8 << 10
+
+// truncatedMark ends a URL cut short by clipURL, so that it cannot be taken
+// for the URL itself.
+const truncatedMark = "…(truncated)"
+
+// echoLimit is the longest URL a record quotes whole in its final_url or
+// error: max_url_length, which no URL crawled is over, or maxEchoedURL.
+func (c *Crawler) echoLimit() int {
+	if c.cfg.MaxURLLength > 0 {
+		return c.cfg.MaxURLLength
+	}
+	return maxEchoedURL
+}
+
+// clipURL returns s, or its first n bytes (cut on a UTF-8 boundary) marked
+// as truncated if it is longer.
+func clipURL(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + truncatedMark
+}
 
 // newClient builds the HTTP client shared by all workers. Redirects are not
 // followed here: the crawler re-queues each hop so that it is filtered,
@@ -48,6 +92,8 @@ func newClient(cfg Config, guard *netguard.Guard) *http.Client {
 		MaxIdleConnsPerHost: cfg.PerHostConcurrency,
 		MaxIdleConns:        cfg.Workers * 4,
 		IdleConnTimeout:     90 * time.Second,
+		// Go's default lets one response hold 10 MiB of headers per worker.
+		MaxResponseHeaderBytes: cfg.MaxHeaderBytes,
 	}
 	return &http.Client{
 		Transport: transport,
@@ -69,6 +115,24 @@ type response struct {
 	release    func()        // gives the body's memory back to the budget; call once done with body
 }
 
+// retryForMemory handles a fetch whose body found no memory within the fetch
+// timeout. That memory is held by other fetches, so the host is neither
+// charged with a failure nor paused: the item is tried again, counting as a
+// retry so that it cannot circle for ever, or recorded as an error once it
+// has used up max_retries.
+func (c *Crawler) retryForMemory(ctx context.Context, it queue.Item, rec Record, cause error) error {
+	if it.Attempt < c.cfg.MaxRetries {
+		c.counts.retries.Add(1)
+		c.metrics.retry()
+		it.Attempt++
+		return c.requeue(ctx, it)
+	}
+	if it.Attempt > 0 {
+		cause = fmt.Errorf("giving up after %d retries: %w", it.Attempt, cause)
+	}
+	return c.finish(it, rec, cause)
+}
+
 // errIdleTimeout marks a body that stopped arriving: a server dripping bytes
 // slowly enough to hold a worker for the whole fetch timeout.
 var errIdleTimeout = errors.New("timeout: no body data")
@@ -82,60 +146,184 @@ type fetcher struct {
 	budget    *bodyBudget   // memory all bodies held at once may take
 }
 
-// errBodyBudget marks a body refused because the bodies held by all workers
-// already take the memory allowed for them: a burst of huge responses
-// (endless bodies, gzip bombs) must not take the process's memory with it.
-// It is transient: the URL is retried after a back-off.
+// errBodyBudget marks a body that found no room in max_body_memory within
+// the fetch timeout: the bodies held by all workers already take the memory
+// allowed for them, so that a burst of huge responses (endless bodies, gzip
+// bombs) cannot take the process's memory with it. It is no fault of the
+// host: the URL is retried later, and the host not charged with a failure.
 var errBodyBudget = errors.New("body memory budget exhausted")
 
+// errBodyOverBudget marks a body larger than all of max_body_memory, which
+// no wait can make room for.
+var errBodyOverBudget = errors.New("body larger than max_body_memory")
+
 // bodyBudget bounds the bytes of response bodies held at once, across
-// workers. Taking never blocks, so workers holding parts of it cannot wait
-// on each other.
+// workers. A body that does not fit waits, in arrival order, for others to
+// give memory back.
+//
+// A reservation holding bytes may wait for more, so holders can wait on
+// each other: when every reservation holding bytes is waiting and the first
+// in line still does not fit, nobody would ever give anything back. The
+// newest waiter holding bytes is then refused (errBodyBudget) instead, and
+// the bytes it gives back let the others go on. A request that could not
+// fit even if every other holder gave everything back is refused at once.
 type bodyBudget struct {
 	limit int64 // 0 means no bound
-	used  atomic.Int64
+
+	mu      sync.Mutex // guards the fields below and the reservations' held
+	used    int64
+	holders int             // reservations holding bytes
+	waiters []*budgetWaiter // in arrival order
 }
 
-// take reserves n bytes and reports whether they fit.
-func (b *bodyBudget) take(n int64) bool {
+// reservation is one body's share of a bodyBudget.
+type reservation struct {
+	b    *bodyBudget
+	held int64
+}
+
+type budgetWaiter struct {
+	r    *reservation
+	n    int64
+	done chan error // buffered: nil once granted, errBodyBudget if refused
+}
+
+// reserve returns an empty reservation of b.
+func (b *bodyBudget) reserve() *reservation { return &reservation{b: b} }
+
+// room returns the most bytes one reservation may ever hold.
+func (b *bodyBudget) room() int64 {
 	if b == nil || b.limit <= 0 {
-		return true
+		return math.MaxInt64
 	}
-	if b.used.Add(n) > b.limit {
-		b.used.Add(-n)
-		return false
-	}
-	return true
+	return b.limit
 }
 
-// give returns n bytes reserved with take.
-func (b *bodyBudget) give(n int64) {
-	if b != nil && b.limit > 0 {
-		b.used.Add(-n)
+// take reserves n more bytes, waiting while they do not fit until ctx ends.
+// It returns errBodyOverBudget at once if they cannot fit however long it
+// waits, and errBodyBudget if ctx ends first or waiting could deadlock.
+func (r *reservation) take(ctx context.Context, n int64) error {
+	b := r.b
+	if b == nil || b.limit <= 0 {
+		return nil
 	}
+	b.mu.Lock()
+	if r.held+n > b.limit {
+		b.mu.Unlock()
+		return errBodyOverBudget
+	}
+	if len(b.waiters) == 0 && b.used+n <= b.limit {
+		b.grant(r, n)
+		b.mu.Unlock()
+		return nil
+	}
+	w := &budgetWaiter{r: r, n: n, done: make(chan error, 1)}
+	b.waiters = append(b.waiters, w)
+	b.settle()
+	b.mu.Unlock()
+	select {
+	case err := <-w.done:
+		return err
+	case <-ctx.Done():
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	select {
+	case err := <-w.done: // decided while ctx ended
+		return err
+	default:
+	}
+	b.waiters = slices.DeleteFunc(b.waiters, func(x *budgetWaiter) bool { return x == w })
+	b.settle() // the next in line may fit now
+	return errBodyBudget
+}
+
+// release gives back everything r holds. It may be called more than once.
+func (r *reservation) release() {
+	b := r.b
+	if b == nil || b.limit <= 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if r.held == 0 {
+		return
+	}
+	b.used -= r.held
+	b.holders--
+	r.held = 0
+	b.settle()
+}
+
+// grant gives r n more bytes; b.mu is held.
+func (b *bodyBudget) grant(r *reservation, n int64) {
+	if r.held == 0 && n > 0 {
+		b.holders++
+	}
+	r.held += n
+	b.used += n
+}
+
+// settle grants the waiters in line while the first fits, and refuses one
+// if that is the only way for the line to move; b.mu is held.
+func (b *bodyBudget) settle() {
+	for len(b.waiters) > 0 {
+		w := b.waiters[0]
+		if b.used+w.n > b.limit {
+			break
+		}
+		b.waiters = b.waiters[1:]
+		b.grant(w.r, w.n)
+		w.done <- nil
+	}
+	if len(b.waiters) == 0 {
+		return
+	}
+	newest, waitingHolders := -1, 0
+	for i, w := range b.waiters {
+		if w.r.held > 0 {
+			newest = i
+			waitingHolders++
+		}
+	}
+	if waitingHolders < b.holders || newest <= 0 {
+		// Some holder is not waiting and will give back, or only the
+		// first in line holds bytes, and then it fits (take checked that
+		// it can).
+		return
+	}
+	w := b.waiters[newest]
+	b.waiters = slices.Delete(b.waiters, newest, newest+1)
+	w.done <- errBodyBudget
 }
 
 // bodyChunk is how much of a body is read, and reserved, at a time.
 const bodyChunk = 64 << 10
 
 // readBody reads at most limit+1 bytes from r into a buffer whose every
-// byte of capacity is reserved from budget. The caller gives back
-// cap(body) once it is done with the body, also on error.
-func readBody(r io.Reader, limit int64, budget *bodyBudget, sizeHint int64) (body []byte, err error) {
+// byte of capacity was first reserved with take. room is the most take can
+// ever reserve, so a body needing more fails with errBodyOverBudget rather
+// than waiting for memory that cannot come. The caller gives back what take
+// reserved once it is done with the body, also on error.
+func readBody(r io.Reader, limit, sizeHint, room int64, take func(n int64) error) (body []byte, err error) {
 	initial := int64(bodyChunk)
 	if sizeHint > 0 {
 		initial = min(sizeHint+1, limit+1)
 	}
-	if !budget.take(initial) {
-		return nil, errBodyBudget
+	initial = min(initial, room)
+	if err := take(initial); err != nil {
+		return nil, err
 	}
 	body = make([]byte, 0, initial)
 	for int64(len(body)) <= limit {
 		if len(body) == cap(body) {
-			grow := min(int64(cap(body)), limit+1-int64(cap(body))) // double, up to the limit
-			grow = max(grow, 1)
-			if !budget.take(grow) {
-				return body, errBodyBudget
+			// Double, up to the body limit and to what may be reserved.
+			grow := min(int64(cap(body)), limit+1-int64(cap(body)), room-int64(cap(body)))
+			if grow <= 0 {
+				return body, errBodyOverBudget
+			}
+			if err := take(grow); err != nil {
+				return body, err
 			}
 			// The reservation now covers the new array; the old one is
 			// garbage the collector reclaims.
@@ -180,12 +368,38 @@ func (f *fetcher) fetch(ctx context.Context, rawURL string, extra http.Header) (
 	defer resp.Body.Close()
 	watchdog := time.AfterFunc(f.idle, func() { cancel(errIdleTimeout) })
 	defer watchdog.Stop()
-	body, err := readBody(progressReader{resp.Body, func() { watchdog.Reset(f.idle) }}, f.maxBody, f.budget, resp.ContentLength)
-	release := func() { f.budget.give(int64(cap(body))) }
+	// Waiting for body memory is bounded by the fetch timeout, like the
+	// rest of the fetch.
+	wait := ctx
+	if f.client.Timeout > 0 {
+		var stopWait context.CancelFunc
+		wait, stopWait = context.WithDeadline(ctx, start.Add(f.client.Timeout))
+		defer stopWait()
+	}
+	mem := f.budget.reserve()
+	var waited time.Duration
+	take := func(n int64) error {
+		// Waiting for memory is not the server stalling.
+		watchdog.Stop()
+		defer watchdog.Reset(f.idle)
+		t := time.Now()
+		defer func() { waited += time.Since(t) }()
+		return mem.take(wait, n)
+	}
+	body, err := readBody(progressReader{resp.Body, func() { watchdog.Reset(f.idle) }}, f.maxBody, resp.ContentLength, f.budget.room(), take)
+	release := mem.release
 	switch {
 	case errors.Is(err, errBodyBudget):
 		release()
 		return nil, err
+	case errors.Is(err, errBodyOverBudget):
+		release()
+		return nil, fmt.Errorf("%w (%d bytes)", errBodyOverBudget, f.budget.room())
+	case err != nil && context.Cause(ctx) == nil && f.client.Timeout > 0 && time.Since(start) >= f.client.Timeout && 2*waited >= f.client.Timeout:
+		// The fetch ran out of time, most of it spent waiting for memory
+		// rather than on a slow server.
+		release()
+		return nil, fmt.Errorf("%w (the fetch timed out after waiting for memory)", errBodyBudget)
 	case err != nil:
 		release()
 		if errors.Is(context.Cause(ctx), errIdleTimeout) {

@@ -2,12 +2,19 @@ package crawler
 
 import (
 	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/crawld/crawld/internal/netguard"
 )
 
 // hostileSite serves the misbehaving pages of the hostile-web tests.
@@ -216,40 +223,125 @@ func TestCrawl_TrapsAndLongURLs(t *testing.T) {
 func TestReadBody(t *testing.T) {
 	body := strings.Repeat("b", 300<<10)
 	tests := []struct {
-		name     string
-		limit    int64
-		budget   int64
-		hint     int64
-		wantLen  int
-		wantErr  error
-		wantUsed bool // budget still holds the body's capacity
+		name    string
+		limit   int64
+		budget  int64
+		hint    int64
+		wantLen int
+		wantErr error
 	}{
-		{"fits", 1 << 20, 1 << 20, -1, len(body), nil, true},
-		{"content length hint", 1 << 20, 1 << 20, int64(len(body)), len(body), nil, true},
-		{"over the body limit reads one byte more", 100 << 10, 1 << 20, -1, 100<<10 + 1, nil, true},
-		{"over the budget", 1 << 20, 128 << 10, -1, 128 << 10, errBodyBudget, true},
+		{"fits", 1 << 20, 1 << 20, -1, len(body), nil},
+		{"content length hint", 1 << 20, 1 << 20, int64(len(body)), len(body), nil},
+		{"over the body limit reads one byte more", 100 << 10, 1 << 20, -1, 100<<10 + 1, nil},
+		{"larger than the whole budget", 1 << 20, 128 << 10, -1, 128 << 10, errBodyOverBudget},
+		{"a hint larger than the whole budget", 1 << 20, 100 << 10, int64(len(body)), 100 << 10, errBodyOverBudget},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			budget := &bodyBudget{limit: tt.budget}
-			got, err := readBody(strings.NewReader(body), tt.limit, budget, tt.hint)
+			mem := budget.reserve()
+			take := func(n int64) error { return mem.take(context.Background(), n) }
+			got, err := readBody(strings.NewReader(body), tt.limit, tt.hint, budget.room(), take)
 			if len(got) != tt.wantLen || err != tt.wantErr {
 				t.Fatalf("readBody: %d bytes, %v; want %d, %v", len(got), err, tt.wantLen, tt.wantErr)
 			}
-			if used := budget.used.Load(); used != int64(cap(got)) || used > tt.budget {
+			if used := budget.used; used != int64(cap(got)) || used > tt.budget {
 				t.Errorf("budget used %d, want exactly the capacity %d, within %d", used, cap(got), tt.budget)
 			}
-			budget.give(int64(cap(got)))
-			if used := budget.used.Load(); used != 0 {
-				t.Errorf("budget after give: %d, want 0", used)
+			mem.release()
+			mem.release() // a second release gives nothing back
+			if used, holders := budget.used, budget.holders; used != 0 || holders != 0 {
+				t.Errorf("budget after release: %d bytes, %d holders; want none", used, holders)
 			}
 		})
 	}
 }
 
-func TestCrawl_BodyBudgetRetriesLater(t *testing.T) {
-	var log pathLog
-	base := serve(t, "127.0.0.2", log.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+func TestBodyBudget(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // bounds a hang
+	defer cancel()
+	take := func(r *reservation, n int64) <-chan error {
+		done := make(chan error, 1)
+		go func() { done <- r.take(ctx, n) }()
+		return done
+	}
+
+	t.Run("waits until memory is given back", func(t *testing.T) {
+		b := &bodyBudget{limit: 100}
+		slow, waiter := b.reserve(), b.reserve()
+		if err := slow.take(ctx, 100); err != nil {
+			t.Fatal(err)
+		}
+		got := take(waiter, 60)
+		slow.release()
+		if err := <-got; err != nil {
+			t.Fatalf("take after release: %v", err)
+		}
+		if b.used != 60 {
+			t.Errorf("used %d, want 60", b.used)
+		}
+	})
+	t.Run("holders waiting on each other: the newest is refused", func(t *testing.T) {
+		b := &bodyBudget{limit: 100}
+		r1, r2 := b.reserve(), b.reserve()
+		if err := r1.take(ctx, 60); err != nil {
+			t.Fatal(err)
+		}
+		if err := r2.take(ctx, 40); err != nil {
+			t.Fatal(err)
+		}
+		got1, got2 := take(r1, 30), take(r2, 30)
+		var first error
+		var rest <-chan error
+		select {
+		case first = <-got1:
+			r1.release()
+			rest = got2
+		case first = <-got2:
+			r2.release()
+			rest = got1
+		case <-ctx.Done():
+			t.Fatal("deadlock: two holders wait on each other")
+		}
+		if first != errBodyBudget {
+			t.Fatalf("the refused take: %v, want %v", first, errBodyBudget)
+		}
+		if err := <-rest; err != nil {
+			t.Errorf("the other take, once the refused one gave back: %v", err)
+		}
+		if b.used > b.limit {
+			t.Errorf("used %d, over the limit %d", b.used, b.limit)
+		}
+	})
+	t.Run("more than could ever fit is refused at once", func(t *testing.T) {
+		b := &bodyBudget{limit: 100}
+		r := b.reserve()
+		if err := r.take(ctx, 70); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.take(ctx, 31); err != errBodyOverBudget {
+			t.Errorf("take: %v, want %v", err, errBodyOverBudget)
+		}
+	})
+	t.Run("a wait ends with its context", func(t *testing.T) {
+		b := &bodyBudget{limit: 100}
+		holder, waiter := b.reserve(), b.reserve()
+		if err := holder.take(ctx, 100); err != nil {
+			t.Fatal(err)
+		}
+		ended, end := context.WithCancel(ctx)
+		end()
+		if err := waiter.take(ended, 1); err != errBodyBudget {
+			t.Errorf("take: %v, want %v", err, errBodyBudget)
+		}
+		if len(b.waiters) != 0 || b.used != 100 {
+			t.Errorf("after the wait ended: %d waiters, %d used; want 0, 100", len(b.waiters), b.used)
+		}
+	})
+}
+
+func TestCrawl_BodyBudgetWaitsForMemory(t *testing.T) {
+	base := serve(t, "127.0.0.2", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		if r.URL.Path == "/" {
 			for i := range 8 {
@@ -258,14 +350,13 @@ func TestCrawl_BodyBudgetRetriesLater(t *testing.T) {
 			return
 		}
 		io.WriteString(w, strings.Repeat("x", 400<<10))
-	})))
+	}))
 	cfg := testConfig(base + "/")
 	cfg.Robots = false
 	cfg.PerHostConcurrency = 8
 	cfg.MaxBodyMemory = 1 << 20 // two 400 KiB bodies at a time, not eight
-	cfg.RetryBackoff = 10 * time.Millisecond
 	cfg.MaxRetries = 20
-	cfg.MaxHostFailures = 1000
+	cfg.MaxHostFailures = 1 // memory pressure must not count as the host failing
 	recs := mustCrawl(t, cfg).records()
 	if len(recs) != 9 {
 		t.Fatalf("records: %d, want 9", len(recs))
@@ -275,7 +366,194 @@ func TestCrawl_BodyBudgetRetriesLater(t *testing.T) {
 			t.Errorf("record: %+v; every page must come through once memory frees up", r)
 		}
 	}
-	if n := log.total(); n <= 9 {
-		t.Errorf("requests: %d; the budget should have sent some bodies back for a retry", n)
+}
+
+// TestCrawl_SlowHostsHoldingBodyMemory: while the bodies of slow hosts take
+// all of max_body_memory, another host's pages wait for memory instead of
+// failing, and that host is not set aside.
+func TestCrawl_SlowHostsHoldingBodyMemory(t *testing.T) {
+	const slowSize, pageSize = 600 << 10, 100 << 10
+	var flushed sync.WaitGroup // the slow hosts' first bytes are out: the crawler holds their memory
+	flushed.Add(2)
+	release := make(chan struct{}) // lets the slow hosts finish
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Content-Length", fmt.Sprint(slowSize)) // reserved in full as the headers arrive
+		io.WriteString(w, strings.Repeat("s", 64<<10))
+		w.(http.Flusher).Flush()
+		flushed.Done()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+			return
+		}
+		io.WriteString(w, strings.Repeat("s", slowSize-64<<10))
+	})
+	slow1, slow2 := serve(t, "127.0.0.3", slow), serve(t, "127.0.0.4", slow)
+	var releaseOnce sync.Once
+	innocent := serve(t, "127.0.0.2", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		if r.URL.Path == "/" {
+			flushed.Wait()
+			io.WriteString(w, `<a href="/p1">1</a><a href="/p2">2</a><a href="/p3">3</a>`)
+			return
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(pageSize))
+		io.WriteString(w, strings.Repeat("p", pageSize))
+		// The page is sent while the slow bodies hold the memory; they may
+		// finish now.
+		releaseOnce.Do(func() { close(release) })
+	}))
+	cfg := testConfig(slow1+"/", slow2+"/", innocent+"/")
+	cfg.AllowDomains = []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"}
+	cfg.Robots = false
+	cfg.Workers = 4
+	cfg.MaxRetries = 0
+	cfg.MaxHostFailures = 1
+	cfg.FetchTimeout = 60 * time.Second    // bounds a hang
+	cfg.ReadIdleTimeout = 60 * time.Second // the slow hosts are slow, not dead
+	cfg.MaxBodyMemory = 2*(slowSize+1) + pageSize/2
+	recs := mustCrawl(t, cfg).byURL(t)
+	for _, u := range []string{slow1 + "/", slow2 + "/", innocent + "/", innocent + "/p1", innocent + "/p2", innocent + "/p3"} {
+		if rec := recs[u]; rec.Status != 200 || rec.Error != "" {
+			t.Errorf("%s: status %d, error %q; want a normal 200 record", u, rec.Status, rec.Error)
+		}
+	}
+}
+
+// rawHeaderServer answers every request with a 302 whose Location is
+// location and, with padding > 0, an X-Padding header of padding bytes,
+// written in chunks so that the server itself holds no copy of it.
+func rawHeaderServer(t *testing.T, ip, location string, padding int) string {
+	t.Helper()
+	return serve(t, ip, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		defer conn.Close()
+		fmt.Fprintf(buf, "HTTP/1.1 302 Found\r\nContent-Length: 0\r\nConnection: close\r\nLocation: %s\r\n", location)
+		if padding > 0 {
+			chunk := []byte(strings.Repeat("p", 64<<10))
+			buf.WriteString("X-Padding: ")
+			for n := padding; n > 0; n -= len(chunk) {
+				if _, err := buf.Write(chunk[:min(n, len(chunk))]); err != nil {
+					return // the crawler hung up, as it should
+				}
+			}
+			buf.WriteString("\r\n")
+		}
+		buf.WriteString("\r\n")
+		buf.Flush()
+	}))
+}
+
+func TestCrawl_HugeLocationIsTruncated(t *testing.T) {
+	huge := "/" + strings.Repeat("l", 9<<20) // a record quoting it whole took 18 MiB
+	tests := []struct {
+		name           string
+		location       string
+		maxHeaderBytes int64
+		maxURLLength   int // -1: none
+		wantErr        string
+	}{
+		{"under the header cap, over max_url_length", "/" + strings.Repeat("l", 200<<10), 0, 0, "redirect refused by filter (too_long, location of 204801 bytes): "},
+		{"headers allowed up to 16 MiB", huge, 16 << 20, 0, "redirect refused by filter (too_long, location of 9437185 bytes): "},
+		{"no max_url_length, another domain", "http://elsewhere.invalid" + huge, 16 << 20, -1, "redirect refused by filter (domain): http://elsewhere.invalid/lll"},
+		{"over the default header cap", huge, 0, 0, "response headers too large"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := rawHeaderServer(t, "127.0.0.2", tt.location, 0)
+			cfg := testConfig(base + "/")
+			cfg.Robots = false
+			cfg.MaxRetries = 0
+			if tt.maxHeaderBytes > 0 {
+				cfg.MaxHeaderBytes = tt.maxHeaderBytes
+			}
+			if tt.maxURLLength < 0 {
+				cfg.MaxURLLength = 0
+			}
+			recs := mustCrawl(t, cfg).records()
+			if len(recs) == 0 {
+				t.Fatal("no record")
+			}
+			for _, rec := range recs {
+				b, err := json.Marshal(rec)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("record of %d bytes", len(b))
+				if len(b) > 2*maxEchoedURL+1024 {
+					t.Errorf("record of %d bytes: a URL was echoed whole (error starts %.200q)", len(b), rec.Error)
+				}
+			}
+			if rec := recs[0]; !strings.Contains(rec.Error, tt.wantErr) || rec.Status != 0 {
+				t.Errorf("record error %.300q (status %d), want one containing %q", rec.Error, rec.Status, tt.wantErr)
+			}
+			if rec := recs[0]; strings.Contains(rec.Error, "refused") && !strings.HasSuffix(rec.Error, truncatedMark) {
+				t.Errorf("record error %.300q does not mark the URL as truncated", rec.Error)
+			}
+		})
+	}
+}
+
+func TestCrawl_HugeHeadersAreRefused(t *testing.T) {
+	base := rawHeaderServer(t, "127.0.0.2", "/elsewhere", 8<<20)
+	cfg := testConfig(base + "/")
+	cfg.Robots = false
+	cfg.MaxRetries = 0
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	recs := mustCrawl(t, cfg).records()
+	runtime.ReadMemStats(&after)
+	if len(recs) != 1 || recs[0].Status != 0 || !strings.HasPrefix(recs[0].Error, "response headers too large") {
+		t.Fatalf("records %+v, want one with the error \"response headers too large\"", recs)
+	}
+	// Reading the 8 MiB header whole allocates it at least twice (buffer
+	// and string); stopping at max_header_bytes, the whole crawl allocates
+	// about 2 MiB.
+	t.Logf("allocated %d KiB", (after.TotalAlloc-before.TotalAlloc)>>10)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 6<<20 {
+		t.Errorf("the crawl allocated %d MiB for one response: its headers were read past max_header_bytes", alloc>>20)
+	}
+}
+
+// TestFetch_TimeoutAfterWaitingForMemory: a fetch that spent most of its
+// fetch timeout waiting for body memory and then ran out of time is memory
+// pressure (errBodyBudget, not charged to the host), not a slow server.
+func TestFetch_TimeoutAfterWaitingForMemory(t *testing.T) {
+	stall := make(chan struct{})
+	defer close(stall)
+	base := serve(t, "127.0.0.2", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		io.WriteString(w, "part")
+		w.(http.Flusher).Flush()
+		select { // the rest never comes
+		case <-stall:
+		case <-r.Context().Done():
+		}
+	}))
+	cfg := testConfig(base + "/")
+	cfg.FetchTimeout = 2 * time.Second
+	guard, err := netguard.New(false, cfg.AllowCIDRs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	budget := &bodyBudget{limit: 1000}
+	f := &fetcher{client: newClient(cfg, guard), userAgent: cfg.UserAgent, maxBody: cfg.MaxBody, idle: time.Minute, budget: budget}
+	defer f.client.CloseIdleConnections()
+	other := budget.reserve()
+	if err := other.take(context.Background(), 1000); err != nil {
+		t.Fatal(err)
+	}
+	// Memory comes back three quarters into the fetch timeout; the body
+	// then cannot arrive in time.
+	release := time.AfterFunc(1500*time.Millisecond, other.release)
+	defer release.Stop()
+	_, err = f.fetch(context.Background(), base+"/", nil)
+	if !errors.Is(err, errBodyBudget) {
+		t.Errorf("fetch: %v, want %v", err, errBodyBudget)
 	}
 }

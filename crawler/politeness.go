@@ -1,6 +1,7 @@
 package crawler
 
 import (
+	"container/list"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -15,10 +16,50 @@ import (
 
 // hostStates tracks what the crawler has learnt about each host beyond its
 // configured politeness: failures in a row, a Crawl-delay, an adaptive
-// delay. Hosts with nothing to remember are not kept.
+// delay. Hosts with nothing to remember are not kept, and neither are hosts
+// gone idle, so that memory follows the hosts being crawled: a host unused
+// for idleAfter is dropped once the frontier no longer holds it (nothing
+// queued, in flight or blocked: see hostHolder), or, with a frontier that
+// cannot tell, as soon as it is idle that long. So a host set aside stays
+// set aside while the frontier has items of it, and its pacing outlives its
+// state in the frontier (SetInterval), or in the robots.txt rules.
 type hostStates struct {
-	mu    sync.Mutex // guards hosts and their fields
-	hosts map[string]*hostState
+	mu        sync.Mutex // guards hosts, used and the entries
+	hosts     map[string]*hostEntry
+	used      list.List              // the entries, most recently used first
+	held      func(host string) bool // the frontier's Holds; nil if it cannot tell
+	idleAfter time.Duration          // how long a host goes unused before it may be dropped
+}
+
+// hostHolder is implemented by frontiers that keep a host's state only while
+// they need it. Holds reports whether they still hold host's: items queued
+// or in flight, a block, a rate limiter not yet full again. Once it is
+// false, forgetting the host loses nothing the frontier still acts on.
+type hostHolder interface {
+	Holds(host string) bool
+}
+
+// hostIdleAfter is how long a host's state is kept unused: with a frontier
+// that tells when it holds a host, a minute before it is asked; without,
+// the longest a host with items may be left alone by its own pacing (a
+// back-off, a Crawl-delay, autothrottle).
+func hostIdleAfter(cfg Config, frontierTells bool) time.Duration {
+	if frontierTells {
+		return time.Minute
+	}
+	return max(cfg.MaxRetryAfter, cfg.MaxCrawlDelay, cfg.AutothrottleMaxDelay, time.Minute)
+}
+
+// hostSweepBatch is how many of the least recently used hosts each call
+// looks at; more than the one host a call may add, so the idle are dropped
+// as fast as they come.
+const hostSweepBatch = 4
+
+type hostEntry struct {
+	name   string
+	state  hostState
+	usedAt time.Time
+	elem   *list.Element // in hostStates.used
 }
 
 type hostState struct {
@@ -35,17 +76,29 @@ type hostState struct {
 func (s *hostStates) update(host string, change func(*hostState)) (interval time.Duration, changed, setAside bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.hosts[host]
-	if st == nil {
-		st = &hostState{}
+	now := time.Now()
+	var st hostState
+	e := s.hosts[host]
+	if e != nil {
+		st = e.state
 	}
 	before := st.interval()
-	change(st)
-	if *st == (hostState{}) {
-		delete(s.hosts, host)
-	} else {
-		s.hosts[host] = st
+	change(&st)
+	switch {
+	case st == (hostState{}):
+		if e != nil {
+			s.remove(e)
+		}
+	case e == nil:
+		e = &hostEntry{name: host}
+		e.elem = s.used.PushFront(e)
+		s.hosts[host] = e
+		fallthrough
+	default:
+		e.state = st
+		s.touch(e, now)
 	}
+	s.sweep(now, hostSweepBatch)
 	return st.interval(), st.interval() != before, st.setAside
 }
 
@@ -57,10 +110,65 @@ func (st *hostState) interval() time.Duration { return max(st.crawlDelay, st.thr
 func (s *hostStates) get(host string) hostState {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st := s.hosts[host]; st != nil {
-		return *st
+	now := time.Now()
+	var st hostState
+	if e := s.hosts[host]; e != nil {
+		s.touch(e, now)
+		st = e.state
 	}
-	return hostState{}
+	s.sweep(now, hostSweepBatch)
+	return st
+}
+
+// touch marks e as used at now; s.mu is held.
+func (s *hostStates) touch(e *hostEntry, now time.Time) {
+	e.usedAt = now
+	s.used.MoveToFront(e.elem)
+}
+
+// remove forgets e; s.mu is held.
+func (s *hostStates) remove(e *hostEntry) {
+	s.used.Remove(e.elem)
+	delete(s.hosts, e.name)
+}
+
+// sweep looks at up to n of the least recently used hosts, and drops those
+// gone idle (see hostStates); s.mu is held.
+func (s *hostStates) sweep(now time.Time, n int) {
+	for range n {
+		el := s.used.Back()
+		if el == nil {
+			return
+		}
+		e := el.Value.(*hostEntry)
+		if now.Sub(e.usedAt) < s.idleAfter {
+			return
+		}
+		if s.held != nil && s.held(e.name) {
+			s.touch(e, now) // asked again in idleAfter
+			continue
+		}
+		s.remove(e)
+	}
+}
+
+// keepCrawlDelay puts authority's Crawl-delay back into the state of host,
+// dropped while the host was idle and its robots.txt rules were not. Only
+// autothrottle computes a host's interval from its state anew, so only
+// then could a forgotten Crawl-delay let the host be paced faster than it
+// asks.
+func (c *Crawler) keepCrawlDelay(host, authority string) {
+	if !c.cfg.Autothrottle {
+		return
+	}
+	delay := min(c.robots.crawlDelay(authority), c.cfg.MaxCrawlDelay)
+	if c.hosts.get(host).crawlDelay == delay {
+		return
+	}
+	interval, changed, _ := c.hosts.update(host, func(st *hostState) { st.crawlDelay = delay })
+	if changed {
+		c.front.SetInterval(host, interval)
+	}
 }
 
 // backoff returns how long a host is left alone after its failures-th
@@ -118,7 +226,7 @@ func transientError(err error) bool {
 		return false
 	case errors.As(err, &dnsErr):
 		return dnsErr.IsTimeout || dnsErr.IsTemporary
-	case errors.Is(err, errIdleTimeout), errors.Is(err, errBodyBudget),
+	case errors.Is(err, errIdleTimeout),
 		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET),
 		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
 		return true

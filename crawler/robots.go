@@ -2,6 +2,7 @@ package crawler
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -24,11 +25,21 @@ const maxRobotsRedirects = 5
 // days).
 const robotsGiveUp = 30 * 24 * time.Hour
 
-// robotsCache holds the robots.txt rules of every authority (scheme://host)
+// robotsCache holds the robots.txt rules of the authorities (scheme://host)
 // of the crawl. There is no separate robots.txt queue: the first worker that
 // needs an authority's rules (or finds them expired) fetches them with the
 // politeness slot of the item it holds, and puts that item back, so the
 // robots.txt request is paced like any other request to the host.
+//
+// The rules take bounded memory (max_robots_memory): past it, those used
+// least recently are dropped, and fetched again when their authority is
+// next crawled; expired rules are dropped as they come to the end of that
+// order. A host being crawled uses its rules for every URL, so it keeps
+// them for their TTL unless more hosts are crawled at once than the bound
+// holds rules for. Rules stored less than robotsKeepFresh ago are kept
+// whatever the bound: the item whose slot fetched them has been put back,
+// and must find them when it comes round again, or, with more hosts in
+// flight than the bound holds, no page would ever be fetched.
 type robotsCache struct {
 	token   string // the product token matched against User-agent lines
 	agent   string // the User-Agent header
@@ -38,8 +49,12 @@ type robotsCache struct {
 	backoff func(failures int, retryAfter time.Duration) time.Duration
 	share   robotsShare // nil unless the frontier is shared with other crawlers
 
-	mu      sync.Mutex // guards entries and the entries' fields
-	entries map[string]*robotsEntry
+	limit     int64         // max_robots_memory; 0 means no bound
+	keepFresh time.Duration // robotsKeepFresh; shorter in tests
+	mu        sync.Mutex    // guards the fields below and the entries' fields
+	entries   map[string]*robotsEntry
+	used      list.List // the entries, most recently used first
+	bytes     int64     // the sizes of the entries
 }
 
 // robotsShare is implemented by frontiers that several crawlers share (one
@@ -54,6 +69,10 @@ type robotsShare interface {
 }
 
 type robotsEntry struct {
+	authority    string
+	elem         *list.Element // in robotsCache.used
+	size         int64         // about the memory the entry takes
+	storedAt     time.Time     // when the last fetch ended
 	rules        *robots.Rules // nil until the first fetch ends
 	expires      time.Time     // when the rules must be fetched again
 	unavailable  bool          // the last fetch failed: nothing may be fetched before expires
@@ -81,14 +100,67 @@ func newRobotsCache(cfg Config, pages *http.Client, backoff func(int, time.Durat
 		return nil
 	}
 	return &robotsCache{
-		token:   cfg.productToken(),
-		agent:   cfg.UserAgent,
-		client:  &client,
-		ttl:     cfg.RobotsTTL,
-		timeout: min(cfg.HeaderTimeout, cfg.FetchTimeout),
-		backoff: backoff,
-		share:   share,
-		entries: make(map[string]*robotsEntry),
+		token:     cfg.productToken(),
+		agent:     cfg.UserAgent,
+		client:    &client,
+		ttl:       cfg.RobotsTTL,
+		timeout:   min(cfg.HeaderTimeout, cfg.FetchTimeout),
+		backoff:   backoff,
+		share:     share,
+		limit:     cfg.MaxRobotsMemory,
+		keepFresh: robotsKeepFresh,
+		entries:   make(map[string]*robotsEntry),
+	}
+}
+
+// robotsKeepFresh is how long rules just stored are kept whatever
+// max_robots_memory: long enough for the item put back after the fetch to
+// come round again.
+const robotsKeepFresh = time.Minute
+
+// robotsEntryBytes is about what an entry takes besides its authority and
+// rules: the entry, its list element and its slot in the map.
+const robotsEntryBytes = 250
+
+// entry returns authority's entry, created if need be, as the most recently
+// used; c.mu is held.
+func (c *robotsCache) entry(authority string) *robotsEntry {
+	if e := c.entries[authority]; e != nil {
+		c.used.MoveToFront(e.elem)
+		return e
+	}
+	e := &robotsEntry{authority: authority}
+	e.elem = c.used.PushFront(e)
+	c.entries[authority] = e
+	c.resize(e)
+	return e
+}
+
+// resize accounts for a change of e's rules; c.mu is held.
+func (c *robotsCache) resize(e *robotsEntry) {
+	size := int64(robotsEntryBytes + len(e.authority) + e.rules.Size())
+	c.bytes += size - e.size
+	e.size = size
+}
+
+// trim drops the least recently used entries while the entries take more
+// than the limit, and the expired rules it meets at that end of the order
+// (they would be fetched again anyway; rules unavailable carry a run of
+// failures, and stay unless memory is short). It stops at an entry being
+// fetched or stored less than keepFresh ago. c.mu is held.
+func (c *robotsCache) trim(now time.Time) {
+	for el := c.used.Back(); el != nil; el = c.used.Back() {
+		e := el.Value.(*robotsEntry)
+		over := c.limit > 0 && c.bytes > c.limit
+		if !over && (e.rules == nil || e.unavailable || now.Before(e.expires)) {
+			return
+		}
+		if e.fetching != nil || now.Sub(e.storedAt) < c.keepFresh {
+			return
+		}
+		c.used.Remove(el)
+		delete(c.entries, e.authority)
+		c.bytes -= e.size
 	}
 }
 
@@ -99,11 +171,7 @@ func newRobotsCache(cfg Config, pages *http.Client, backoff func(int, time.Durat
 func (c *robotsCache) verdict(ctx context.Context, authority, target string) (robotsVerdict, time.Time, error) {
 	for {
 		c.mu.Lock()
-		e := c.entries[authority]
-		if e == nil {
-			e = &robotsEntry{}
-			c.entries[authority] = e
-		}
+		e := c.entry(authority)
 		if e.fetching != nil {
 			wait := e.fetching
 			c.mu.Unlock()
@@ -132,6 +200,17 @@ func (c *robotsCache) verdict(ctx context.Context, authority, target string) (ro
 		}
 		return robotsAllowed, time.Time{}, nil
 	}
+}
+
+// crawlDelay returns the Crawl-delay of authority's rules, 0 if none are
+// held.
+func (c *robotsCache) crawlDelay(authority string) time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.entries[authority]; e != nil {
+		return e.rules.CrawlDelay()
+	}
+	return 0
 }
 
 // robotsResult is the outcome of one robots.txt fetch.
@@ -174,7 +253,7 @@ func (c *robotsCache) fetch(ctx context.Context, authority string) robotsResult 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.entries[authority]
-	defer c.fetched(e)
+	defer c.fetched(e, now)
 	if ctx.Err() != nil {
 		return robotsResult{err: ctx.Err()} // nothing learnt; the next worker fetches again
 	}
@@ -203,11 +282,15 @@ func (c *robotsCache) fetch(ctx context.Context, authority string) robotsResult 
 	return res
 }
 
-// fetched ends the fetch of e's rules, waking the workers waiting for them.
-// c.mu must be held.
-func (c *robotsCache) fetched(e *robotsEntry) {
+// fetched ends the fetch of e's rules, waking the workers waiting for them,
+// and makes room for the rules stored. c.mu must be held.
+func (c *robotsCache) fetched(e *robotsEntry, now time.Time) {
 	close(e.fetching)
 	e.fetching = nil
+	e.storedAt = now
+	c.used.MoveToFront(e.elem)
+	c.resize(e)
+	c.trim(now)
 }
 
 // adopt takes data, another node's outcome for authority holding for ttl
@@ -227,10 +310,11 @@ func (c *robotsCache) adopt(authority string, data []byte, ttl time.Duration) (r
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e := c.entries[authority]
-	defer c.fetched(e)
+	now := time.Now()
+	defer c.fetched(e, now)
 	res := robotsResult{first: e.rules == nil, shared: true}
 	e.rules, e.unavailable = rules, sr.outcome == sharedUnavailable
-	e.expires = time.Now().Add(min(ttl, c.ttl))
+	e.expires = now.Add(min(ttl, c.ttl))
 	e.failures, e.failingSince = sr.failures, sr.failingSince
 	if e.unavailable {
 		res.err, res.retryAt = fmt.Errorf("%w (as another node found)", errRobotsUnavailable), e.expires

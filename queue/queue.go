@@ -599,6 +599,17 @@ func (m *Memory) Stats() Stats {
 	return s
 }
 
+// Holds reports whether the frontier holds state for host: items queued or
+// in flight, a block, or a limiter not yet full again. Once it is false the
+// host is idle and the frontier has forgotten it (but for its interval), so
+// a caller may forget what it keeps about the host too.
+func (m *Memory) Holds(host string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sweep(m.now())
+	return m.hosts[host] != nil
+}
+
 // SetInterval sets the minimum time between the starts of two requests to
 // host. An interval longer than 1/Config.Rate replaces the configured rate
 // for that host, with a burst of 1 (Crawl-delay means one request per

@@ -701,6 +701,34 @@ func TestIdleEviction(t *testing.T) {
 			t.Errorf("Hosts after Done = %d, want %d", got, want)
 		}
 	})
+	t.Run("Holds follows the host's state", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			m := NewMemory(Config{Rate: rate, Burst: 1})
+			if m.Holds("a") {
+				t.Error("Holds of a host never seen = true")
+			}
+			put(t, m, "a", 1)
+			if !m.Holds("a") {
+				t.Error("Holds with an item queued = false")
+			}
+			it := get(t, m)
+			if !m.Holds("a") {
+				t.Error("Holds with an item in flight = false")
+			}
+			m.Done(it)
+			if !m.Holds("a") {
+				t.Error("Holds while the limiter refills = false")
+			}
+			time.Sleep(refill)
+			if m.Holds("a") {
+				t.Error("Holds once the idle host is refilled = true")
+			}
+			m.Block("a", time.Now().Add(time.Hour))
+			if !m.Holds("a") {
+				t.Error("Holds of a blocked host = false")
+			}
+		})
+	})
 	// A host Put again keeps its limiter if it was not yet dropped, and gets
 	// a full fresh one if it was; either way the timeline is the true one.
 	tests := []struct {

@@ -111,6 +111,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // MaxSize is how much of a robots.txt is parsed (RFC 9309 2.5: at least 500
@@ -234,6 +235,25 @@ func (r *Rules) CrawlDelay() time.Duration {
 		return 0
 	}
 	return r.delay
+}
+
+// Size returns about how many bytes r takes in memory, for caches that
+// bound the memory their rules take. A nil *Rules takes none.
+func (r *Rules) Size() int {
+	if r == nil {
+		return 0
+	}
+	const str = int(unsafe.Sizeof(""))
+	n := int(unsafe.Sizeof(*r)) + cap(r.rules)*int(unsafe.Sizeof(rule{})) + cap(r.sitemaps)*str
+	for i := range r.rules {
+		// The segments are substrings of the pattern: only their headers
+		// are extra.
+		n += len(r.rules[i].pattern) + cap(r.rules[i].segs)*str
+	}
+	for _, s := range r.sitemaps {
+		n += len(s)
+	}
+	return n
 }
 
 // Sitemaps returns the URLs of every Sitemap line in the file, whatever group

@@ -4,9 +4,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/url"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -978,3 +980,28 @@ Sitemap: https://www.example-shop.com/sitemap-blog.xml
 Sitemap: https://www.example-shop.com/sitemap.xml
 Host: www.example-shop.com
 `
+
+func TestRulesSize(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("User-agent: *\nSitemap: https://example.com/sitemap.xml\n")
+	for i := 0; b.Len() < MaxSize-64; i++ {
+		fmt.Fprintf(&b, "Disallow: /p%d/*/q\n", i)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	r := Parse([]byte(b.String()), "crawld")
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	held := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	size := r.Size()
+	// The estimate leaves out allocator rounding; it must be of the order
+	// of what the rules hold, which is several times the file.
+	if size < MaxSize || int64(size) < held/2 || int64(size) > 2*held {
+		t.Errorf("Size() = %d for a %d-byte file whose rules hold %d bytes of heap", size, b.Len(), held)
+	}
+	runtime.KeepAlive(r)
+	if small, none := AllowAll().Size(), (*Rules)(nil).Size(); small <= 0 || small > 256 || none != 0 {
+		t.Errorf("Size() of AllowAll = %d, of nil = %d; want a few bytes and 0", small, none)
+	}
+}

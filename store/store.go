@@ -784,6 +784,10 @@ func (f *Frontier) Block(host string, until time.Time) { f.mem.Block(host, until
 // Unblock lifts any block on host at once (see queue.Memory.Unblock).
 func (f *Frontier) Unblock(host string) { f.mem.Unblock(host) }
 
+// Holds reports whether the frontier holds state for host (see
+// queue.Memory.Holds); a host with items on disk only is held too.
+func (f *Frontier) Holds(host string) bool { return f.mem.Holds(host) }
+
 // Reconfigure changes every host's politeness, as queue.Memory.Reconfigure.
 func (f *Frontier) Reconfigure(cfg queue.Config) { f.mem.Reconfigure(cfg) }
 
