@@ -194,6 +194,7 @@ func options(s *settings) []option {
 		durationOpt("read_idle_timeout", "read-idle-timeout", "longest wait for the next bytes of a body", &c.ReadIdleTimeout),
 		boolOpt("allow_private_networks", "allow-private-networks", "permit loopback, private, link-local and other special-purpose addresses", &c.AllowPrivateNetworks),
 		listOpt("allow_cidrs", "allow-cidr", "permit just this network although special-purpose, e.g. 127.0.0.0/8 (repeatable)", &c.AllowCIDRs),
+		stringOpt("proxy", "proxy", `forward proxy for every request, http://host:port or https://host:port; its own address is trusted, each target is still checked by the address guard; HTTP_PROXY/HTTPS_PROXY are ignored; "" = direct`, &c.Proxy),
 		intOpt("max_url_length", "max-url-length", "longest URL admitted, in bytes; 0 = no cap", &c.MaxURLLength),
 		intOpt("max_path_segments", "max-path-segments", "most path segments in a URL admitted; 0 = no cap", &c.MaxPathSegments),
 		intOpt("max_redirects", "max-redirects", "longest redirect chain followed", &c.MaxRedirects),
