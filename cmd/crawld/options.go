@@ -29,6 +29,7 @@ type settings struct {
 	outputMaxBackups int
 	adminListen      string
 	adminToken       string
+	adminInsecure    bool // admin.insecure: listen off loopback without a token
 	adminPprof       bool
 	storage          string // auto, memory, pebble or redis
 	dataDir          string
@@ -209,6 +210,7 @@ func options(s *settings) []option {
 		intOpt("output_max_backups", "output-max-backups", "crawld run: rotated output files kept", &s.outputMaxBackups),
 		stringOpt("admin.listen", "admin-listen", "crawld run: admin API address", &s.adminListen),
 		stringOpt("admin.token", "admin-token", "crawld run: bearer token required by POST /seeds", &s.adminToken),
+		boolOpt("admin.insecure", "admin-insecure", "crawld run: allow admin.listen off loopback without admin.token, leaving POST /seeds open to anyone who can reach it", &s.adminInsecure),
 		boolOpt("admin.pprof", "admin-pprof", "crawld run: serve /debug/pprof on the admin API", &s.adminPprof),
 		stringOpt("storage", "storage", "auto (memory for crawl, pebble for run), memory, pebble or redis (a crawl shared by several nodes)", &s.storage),
 		stringOpt("redis.url", "redis-url", "storage redis: the Redis holding the shared crawl (redis://, rediss://, unix://)", &s.redisURL),
