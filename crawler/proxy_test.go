@@ -232,6 +232,48 @@ func TestCrawl_Proxy(t *testing.T) {
 	})
 }
 
+// TestCrawl_HTTPSProxy sends requests through a proxy reached over TLS,
+// which still checks each target first.
+func TestCrawl_HTTPSProxy(t *testing.T) {
+	proxy := &forwardProxy{}
+	t.Cleanup(proxy.client.CloseIdleConnections)
+	srv := httptest.NewUnstartedServer(proxy)
+	srv.StartTLS() // on 127.0.0.1: the test certificate names that address
+	t.Cleanup(srv.Close)
+	roots := x509.NewCertPool()
+	roots.AddCert(srv.Certificate())
+	var refusedLog pathLog
+	refused := serve(t, "127.0.0.9", refusedLog.wrap(htmlPages(map[string]string{"/": "internal"})))
+	allowed := serve(t, "127.0.0.2", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprintf(w, `<a href="%s/">refused</a>`, refused)
+	}))
+
+	cfg := testConfig(allowed + "/")
+	cfg.Robots = false
+	cfg.Proxy = srv.URL
+	cfg.AllowCIDRs = []string{"127.0.0.2/32"}
+	cfg.AllowDomains = []string{"127.0.0.2", "127.0.0.9"}
+	sink := &recordSink{}
+	c, err := New(cfg, queue.NewMemory(queue.Config{PerHostConcurrency: 1}), sink,
+		zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), WithRootCAs(roots))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := c.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recs := sink.byURL(t)
+	if rec := recs[allowed+"/"]; rec.Status != http.StatusOK || !proxy.saw("127.0.0.2") {
+		t.Errorf("allowed target: %+v, proxy saw %q; want 200 through the proxy", rec, proxy.requests())
+	}
+	if rec := recs[refused+"/"]; !strings.HasPrefix(rec.Error, "blocked address 127.0.0.9") || proxy.saw("127.0.0.9") || refusedLog.total() != 0 {
+		t.Errorf("refused target: %+v, proxy saw %q; want a blocked address error and no request", rec, proxy.requests())
+	}
+}
+
 // TestNewClient_IgnoresProxyEnvironment checks that HTTP_PROXY and
 // HTTPS_PROXY route nothing: without Config.Proxy the transport has no
 // proxy function at all, and with it every request goes to Config.Proxy.
