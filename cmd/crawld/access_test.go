@@ -73,6 +73,9 @@ func TestRun_AdminOffLoopbackNeedsToken(t *testing.T) {
 			if code := d.stop(t, syscall.SIGTERM); code != 0 {
 				t.Errorf("exit code %d after SIGTERM; stderr:\n%s", code, d.log())
 			}
+			if warned := strings.Contains(d.log(), "without a token (admin.insecure)"); warned != (tt.name == "off loopback, insecure") {
+				t.Errorf("warning about the open admin API logged: %v; stderr:\n%s", warned, d.log())
+			}
 		})
 	}
 }

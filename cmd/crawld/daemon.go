@@ -183,6 +183,9 @@ func runDaemon(flags *pflag.FlagSet, s settings, stdout, stderr io.Writer) error
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}()
+	if s.adminToken == "" && !isLoopbackListen(s.adminListen) {
+		log.Warn("admin API off loopback without a token (admin.insecure): anyone who can reach it may POST /seeds", zap.String("admin", srv.Addr()))
+	}
 	log.Info("crawld running", zap.String("admin", srv.Addr()), zap.Strings("seeds", s.crawl.Seeds),
 		zap.String("storage", storageKind(s, storagePebble)), zap.String("data_dir", s.dataDir), zap.String("output", s.output))
 
