@@ -137,6 +137,16 @@ type Config struct {
 	// DNSCacheTTL is how long a name's addresses are kept in the crawler's
 	// own DNS cache (failures for at most 30 s); 0 turns the cache off.
 	DNSCacheTTL time.Duration `mapstructure:"dns_cache_ttl"`
+	// Proxy is the forward proxy every request (pages, robots.txt,
+	// sitemaps) is sent through: an http:// or https:// URL, with
+	// user:password for the proxy's basic auth if it needs one; "" means
+	// direct connections. HTTP_PROXY, HTTPS_PROXY and NO_PROXY are ignored,
+	// as Heritrix does: a proxy taken from the environment would hide each
+	// target from the private-address guard. The proxy's own address is
+	// trusted (an operator's explicit choice, often on a private network);
+	// each request's target is resolved and checked by the guard before it
+	// is handed to the proxy.
+	Proxy string `mapstructure:"proxy"`
 	// MaxRedirects is the longest redirect chain followed from an admitted
 	// URL; the record of a longer one says "too many redirects".
 	MaxRedirects int `mapstructure:"max_redirects"`
@@ -293,6 +303,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := netguard.New(c.AllowPrivateNetworks, c.AllowCIDRs); err != nil {
 		return problem("allow_cidrs", "%v", err)
+	}
+	if _, err := parseProxy(c.Proxy); err != nil {
+		return err
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -73,15 +74,21 @@ func clipURL(s string, n int) string {
 //
 // Every connection goes through guard at dial time, on the address actually
 // connected to, so neither a name resolving to an internal address nor a
-// redirect to one gets through.
+// redirect to one gets through. With cfg.Proxy, every request goes to the
+// proxy instead and its target is checked before it is sent (useProxy).
 func newClient(cfg Config, guard *netguard.Guard) *http.Client {
 	dialer := &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second, ControlContext: guard.ControlContext}
 	dial := dialer.DialContext
+	lookup := func(ctx context.Context, host string) ([]netip.Addr, error) {
+		return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	}
 	if cfg.DNSCacheTTL > 0 {
-		dial = dnscache.New(cfg.DNSCacheTTL, min(cfg.DNSCacheTTL, dnsNegativeTTL)).DialContext(dial)
+		cache := dnscache.New(cfg.DNSCacheTTL, min(cfg.DNSCacheTTL, dnsNegativeTTL))
+		dial, lookup = cache.DialContext(dial), cache.LookupNetIP
 	}
 	transport := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
+		// No Proxy from the environment (HTTP_PROXY…): only cfg.Proxy,
+		// whose targets useProxy checks.
 		DialContext:           dial,
 		TLSHandshakeTimeout:   cfg.ConnectTimeout,
 		ResponseHeaderTimeout: cfg.HeaderTimeout,
@@ -94,6 +101,9 @@ func newClient(cfg Config, guard *netguard.Guard) *http.Client {
 		IdleConnTimeout:     90 * time.Second,
 		// Go's default lets one response hold 10 MiB of headers per worker.
 		MaxResponseHeaderBytes: cfg.MaxHeaderBytes,
+	}
+	if proxy, _ := parseProxy(cfg.Proxy); proxy != nil { // validated by Config.Validate
+		useProxy(transport, proxy, guard, cfg.AllowPrivateNetworks, lookup, &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second})
 	}
 	return &http.Client{
 		Transport: transport,

@@ -44,7 +44,7 @@ const (
 // daemonKeys are the keys the daemon adds to the crawl keys of
 // configs/crawld.yaml.
 var daemonKeys = []string{
-	"admin.listen", "admin.token", "admin.pprof",
+	"admin.listen", "admin.token", "admin.insecure", "admin.pprof",
 	"storage", "data_dir", "shutdown_grace", "recrawl_interval",
 	"output_max_size_mb", "output_max_backups",
 }
@@ -359,6 +359,7 @@ func TestDaemonExampleConfig(t *testing.T) {
 		"recrawl_interval":     "24h",
 		"admin.listen":         "127.0.0.1:9090",
 		"admin.token":          "",
+		"admin.insecure":       false,
 		"admin.pprof":          false,
 		"log_level":            "info",
 		"log_format":           "json",
@@ -592,6 +593,22 @@ func probeString(p *k8sProbe) string {
 	return fmt.Sprintf("httpGet %s :%v", p.HTTPGet.Path, p.HTTPGet.Port)
 }
 
+// checkNotInsecure fails if container c lifts crawld's refusal to serve
+// the admin API off loopback without a token.
+func checkNotInsecure(t *testing.T, where string, c k8sContainer) {
+	t.Helper()
+	for _, e := range c.Env {
+		if e.Name == "CRAWLD_ADMIN_INSECURE" {
+			t.Errorf("%s: sets CRAWLD_ADMIN_INSECURE; the admin API must need the token", where)
+		}
+	}
+	for _, a := range c.Args {
+		if strings.HasPrefix(a, "--admin-insecure") {
+			t.Errorf("%s: passes %s; the admin API must need the token", where, a)
+		}
+	}
+}
+
 func isTrue(b *bool) bool  { return b != nil && *b }
 func isFalse(b *bool) bool { return b != nil && !*b }
 
@@ -767,12 +784,13 @@ func TestKubernetesManifests(t *testing.T) {
 	for _, e := range c.Env {
 		if e.Name == "CRAWLD_ADMIN_TOKEN" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
 			ref := e.ValueFrom.SecretKeyRef
-			tokenOK = ref.Name == "crawld-admin" && ref.Key == "token" && isTrue(ref.Optional)
+			tokenOK = ref.Name == "crawld-admin" && ref.Key == "token" && isFalse(ref.Optional)
 		}
 	}
 	if !tokenOK {
-		t.Errorf("%s: want env CRAWLD_ADMIN_TOKEN from optional secret crawld-admin key token", ssDoc)
+		t.Errorf("%s: want env CRAWLD_ADMIN_TOKEN from the required secret crawld-admin key token (optional: false): the admin API listens off loopback", ssDoc)
 	}
+	checkNotInsecure(t, ssDoc.String(), c)
 	mounts := map[string]string{} // mountPath -> volume name
 	for _, m := range c.VolumeMounts {
 		mounts[m.MountPath] = m.Name
@@ -1235,7 +1253,7 @@ func TestScaleoutCrawld(t *testing.T) {
 			nodeIDOK = e.Value == "" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name"
 		case e.Name == "CRAWLD_ADMIN_TOKEN" && e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
 			ref := e.ValueFrom.SecretKeyRef
-			tokenOK = ref.Name == "crawld-admin" && ref.Key == "token" && isTrue(ref.Optional)
+			tokenOK = ref.Name == "crawld-admin" && ref.Key == "token" && isFalse(ref.Optional)
 		case e.Name == "CRAWLD_STORAGE" || strings.HasPrefix(e.Name, "CRAWLD_REDIS_") || e.Name == "CRAWLD_RECRAWL_INTERVAL":
 			t.Errorf("%s: env %s overrides the shared crawl's settings of the ConfigMap", ssDoc, e.Name)
 		}
@@ -1244,8 +1262,9 @@ func TestScaleoutCrawld(t *testing.T) {
 		t.Errorf("%s: want env CRAWLD_NODE_ID from fieldRef metadata.name (the pod's name is the node id)", ssDoc)
 	}
 	if !tokenOK {
-		t.Errorf("%s: want env CRAWLD_ADMIN_TOKEN from optional secret crawld-admin key token", ssDoc)
+		t.Errorf("%s: want env CRAWLD_ADMIN_TOKEN from the required secret crawld-admin key token (optional: false): the admin API listens off loopback", ssDoc)
 	}
+	checkNotInsecure(t, ssDoc.String(), c)
 
 	// The config comes from the ConfigMap; the records go to the pod's own
 	// persistent volume.
@@ -1334,6 +1353,9 @@ func TestScaleoutCrawldConfig(t *testing.T) {
 	}
 	if out, _ := cfg["output"].(string); out == "" || out == "-" {
 		t.Errorf("%s: output = %q; the records belong in a file on the pod's volume", name, out)
+	}
+	if insecure, _ := cfg["admin.insecure"].(bool); insecure {
+		t.Errorf("%s: admin.insecure is true: the admin API on 0.0.0.0 would need no token", name)
 	}
 	if tok, _ := cfg["admin.token"].(string); tok != "" {
 		t.Errorf("%s: admin.token is set in the ConfigMap; use the crawld-admin Secret", name)
@@ -1721,10 +1743,44 @@ func TestDockerfile(t *testing.T) {
 	if !bytes.Contains(raw, []byte("docker build -f deploy/docker/Dockerfile -t crawld .")) {
 		t.Error("the build command is not in a comment")
 	}
+	// The image listens on 0.0.0.0, where crawld refuses to start without
+	// a token: the run examples must set one, and nothing may lift that.
+	if has(1, "ENV", contains("CRAWLD_ADMIN_INSECURE")) >= 0 || has(1, "CMD", contains("--admin-insecure")) >= 0 {
+		t.Error("the image lifts the admin token requirement (CRAWLD_ADMIN_INSECURE / --admin-insecure)")
+	}
+	for name, text := range map[string][]byte{dockerfilePath: raw, "README.md": readFile(t, "README.md")} {
+		for _, run := range dockerRunExamples(text) {
+			if !strings.Contains(run, "-e CRAWLD_ADMIN_TOKEN=") {
+				t.Errorf("%s: a docker run example sets no CRAWLD_ADMIN_TOKEN (the image would exit 2):\n%s", name, run)
+			}
+		}
+		if len(dockerRunExamples(text)) == 0 {
+			t.Errorf("%s: no docker run example", name)
+		}
+	}
 	// The files the build copies exist (the context is the repository root).
 	for _, p := range []string{"go.mod", "go.sum", "cmd/crawld", "configs/crawld-daemon.yaml"} {
 		if _, err := os.Stat(filepath.Join("..", p)); err != nil {
 			t.Errorf("the build needs %s: %v", p, err)
 		}
 	}
+}
+
+// dockerRunExamples returns each `docker run` command of text, its
+// backslash-continued lines joined and comment markers dropped.
+func dockerRunExamples(text []byte) []string {
+	var runs []string
+	var cur string
+	for _, line := range strings.Split(string(text), "\n") {
+		line = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(line), "#"))
+		if cur == "" && !strings.HasPrefix(line, "docker run ") {
+			continue
+		}
+		cur += strings.TrimSuffix(line, "\\") + " "
+		if !strings.HasSuffix(line, "\\") {
+			runs = append(runs, cur)
+			cur = ""
+		}
+	}
+	return runs
 }

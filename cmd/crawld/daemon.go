@@ -6,9 +6,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -114,6 +117,9 @@ type daemon struct {
 // runDaemon is `crawld run`: it crawls the seeds and stays up, serving the
 // admin API, until SIGTERM or SIGINT; SIGHUP reloads the config file.
 func runDaemon(flags *pflag.FlagSet, s settings, stdout, stderr io.Writer) error {
+	if err := checkAdminExposure(s); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
 	d := &daemon{flags: flags, s: s, started: time.Now()}
 	d.digest.Store(digest(s))
 	lvl, _ := parseLevel(s.logLevel)
@@ -177,6 +183,9 @@ func runDaemon(flags *pflag.FlagSet, s settings, stdout, stderr io.Writer) error
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}()
+	if s.adminToken == "" && !isLoopbackListen(s.adminListen) {
+		log.Warn("admin API off loopback without a token (admin.insecure): anyone who can reach it may POST /seeds", zap.String("admin", srv.Addr()))
+	}
 	log.Info("crawld running", zap.String("admin", srv.Addr()), zap.Strings("seeds", s.crawl.Seeds),
 		zap.String("storage", storageKind(s, storagePebble)), zap.String("data_dir", s.dataDir), zap.String("output", s.output))
 
@@ -317,10 +326,42 @@ func (d *daemon) status() any {
 }
 
 // digest identifies a configuration, so operators can tell whether a reload
-// took and whether two daemons run the same config.
+// took and whether two daemons run the same config. Secrets are left out
+// (admin.token, the passwords in redis.url and proxy): /status is served
+// without the token, and the digest of a guessable secret gives it away.
 func digest(s settings) string {
+	s.adminToken = ""
+	s.redisURL, s.crawl.Proxy = redactURL(s.redisURL), redactURL(s.crawl.Proxy)
 	sum := sha256.Sum256(fmt.Appendf(nil, "%+v", s))
 	return hex.EncodeToString(sum[:8])
+}
+
+// checkAdminExposure refuses an admin API that other hosts can reach
+// without a token, unless admin.insecure says so: POST /seeds would let
+// anyone who reaches the port point the crawler anywhere.
+func checkAdminExposure(s settings) error {
+	if s.adminToken != "" || s.adminInsecure || isLoopbackListen(s.adminListen) {
+		return nil
+	}
+	return &crawler.ConfigError{Key: "admin.listen", Problem: fmt.Sprintf(
+		"%q is not a loopback address and admin.token is empty, so anyone who can reach it could POST /seeds; "+
+			"set admin.token (CRAWLD_ADMIN_TOKEN), listen on 127.0.0.1, or set admin.insecure: true to allow it", s.adminListen)}
+}
+
+// isLoopbackListen reports whether the listen address addr (host:port)
+// accepts connections from this host only: a loopback IP or "localhost".
+// An empty host (":9090") listens everywhere; other names are not trusted
+// to resolve to loopback.
+func isLoopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.WithZone("").Unmap().IsLoopback()
 }
 
 // openRotatingOutput opens the daemon's JSONL output: stdout for "-", else a

@@ -29,6 +29,7 @@ type settings struct {
 	outputMaxBackups int
 	adminListen      string
 	adminToken       string
+	adminInsecure    bool // admin.insecure: listen off loopback without a token
 	adminPprof       bool
 	storage          string // auto, memory, pebble or redis
 	dataDir          string
@@ -197,6 +198,7 @@ func options(s *settings) []option {
 		durationOpt("read_idle_timeout", "read-idle-timeout", "longest wait for the next bytes of a body", &c.ReadIdleTimeout),
 		boolOpt("allow_private_networks", "allow-private-networks", "permit loopback, private, link-local and other special-purpose addresses", &c.AllowPrivateNetworks),
 		listOpt("allow_cidrs", "allow-cidr", "permit just this network although special-purpose, e.g. 127.0.0.0/8 (repeatable)", &c.AllowCIDRs),
+		stringOpt("proxy", "proxy", `forward proxy for every request, http://host:port or https://host:port; its own address is trusted, each target is still checked by the address guard; HTTP_PROXY/HTTPS_PROXY are ignored; "" = direct`, &c.Proxy),
 		intOpt("max_url_length", "max-url-length", "longest URL admitted, in bytes; 0 = no cap", &c.MaxURLLength),
 		intOpt("max_path_segments", "max-path-segments", "most path segments in a URL admitted; 0 = no cap", &c.MaxPathSegments),
 		intOpt("max_redirects", "max-redirects", "longest redirect chain followed", &c.MaxRedirects),
@@ -211,6 +213,7 @@ func options(s *settings) []option {
 		intOpt("output_max_backups", "output-max-backups", "crawld run: rotated output files kept", &s.outputMaxBackups),
 		stringOpt("admin.listen", "admin-listen", "crawld run: admin API address", &s.adminListen),
 		stringOpt("admin.token", "admin-token", "crawld run: bearer token required by POST /seeds", &s.adminToken),
+		boolOpt("admin.insecure", "admin-insecure", "crawld run: allow admin.listen off loopback without admin.token, leaving POST /seeds open to anyone who can reach it", &s.adminInsecure),
 		boolOpt("admin.pprof", "admin-pprof", "crawld run: serve /debug/pprof on the admin API", &s.adminPprof),
 		stringOpt("storage", "storage", "auto (memory for crawl, pebble for run), memory, pebble or redis (a crawl shared by several nodes)", &s.storage),
 		stringOpt("redis.url", "redis-url", "storage redis: the Redis holding the shared crawl (redis://, rediss://, unix://)", &s.redisURL),

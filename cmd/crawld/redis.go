@@ -48,7 +48,8 @@ func openRedis(ctx context.Context, s settings, log *zap.Logger) (frontier, erro
 		Warn:       func(w string) { log.Warn("redis", zap.String("warning", w)) },
 	})
 	if err != nil {
-		return nil, fmt.Errorf("storage redis (%s, crawl %q): %w", s.redisURL, s.redisCrawlID, err)
+		err = fmt.Errorf("storage redis (%s, crawl %q): %w", s.redisURL, s.redisCrawlID, err)
+		return nil, redactedError{msg: scrub(err.Error(), s.redisURL), err: err}
 	}
 	return redisFrontier{f}, nil
 }

@@ -26,6 +26,10 @@ import (
 // maxSeedsBody caps a POST /seeds body.
 const maxSeedsBody = 1 << 20
 
+// maxHeaderBytes caps a request's header block; a bigger one is answered
+// 431 Request Header Fields Too Large.
+const maxHeaderBytes = 64 << 10
+
 // Options are the endpoints' answers.
 type Options struct {
 	// Token, if not empty, must be sent as "Authorization: Bearer <Token>"
@@ -148,6 +152,10 @@ func Listen(addr string, h http.Handler) (*Server, error) {
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      2 * time.Minute, // a CPU profile takes 30 s by default
 			IdleTimeout:       2 * time.Minute,
+			// A bearer token and the usual headers fit many times over;
+			// Go's default (1 MiB) would let each connection hold a
+			// megabyte of headers.
+			MaxHeaderBytes: maxHeaderBytes,
 		},
 		ln:   ln,
 		done: make(chan error, 1),

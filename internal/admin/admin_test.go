@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
@@ -127,4 +129,67 @@ func TestSeeds(t *testing.T) {
 	if len(f.seeds) != 1 || len(f.seeds[0]) != 2 {
 		t.Errorf("seeds passed on: %v, want only the accepted request's two", f.seeds)
 	}
+}
+
+// TestListen_SlowClients checks the server's limits on clients that hold
+// connections: one sending its headers a byte at a time is disconnected
+// (by the header timeout), and an oversized header block is refused.
+func TestListen_SlowClients(t *testing.T) {
+	f := start(t, "")
+	addr := strings.TrimPrefix(f.base, "http://")
+
+	t.Run("slowloris", func(t *testing.T) {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		closed := make(chan error, 1)
+		go func() {
+			// The server says nothing until the headers end: any read
+			// result means it gave up on the connection.
+			_, err := conn.Read(make([]byte, 1))
+			closed <- err
+		}()
+		if _, err := io.WriteString(conn, "GET /status HTTP/1.1\r\nHost: admin\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		drip := time.NewTicker(100 * time.Millisecond)
+		defer drip.Stop()
+		hang := time.NewTimer(60 * time.Second) // bounds a hang; the header timeout is 5 s
+		defer hang.Stop()
+		for {
+			select {
+			case <-closed:
+				return
+			case <-drip.C:
+				// One more byte of an endless header line; a write error
+				// also means the server closed the connection.
+				if _, err := io.WriteString(conn, "X"); err != nil {
+					<-closed
+					return
+				}
+			case <-hang.C:
+				conn.Close()
+				<-closed
+				t.Fatal("a client dripping its headers still holds its connection after 60 s")
+			}
+		}
+	})
+
+	t.Run("huge header", func(t *testing.T) {
+		req, err := http.NewRequest(http.MethodGet, f.base+"/status", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-Padding", strings.Repeat("a", 256<<10))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("status %d for 256 KiB of headers, want 431", resp.StatusCode)
+		}
+	})
 }
