@@ -664,16 +664,7 @@ func (f *Frontier) Get(ctx context.Context) (queue.Item, error) {
 // written the item stays on disk (it would be fetched again after a
 // restart) and Close reports the error.
 func (f *Frontier) Done(it queue.Item) {
-	f.handedMu.Lock()
-	host, ok := f.handed[it.ID]
-	ok = ok && host == it.Host
-	if ok {
-		delete(f.handed, it.ID)
-	}
-	f.handedMu.Unlock()
-	if !ok {
-		panic(fmt.Sprintf("store: Done of an item not handed out by Get (or Done already): id %d, %s", it.ID, it.URL))
-	}
+	f.unhand(it, "Done")
 	f.mu.Lock()
 	if !f.closed {
 		b := f.db.NewBatch()
@@ -685,6 +676,33 @@ func (f *Frontier) Done(it queue.Item) {
 	}
 	f.mu.Unlock()
 	f.mem.Done(it)
+}
+
+// Release gives back an item returned by Get without finishing it, for an
+// item whose outcome could not be recorded (or that the crawl stopped
+// before): its entry stays on disk, so a restart fetches it again, and it is
+// its host's oldest queued item in memory again, under the same ID (see
+// queue.Memory.Release). It writes nothing. The item must be one Get
+// returned, unchanged, that neither Done nor Release was called for;
+// Release panics otherwise.
+func (f *Frontier) Release(it queue.Item) {
+	f.unhand(it, "Release")
+	f.mem.Release(it)
+}
+
+// unhand takes it off the items handed out, panicking, as op, if Get did
+// not hand it out or it was settled already.
+func (f *Frontier) unhand(it queue.Item, op string) {
+	f.handedMu.Lock()
+	host, ok := f.handed[it.ID]
+	ok = ok && host == it.Host
+	if ok {
+		delete(f.handed, it.ID)
+	}
+	f.handedMu.Unlock()
+	if !ok {
+		panic(fmt.Sprintf("store: %s of an item not handed out by Get (or Done or Released already): id %d, %s", op, it.ID, it.URL))
+	}
 }
 
 // Join blocks until every item queued so far — including those loaded by

@@ -1,0 +1,228 @@
+package crawler
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/crawld/crawld/internal/redistest"
+	"github.com/crawld/crawld/queue"
+	"github.com/crawld/crawld/redisq"
+	"github.com/crawld/crawld/store"
+)
+
+var (
+	_ Frontier = (*store.Frontier)(nil)
+	_ Frontier = (*redisq.Frontier)(nil)
+)
+
+// fullDisk is the error of a write to a full disk, as *os.File returns it.
+var fullDisk = &os.PathError{Op: "write", Path: "out.jsonl", Err: syscall.ENOSPC}
+
+// failingSink fails every Write with err.
+type failingSink struct {
+	err    error
+	mu     sync.Mutex
+	failed []string // the URLs whose record could not be written
+}
+
+func (s *failingSink) Write(r Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failed = append(s.failed, r.URL)
+	return s.err
+}
+
+// settleFrontier is a frontier a test can close and open again, as a
+// process restart would.
+type settleFrontier interface {
+	Frontier
+	Stats() queue.Stats
+}
+
+// threePages serves / linking to /a and /b; robots.txt is a 404.
+func threePages(t *testing.T) (seed string, urls []string) {
+	base := serve(t, "127.0.0.1", htmlPages(map[string]string{
+		"/":  `<a href="/a">a</a> <a href="/b">b</a>`,
+		"/a": `a`,
+		"/b": `b`,
+	}))
+	return base + "/", []string{base + "/", base + "/a", base + "/b"}
+}
+
+// TestCrawl_UnwritableRecordIsNotDone: when the output fails (a full
+// disk), the crawl stops with the sink's error and every item whose record
+// was not written stays in the frontier, released rather than done, so a
+// restart with a working output records every page. For the memory, Pebble
+// and Redis frontiers.
+func TestCrawl_UnwritableRecordIsNotDone(t *testing.T) {
+	backends := []struct {
+		name string
+		// open returns the frontier, and reopen closes it and opens it
+		// again as a restarted process would (the memory frontier is
+		// simply kept).
+		open func(t *testing.T, cfg Config) (f settleFrontier, reopen func() settleFrontier)
+	}{
+		{"memory", func(t *testing.T, cfg Config) (settleFrontier, func() settleFrontier) {
+			m := queue.NewMemory(queue.Config{PerHostConcurrency: cfg.PerHostConcurrency})
+			return m, func() settleFrontier { return m }
+		}},
+		{"pebble", func(t *testing.T, cfg Config) (settleFrontier, func() settleFrontier) {
+			dir := t.TempDir()
+			open := func() settleFrontier {
+				f, err := store.Open(dir, queue.Config{PerHostConcurrency: cfg.PerHostConcurrency})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = f.Close() })
+				return f
+			}
+			f := open()
+			return f, func() settleFrontier {
+				if err := f.(*store.Frontier).Close(); err != nil {
+					t.Fatalf("close: %v", err)
+				}
+				return open()
+			}
+		}},
+		{"redis", func(t *testing.T, cfg Config) (settleFrontier, func() settleFrontier) {
+			srv := redistest.Start(t)
+			open := func() settleFrontier {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				f, err := redisq.Open(ctx, redisq.Options{URL: srv.URL, CrawlID: "settle", ConfigHash: "test",
+					Config: queue.Config{PerHostConcurrency: cfg.PerHostConcurrency}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = f.Close() })
+				return f
+			}
+			f := open()
+			return f, func() settleFrontier {
+				if err := f.(*redisq.Frontier).Close(); err != nil {
+					t.Fatalf("close: %v", err)
+				}
+				return open()
+			}
+		}},
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			seed, urls := threePages(t)
+			cfg := testConfig(seed)
+			front, reopen := b.open(t, cfg)
+			full := &failingSink{err: fullDisk}
+			c, err := New(cfg, front, full, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			_, err = c.Run(ctx)
+			if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "output: write out.jsonl: no space left on device") {
+				t.Fatalf("Run = %v, want the output's ENOSPC", err)
+			}
+			// Nothing was recorded, so nothing is done: all three are
+			// queued (the seed's links were admitted before its write
+			// failed), none left in flight.
+			if st := front.Stats(); st.Queued != 3 || st.InFlight != 0 {
+				t.Errorf("after the failed write: %d queued, %d in flight; want 3, 0", st.Queued, st.InFlight)
+			}
+
+			front = reopen()
+			if st := front.Stats(); st.Queued != 3 {
+				t.Errorf("after a restart: %d queued, want 3", st.Queued)
+			}
+			sink := &recordSink{}
+			c, err = New(cfg, front, sink, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Run(ctx); err != nil {
+				t.Fatalf("Run after the restart: %v", err)
+			}
+			var got []string
+			for _, r := range sink.records() {
+				got = append(got, r.URL)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, urls) {
+				t.Errorf("records after the restart: %v, want %v", got, urls)
+			}
+		})
+	}
+}
+
+// brokenFrontier is a memory frontier whose Add of discovered links (depth
+// > 0) or Put fails.
+type brokenFrontier struct {
+	*queue.Memory
+	add, put bool
+}
+
+var errBroken = errors.New("frontier broken")
+
+func (f brokenFrontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Admission, error) {
+	if f.add && it.Depth > 0 {
+		return queue.Duplicate, errBroken
+	}
+	return f.Memory.Add(ctx, it, limit)
+}
+
+func (f brokenFrontier) Put(ctx context.Context, it queue.Item) error {
+	if f.put {
+		return errBroken
+	}
+	return f.Memory.Put(ctx, it)
+}
+
+// TestCrawl_UnrecordedOutcomeIsNotDone: a page whose links could not be
+// admitted, or whose retry could not be queued, has no complete outcome: it
+// is released, not done, and the crawl stops with the frontier's error.
+func TestCrawl_UnrecordedOutcomeIsNotDone(t *testing.T) {
+	tests := []struct {
+		name     string
+		add, put bool
+		handler  http.Handler
+		want     string
+	}{
+		{"links not admitted", true, false, htmlPages(map[string]string{"/": `<a href="/a">a</a>`}), "frontier add: frontier broken"},
+		{"retry not queued", false, true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}), "frontier put: frontier broken"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(serve(t, "127.0.0.1", tt.handler) + "/")
+			cfg.Robots = false
+			front := brokenFrontier{Memory: queue.NewMemory(queue.Config{}), add: tt.add, put: tt.put}
+			sink := &recordSink{}
+			c, err := New(cfg, front, sink, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if _, err := c.Run(ctx); !errors.Is(err, errBroken) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Run = %v, want %q", err, tt.want)
+			}
+			if st := front.Stats(); st.Queued != 1 || st.InFlight != 0 {
+				t.Errorf("after the failure: %d queued, %d in flight; want the seed queued again", st.Queued, st.InFlight)
+			}
+			if recs := sink.records(); len(recs) != 0 {
+				t.Errorf("records: %v, want none", recs)
+			}
+		})
+	}
+}
