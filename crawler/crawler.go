@@ -955,7 +955,8 @@ func (c *Crawler) finish(it queue.Item, rec Record, fetchErr error) error {
 }
 
 // write sends the record of item it to the sink, with fetchErr (if any) as
-// its error.
+// its error, and makes it durable if the sink can (see Syncer). An error
+// means the record may be lost: the item must not be Done.
 func (c *Crawler) write(it queue.Item, rec Record, fetchErr error) error {
 	if fetchErr != nil {
 		rec.Status, rec.Error = 0, fetchErr.Error()
@@ -966,6 +967,12 @@ func (c *Crawler) write(it queue.Item, rec Record, fetchErr error) error {
 	}
 	if err := c.sink.Write(rec); err != nil {
 		return fmt.Errorf("output: %w", err)
+	}
+	// Durable before the item is Done (see Syncer).
+	if s, ok := c.sink.(Syncer); ok {
+		if err := s.Sync(); err != nil {
+			return fmt.Errorf("output: %w", err)
+		}
 	}
 	c.counts.pages.Add(1)
 	if rec.Error != "" {
