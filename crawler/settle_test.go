@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/crawld/crawld/internal/redistest"
+	"github.com/crawld/crawld/internal/testsite"
 	"github.com/crawld/crawld/queue"
 	"github.com/crawld/crawld/redisq"
 	"github.com/crawld/crawld/store"
@@ -223,6 +225,101 @@ func TestCrawl_UnrecordedOutcomeIsNotDone(t *testing.T) {
 			if recs := sink.records(); len(recs) != 0 {
 				t.Errorf("records: %v, want none", recs)
 			}
+		})
+	}
+}
+
+// syncTracker is a sink that knows which records Sync made durable.
+type syncTracker struct {
+	mu      sync.Mutex
+	written map[string]bool // URL → synced
+	syncs   int
+}
+
+var _ Syncer = (*syncTracker)(nil)
+
+func (s *syncTracker) Write(r Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.written[r.URL] = false
+	return nil
+}
+
+func (s *syncTracker) Sync() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for u := range s.written {
+		s.written[u] = true
+	}
+	s.syncs++
+	return nil
+}
+
+// state returns whether u has a record, and whether it was synced.
+func (s *syncTracker) state(u string) (written, synced bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	synced, written = s.written[u]
+	return written, synced
+}
+
+// doneChecker is a frontier that checks, at each Done, that the item's
+// record (if it has one: a page) was synced: a Done is what the frontier
+// makes durable (the store's delete, Redis's ack), so it must follow the
+// record to disk.
+type doneChecker struct {
+	Frontier
+	t    *testing.T
+	sink *syncTracker
+	done atomic.Int64
+}
+
+func (f *doneChecker) Done(it queue.Item) {
+	if written, synced := f.sink.state(it.URL); written && !synced {
+		f.t.Errorf("%s Done before its record was synced", it.URL)
+	}
+	f.done.Add(1)
+	f.Frontier.Done(it)
+}
+
+// TestCrawl_RecordSyncedBeforeDone: with a sink that can sync, every
+// record is synced before its item is Done, for the memory frontier and
+// for Redis, whose ack (sent after Done) then never reaches Redis before
+// the record reaches the disk.
+func TestCrawl_RecordSyncedBeforeDone(t *testing.T) {
+	for _, backend := range []string{"memory", "redis"} {
+		t.Run(backend, func(t *testing.T) {
+			site := startSite(t, testsite.Config{Hosts: 2, PagesPerHost: 20})
+			cfg := testConfig(site.SeedURL())
+			cfg.AllowDomains = siteDomains(site)
+			var front Frontier = queue.NewMemory(queue.Config{PerHostConcurrency: cfg.PerHostConcurrency})
+			if backend == "redis" {
+				srv := redistest.Start(t)
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				f, err := redisq.Open(ctx, redisq.Options{URL: srv.URL, CrawlID: "synced", ConfigHash: "test",
+					Config: queue.Config{PerHostConcurrency: cfg.PerHostConcurrency}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				front = f
+			}
+			sink := &syncTracker{written: make(map[string]bool)}
+			checker := &doneChecker{Frontier: front, t: t, sink: sink}
+			c, err := New(cfg, checker, sink, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if _, err := c.Run(ctx); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if got, want := len(sink.written), len(site.URLs()); got != want {
+				t.Errorf("%d records, want %d", got, want)
+			}
+			t.Logf("%d Dones, %d syncs", checker.done.Load(), sink.syncs)
 		})
 	}
 }

@@ -135,7 +135,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -243,22 +242,23 @@ type Frontier struct {
 // Only one process may open a dir at a time (Pebble's lock); a second Open
 // fails with a clear error.
 func Open(dir string, cfg queue.Config) (*Frontier, error) {
-	return open(dir, cfg, syncEvery)
+	return open(vfs.Default, dir, cfg, syncEvery)
 }
 
-// open is Open with the syncer's period as a parameter, for tests.
-func open(dir string, cfg queue.Config, every time.Duration) (*Frontier, error) {
+// open is Open with the file system and the syncer's period as parameters,
+// for tests.
+func open(osFS vfs.FS, dir string, cfg queue.Config, every time.Duration) (*Frontier, error) {
 	fail := func(what string, err error) (*Frontier, error) {
 		return nil, fmt.Errorf("store: open %s: %s: %w", dir, what, err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := osFS.MkdirAll(dir, 0o755); err != nil {
 		return fail("create directory", err)
 	}
-	lock, err := pebble.LockDirectory(dir, vfs.Default)
+	lock, err := pebble.LockDirectory(dir, osFS)
 	if err != nil {
 		return fail("directory is in use by another process or frontier", err)
 	}
-	fs := newWALFS(vfs.Default)
+	fs := newWALFS(osFS)
 	db, err := pebble.Open(dir, pebbleOptions(fs, lock))
 	if err != nil {
 		_ = lock.Close()

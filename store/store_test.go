@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.uber.org/goleak"
 
 	"github.com/crawld/crawld/queue"
@@ -644,7 +645,7 @@ func TestConcurrentAdd(t *testing.T) {
 
 // TestSyncer: the background syncer fsyncs what was written, and only then.
 func TestSyncer(t *testing.T) {
-	f, err := open(t.TempDir(), unlimited, time.Millisecond)
+	f, err := open(vfs.Default, t.TempDir(), unlimited, time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crawld/crawld/crawler"
 	"github.com/crawld/crawld/internal/testsite"
 )
 
@@ -89,5 +90,57 @@ func TestDaemon_FullDiskStopsAndRestartRefetches(t *testing.T) {
 		if records[u] != 1 {
 			t.Errorf("%s recorded %d times after the restart, want once", u, records[u])
 		}
+	}
+}
+
+// TestOutput_SinkSyncsOnlyWhatCanBeDurable: the sink is a crawler.Syncer
+// only for a file with a durable frontier; writes through it land in the
+// file, rotated or not, and Close syncs what is left.
+func TestOutput_SinkSyncsOnlyWhatCanBeDurable(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name       string
+		path       string
+		maxSizeMB  int
+		durable    bool
+		wantSyncer bool
+	}{
+		{"file, durable frontier", filepath.Join(dir, "a.jsonl"), 0, true, true},
+		{"rotated file, durable frontier", filepath.Join(dir, "b.jsonl"), 1, true, true},
+		{"file, memory frontier", filepath.Join(dir, "c.jsonl"), 0, false, false},
+		{"stdout", "-", 0, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout bytes.Buffer
+			out, err := openOutput(tc.path, tc.maxSizeMB, 1, &stdout)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sink := out.sink(tc.durable)
+			syncer, ok := sink.(crawler.Syncer)
+			if ok != tc.wantSyncer {
+				t.Fatalf("sink is a Syncer: %v, want %v", ok, tc.wantSyncer)
+			}
+			if err := sink.Write(crawler.Record{URL: "https://example.com/"}); err != nil {
+				t.Fatal(err)
+			}
+			if ok {
+				if err := syncer.Sync(); err != nil {
+					t.Fatalf("Sync: %v", err)
+				}
+			}
+			if err := out.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			data := stdout.Bytes()
+			if tc.path != "-" {
+				if data, err = os.ReadFile(tc.path); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if recs := readRecords(t, data); len(recs) != 1 || recs[0]["url"] != "https://example.com/" {
+				t.Errorf("output holds %v, want the one record", recs)
+			}
+		})
 	}
 }
