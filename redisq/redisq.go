@@ -139,6 +139,10 @@
 //     expires after LeaseTTL and its item is handed out again. So pages
 //     fetched twice are at most those claimed or done in the lost second,
 //     plus the leases in flight.
+//
+// The opposite loss, an ack kept by Redis for a record lost by a crash of
+// the node's machine, is the node's to prevent: the crawler fsyncs a record
+// before its Done, and an ack is only sent after its Done.
 //   - A lost Add: the URL is neither seen nor queued; but the Done of the
 //     page it was found on came later, so it is lost too, and that page is
 //     fetched again and finds the URL again (the crawler Adds a page's

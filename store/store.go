@@ -30,6 +30,15 @@
 // are lost) and that items Done in it are fetched again. Close fsyncs before
 // returning.
 //
+// The other way round — a Done that survives the crash while the record it
+// stands for does not — is the caller's to prevent, and the crawler does:
+// with a durable output it fsyncs each record before the item's Done (see
+// crawler.Syncer), so every route by which a Done can reach the disk (the
+// log's fsync, the kernel writing the log's pages back on its own, a
+// memtable flushed to a synced table) starts after its record is durable.
+// An item whose record could not be written is given back with Release,
+// which writes nothing: its entry stays for the next Open.
+//
 // Pebble's own pebble.NoSync does not give this: it leaves the record in a
 // user-space buffer until a 32 KiB block fills, so a kill -9 loses the last
 // commits. The store therefore commits with pebble.Sync, which makes Pebble

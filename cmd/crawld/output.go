@@ -44,12 +44,17 @@ type outputFile struct {
 	maxSize int64              // rotate before a write would pass it; 0: never
 	durable bool               // a regular file: fsync means something
 
-	mu      sync.Mutex // guards the fields below; held across a write and an fsync
+	// syncMu serialises fsyncs and rotations, and is held across them but
+	// not across writes, so that records written during an fsync are
+	// covered by the next one. It is taken before mu.
+	syncMu sync.Mutex
+	synced uint64 // writes made durable; syncMu is held
+
+	mu      sync.Mutex // guards the fields below; held across a write
 	file    *os.File   // the current file: written to, or, with lj, a read-only handle for fsync
 	size    int64      // bytes in the current file
 	written uint64     // writes so far
-	synced  uint64     // writes made durable by the last fsync
-	err     error      // sticky failure of an fsync or a rotation
+	err     error      // sticky failure of an fsync or a rotation, or closed
 }
 
 // openOutputFile opens path for appending, creating it if needed, rotated
@@ -86,19 +91,24 @@ func openOutputFile(path string, maxSizeMB, maxBackups int) (*outputFile, error)
 	return o, nil
 }
 
+// full reports whether p would take the current file past the size limit;
+// o.mu is held. An empty file takes any record.
+func (o *outputFile) full(p []byte) bool {
+	return o.lj != nil && o.size > 0 && o.size+int64(len(p)) > o.maxSize
+}
+
 // Write appends p (one record) to the file, rotating it first if p would
 // take it past the size limit.
 func (o *outputFile) Write(p []byte) (int, error) {
 	o.mu.Lock()
+	for o.err == nil && o.full(p) {
+		o.mu.Unlock()
+		o.rotate(p)
+		o.mu.Lock()
+	}
 	defer o.mu.Unlock()
 	if o.err != nil {
 		return 0, o.err
-	}
-	if o.lj != nil && o.size > 0 && o.size+int64(len(p)) > o.maxSize {
-		if err := o.rotate(); err != nil {
-			o.err = err
-			return 0, err
-		}
 	}
 	n, err := o.w.Write(p)
 	o.size += int64(n)
@@ -107,59 +117,97 @@ func (o *outputFile) Write(p []byte) (int, error) {
 }
 
 // rotate makes the current file durable, has lumberjack move it aside and
-// start a new one, and makes the rename durable; o.mu is held.
-func (o *outputFile) rotate() error {
-	if err := o.file.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", o.path, err)
-	}
-	o.synced = o.written
-	if err := o.lj.Rotate(); err != nil {
-		return fmt.Errorf("rotate %s: %w", o.path, err)
-	}
-	_ = o.file.Close()
-	f, err := os.Open(o.path)
-	if err != nil {
-		return fmt.Errorf("rotate %s: %w", o.path, err)
-	}
-	o.file, o.size = f, 0
-	if err := syncDir(o.path); err != nil {
-		return fmt.Errorf("rotate %s: %w", o.path, err)
-	}
-	return nil
-}
-
-// Sync makes every record written so far durable, with one fsync for all
-// the writes since the last (none if there were none). It does nothing for
-// an output that is not a regular file (a device, a FIFO).
-func (o *outputFile) Sync() error {
+// start a new one, and makes the rename durable, unless another writer
+// rotated meanwhile; a failure is kept in o.err.
+func (o *outputFile) rotate(p []byte) {
+	o.syncMu.Lock()
+	defer o.syncMu.Unlock()
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.err != nil {
-		return o.err
-	}
-	if !o.durable || o.synced == o.written {
-		return nil
+	if o.err != nil || !o.full(p) {
+		return
 	}
 	if err := o.file.Sync(); err != nil {
 		o.err = fmt.Errorf("sync %s: %w", o.path, err)
-		return o.err
+		return
 	}
 	o.synced = o.written
+	if err := o.lj.Rotate(); err != nil {
+		o.err = fmt.Errorf("rotate %s: %w", o.path, err)
+		return
+	}
+	_ = o.file.Close() // no fsync uses it: syncMu is held
+	f, err := os.Open(o.path)
+	if err == nil {
+		err = syncDir(o.path)
+	}
+	if err != nil {
+		o.err = fmt.Errorf("rotate %s: %w", o.path, err)
+		_ = f.Close()
+		return
+	}
+	o.file, o.size = f, 0
+}
+
+// Sync makes every record written before it durable. It is a group
+// commit: one fsync covers every write made before it started, so a
+// caller whose write was covered by an fsync that started later returns
+// at once, and none is made if nothing was written since the last. It does
+// nothing for an output that is not a regular file (a device, a FIFO).
+func (o *outputFile) Sync() error {
+	if !o.durable {
+		return o.failure()
+	}
+	o.mu.Lock()
+	want := o.written
+	o.mu.Unlock()
+	o.syncMu.Lock()
+	defer o.syncMu.Unlock()
+	if o.synced >= want {
+		return o.failure()
+	}
+	o.mu.Lock()
+	upTo, f, err := o.written, o.file, o.err
+	o.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		o.mu.Lock()
+		o.err = cmpErr(o.err, fmt.Errorf("sync %s: %w", o.path, err))
+		o.mu.Unlock()
+		return o.failure()
+	}
+	o.synced = upTo
 	return nil
 }
 
-// Close syncs and closes the file.
+// failure returns the sticky error, if any.
+func (o *outputFile) failure() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.err
+}
+
+func cmpErr(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// Close syncs and closes the file; Write and Sync fail from then on.
 func (o *outputFile) Close() error {
 	err := o.Sync()
+	o.syncMu.Lock()
+	defer o.syncMu.Unlock()
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.lj != nil {
 		err = errors.Join(err, o.lj.Close())
 	}
 	err = errors.Join(err, o.file.Close())
-	if o.err == nil {
-		o.err = errors.New("output: closed")
-	}
+	o.err = cmpErr(o.err, errors.New("output: closed"))
 	if err != nil {
 		return fmt.Errorf("output: %w", err)
 	}
