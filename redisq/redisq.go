@@ -139,10 +139,6 @@
 //     expires after LeaseTTL and its item is handed out again. So pages
 //     fetched twice are at most those claimed or done in the lost second,
 //     plus the leases in flight.
-//
-// The opposite loss, an ack kept by Redis for a record lost by a crash of
-// the node's machine, is the node's to prevent: the crawler fsyncs a record
-// before its Done, and an ack is only sent after its Done.
 //   - A lost Add: the URL is neither seen nor queued; but the Done of the
 //     page it was found on came later, so it is lost too, and that page is
 //     fetched again and finds the URL again (the crawler Adds a page's
@@ -178,6 +174,11 @@
 // than crawling again from nothing; nothing is written to the new Redis.
 // If Redis stays away longer than RetryFor, calls return an error wrapping
 // ErrUnavailable instead.
+//
+// The loss the other way round, an ack that Redis keeps for a record that
+// a crash of the node's machine lost, is the node's to prevent: the
+// crawler fsyncs a record before its Done, and an ack is only sent after
+// its Done.
 //
 // # Waiting
 //
