@@ -323,3 +323,31 @@ func TestCrawl_RecordSyncedBeforeDone(t *testing.T) {
 		})
 	}
 }
+
+// unsyncableSink writes records but fails to make them durable, as an
+// fsync failing with EIO does.
+type unsyncableSink struct{ recordSink }
+
+func (s *unsyncableSink) Sync() error {
+	return &os.PathError{Op: "sync", Path: "out.jsonl", Err: syscall.EIO}
+}
+
+// TestCrawl_UnsyncedRecordIsNotDone: a record written but not made durable
+// counts as not written: the crawl stops with the sync's error and the item
+// stays queued.
+func TestCrawl_UnsyncedRecordIsNotDone(t *testing.T) {
+	cfg := testConfig(serve(t, "127.0.0.1", htmlPages(map[string]string{"/": `no links`})) + "/")
+	front := queue.NewMemory(queue.Config{})
+	c, err := New(cfg, front, &unsyncableSink{}, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := c.Run(ctx); !errors.Is(err, syscall.EIO) || !strings.Contains(err.Error(), "output: sync out.jsonl") {
+		t.Fatalf("Run = %v, want the sync's EIO", err)
+	}
+	if st := front.Stats(); st.Queued != 1 || st.InFlight != 0 {
+		t.Errorf("after the failed sync: %d queued, %d in flight; want the seed queued again", st.Queued, st.InFlight)
+	}
+}

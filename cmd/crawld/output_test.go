@@ -179,3 +179,28 @@ func BenchmarkOutputFile(b *testing.B) {
 		})
 	}
 }
+
+// TestOutputFile_SyncFailureIsSticky: once an fsync failed, the kernel may
+// have dropped the records it could not write, so every later Sync and
+// Write fails too (here the file is closed behind the output's back, so
+// its fsync fails).
+func TestOutputFile_SyncFailureIsSticky(t *testing.T) {
+	o, err := openOutputFile(filepath.Join(t.TempDir(), "out.jsonl"), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Write([]byte("{}\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = o.file.Close()
+	err = o.Sync()
+	if err == nil || !strings.HasPrefix(err.Error(), "sync ") {
+		t.Fatalf("Sync on a broken file = %v, want a sync error", err)
+	}
+	if _, werr := o.Write([]byte("{}\n")); werr != err {
+		t.Errorf("Write after a failed sync = %v, want %v", werr, err)
+	}
+	if serr := o.Sync(); serr != err {
+		t.Errorf("second Sync = %v, want %v", serr, err)
+	}
+}
