@@ -47,8 +47,14 @@ type Frontier interface {
 	Put(ctx context.Context, it queue.Item) error
 	// Get blocks until an item whose host may be fetched now, or ctx ends.
 	Get(ctx context.Context) (queue.Item, error)
-	// Done finishes an item returned by Get.
+	// Done finishes an item returned by Get: its outcome is recorded, so
+	// it is not fetched again.
 	Done(it queue.Item)
+	// Release gives back an item returned by Get without finishing it,
+	// because its outcome could not be recorded or the crawl stopped
+	// first: it is queued again (a durable frontier keeps it for the next
+	// run), and Join waits for it still.
+	Release(it queue.Item)
 	// Join blocks until every Put item is Done, or ctx ends.
 	Join(ctx context.Context) error
 	// SetInterval sets the least time between two request starts to host
@@ -451,15 +457,30 @@ func (c *Crawler) work(getCtx, ctx context.Context) error {
 	}
 }
 
-// handle processes one item. Done is deferred first so that the frontier
-// learns of every item's end, whatever happens, and Join can neither hang
-// nor return early; a panic becomes an error record.
+// handle processes one item and settles it with the frontier exactly once,
+// whatever happens, so Join can neither hang nor return early: Done once
+// its outcome is recorded (its record written — a page that failed is
+// still a record —, or a retry or the next redirect hop queued), else
+// Release, so that nothing is marked done that was not recorded. An item
+// is released when the crawl stopped before it had an outcome (errStopped;
+// handle then returns nil), or when recording its outcome failed (the
+// sink, admitting its links, queueing a retry): the error is returned and
+// ends the crawl, and a durable frontier fetches the item again on the
+// next run. A panic becomes an error record.
 func (c *Crawler) handle(ctx context.Context, it queue.Item) (err error) {
-	defer c.front.Done(it)
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("worker panic", zap.String("url", it.URL), zap.Any("panic", p), zap.Stack("stack"))
 			err = c.finish(it, c.newRecord(it), fmt.Errorf("internal error: %v", p))
+		}
+		switch {
+		case errors.Is(err, errStopped):
+			c.front.Release(it)
+			err = nil
+		case err != nil:
+			c.front.Release(it)
+		default:
+			c.front.Done(it)
 		}
 	}()
 	u, err := url.Parse(it.URL)
@@ -472,20 +493,10 @@ func (c *Crawler) handle(ctx context.Context, it queue.Item) (err error) {
 	if c.robots != nil {
 		handled, err := c.obeyRobots(ctx, it, u)
 		if handled || err != nil {
-			return c.stopped(ctx, it, err)
+			return err
 		}
 	}
-	return c.stopped(ctx, it, c.fetchItem(ctx, it, u))
-}
-
-// stopped puts it back if the crawl stopped before it was done (err is
-// errStopped), so that nothing in flight at a shutdown is lost, and passes
-// any other error on.
-func (c *Crawler) stopped(ctx context.Context, it queue.Item, err error) error {
-	if errors.Is(err, errStopped) {
-		return c.requeue(ctx, it)
-	}
-	return err
+	return c.fetchItem(ctx, it, u)
 }
 
 func (c *Crawler) newRecord(it queue.Item) Record {
@@ -497,13 +508,15 @@ func (c *Crawler) newRecord(it queue.Item) Record {
 }
 
 // errStopped reports that the crawl stopped before an item had an outcome;
-// handle then puts the item back, so a durable frontier keeps it for the
+// handle then releases the item, so a durable frontier keeps it for the
 // next run.
 var errStopped = errors.New("stopped before the item was done")
 
-// requeue puts an item back in the frontier, behind its host's other items.
-// It is called before the item's Done, so the crawl cannot join meanwhile,
-// and it is not cancelled with the crawl: an item must never be dropped.
+// requeue puts a copy of an item in the frontier, behind its host's other
+// items: a retry, or a wait for robots.txt. It is called before the item is
+// settled, so the crawl cannot join meanwhile, and it is not cancelled with
+// the crawl: an item must never be dropped. If it fails, handle releases
+// the item instead of finishing it.
 func (c *Crawler) requeue(ctx context.Context, it queue.Item) error {
 	if err := c.front.Put(context.WithoutCancel(ctx), it); err != nil {
 		return fmt.Errorf("frontier put: %w", err)
@@ -991,7 +1004,8 @@ func (c *Crawler) finish(it queue.Item, rec Record, fetchErr error) error {
 }
 
 // write sends the record of item it to the sink, with fetchErr (if any) as
-// its error.
+// its error, and makes it durable if the sink can (see Syncer). An error
+// means the record may be lost: the item must not be Done.
 func (c *Crawler) write(it queue.Item, rec Record, fetchErr error) error {
 	if fetchErr != nil {
 		rec.Status, rec.Error = 0, fetchErr.Error()
@@ -1002,6 +1016,12 @@ func (c *Crawler) write(it queue.Item, rec Record, fetchErr error) error {
 	}
 	if err := c.sink.Write(rec); err != nil {
 		return fmt.Errorf("output: %w", err)
+	}
+	// Durable before the item is Done (see Syncer).
+	if s, ok := c.sink.(Syncer); ok {
+		if err := s.Sync(); err != nil {
+			return fmt.Errorf("output: %w", err)
+		}
 	}
 	c.counts.pages.Add(1)
 	if rec.Error != "" {

@@ -34,6 +34,17 @@ type Sink interface {
 	Write(Record) error
 }
 
+// Syncer is implemented by a Sink whose records can be made durable (an
+// output file). The crawler then calls Sync after writing each record and
+// before marking its item done, so that a frontier that survives a machine
+// crash never holds an item as done whose record the crash lost. Sync makes
+// every record written before it durable; an error from it ends the crawl
+// as a Write error does, the item staying unfinished. Concurrent workers
+// call it at once, so it should group them into one disk flush.
+type Syncer interface {
+	Sync() error
+}
+
 // JSONLSink writes records as JSON Lines. Each record is flushed as it is
 // written, so a reader tailing the output sees pages as they are fetched and
 // an interrupted crawl loses nothing it had recorded.

@@ -45,6 +45,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"time"
 	"unsafe"
@@ -271,6 +272,16 @@ func (h *host) pop() Item {
 		h.items, h.head = h.items[:n], 0
 	}
 	return it
+}
+
+// unpop puts it back in front of the oldest item.
+func (h *host) unpop(it Item) {
+	if h.head > 0 {
+		h.head--
+		h.items[h.head] = it
+		return
+	}
+	h.items = slices.Insert(h.items, 0, it)
 }
 
 // NewMemory returns an empty in-memory frontier with the given politeness.
@@ -556,6 +567,32 @@ func (m *Memory) Done(it Item) {
 		close(m.joined)
 		m.joined = nil
 	}
+}
+
+// Release gives back an item returned by Get without finishing it, for an
+// item whose outcome could not be recorded or that the crawl stopped before:
+// it becomes the oldest queued item of its host again, to be handed out by a
+// later Get (charging the host's limiter then), its in-flight slot is freed,
+// and its task stays unfinished, so Join still waits for it. It is kept in
+// memory even beyond Config.MemoryLimit, since it comes before every spilled
+// item of its host. Only it.Host is read besides the item itself. Release
+// panics if it.Host has no item from Get outstanding, as Done does.
+func (m *Memory) Release(it Item) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	h := m.hosts[it.Host]
+	if h == nil || h.inFlight == 0 {
+		panic("queue: Release without Get for host " + it.Host)
+	}
+	now := m.now()
+	m.sweep(now)
+	h.inFlight--
+	m.inFlight--
+	h.unpop(it)
+	m.bytes += itemBytes(it)
+	m.queued++
+	m.update(h, now)
+	m.kick()
 }
 
 // Join blocks until every item Put so far has been marked Done, returning nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1741,4 +1742,48 @@ func TestMemory_RevisitNeedsRevisitable(t *testing.T) {
 func withoutBytes(s Stats) Stats {
 	s.MemoryBytes = 0
 	return s
+}
+
+func TestMemory_Release(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := NewMemory(Config{})
+		put(t, m, "a", 3)
+		first := get(t, m)
+		join := async(func() error { return m.Join(context.Background()) })
+		m.Release(first)
+		if st := m.Stats(); st.Queued != 3 || st.InFlight != 0 {
+			t.Errorf("after Release: queued %d, in flight %d; want 3, 0", st.Queued, st.InFlight)
+		}
+		// The slot is free again (one per host), and the released item is
+		// the host's oldest again.
+		var got []string
+		for range 3 {
+			it := get(t, m)
+			got = append(got, it.URL)
+			m.Done(it)
+			if len(got) < 3 {
+				synctest.Wait()
+				if _, ok := returned(join); ok {
+					t.Fatalf("Join returned after %d of 3 items were Done", len(got))
+				}
+			}
+		}
+		synctest.Wait()
+		if want := []string{"a/0", "a/1", "a/2"}; !slices.Equal(got, want) {
+			t.Errorf("order after Release: got %v, want %v", got, want)
+		}
+		if err, ok := returned(join); !ok || err != nil {
+			t.Errorf("after the last Done: Join returned %v, err %v; want true, nil", ok, err)
+		}
+	})
+	t.Run("without Get panics", func(t *testing.T) {
+		m := NewMemory(Config{})
+		defer func() {
+			got, _ := recover().(string)
+			if want := "queue: Release without Get"; !strings.HasPrefix(got, want) {
+				t.Errorf("recovered %q, want prefix %q", got, want)
+			}
+		}()
+		m.Release(Item{Host: "a"})
+	})
 }

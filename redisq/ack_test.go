@@ -281,3 +281,48 @@ func TestLostClaimReplyWithAcks(t *testing.T) {
 		t.Fatal(err, f.Err())
 	}
 }
+
+// TestRelease: a released lease is handed back at once, to the front of its
+// host's list, for any node, and stays pending; it is never acked (nothing
+// done), a repeat does nothing, and a Release after Close is a no-op.
+func TestRelease(t *testing.T) {
+	s := startRedis(t)
+	a := openNode(t, s, "release", nil)
+	b := openNode(t, s, "release", nil)
+	mustAdd(t, a, item("h.example", 1), 0, queue.Added)
+	mustAdd(t, a, item("h.example", 2), 0, queue.Added)
+	first := mustGet(t, a)
+	a.Release(first)
+	a.Release(first) // the lease is gone: nothing happens
+	if st := a.Stats(); st.Queued != 2 || st.InFlight != 0 {
+		t.Errorf("after Release: %d queued, %d in flight; want 2, 0", st.Queued, st.InFlight)
+	}
+	again := mustGet(t, b)
+	if again.URL != first.URL {
+		t.Errorf("after Release, the other node got %s, want %s first", again.URL, first.URL)
+	}
+	b.Done(again)
+	b.Done(mustGet(t, b))
+	if err := b.Join(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatalf("Join: %v", err)
+	}
+	res, err := s.rdb.HMGet(context.Background(), "cd:{c:release}:stats", "done", "stale").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0] != "2" || res[1] != nil && res[1] != "0" {
+		t.Errorf("stats done=%v stale=%v, want 2 done and none stale", res[0], res[1])
+	}
+	if err := a.Err(); err != nil {
+		t.Errorf("Err: %v", err)
+	}
+	mustAdd(t, a, item("h.example", 3), 0, queue.Added)
+	held := mustGet(t, a)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a.Release(held) // Close handed it back already
+	if st := b.Stats(); st.Queued != 1 || st.InFlight != 0 {
+		t.Errorf("after Close and Release: %d queued, %d in flight; want 1, 0", st.Queued, st.InFlight)
+	}
+}

@@ -42,7 +42,8 @@
 // add (Add, AddCapped and AddBatch: a page's links in one call), put
 // (Put), claim (Get, carrying the node's acks), ack (a batch of acks:
 // Finish, and the Dones no claim carried), interval, block, unblock,
-// heartbeat (with the dead-node reaper), release (Close), join and init
+// heartbeat (with the dead-node reaper), release (Close), handback
+// (Release), join and init
 // (Open), stats (Stats and Join). Two kinds of state need no script:
 // robots.txt outcomes, which SaveRobots and LoadRobots keep in plain keys
 // that expire with them (SET PX; GET and PTTL), and HostFailed's count
@@ -173,6 +174,11 @@
 // than crawling again from nothing; nothing is written to the new Redis.
 // If Redis stays away longer than RetryFor, calls return an error wrapping
 // ErrUnavailable instead.
+//
+// The loss the other way round, an ack that Redis keeps for a record that
+// a crash of the node's machine lost, is the node's to prevent: the
+// crawler fsyncs a record before its Done, and an ack is only sent after
+// its Done.
 //
 // # Waiting
 //
@@ -1099,6 +1105,37 @@ func (f *Frontier) Done(it queue.Item) {
 	// A sleeping Get claims at once: its claim carries the ack, and may
 	// take the slot it frees.
 	f.nudge()
+}
+
+// Release hands the lease of an item returned by Get back at once, without
+// finishing it, for an item whose outcome could not be recorded (or that the
+// crawl stopped before): the item goes back to the front of its host's list
+// for any node to claim, and stays pending, so Join still waits for it. Only
+// it.ID is read. Release never acks: if its call fails (after RetryFor) the
+// error is kept for Err, and the lease is handed back by Close, or by
+// expiring after LeaseTTL. After Close it does nothing, Close having handed
+// the lease back. It panics on an item with ID 0, which Get never returns.
+func (f *Frontier) Release(it queue.Item) {
+	if it.ID == 0 {
+		panic("redisq: Release of an item Get did not return (ID 0), host " + it.Host)
+	}
+	f.ackMu.Lock()
+	closing := f.closing
+	f.ackMu.Unlock()
+	if closing || f.usable(f.ctx) != nil {
+		return // Close hands the lease back, or the crawl is lost
+	}
+	// A repeat finds the lease gone and does nothing.
+	err := f.retry(f.ctx, transient, func() error {
+		return f.run(f.ctx, handbackScript, it.ID).Err()
+	})
+	if err != nil {
+		if f.ctx.Err() == nil {
+			f.fail(fmt.Errorf("redisq: release %s (lease %d): %w", it.URL, it.ID, err))
+		}
+		return
+	}
+	f.broadcast()
 }
 
 // Finish is Done with a context and an error result: it sends the ack at

@@ -303,6 +303,14 @@ redis.call('ZREM', NODES, ARGV[6])
 return n
 `)
 
+// handbackScript hands lease ARGV[6] back to the front of its host's list
+// (Release): its item is unfinished again, for any node to claim. Returns
+// 1, or 0 if the lease was gone (expired, reaped, or handed back by a try
+// whose reply was lost), so a repeat does nothing.
+var handbackScript = redis.NewScript(prelude + `
+return requeue({ARGV[6]})
+`)
+
 // putScript queues an item again (Put): no seen check, no budget. ARGV[6]
 // host, ARGV[7] record, ARGV[8] Put's token and ARGV[9] how long to keep
 // it (µs). A Put whose token is in puts already ran (its reply was lost):

@@ -30,6 +30,15 @@
 // are lost) and that items Done in it are fetched again. Close fsyncs before
 // returning.
 //
+// The other way round — a Done that survives the crash while the record it
+// stands for does not — is the caller's to prevent, and the crawler does:
+// with a durable output it fsyncs each record before the item's Done (see
+// crawler.Syncer), so every route by which a Done can reach the disk (the
+// log's fsync, the kernel writing the log's pages back on its own, a
+// memtable flushed to a synced table) starts after its record is durable.
+// An item whose record could not be written is given back with Release,
+// which writes nothing: its entry stays for the next Open.
+//
 // Pebble's own pebble.NoSync does not give this: it leaves the record in a
 // user-space buffer until a 32 KiB block fills, so a kill -9 loses the last
 // commits. The store therefore commits with pebble.Sync, which makes Pebble
@@ -138,7 +147,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -257,22 +265,23 @@ type Frontier struct {
 // Only one process may open a dir at a time (Pebble's lock); a second Open
 // fails with a clear error.
 func Open(dir string, cfg queue.Config) (*Frontier, error) {
-	return open(dir, cfg, syncEvery)
+	return open(vfs.Default, dir, cfg, syncEvery)
 }
 
-// open is Open with the syncer's period as a parameter, for tests.
-func open(dir string, cfg queue.Config, every time.Duration) (*Frontier, error) {
+// open is Open with the file system and the syncer's period as parameters,
+// for tests.
+func open(osFS vfs.FS, dir string, cfg queue.Config, every time.Duration) (*Frontier, error) {
 	fail := func(what string, err error) (*Frontier, error) {
 		return nil, fmt.Errorf("store: open %s: %s: %w", dir, what, err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := osFS.MkdirAll(dir, 0o755); err != nil {
 		return fail("create directory", err)
 	}
-	lock, err := pebble.LockDirectory(dir, vfs.Default)
+	lock, err := pebble.LockDirectory(dir, osFS)
 	if err != nil {
 		return fail("directory is in use by another process or frontier", err)
 	}
-	fs := newWALFS(vfs.Default)
+	fs := newWALFS(osFS)
 	db, err := pebble.Open(dir, pebbleOptions(fs, lock))
 	if err != nil {
 		_ = lock.Close()
@@ -720,16 +729,7 @@ func (f *Frontier) Get(ctx context.Context) (queue.Item, error) {
 // written the item stays on disk (it would be fetched again after a
 // restart) and Close reports the error.
 func (f *Frontier) Done(it queue.Item) {
-	f.handedMu.Lock()
-	host, ok := f.handed[it.ID]
-	ok = ok && host == it.Host
-	if ok {
-		delete(f.handed, it.ID)
-	}
-	f.handedMu.Unlock()
-	if !ok {
-		panic(fmt.Sprintf("store: Done of an item not handed out by Get (or Done already): id %d, %s", it.ID, it.URL))
-	}
+	f.unhand(it, "Done")
 	f.mu.Lock()
 	if !f.closed {
 		b := f.db.NewBatch()
@@ -765,6 +765,40 @@ func (f *Frontier) doneAtDepth(b *pebble.Batch, url string) {
 	_ = closer.Close()
 	sv.handed = true
 	_ = b.Set(key, appendSeen(nil, sv, true), nil)
+}
+
+// Release gives back an item returned by Get without finishing it, for an
+// item whose outcome could not be recorded (or that the crawl stopped
+// before): its entry stays on disk, so a restart fetches it again, and it is
+// its host's oldest queued item in memory again, under the same ID (see
+// queue.Memory.Release). It writes nothing. The item must be one Get
+// returned, unchanged, that neither Done nor Release was called for;
+// Release panics otherwise.
+func (f *Frontier) Release(it queue.Item) {
+	f.unhand(it, "Release")
+	if f.depths && it.Kind != queue.KindSitemap {
+		f.depthMu.Lock()
+		if f.inFlight[it.URL]--; f.inFlight[it.URL] <= 0 {
+			delete(f.inFlight, it.URL)
+		}
+		f.depthMu.Unlock()
+	}
+	f.mem.Release(it)
+}
+
+// unhand takes it off the items handed out, panicking, as op, if Get did
+// not hand it out or it was settled already.
+func (f *Frontier) unhand(it queue.Item, op string) {
+	f.handedMu.Lock()
+	host, ok := f.handed[it.ID]
+	ok = ok && host == it.Host
+	if ok {
+		delete(f.handed, it.ID)
+	}
+	f.handedMu.Unlock()
+	if !ok {
+		panic(fmt.Sprintf("store: %s of an item not handed out by Get (or Done or Released already): id %d, %s", op, it.ID, it.URL))
+	}
 }
 
 // Join blocks until every item queued so far — including those loaded by

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.uber.org/goleak"
 
 	"github.com/crawld/crawld/queue"
@@ -644,7 +645,7 @@ func TestConcurrentAdd(t *testing.T) {
 
 // TestSyncer: the background syncer fsyncs what was written, and only then.
 func TestSyncer(t *testing.T) {
-	f, err := open(t.TempDir(), unlimited, time.Millisecond)
+	f, err := open(vfs.Default, t.TempDir(), unlimited, time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -857,5 +858,45 @@ func TestCounters(t *testing.T) {
 	got, err := f.Counters()
 	if err != nil || got["pages"] != 12 || got["errors"] != 2 || len(got) != 2 {
 		t.Errorf("Counters after reopen = %v, %v; want pages 12, errors 2", got, err)
+	}
+}
+
+// TestRelease gives items back without finishing them: each is handed out
+// again, under its ID and before the rest of its host, and stays on disk
+// for the next Open; with a memory limit too, where the host's tail is
+// spilled behind it.
+func TestRelease(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  queue.Config
+	}{{"unlimited", unlimited}, {"bounded", bounded}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			f := mustOpen(t, dir, tc.cfg)
+			const n = 200
+			for i := range n {
+				mustAdd(t, f, item("a", i), 0)
+			}
+			first := mustGet(t, f)
+			f.Release(first)
+			again := mustGet(t, f)
+			if again != first {
+				t.Errorf("after Release, Get = %+v, want %+v again", again, first)
+			}
+			f.Done(again)
+			second := mustGet(t, f)
+			f.Release(second)
+			if s := f.Stats(); s.Queued != n-1 || s.InFlight != 0 {
+				t.Errorf("after Release: %+v, want %d queued, none in flight", s, n-1)
+			}
+			mustClose(t, f)
+
+			f = mustOpen(t, dir, tc.cfg)
+			defer mustClose(t, f)
+			got := drain(t, f)
+			if len(got) != n-1 || noID(got[0]) != item("a", 1) || noID(got[n-2]) != item("a", n-1) {
+				t.Errorf("after reopen: %d items from %v, want a/1 … a/%d", len(got), got[0].URL, n-1)
+			}
+		})
 	}
 }

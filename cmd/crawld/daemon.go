@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/pflag"
 	"go.uber.org/zap"
-	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/crawld/crawld/crawler"
 	"github.com/crawld/crawld/internal/admin"
@@ -137,12 +136,12 @@ func runDaemon(flags *pflag.FlagSet, s settings, stdout, stderr io.Writer) error
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(signals)
 
-	out, closeOut, err := openRotatingOutput(s, stdout)
+	out, err := openOutput(s.output, s.outputMaxSizeMB, s.outputMaxBackups, stdout)
 	if err != nil {
 		return runtimeError{err}
 	}
 	defer func() {
-		if err := closeOut(); err != nil {
+		if err := out.Close(); err != nil {
 			log.Error("closing output", zap.Error(err))
 		}
 	}()
@@ -160,7 +159,7 @@ func runDaemon(flags *pflag.FlagSet, s settings, stdout, stderr io.Writer) error
 	if rf, ok := d.front.(redisFrontier); ok {
 		reg.MustRegister(clusterMetrics(rf)...)
 	}
-	d.crawler, err = crawler.New(s.crawl, d.front, sinkFor(d.front, crawler.NewJSONLSink(out)), log, crawler.WithRegistry(reg))
+	d.crawler, err = crawler.New(s.crawl, d.front, sinkFor(d.front, out.sink(storageKind(s, storagePebble) != storageMemory)), log, crawler.WithRegistry(reg))
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -362,21 +361,6 @@ func isLoopbackListen(addr string) bool {
 	}
 	ip, err := netip.ParseAddr(host)
 	return err == nil && ip.WithZone("").Unmap().IsLoopback()
-}
-
-// openRotatingOutput opens the daemon's JSONL output: stdout for "-", else a
-// file appended to and rotated by size.
-func openRotatingOutput(s settings, stdout io.Writer) (io.Writer, func() error, error) {
-	if s.output == "-" {
-		return stdout, func() error { return nil }, nil
-	}
-	f, err := os.OpenFile(s.output, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, nil, fmt.Errorf("output: %w", err)
-	}
-	f.Close() // lumberjack reopens it; opening here reports a bad path at start
-	lj := &lumberjack.Logger{Filename: s.output, MaxSize: s.outputMaxSizeMB, MaxBackups: s.outputMaxBackups}
-	return lj, lj.Close, nil
 }
 
 // storageKind resolves storage: auto to the command's default.

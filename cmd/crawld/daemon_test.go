@@ -401,7 +401,7 @@ func TestOpenRotatingOutput(t *testing.T) {
 	s := defaultSettings()
 	s.output = filepath.Join(dir, "records.jsonl")
 	s.outputMaxSizeMB, s.outputMaxBackups = 1, 2
-	w, closeOut, err := openRotatingOutput(s, io.Discard)
+	w, err := openOutput(s.output, s.outputMaxSizeMB, s.outputMaxBackups, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +411,7 @@ func TestOpenRotatingOutput(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := closeOut(); err != nil {
+	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "records*.jsonl"))
@@ -424,7 +424,7 @@ func TestOpenRotatingOutput(t *testing.T) {
 		}
 	}
 	s.output = filepath.Join(dir, "missing", "dir", "out.jsonl")
-	if _, _, err := openRotatingOutput(s, io.Discard); err == nil {
+	if _, err := openOutput(s.output, s.outputMaxSizeMB, s.outputMaxBackups, io.Discard); err == nil {
 		t.Error("an output in a missing directory was accepted")
 	}
 }

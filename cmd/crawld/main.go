@@ -162,13 +162,13 @@ func crawlOnce(ctx context.Context, s settings, stdout, stderr io.Writer) error 
 	}
 	defer func() { _ = log.Sync() }()
 
-	out, closeOut, err := openOutput(s.output, stdout)
+	out, err := openOutput(s.output, 0, 0, stdout)
 	if err != nil {
 		return runtimeError{err}
 	}
 	front, err := openFrontier(ctx, s, storageMemory, log)
 	if err != nil {
-		closeOut()
+		_ = out.Close()
 		return runtimeError{err}
 	}
 	defer func() {
@@ -176,34 +176,21 @@ func crawlOnce(ctx context.Context, s settings, stdout, stderr io.Writer) error 
 			log.Error("closing store", zap.Error(err))
 		}
 	}()
-	c, err := crawler.New(s.crawl, front, sinkFor(front, crawler.NewJSONLSink(out)), log)
+	c, err := crawler.New(s.crawl, front, sinkFor(front, out.sink(storageKind(s, storageMemory) != storageMemory)), log)
 	if err != nil {
-		closeOut()
+		_ = out.Close()
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	log.Info("crawl starting", zap.Strings("seeds", s.crawl.Seeds), zap.Int("max_pages", s.crawl.MaxPages),
 		zap.Int("workers", s.crawl.Workers), zap.Float64("rate", s.crawl.Rate), zap.String("output", s.output))
 	_, err = c.Run(ctx)
-	if cerr := closeOut(); err == nil && cerr != nil {
+	if cerr := out.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {
 		return runtimeError{err}
 	}
 	return nil
-}
-
-// openOutput opens the JSONL destination: stdout for "-", else a file that
-// is appended to, so a rerun never destroys earlier records.
-func openOutput(path string, stdout io.Writer) (io.Writer, func() error, error) {
-	if path == "-" {
-		return stdout, func() error { return nil }, nil
-	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, nil, fmt.Errorf("output: %w", err)
-	}
-	return f, f.Close, nil
 }
 
 // signalStop turns the first SIGINT or SIGTERM into a cancelled context and

@@ -118,6 +118,15 @@ func (s nodeSink) Write(r crawler.Record) error {
 	return s.Sink.Write(r)
 }
 
+// Sync makes the records written durable, if the sink underneath can (see
+// crawler.Syncer), so that this node's acks follow its records to disk.
+func (s nodeSink) Sync() error {
+	if sy, ok := s.Sink.(crawler.Syncer); ok {
+		return sy.Sync()
+	}
+	return nil
+}
+
 // sinkFor returns the record sink for front: stamped with the node id in a
 // shared crawl.
 func sinkFor(front frontier, sink crawler.Sink) crawler.Sink {

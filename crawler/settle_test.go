@@ -1,0 +1,353 @@
+package crawler
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/crawld/crawld/internal/redistest"
+	"github.com/crawld/crawld/internal/testsite"
+	"github.com/crawld/crawld/queue"
+	"github.com/crawld/crawld/redisq"
+	"github.com/crawld/crawld/store"
+)
+
+var (
+	_ Frontier = (*store.Frontier)(nil)
+	_ Frontier = (*redisq.Frontier)(nil)
+)
+
+// fullDisk is the error of a write to a full disk, as *os.File returns it.
+var fullDisk = &os.PathError{Op: "write", Path: "out.jsonl", Err: syscall.ENOSPC}
+
+// failingSink fails every Write with err.
+type failingSink struct {
+	err    error
+	mu     sync.Mutex
+	failed []string // the URLs whose record could not be written
+}
+
+func (s *failingSink) Write(r Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failed = append(s.failed, r.URL)
+	return s.err
+}
+
+// settleFrontier is a frontier a test can close and open again, as a
+// process restart would.
+type settleFrontier interface {
+	Frontier
+	Stats() queue.Stats
+}
+
+// threePages serves / linking to /a and /b; robots.txt is a 404.
+func threePages(t *testing.T) (seed string, urls []string) {
+	base := serve(t, "127.0.0.1", htmlPages(map[string]string{
+		"/":  `<a href="/a">a</a> <a href="/b">b</a>`,
+		"/a": `a`,
+		"/b": `b`,
+	}))
+	return base + "/", []string{base + "/", base + "/a", base + "/b"}
+}
+
+// TestCrawl_UnwritableRecordIsNotDone: when the output fails (a full
+// disk), the crawl stops with the sink's error and every item whose record
+// was not written stays in the frontier, released rather than done, so a
+// restart with a working output records every page. For the memory, Pebble
+// and Redis frontiers.
+func TestCrawl_UnwritableRecordIsNotDone(t *testing.T) {
+	backends := []struct {
+		name string
+		// open returns the frontier, and reopen closes it and opens it
+		// again as a restarted process would (the memory frontier is
+		// simply kept).
+		open func(t *testing.T, cfg Config) (f settleFrontier, reopen func() settleFrontier)
+	}{
+		{"memory", func(t *testing.T, cfg Config) (settleFrontier, func() settleFrontier) {
+			m := queue.NewMemory(queue.Config{PerHostConcurrency: cfg.PerHostConcurrency})
+			return m, func() settleFrontier { return m }
+		}},
+		{"pebble", func(t *testing.T, cfg Config) (settleFrontier, func() settleFrontier) {
+			dir := t.TempDir()
+			open := func() settleFrontier {
+				f, err := store.Open(dir, queue.Config{PerHostConcurrency: cfg.PerHostConcurrency})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = f.Close() })
+				return f
+			}
+			f := open()
+			return f, func() settleFrontier {
+				if err := f.(*store.Frontier).Close(); err != nil {
+					t.Fatalf("close: %v", err)
+				}
+				return open()
+			}
+		}},
+		{"redis", func(t *testing.T, cfg Config) (settleFrontier, func() settleFrontier) {
+			srv := redistest.Start(t)
+			open := func() settleFrontier {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				f, err := redisq.Open(ctx, redisq.Options{URL: srv.URL, CrawlID: "settle", ConfigHash: "test",
+					Config: queue.Config{PerHostConcurrency: cfg.PerHostConcurrency}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = f.Close() })
+				return f
+			}
+			f := open()
+			return f, func() settleFrontier {
+				if err := f.(*redisq.Frontier).Close(); err != nil {
+					t.Fatalf("close: %v", err)
+				}
+				return open()
+			}
+		}},
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			seed, urls := threePages(t)
+			cfg := testConfig(seed)
+			front, reopen := b.open(t, cfg)
+			full := &failingSink{err: fullDisk}
+			c, err := New(cfg, front, full, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			_, err = c.Run(ctx)
+			if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "output: write out.jsonl: no space left on device") {
+				t.Fatalf("Run = %v, want the output's ENOSPC", err)
+			}
+			// Nothing was recorded, so nothing is done: all three are
+			// queued (the seed's links were admitted before its write
+			// failed), none left in flight.
+			if st := front.Stats(); st.Queued != 3 || st.InFlight != 0 {
+				t.Errorf("after the failed write: %d queued, %d in flight; want 3, 0", st.Queued, st.InFlight)
+			}
+
+			front = reopen()
+			if st := front.Stats(); st.Queued != 3 {
+				t.Errorf("after a restart: %d queued, want 3", st.Queued)
+			}
+			sink := &recordSink{}
+			c, err = New(cfg, front, sink, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Run(ctx); err != nil {
+				t.Fatalf("Run after the restart: %v", err)
+			}
+			var got []string
+			for _, r := range sink.records() {
+				got = append(got, r.URL)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, urls) {
+				t.Errorf("records after the restart: %v, want %v", got, urls)
+			}
+		})
+	}
+}
+
+// brokenFrontier is a memory frontier whose Add of discovered links (depth
+// > 0) or Put fails.
+type brokenFrontier struct {
+	*queue.Memory
+	add, put bool
+}
+
+var errBroken = errors.New("frontier broken")
+
+func (f brokenFrontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Admission, error) {
+	if f.add && it.Depth > 0 {
+		return queue.Duplicate, errBroken
+	}
+	return f.Memory.Add(ctx, it, limit)
+}
+
+func (f brokenFrontier) Put(ctx context.Context, it queue.Item) error {
+	if f.put {
+		return errBroken
+	}
+	return f.Memory.Put(ctx, it)
+}
+
+// TestCrawl_UnrecordedOutcomeIsNotDone: a page whose links could not be
+// admitted, or whose retry could not be queued, has no complete outcome: it
+// is released, not done, and the crawl stops with the frontier's error.
+func TestCrawl_UnrecordedOutcomeIsNotDone(t *testing.T) {
+	tests := []struct {
+		name     string
+		add, put bool
+		handler  http.Handler
+		want     string
+	}{
+		{"links not admitted", true, false, htmlPages(map[string]string{"/": `<a href="/a">a</a>`}), "frontier add: frontier broken"},
+		{"retry not queued", false, true, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}), "frontier put: frontier broken"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(serve(t, "127.0.0.1", tt.handler) + "/")
+			cfg.Robots = false
+			front := brokenFrontier{Memory: queue.NewMemory(queue.Config{}), add: tt.add, put: tt.put}
+			sink := &recordSink{}
+			c, err := New(cfg, front, sink, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if _, err := c.Run(ctx); !errors.Is(err, errBroken) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Run = %v, want %q", err, tt.want)
+			}
+			if st := front.Stats(); st.Queued != 1 || st.InFlight != 0 {
+				t.Errorf("after the failure: %d queued, %d in flight; want the seed queued again", st.Queued, st.InFlight)
+			}
+			if recs := sink.records(); len(recs) != 0 {
+				t.Errorf("records: %v, want none", recs)
+			}
+		})
+	}
+}
+
+// syncTracker is a sink that knows which records Sync made durable.
+type syncTracker struct {
+	mu      sync.Mutex
+	written map[string]bool // URL → synced
+	syncs   int
+}
+
+var _ Syncer = (*syncTracker)(nil)
+
+func (s *syncTracker) Write(r Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.written[r.URL] = false
+	return nil
+}
+
+func (s *syncTracker) Sync() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for u := range s.written {
+		s.written[u] = true
+	}
+	s.syncs++
+	return nil
+}
+
+// state returns whether u has a record, and whether it was synced.
+func (s *syncTracker) state(u string) (written, synced bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	synced, written = s.written[u]
+	return written, synced
+}
+
+// doneChecker is a frontier that checks, at each Done, that the item's
+// record (if it has one: a page) was synced: a Done is what the frontier
+// makes durable (the store's delete, Redis's ack), so it must follow the
+// record to disk.
+type doneChecker struct {
+	Frontier
+	t    *testing.T
+	sink *syncTracker
+	done atomic.Int64
+}
+
+func (f *doneChecker) Done(it queue.Item) {
+	if written, synced := f.sink.state(it.URL); written && !synced {
+		f.t.Errorf("%s Done before its record was synced", it.URL)
+	}
+	f.done.Add(1)
+	f.Frontier.Done(it)
+}
+
+// TestCrawl_RecordSyncedBeforeDone: with a sink that can sync, every
+// record is synced before its item is Done, for the memory frontier and
+// for Redis, whose ack (sent after Done) then never reaches Redis before
+// the record reaches the disk.
+func TestCrawl_RecordSyncedBeforeDone(t *testing.T) {
+	for _, backend := range []string{"memory", "redis"} {
+		t.Run(backend, func(t *testing.T) {
+			site := startSite(t, testsite.Config{Hosts: 2, PagesPerHost: 20})
+			cfg := testConfig(site.SeedURL())
+			cfg.AllowDomains = siteDomains(site)
+			var front Frontier = queue.NewMemory(queue.Config{PerHostConcurrency: cfg.PerHostConcurrency})
+			if backend == "redis" {
+				srv := redistest.Start(t)
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				f, err := redisq.Open(ctx, redisq.Options{URL: srv.URL, CrawlID: "synced", ConfigHash: "test",
+					Config: queue.Config{PerHostConcurrency: cfg.PerHostConcurrency}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				front = f
+			}
+			sink := &syncTracker{written: make(map[string]bool)}
+			checker := &doneChecker{Frontier: front, t: t, sink: sink}
+			c, err := New(cfg, checker, sink, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if _, err := c.Run(ctx); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if got, want := len(sink.written), len(site.URLs()); got != want {
+				t.Errorf("%d records, want %d", got, want)
+			}
+			t.Logf("%d Dones, %d syncs", checker.done.Load(), sink.syncs)
+		})
+	}
+}
+
+// unsyncableSink writes records but fails to make them durable, as an
+// fsync failing with EIO does.
+type unsyncableSink struct{ recordSink }
+
+func (s *unsyncableSink) Sync() error {
+	return &os.PathError{Op: "sync", Path: "out.jsonl", Err: syscall.EIO}
+}
+
+// TestCrawl_UnsyncedRecordIsNotDone: a record written but not made durable
+// counts as not written: the crawl stops with the sync's error and the item
+// stays queued.
+func TestCrawl_UnsyncedRecordIsNotDone(t *testing.T) {
+	cfg := testConfig(serve(t, "127.0.0.1", htmlPages(map[string]string{"/": `no links`})) + "/")
+	front := queue.NewMemory(queue.Config{})
+	c, err := New(cfg, front, &unsyncableSink{}, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := c.Run(ctx); !errors.Is(err, syscall.EIO) || !strings.Contains(err.Error(), "output: sync out.jsonl") {
+		t.Fatalf("Run = %v, want the sync's EIO", err)
+	}
+	if st := front.Stats(); st.Queued != 1 || st.InFlight != 0 {
+		t.Errorf("after the failed sync: %d queued, %d in flight; want the seed queued again", st.Queued, st.InFlight)
+	}
+}
