@@ -9,7 +9,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/PuerkitoBio/goquery"
+	"golang.org/x/net/html"
 	"golang.org/x/net/html/charset"
 )
 
@@ -41,62 +41,305 @@ type page struct {
 // point to, in document order, and the page's robots meta directives for
 // agent (the crawler's product token). The body is decoded to UTF-8 by its
 // declared or sniffed charset first, so non-ASCII targets come out correctly
-// percent-encoded; links resolve against <base href> when the page has one.
-// Links marked rel="nofollow" are left out unless followNofollow is set.
+// percent-encoded; links resolve against the first <base href> when the page
+// has one, wherever it stands. Links marked rel="nofollow" are left out
+// unless followNofollow is set.
 //
 // At most maxLinks links are taken (0: no cap), so a page of a million
 // anchors cannot flood the frontier.
+//
+// The page is read in one pass of the HTML tokenizer and never built into a
+// tree: a tree costs about 40 times the body (a 4 MiB page of <p> took 159
+// MiB), the pass its tokenizer's buffer, which holds one token (at most the
+// body, which max_body and max_body_memory bound), and the links it takes.
+// It finds what a[href], area[href], base[href] and meta[name][content]
+// found in the tree; links_dom_test.go keeps that tree-based reference and
+// says where the two part.
 func parsePage(pageURL *url.URL, contentType string, body []byte, agent string, followNofollow bool, maxLinks int) (page, error) {
 	var r io.Reader = bytes.NewReader(body)
-	if enc, name, _ := charset.DetermineEncoding(body, contentType); name != "utf-8" {
+	enc, name, _ := charset.DetermineEncoding(body, contentType)
+	if name != "utf-8" {
 		r = enc.NewDecoder().Reader(r)
 	}
-	doc, err := goquery.NewDocumentFromReader(r)
+	s := linkScan{
+		base: pageURL, agent: agent, followNofollow: followNofollow, maxLinks: maxLinks,
+		seen: make(map[string]struct{}),
+		// A page with no "<base" anywhere resolves each link as it comes;
+		// in any other, links before the first <base href> wait for it.
+		// UTF-16 is the one charset crawld decodes that hides ASCII.
+		baseKnown: !strings.HasPrefix(name, "utf-16") && !containsFold(body, "<base"),
+	}
+	z := html.NewTokenizer(r)
+	for {
+		// As the tree builder does: a CDATA section is text in SVG and
+		// MathML, a bogus comment elsewhere.
+		z.AllowCDATA(len(s.foreign) > 0)
+		switch z.Next() {
+		case html.ErrorToken:
+			if err := z.Err(); err != io.EOF {
+				return page{}, fmt.Errorf("parse html: %w", err)
+			}
+			if !s.baseKnown {
+				s.resolvePending()
+			}
+			return s.page, nil
+		case html.StartTagToken:
+			s.startTag(z, false)
+		case html.SelfClosingTagToken:
+			s.startTag(z, true)
+		case html.EndTagToken:
+			s.endTag(z)
+		}
+	}
+}
+
+// linkScan is parsePage's state between tokens.
+type linkScan struct {
+	page
+	base           *url.URL // what links resolve against
+	baseRead       bool     // the first <base href> was read
+	baseKnown      bool     // base is final: its <base href> was read, or the page has none
+	agent          string
+	followNofollow bool
+	maxLinks       int
+	seen           map[string]struct{} // the links taken, as strings
+	// pending are the hrefs met while base is not known, in order, to be
+	// resolved once it is; "" stands for hrefs that cannot add a link
+	// (skipped, or repeating an earlier pending href) but may still find
+	// the cap reached. pendingSet holds the hrefs in pending.
+	pending    []string
+	pendingSet map[string]struct{}
+	// foreign holds the SVG and MathML elements open, innermost last.
+	// Inside them the tree builder gives no element raw text, reads CDATA
+	// sections, and takes xlink:href for href.
+	foreign []foreignElement
+}
+
+// foreignElement is an open SVG or MathML element.
+type foreignElement struct {
+	name string // lower case, as the tokenizer gives it
+	svg  bool   // in SVG, else in MathML
+}
+
+// startTag takes what a start tag holds (a link, the base, a robots meta
+// tag) and follows SVG and MathML nesting.
+func (s *linkScan) startTag(z *html.Tokenizer, selfClosing bool) {
+	name, hasAttr := z.TagName()
+	foreign := s.enter(string(name), selfClosing)
+	if foreign {
+		z.NextIsNotRawText()
+	}
+	el := string(name)
+	if el != "a" && el != "area" && el != "base" && el != "meta" || !hasAttr {
+		return
+	}
+	// The tree builder keeps an attribute's first value, and in foreign
+	// content reads xlink:href as href (in the xlink namespace), which
+	// a[href] matches too.
+	var href, rel, metaName, content *string
+	for hasAttr {
+		var key, val []byte
+		key, val, hasAttr = z.TagAttr()
+		var to **string
+		switch string(key) {
+		case "href":
+			to = &href
+		case "xlink:href":
+			if foreign {
+				to = &href
+			}
+		case "rel":
+			to = &rel
+		case "name":
+			to = &metaName
+		case "content":
+			to = &content
+		}
+		if to != nil && *to == nil {
+			v := string(val)
+			*to = &v
+		}
+	}
+	switch {
+	case el == "base":
+		if href != nil && !s.baseRead {
+			s.setBase(*href)
+		}
+	case el == "meta":
+		if metaName != nil && content != nil {
+			n := strings.ToLower(strings.TrimSpace(*metaName))
+			if n == "robots" || strings.EqualFold(n, s.agent) {
+				noindex, nofollow := robotsDirectives(*content)
+				s.noindex = s.noindex || noindex
+				s.nofollow = s.nofollow || nofollow
+			}
+		}
+	case href != nil:
+		r := ""
+		if rel != nil {
+			r = *rel
+		}
+		s.link(*href, r)
+	}
+}
+
+// link takes an a or area element's href.
+func (s *linkScan) link(href, rel string) {
+	if s.truncated {
+		return
+	}
+	href = cleanHref(href)
+	skip := href == "" || hasSkippedScheme(href) || !s.followNofollow && hasToken(rel, "nofollow")
+	if s.baseKnown {
+		s.take(href, skip)
+		return
+	}
+	if s.pendingSet == nil {
+		s.pendingSet = make(map[string]struct{})
+	}
+	if _, dup := s.pendingSet[href]; !skip && !dup {
+		s.pendingSet[href] = struct{}{}
+		s.pending = append(s.pending, href)
+	} else if n := len(s.pending); n == 0 || s.pending[n-1] != "" {
+		s.pending = append(s.pending, "")
+	}
+}
+
+// take adds href, resolved, unless skip is set, it is a repeat, or the cap
+// is reached.
+func (s *linkScan) take(href string, skip bool) {
+	if s.maxLinks > 0 && len(s.links) >= s.maxLinks {
+		s.truncated = true
+		return
+	}
+	if skip {
+		return
+	}
+	u, err := s.base.Parse(href)
 	if err != nil {
-		return page{}, fmt.Errorf("parse html: %w", err)
+		return
 	}
-	var p page
-	doc.Find("meta[name][content]").Each(func(_ int, s *goquery.Selection) {
-		name := strings.ToLower(strings.TrimSpace(s.AttrOr("name", "")))
-		if name == "robots" || strings.EqualFold(name, agent) {
-			noindex, nofollow := robotsDirectives(s.AttrOr("content", ""))
-			p.noindex = p.noindex || noindex
-			p.nofollow = p.nofollow || nofollow
+	u.Fragment, u.RawFragment = "", ""
+	key := u.String()
+	if _, dup := s.seen[key]; dup {
+		return
+	}
+	s.seen[key] = struct{}{}
+	s.links = append(s.links, u)
+}
+
+// setBase makes the first <base href> the base, and resolves the links
+// that waited for it.
+func (s *linkScan) setBase(href string) {
+	s.baseRead = true
+	if u, err := s.base.Parse(cleanHref(href)); err == nil {
+		s.base = u
+	}
+	s.resolvePending()
+}
+
+// resolvePending takes the links that waited for the base.
+func (s *linkScan) resolvePending() {
+	for _, href := range s.pending {
+		if s.truncated {
+			break
 		}
-	})
-	base := pageURL
-	if href, ok := doc.Find("base[href]").First().Attr("href"); ok {
-		if u, err := pageURL.Parse(cleanHref(href)); err == nil {
-			base = u
+		s.take(href, href == "")
+	}
+	s.pending, s.pendingSet, s.baseKnown = nil, nil, true
+}
+
+// enter follows SVG and MathML nesting for a start tag as the tree builder
+// does (WHATWG HTML 13.2.6.5), and reports whether the element is SVG or
+// MathML. It keeps no HTML elements, so within an integration point it
+// assumes the HTML ones are closed before the point is.
+func (s *linkScan) enter(name string, selfClosing bool) bool {
+	svg := name == "svg"
+	if n := len(s.foreign); n > 0 {
+		top := s.foreign[n-1]
+		switch {
+		case integrationPoint(top, name):
+		case breakout(name):
+			for n > 0 && !integrationPoint(s.foreign[n-1], name) {
+				n--
+			}
+			s.foreign = s.foreign[:n]
+			return false
+		default:
+			if !selfClosing {
+				s.foreign = append(s.foreign, foreignElement{name, top.svg})
+			}
+			return true
 		}
 	}
-	seen := make(map[string]struct{})
-	doc.Find("a[href], area[href]").EachWithBreak(func(_ int, s *goquery.Selection) bool {
-		if maxLinks > 0 && len(p.links) >= maxLinks {
-			p.truncated = true
+	if svg || name == "math" {
+		if !selfClosing {
+			s.foreign = append(s.foreign, foreignElement{name, svg})
+		}
+		return true
+	}
+	return false
+}
+
+// endTag closes the SVG or MathML element it names, and those inside it.
+func (s *linkScan) endTag(z *html.Tokenizer) {
+	if len(s.foreign) == 0 {
+		return
+	}
+	name, _ := z.TagName()
+	for i := len(s.foreign) - 1; i >= 0; i-- {
+		if s.foreign[i].name == string(name) {
+			s.foreign = s.foreign[:i]
+			return
+		}
+	}
+}
+
+// integrationPoint reports whether a start tag named name inside el is
+// HTML: el is an SVG desc, foreignObject or title, or a MathML text
+// element (mi, mo, mn, ms, mtext) and name is neither mglyph nor malignmark.
+// (annotation-xml is one only with an encoding attribute, not kept here.)
+func integrationPoint(el foreignElement, name string) bool {
+	if el.svg {
+		return el.name == "desc" || el.name == "foreignobject" || el.name == "title"
+	}
+	switch el.name {
+	case "mi", "mo", "mn", "ms", "mtext":
+		return name != "mglyph" && name != "malignmark"
+	}
+	return false
+}
+
+// breakout reports whether a start tag closes SVG and MathML content up to
+// the nearest integration point (font too, with some attributes; not here).
+func breakout(name string) bool {
+	switch name {
+	case "b", "big", "blockquote", "body", "br", "center", "code", "dd", "div", "dl", "dt",
+		"em", "embed", "h1", "h2", "h3", "h4", "h5", "h6", "head", "hr", "i", "img", "li",
+		"listing", "menu", "meta", "nobr", "ol", "p", "pre", "ruby", "s", "small", "span",
+		"strong", "strike", "sub", "sup", "table", "tt", "u", "ul", "var":
+		return true
+	}
+	return false
+}
+
+// containsFold reports whether b holds s, an ASCII string in lower case,
+// in any case.
+func containsFold(b []byte, s string) bool {
+	for {
+		i := bytes.IndexByte(b, s[0])
+		if i < 0 {
 			return false
 		}
-		href := cleanHref(s.AttrOr("href", ""))
-		if href == "" || hasSkippedScheme(href) {
+		b = b[i:]
+		if len(b) < len(s) {
+			return false
+		}
+		if strings.EqualFold(string(b[:len(s)]), s) {
 			return true
 		}
-		if !followNofollow && hasToken(s.AttrOr("rel", ""), "nofollow") {
-			return true
-		}
-		u, err := base.Parse(href)
-		if err != nil {
-			return true
-		}
-		u.Fragment, u.RawFragment = "", ""
-		key := u.String()
-		if _, dup := seen[key]; dup {
-			return true
-		}
-		seen[key] = struct{}{}
-		p.links = append(p.links, u)
-		return true
-	})
-	return p, nil
+		b = b[1:]
+	}
 }
 
 // robotsDirectives reads the comma-separated directives of a robots meta tag

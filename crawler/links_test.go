@@ -212,6 +212,7 @@ func FuzzParsePage(f *testing.F) {
 				t.Fatalf("link %q is not absolute or has a fragment", l)
 			}
 		}
+		compareWithDOM(t, page, contentType, body, false, maxLinks)
 	})
 }
 
@@ -241,4 +242,26 @@ func BenchmarkParsePage(b *testing.B) {
 		links = len(p.links)
 	}
 	b.ReportMetric(float64(links), "links/page")
+}
+
+// TestParsePage_DeepNesting: the tree builder gave up past 512 open
+// elements and the page lost every link, before the nesting and after it.
+func TestParsePage_DeepNesting(t *testing.T) {
+	page, _ := url.Parse("http://example.com/")
+	for _, el := range []string{"div", "b", "span", "a"} {
+		t.Run(el, func(t *testing.T) {
+			body := `<a href="/before">b</a>` + strings.Repeat("<"+el+">", 100_000) + `<a href="/after">a</a>`
+			p, err := parsePage(page, "text/html", []byte(body), "crawld", false, 0)
+			if err != nil {
+				t.Fatalf("parsePage: %v", err)
+			}
+			var got []string
+			for _, l := range p.links {
+				got = append(got, l.Path)
+			}
+			if want := []string{"/before", "/after"}; !slices.Equal(got, want) {
+				t.Errorf("links %q, want %q", got, want)
+			}
+		})
+	}
 }
