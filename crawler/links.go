@@ -124,13 +124,28 @@ type foreignElement struct {
 // startTag takes what a start tag holds (a link, the base, a robots meta
 // tag) and follows SVG and MathML nesting.
 func (s *linkScan) startTag(z *html.Tokenizer, selfClosing bool) {
-	name, hasAttr := z.TagName()
-	foreign := s.enter(string(name), selfClosing)
+	var buf [maxTagName]byte
+	name := tagName(z.Raw(), buf[:0])
+	foreign := s.enter(name, selfClosing)
 	if foreign {
 		z.NextIsNotRawText()
 	}
-	el := string(name)
-	if el != "a" && el != "area" && el != "base" && el != "meta" || !hasAttr {
+	var el string
+	switch string(name) {
+	case "a", "area":
+		if s.truncated {
+			return
+		}
+		el = "a"
+	case "base":
+		el = "base"
+	case "meta":
+		el = "meta"
+	default:
+		return
+	}
+	_, hasAttr := z.TagName()
+	if !hasAttr {
 		return
 	}
 	// The tree builder keeps an attribute's first value, and in foreign
@@ -160,12 +175,12 @@ func (s *linkScan) startTag(z *html.Tokenizer, selfClosing bool) {
 			*to = &v
 		}
 	}
-	switch {
-	case el == "base":
+	switch el {
+	case "base":
 		if href != nil && !s.baseRead {
 			s.setBase(*href)
 		}
-	case el == "meta":
+	case "meta":
 		if metaName != nil && content != nil {
 			n := strings.ToLower(strings.TrimSpace(*metaName))
 			if n == "robots" || strings.EqualFold(n, s.agent) {
@@ -174,7 +189,10 @@ func (s *linkScan) startTag(z *html.Tokenizer, selfClosing bool) {
 				s.nofollow = s.nofollow || nofollow
 			}
 		}
-	case href != nil:
+	default:
+		if href == nil {
+			return
+		}
 		r := ""
 		if rel != nil {
 			r = *rel
@@ -253,28 +271,28 @@ func (s *linkScan) resolvePending() {
 // does (WHATWG HTML 13.2.6.5), and reports whether the element is SVG or
 // MathML. It keeps no HTML elements, so within an integration point it
 // assumes the HTML ones are closed before the point is.
-func (s *linkScan) enter(name string, selfClosing bool) bool {
-	svg := name == "svg"
+func (s *linkScan) enter(name []byte, selfClosing bool) bool {
+	svg := string(name) == "svg"
 	if n := len(s.foreign); n > 0 {
 		top := s.foreign[n-1]
 		switch {
-		case integrationPoint(top, name):
-		case breakout(name):
-			for n > 0 && !integrationPoint(s.foreign[n-1], name) {
+		case integrationPoint(top, string(name)):
+		case breakout(string(name)):
+			for n > 0 && !integrationPoint(s.foreign[n-1], string(name)) {
 				n--
 			}
 			s.foreign = s.foreign[:n]
 			return false
 		default:
 			if !selfClosing {
-				s.foreign = append(s.foreign, foreignElement{name, top.svg})
+				s.foreign = append(s.foreign, foreignElement{string(name), top.svg})
 			}
 			return true
 		}
 	}
-	if svg || name == "math" {
+	if svg || string(name) == "math" {
 		if !selfClosing {
-			s.foreign = append(s.foreign, foreignElement{name, svg})
+			s.foreign = append(s.foreign, foreignElement{string(name), svg})
 		}
 		return true
 	}
@@ -286,13 +304,34 @@ func (s *linkScan) endTag(z *html.Tokenizer) {
 	if len(s.foreign) == 0 {
 		return
 	}
-	name, _ := z.TagName()
+	var buf [maxTagName]byte
+	name := tagName(z.Raw(), buf[:0])
 	for i := len(s.foreign) - 1; i >= 0; i-- {
 		if s.foreign[i].name == string(name) {
 			s.foreign = s.foreign[:i]
 			return
 		}
 	}
+}
+
+// maxTagName is the longest tag name tagName lowers without allocating:
+// that of every element parsePage looks for, SVG's and MathML's included.
+const maxTagName = 32
+
+// tagName is the name of the tag token raw, lowered into buf: as the
+// tokenizer's TagName, which allocates on every call.
+func tagName(raw, buf []byte) []byte {
+	raw = bytes.TrimPrefix(bytes.TrimPrefix(raw, []byte("<")), []byte("/"))
+	if i := bytes.IndexAny(raw, " \t\n\f\r/>"); i >= 0 {
+		raw = raw[:i]
+	}
+	for _, c := range raw {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf = append(buf, c)
+	}
+	return buf
 }
 
 // integrationPoint reports whether a start tag named name inside el is

@@ -1,10 +1,12 @@
 package crawler
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -216,52 +218,83 @@ func FuzzParsePage(f *testing.F) {
 	})
 }
 
-// BenchmarkParsePage measures link extraction on real HTML: a page of
-// Debian's python3-doc when it is installed (bench/compare.sh installs it),
-// else a synthetic page of the same shape.
-func BenchmarkParsePage(b *testing.B) {
-	body, err := os.ReadFile("/usr/share/doc/python3-doc/html/library/functions.html")
-	if err != nil {
-		var sb strings.Builder
-		sb.WriteString("<html><head><title>synthetic</title></head><body>")
-		for i := range 600 {
-			fmt.Fprintf(&sb, `<p>Paragraph %d with <a href="../ref/section-%d.html#anchor">a link</a> and text.</p>`, i, i%97)
-		}
-		sb.WriteString("</body></html>")
-		body = []byte(sb.String())
-	}
-	page, _ := url.Parse("https://docs.python.org/3/library/functions.html")
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	links := 0
-	for b.Loop() {
-		p, err := parsePage(page, "text/html; charset=utf-8", body, "crawld", false, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		links = len(p.links)
-	}
-	b.ReportMetric(float64(links), "links/page")
+// tinyElements is a page of n bytes of the smallest elements, the page that
+// costs a tree builder the most per byte: with one link at its end.
+func tinyElements(n int) []byte {
+	body := bytes.Repeat([]byte("<p>"), n/3)
+	return append(body, `<a href="/end">end</a>`...)
 }
 
-// TestParsePage_DeepNesting: the tree builder gave up past 512 open
-// elements and the page lost every link, before the nesting and after it.
-func TestParsePage_DeepNesting(t *testing.T) {
+// typicalPage is a page of Debian's python3-doc when it is installed
+// (bench/compare.sh installs it), else a synthetic page of the same shape.
+func typicalPage() []byte {
+	body, err := os.ReadFile("/usr/share/doc/python3-doc/html/library/functions.html")
+	if err == nil {
+		return body
+	}
+	var sb strings.Builder
+	sb.WriteString("<html><head><title>synthetic</title></head><body>")
+	for i := range 600 {
+		fmt.Fprintf(&sb, `<p>Paragraph %d with <a href="../ref/section-%d.html#anchor">a link</a> and text.</p>`, i, i%97)
+	}
+	sb.WriteString("</body></html>")
+	return []byte(sb.String())
+}
+
+// TestParsePage_Memory: a 4 MiB page of tiny elements cost the tree
+// builder about 160 MiB; one pass of the tokenizer allocates little more
+// than its buffer, whatever the page's size.
+func TestParsePage_Memory(t *testing.T) {
 	page, _ := url.Parse("http://example.com/")
-	for _, el := range []string{"div", "b", "span", "a"} {
-		t.Run(el, func(t *testing.T) {
-			body := `<a href="/before">b</a>` + strings.Repeat("<"+el+">", 100_000) + `<a href="/after">a</a>`
-			p, err := parsePage(page, "text/html", []byte(body), "crawld", false, 0)
-			if err != nil {
-				t.Fatalf("parsePage: %v", err)
+	body := tinyElements(4 << 20)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	p, err := parsePage(page, "text/html", body, "crawld", false, 0)
+	runtime.ReadMemStats(&after)
+	if err != nil || len(p.links) != 1 {
+		t.Fatalf("links %v, error %v; want /end", p.links, err)
+	}
+	// The bound is the body's size: the tree took 40 times that.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(len(body)) {
+		t.Errorf("parsing %d bytes allocated %d bytes; want at most the body's size", len(body), alloc)
+	}
+}
+
+// BenchmarkParsePage measures link extraction on a typical page and on a
+// 4 MiB page of tiny elements; BenchmarkParsePageDOM the same with the
+// tree-based reference (links_dom_test.go), for comparison.
+func BenchmarkParsePage(b *testing.B) {
+	benchmarkParse(b, func(u *url.URL, body []byte) (page, error) {
+		return parsePage(u, "text/html; charset=utf-8", body, "crawld", false, 0)
+	})
+}
+
+func BenchmarkParsePageDOM(b *testing.B) {
+	benchmarkParse(b, func(u *url.URL, body []byte) (page, error) {
+		p, _, err := parsePageDOM(u, "text/html; charset=utf-8", body, "crawld", false, 0)
+		return p, err
+	})
+}
+
+func benchmarkParse(b *testing.B, parse func(*url.URL, []byte) (page, error)) {
+	page, _ := url.Parse("https://docs.python.org/3/library/functions.html")
+	for _, bc := range []struct {
+		name string
+		body []byte
+	}{{"typical", typicalPage()}, {"tiny-elements-4MiB", tinyElements(4 << 20)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.body)))
+			b.ReportAllocs()
+			links := 0
+			for b.Loop() {
+				p, err := parse(page, bc.body)
+				if err != nil {
+					b.Fatal(err)
+				}
+				links = len(p.links)
 			}
-			var got []string
-			for _, l := range p.links {
-				got = append(got, l.Path)
-			}
-			if want := []string{"/before", "/after"}; !slices.Equal(got, want) {
-				t.Errorf("links %q, want %q", got, want)
-			}
+			b.ReportMetric(float64(links), "links/page")
 		})
 	}
 }
