@@ -56,9 +56,24 @@ type page struct {
 // found in the tree; links_dom_test.go keeps that tree-based reference and
 // says where the two part.
 func parsePage(pageURL *url.URL, contentType string, body []byte, agent string, followNofollow bool, maxLinks int) (page, error) {
-	var r io.Reader = bytes.NewReader(body)
+	return scanPage(pageURL, contentType, body, agent, followNofollow, maxLinks, maxToken)
+}
+
+// maxToken is the longest token (a tag, a text, a comment, a script) the
+// tokenizer holds; its buffer grows to a few times that. The rest of a
+// longer one is skipped without the tokenizer (see skipToken).
+const maxToken = 1 << 20
+
+// scanPage is parsePage with the longest token the tokenizer may hold.
+func scanPage(pageURL *url.URL, contentType string, body []byte, agent string, followNofollow bool, maxLinks, maxToken int) (page, error) {
+	var (
+		r  io.Reader = bytes.NewReader(body)
+		in []byte    // the page in UTF-8, when at hand
+	)
 	enc, name, _ := charset.DetermineEncoding(body, contentType)
-	if name != "utf-8" {
+	if name == "utf-8" {
+		in = body
+	} else {
 		r = enc.NewDecoder().Reader(r)
 	}
 	s := linkScan{
@@ -69,24 +84,64 @@ func parsePage(pageURL *url.URL, contentType string, body []byte, agent string, 
 		// UTF-16 is the one charset crawld decodes that hides ASCII.
 		baseKnown: !strings.HasPrefix(name, "utf-16") && !containsFold(body, "<base"),
 	}
+	var (
+		pos    int    // where in the page in UTF-8 the next token starts
+		rawTag string // the raw text element the next token is the text of
+		// Where the last token started, and rawTag then, if it was a
+		// text, comment or doctype, else -1: the tokenizer returns what it
+		// holds of one of those before it fails on its length.
+		textPos = -1
+		textRaw string
+	)
 	z := html.NewTokenizer(r)
+	z.SetMaxBuf(maxToken)
 	for {
 		// As the tree builder does: a CDATA section is text in SVG and
 		// MathML, a bogus comment elsewhere.
 		z.AllowCDATA(len(s.foreign) > 0)
-		switch z.Next() {
-		case html.ErrorToken:
-			if err := z.Err(); err != io.EOF {
+		tt := z.Next()
+		if tt == html.ErrorToken {
+			err := z.Err()
+			if err == html.ErrBufferExceeded {
+				if in == nil {
+					// Decoded whole, the once a page needs it, to
+					// skip the token in.
+					if in, err = enc.NewDecoder().Bytes(body); err != nil {
+						return page{}, fmt.Errorf("parse html: %w", err)
+					}
+				}
+				if textPos >= 0 {
+					// Skipping a text, comment or doctype that was
+					// whole ends where the next token starts.
+					pos, rawTag = textPos, textRaw
+				}
+				// Each skip moves on, so the scan ends.
+				next := skipToken(in, pos, rawTag)
+				if next <= pos {
+					next = len(in)
+				}
+				pos, rawTag, textPos = next, "", -1
+				z = html.NewTokenizer(bytes.NewReader(in[pos:]))
+				z.SetMaxBuf(maxToken)
+				continue
+			}
+			if err != io.EOF {
 				return page{}, fmt.Errorf("parse html: %w", err)
 			}
 			if !s.baseKnown {
 				s.resolvePending()
 			}
 			return s.page, nil
-		case html.StartTagToken:
-			s.startTag(z, false)
-		case html.SelfClosingTagToken:
-			s.startTag(z, true)
+		}
+		textPos = -1
+		if tt == html.TextToken || tt == html.CommentToken || tt == html.DoctypeToken {
+			textPos, textRaw = pos, rawTag
+		}
+		pos += len(z.Raw())
+		rawTag = ""
+		switch tt {
+		case html.StartTagToken, html.SelfClosingTagToken:
+			rawTag = s.startTag(z, tt == html.SelfClosingTagToken)
 		case html.EndTagToken:
 			s.endTag(z)
 		}
@@ -122,19 +177,23 @@ type foreignElement struct {
 }
 
 // startTag takes what a start tag holds (a link, the base, a robots meta
-// tag) and follows SVG and MathML nesting.
-func (s *linkScan) startTag(z *html.Tokenizer, selfClosing bool) {
+// tag) and follows SVG and MathML nesting. It returns the tag's name if the
+// tokenizer reads the next token as the element's raw text.
+func (s *linkScan) startTag(z *html.Tokenizer, selfClosing bool) (rawTag string) {
 	var buf [maxTagName]byte
 	name := tagName(z.Raw(), buf[:0])
 	foreign := s.enter(name, selfClosing)
 	if foreign {
 		z.NextIsNotRawText()
+	} else if isRawTag(name) {
+		// Even when self-closing: the tokenizer does not look.
+		return string(name)
 	}
 	var el string
 	switch string(name) {
 	case "a", "area":
 		if s.truncated {
-			return
+			return ""
 		}
 		el = "a"
 	case "base":
@@ -142,11 +201,11 @@ func (s *linkScan) startTag(z *html.Tokenizer, selfClosing bool) {
 	case "meta":
 		el = "meta"
 	default:
-		return
+		return ""
 	}
 	_, hasAttr := z.TagName()
 	if !hasAttr {
-		return
+		return ""
 	}
 	// The tree builder keeps an attribute's first value, and in foreign
 	// content reads xlink:href as href (in the xlink namespace), which
@@ -191,7 +250,7 @@ func (s *linkScan) startTag(z *html.Tokenizer, selfClosing bool) {
 		}
 	default:
 		if href == nil {
-			return
+			return ""
 		}
 		r := ""
 		if rel != nil {
@@ -199,6 +258,7 @@ func (s *linkScan) startTag(z *html.Tokenizer, selfClosing bool) {
 		}
 		s.link(*href, r)
 	}
+	return ""
 }
 
 // link takes an a or area element's href.
@@ -313,6 +373,94 @@ func (s *linkScan) endTag(z *html.Tokenizer) {
 		}
 	}
 }
+
+// isRawTag reports whether the tokenizer reads what follows a start tag so
+// named as raw text, up to the matching end tag (to the end, for
+// plaintext), as the tree builder does outside SVG and MathML.
+func isRawTag(name []byte) bool {
+	switch string(name) {
+	case "iframe", "noembed", "noframes", "noscript", "plaintext", "script", "style", "textarea", "title", "xmp":
+		return true
+	}
+	return false
+}
+
+// skipToken returns where the token that starts at in[pos:] ends, for a
+// token too long for the tokenizer, as the tokenizer would read it: the
+// raw text of a rawTag element runs to its end tag; a text to the next
+// '<'; a comment to "-->"; a tag, whose attributes are lost, to the '>'
+// outside its quoted values, and with the raw text that follows it if
+// it opens one.
+func skipToken(in []byte, pos int, rawTag string) int {
+	rest := in[pos:]
+	// at is where in in the token ends if it ends at rest[from+i:], i
+	// found by an index function, or at the end when i < 0.
+	at := func(from, i int) int {
+		if i < 0 {
+			return len(in)
+		}
+		return pos + from + i
+	}
+	if rawTag == "plaintext" {
+		return len(in)
+	}
+	if rawTag != "" {
+		for i := 0; ; i++ {
+			j := bytes.Index(rest[i:], []byte("</"))
+			if j < 0 {
+				return len(in)
+			}
+			i += j
+			if t := rest[i+2:]; len(t) >= len(rawTag) && strings.EqualFold(string(t[:len(rawTag)]), rawTag) &&
+				(len(t) == len(rawTag) || bytes.IndexByte([]byte("\t\n\f\r />"), t[len(rawTag)]) >= 0) {
+				if i > 0 {
+					return pos + i
+				}
+				break // the raw text is empty: the end tag is too long
+			}
+		}
+	}
+	if len(rest) < 2 || rest[0] != '<' {
+		return at(1, bytes.IndexByte(rest[min(1, len(rest)):], '<'))
+	}
+	c := rest[1]
+	switch {
+	case bytes.HasPrefix(rest, []byte("<!--")):
+		return at(4+3, bytes.Index(rest[4:], []byte("-->")))
+	case c == '!' || c == '?' || c == '/' && (len(rest) < 3 || !isASCIILetter(rest[2])):
+		return at(1, bytes.IndexByte(rest, '>'))
+	case c != '/' && !isASCIILetter(c):
+		return at(1, bytes.IndexByte(rest[1:], '<'))
+	}
+	var buf [maxTagName]byte
+	name := tagName(rest, buf[:0])
+	i := 1
+	for i < len(rest) && rest[i] != '>' {
+		if rest[i] != '=' {
+			i++
+			continue
+		}
+		for i++; i < len(rest) && bytes.IndexByte([]byte("\t\n\f\r "), rest[i]) >= 0; i++ {
+		}
+		if i < len(rest) && (rest[i] == '"' || rest[i] == '\'') {
+			j := bytes.IndexByte(rest[i+1:], rest[i])
+			if j < 0 {
+				return len(in)
+			}
+			i += 1 + j + 1
+		}
+	}
+	if i >= len(rest) {
+		return len(in)
+	}
+	if c != '/' && isRawTag(name) {
+		return skipToken(in, pos+i+1, string(name))
+	}
+	return pos + i + 1
+}
+
+// isASCIILetter reports whether c is an ASCII letter.
+func isASCIILetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 // maxTagName is the longest tag name tagName lowers without allocating:
 // that of every element parsePage looks for, SVG's and MathML's included.

@@ -189,8 +189,10 @@ func TestParsePage_MaxLinks(t *testing.T) {
 }
 
 // FuzzParsePage feeds arbitrary bytes, content types and page URLs to the
-// link extractor: it must never panic, and every link it returns must be an
-// absolute URL without a fragment, no more than the cap.
+// link extractor: it must never panic, every link it returns must be an
+// absolute URL without a fragment, no more than the cap, and it must find
+// what the tree-based reference found (see compareWithDOM), also when it
+// skips most tokens as too long.
 func FuzzParsePage(f *testing.F) {
 	f.Add("http://example.com/a/b", "text/html", []byte(`<base href="/x/"><a href="../y#f">y</a><area href="//h/z">`), 10)
 	f.Add("https://example.com/", "text/html; charset=shift_jis", []byte("<a href=\"/\x93\xfa\">x</a>"), 0)
@@ -215,6 +217,15 @@ func FuzzParsePage(f *testing.F) {
 			}
 		}
 		compareWithDOM(t, page, contentType, body, false, maxLinks)
+		// With a tokenizer that holds 64 bytes, most tokens are skipped.
+		if p, err = scanPage(page, contentType, body, "crawld", false, maxLinks, 64); err != nil {
+			return
+		}
+		for _, l := range p.links {
+			if !l.IsAbs() || l.Fragment != "" {
+				t.Fatalf("skipping: link %q is not absolute or has a fragment", l)
+			}
+		}
 	})
 }
 
@@ -295,6 +306,99 @@ func benchmarkParse(b *testing.B, parse func(*url.URL, []byte) (page, error)) {
 				links = len(p.links)
 			}
 			b.ReportMetric(float64(links), "links/page")
+		})
+	}
+}
+
+// TestParsePage_LongToken: the tokenizer holds no token longer than
+// maxToken (its buffer grew to 32 MiB for a 10 MiB token, and it allocated
+// 64 MiB on the way); the rest of a longer one is skipped as the tokenizer
+// would have read it, and the links after it are taken.
+func TestParsePage_LongToken(t *testing.T) {
+	page, _ := url.Parse("http://example.com/")
+	long := strings.Repeat("x", 10<<20)
+	for _, tt := range []struct {
+		name, body, contentType string
+	}{
+		{"attribute", `<p title="` + long + `">`, "text/html"},
+		{"attribute of a link", `<a data-x="` + long + `" href="/lost">`, "text/html"},
+		{"script", `<script>` + long + `<a href="/in-script"></script>`, "text/html; charset=utf-8"},
+		{"text", long, "text/html; charset=utf-8"},
+		{"comment", `<!--` + long + `<a href="/in-comment">-->`, "text/html; charset=utf-8"},
+		{"windows-1252", "<p title=\"\xe9" + long + `">`, "text/html; charset=windows-1252"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := []byte(`<a href="/before">` + tt.body + `<a href="/after">`)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			p, err := parsePage(page, tt.contentType, body, "crawld", false, 0)
+			runtime.ReadMemStats(&after)
+			if err != nil {
+				t.Fatalf("parsePage: %v", err)
+			}
+			var got []string
+			for _, l := range p.links {
+				got = append(got, l.Path)
+			}
+			if want := []string{"/before", "/after"}; !slices.Equal(got, want) {
+				t.Errorf("links %q, want %q", got, want)
+			}
+			// A page in another charset is decoded whole, once, to skip
+			// the token in.
+			bound := uint64(8 * maxToken)
+			if !strings.Contains(tt.contentType, "utf-8") {
+				bound += uint64(3 * len(body))
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > bound {
+				t.Errorf("parsing %d bytes allocated %d bytes; want at most %d", len(body), alloc, bound)
+			}
+		})
+	}
+}
+
+// TestSkipToken runs scanPage with a tokenizer that holds at most 16 bytes:
+// each token longer than that is skipped as the tokenizer would read it.
+func TestSkipToken(t *testing.T) {
+	page, _ := url.Parse("http://example.com/")
+	tests := []struct {
+		name, body string
+		want       []string
+	}{
+		{"text", `<a href=/1>` + strings.Repeat("t", 40) + `<a href=/2>`, []string{"/1", "/2"}},
+		{"text with a lone <", `<a href=/1>` + strings.Repeat("t", 20) + `< ` + strings.Repeat("t", 20) + `<a href=/2>`, []string{"/1", "/2"}},
+		{"comment", `<!-- <a href=/in> ` + strings.Repeat("-", 20) + ` --><a href=/2>`, []string{"/2"}},
+		{"doctype", `<!DOCTYPE html ` + strings.Repeat("d", 20) + `><a href=/2>`, []string{"/2"}},
+		{"processing instruction", `<?xml ` + strings.Repeat("p", 20) + `?><a href=/2>`, []string{"/2"}},
+		{"end tag", `</div ` + strings.Repeat("e", 20) + `><a href=/2>`, []string{"/2"}},
+		{"quoted > in a tag", `<p title="> <a href=/in>` + strings.Repeat("q", 20) + `" x='>'><a href=/2>`, []string{"/2"}},
+		{"unquoted value", `<p title=` + strings.Repeat("u", 20) + `><a href=/2>`, []string{"/2"}},
+		{"link tag lost", `<a href=/lost title="` + strings.Repeat("l", 20) + `"><a href=/2>`, []string{"/2"}},
+		{"script", `<script>` + strings.Repeat("s", 20) + `"<a href=/in></scriptx>"</SCRIPT ><a href=/2>`, []string{"/2"}},
+		{"long script tag", `<script src="` + strings.Repeat("s", 20) + `"><a href=/in></script><a href=/2>`, []string{"/2"}},
+		{"textarea", `<textarea>` + strings.Repeat("t", 20) + `<a href=/in></textarea><a href=/2>`, []string{"/2"}},
+		{"plaintext", `<a href=/1><plaintext>` + strings.Repeat("p", 20) + `<a href=/in>`, []string{"/1"}},
+		{"unterminated comment", `<a href=/1><!--` + strings.Repeat("c", 20) + `<a href=/in>`, []string{"/1"}},
+		{"text to the end", `<a href=/1>` + strings.Repeat("t", 40), []string{"/1"}},
+		{"doctype to the end", `<a href=/1><!doctype ` + strings.Repeat("d", 20), []string{"/1"}},
+		{"empty script, long end tag", `<script></script ` + strings.Repeat("e", 20) + `><a href=/2>`, []string{"/2"}},
+		{"unterminated quote", `<a href=/1><p title="` + strings.Repeat("c", 20) + `><a href=/in>`, []string{"/1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, ct := range []string{"text/html; charset=utf-8", "text/html; charset=windows-1252"} {
+				p, err := scanPage(page, ct, []byte(tt.body), "crawld", false, 0, 16)
+				if err != nil {
+					t.Fatalf("scanPage: %v", err)
+				}
+				var got []string
+				for _, l := range p.links {
+					got = append(got, l.Path)
+				}
+				if !slices.Equal(got, tt.want) {
+					t.Errorf("%s: links %q, want %q", ct, got, tt.want)
+				}
+			}
 		})
 	}
 }
