@@ -50,11 +50,12 @@ type page struct {
 //
 // The page is read in one pass of the HTML tokenizer and never built into a
 // tree: a tree costs about 40 times the body (a 4 MiB page of <p> took 159
-// MiB), the pass its tokenizer's buffer, which holds one token (at most the
-// body, which max_body and max_body_memory bound), and the links it takes.
-// It finds what a[href], area[href], base[href] and meta[name][content]
-// found in the tree; links_dom_test.go keeps that tree-based reference and
-// says where the two part.
+// MiB) and gives up past 512 nested elements; the pass costs its
+// tokenizer's buffer, which holds one token of at most maxToken, and the
+// links it takes. It finds what a[href], area[href], base[href] and
+// meta[name][content] found in the tree (links_dom_test.go keeps that
+// tree-based reference and says where the two part), but for the
+// attributes of a tag longer than maxToken.
 func parsePage(pageURL *url.URL, contentType string, body []byte, agent string, followNofollow bool, maxLinks int) (page, error) {
 	return scanPage(pageURL, contentType, body, agent, followNofollow, maxLinks, maxToken)
 }
