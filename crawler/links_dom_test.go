@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
+	"github.com/crawld/crawld/internal/testsite"
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/charset"
 )
@@ -259,5 +262,29 @@ func TestParsePage_SameAsDOM(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestParsePage_SameAsDOMTestsite compares the two on every page of the
+// test site, decoys and filler included, as crawld fetches them.
+func TestParsePage_SameAsDOMTestsite(t *testing.T) {
+	site := startSite(t, testsite.Config{Hosts: 2, PagesPerHost: 20, Decoys: true, Padding: 4000, Seed: 3})
+	tr := &http.Transport{DisableKeepAlives: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
+	for _, u := range site.URLs() {
+		resp, err := client.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := url.Parse(u)
+		for _, maxLinks := range []int{0, 2} {
+			compareWithDOM(t, page, resp.Header.Get("Content-Type"), body, false, maxLinks)
+		}
 	}
 }
