@@ -199,6 +199,9 @@ func FuzzParsePage(f *testing.F) {
 	f.Add("http://example.com/", "", []byte("<a href='javascript:alert(1)'>j</a><a href=' mailto:x'>m</a><a href=\"\t/t\n\">t</a>"), 5)
 	f.Add("http://example.com/", "text/html; charset=bogus", []byte("<a href=\"http://[::1\">bad</a><a href=\"%zz\">bad</a>"), 1)
 	f.Add("http://example.com/", "application/xhtml+xml", []byte("<?xml version=\"1.0\"?><html><body><a href=\"x\"/></body></html>"), 3)
+	for _, body := range domFixtures {
+		f.Add("http://example.com/d/", "text/html", []byte(body), 2)
+	}
 	f.Fuzz(func(t *testing.T, pageURL, contentType string, body []byte, maxLinks int) {
 		page, err := url.Parse(pageURL)
 		if err != nil || !page.IsAbs() {
