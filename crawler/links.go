@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/charset"
+	"golang.org/x/text/encoding"
 )
 
 // htmlType reports whether a response is an HTML document worth parsing: by
@@ -48,9 +49,10 @@ type page struct {
 // At most maxLinks links are taken (0: no cap), so a page of a million
 // anchors cannot flood the frontier.
 //
-// The page is read in one pass of the HTML tokenizer and never built into a
-// tree: a tree costs about 40 times the body (a 4 MiB page of <p> took 159
-// MiB) and gives up past 512 nested elements; the pass costs its
+// The page is read in one pass of the HTML tokenizer (a page with a <base>
+// is first read up to it) and never built into a tree: a tree costs about
+// 40 times the body (a 4 MiB page of <p> took 159 MiB) and gives up past
+// 512 nested elements; the pass costs its
 // tokenizer's buffer, which holds one token of at most maxToken, and the
 // links it takes. It finds what a[href], area[href], base[href] and
 // meta[name][content] found in the tree (links_dom_test.go keeps that
@@ -67,23 +69,44 @@ const maxToken = 1 << 20
 
 // scanPage is parsePage with the longest token the tokenizer may hold.
 func scanPage(pageURL *url.URL, contentType string, body []byte, agent string, followNofollow bool, maxLinks, maxToken int) (page, error) {
-	var (
-		r  io.Reader = bytes.NewReader(body)
-		in []byte    // the page in UTF-8, when at hand
-	)
-	enc, name, _ := charset.DetermineEncoding(body, contentType)
+	src := pageSource{body: body, maxToken: maxToken}
+	var name string
+	src.enc, name, _ = charset.DetermineEncoding(body, contentType)
 	if name == "utf-8" {
-		in = body
-	} else {
-		r = enc.NewDecoder().Reader(r)
+		src.in = body
 	}
-	s := linkScan{
-		base: pageURL, agent: agent, followNofollow: followNofollow, maxLinks: maxLinks,
-		seen: make(map[string]struct{}),
-		// A page with no "<base" anywhere resolves each link as it comes;
-		// in any other, links before the first <base href> wait for it.
-		// UTF-16 is the one charset crawld decodes that hides ASCII.
-		baseKnown: !strings.HasPrefix(name, "utf-16") && !containsFold(body, "<base"),
+	s := linkScan{base: pageURL, agent: agent, followNofollow: followNofollow, maxLinks: maxLinks}
+	// Links resolve against the first <base href> in the page, which may
+	// follow them: a page that has one is first read up to it. UTF-16 is
+	// the one charset crawld decodes that hides ASCII.
+	if strings.HasPrefix(name, "utf-16") || containsFold(body, "<base") {
+		b := linkScan{base: pageURL, findBase: true}
+		if err := src.scan(&b); err != nil {
+			return page{}, err
+		}
+		s.base, s.baseRead = b.base, true
+	}
+	s.seen = make(map[string]struct{})
+	if err := src.scan(&s); err != nil {
+		return page{}, err
+	}
+	return s.page, nil
+}
+
+// pageSource is a page to scan, in its charset.
+type pageSource struct {
+	body     []byte
+	enc      encoding.Encoding
+	in       []byte // the page in UTF-8, once at hand
+	maxToken int
+}
+
+// scan runs the tokenizer over the page for s, to the end or, if s only
+// looks for the base, to it.
+func (src *pageSource) scan(s *linkScan) error {
+	var r io.Reader = bytes.NewReader(src.body)
+	if src.in == nil {
+		r = src.enc.NewDecoder().Reader(r)
 	}
 	var (
 		pos    int    // where in the page in UTF-8 the next token starts
@@ -95,8 +118,8 @@ func scanPage(pageURL *url.URL, contentType string, body []byte, agent string, f
 		textRaw string
 	)
 	z := html.NewTokenizer(r)
-	z.SetMaxBuf(maxToken)
-	for {
+	z.SetMaxBuf(src.maxToken)
+	for !s.findBase || !s.baseRead {
 		// As the tree builder does: a CDATA section is text in SVG and
 		// MathML, a bogus comment elsewhere.
 		z.AllowCDATA(len(s.foreign) > 0)
@@ -104,11 +127,11 @@ func scanPage(pageURL *url.URL, contentType string, body []byte, agent string, f
 		if tt == html.ErrorToken {
 			err := z.Err()
 			if err == html.ErrBufferExceeded {
-				if in == nil {
+				if src.in == nil {
 					// Decoded whole, the once a page needs it, to
 					// skip the token in.
-					if in, err = enc.NewDecoder().Bytes(body); err != nil {
-						return page{}, fmt.Errorf("parse html: %w", err)
+					if src.in, err = src.enc.NewDecoder().Bytes(src.body); err != nil {
+						return fmt.Errorf("parse html: %w", err)
 					}
 				}
 				if textPos >= 0 {
@@ -117,22 +140,19 @@ func scanPage(pageURL *url.URL, contentType string, body []byte, agent string, f
 					pos, rawTag = textPos, textRaw
 				}
 				// Each skip moves on, so the scan ends.
-				next := skipToken(in, pos, rawTag)
+				next := skipToken(src.in, pos, rawTag)
 				if next <= pos {
-					next = len(in)
+					next = len(src.in)
 				}
 				pos, rawTag, textPos = next, "", -1
-				z = html.NewTokenizer(bytes.NewReader(in[pos:]))
-				z.SetMaxBuf(maxToken)
+				z = html.NewTokenizer(bytes.NewReader(src.in[pos:]))
+				z.SetMaxBuf(src.maxToken)
 				continue
 			}
 			if err != io.EOF {
-				return page{}, fmt.Errorf("parse html: %w", err)
+				return fmt.Errorf("parse html: %w", err)
 			}
-			if !s.baseKnown {
-				s.resolvePending()
-			}
-			return s.page, nil
+			return nil
 		}
 		textPos = -1
 		if tt == html.TextToken || tt == html.CommentToken || tt == html.DoctypeToken {
@@ -147,24 +167,19 @@ func scanPage(pageURL *url.URL, contentType string, body []byte, agent string, f
 			s.endTag(z)
 		}
 	}
+	return nil
 }
 
 // linkScan is parsePage's state between tokens.
 type linkScan struct {
 	page
 	base           *url.URL // what links resolve against
-	baseRead       bool     // the first <base href> was read
-	baseKnown      bool     // base is final: its <base href> was read, or the page has none
+	baseRead       bool     // base is final: the first <base href> was read, or looked for
+	findBase       bool     // the scan looks for the first <base href>, and nothing else
 	agent          string
 	followNofollow bool
 	maxLinks       int
 	seen           map[string]struct{} // the links taken, as strings
-	// pending are the hrefs met while base is not known, in order, to be
-	// resolved once it is; "" stands for hrefs that cannot add a link
-	// (skipped, or repeating an earlier pending href) but may still find
-	// the cap reached. pendingSet holds the hrefs in pending.
-	pending    []string
-	pendingSet map[string]struct{}
 	// foreign holds the SVG and MathML elements open, innermost last.
 	// Inside them the tree builder gives no element raw text, reads CDATA
 	// sections, and takes xlink:href for href.
@@ -193,13 +208,16 @@ func (s *linkScan) startTag(z *html.Tokenizer, selfClosing bool) (rawTag string)
 	var el string
 	switch string(name) {
 	case "a", "area":
-		if s.truncated {
+		if s.truncated || s.findBase {
 			return ""
 		}
 		el = "a"
 	case "base":
 		el = "base"
 	case "meta":
+		if s.findBase {
+			return ""
+		}
 		el = "meta"
 	default:
 		return ""
@@ -262,36 +280,15 @@ func (s *linkScan) startTag(z *html.Tokenizer, selfClosing bool) (rawTag string)
 	return ""
 }
 
-// link takes an a or area element's href.
+// link takes an a or area element's href, resolved, unless it is to be
+// skipped, a repeat, or the cap is reached.
 func (s *linkScan) link(href, rel string) {
-	if s.truncated {
-		return
-	}
-	href = cleanHref(href)
-	skip := href == "" || hasSkippedScheme(href) || !s.followNofollow && hasToken(rel, "nofollow")
-	if s.baseKnown {
-		s.take(href, skip)
-		return
-	}
-	if s.pendingSet == nil {
-		s.pendingSet = make(map[string]struct{})
-	}
-	if _, dup := s.pendingSet[href]; !skip && !dup {
-		s.pendingSet[href] = struct{}{}
-		s.pending = append(s.pending, href)
-	} else if n := len(s.pending); n == 0 || s.pending[n-1] != "" {
-		s.pending = append(s.pending, "")
-	}
-}
-
-// take adds href, resolved, unless skip is set, it is a repeat, or the cap
-// is reached.
-func (s *linkScan) take(href string, skip bool) {
 	if s.maxLinks > 0 && len(s.links) >= s.maxLinks {
 		s.truncated = true
 		return
 	}
-	if skip {
+	href = cleanHref(href)
+	if href == "" || hasSkippedScheme(href) || !s.followNofollow && hasToken(rel, "nofollow") {
 		return
 	}
 	u, err := s.base.Parse(href)
@@ -307,25 +304,12 @@ func (s *linkScan) take(href string, skip bool) {
 	s.links = append(s.links, u)
 }
 
-// setBase makes the first <base href> the base, and resolves the links
-// that waited for it.
+// setBase makes the first <base href> the base.
 func (s *linkScan) setBase(href string) {
 	s.baseRead = true
 	if u, err := s.base.Parse(cleanHref(href)); err == nil {
 		s.base = u
 	}
-	s.resolvePending()
-}
-
-// resolvePending takes the links that waited for the base.
-func (s *linkScan) resolvePending() {
-	for _, href := range s.pending {
-		if s.truncated {
-			break
-		}
-		s.take(href, href == "")
-	}
-	s.pending, s.pendingSet, s.baseKnown = nil, nil, true
 }
 
 // enter follows SVG and MathML nesting for a start tag as the tree builder
