@@ -1,10 +1,12 @@
 package crawler
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -187,14 +189,19 @@ func TestParsePage_MaxLinks(t *testing.T) {
 }
 
 // FuzzParsePage feeds arbitrary bytes, content types and page URLs to the
-// link extractor: it must never panic, and every link it returns must be an
-// absolute URL without a fragment, no more than the cap.
+// link extractor: it must never panic, every link it returns must be an
+// absolute URL without a fragment, no more than the cap, and it must find
+// what the tree-based reference found (see compareWithDOM), also when it
+// skips most tokens as too long.
 func FuzzParsePage(f *testing.F) {
 	f.Add("http://example.com/a/b", "text/html", []byte(`<base href="/x/"><a href="../y#f">y</a><area href="//h/z">`), 10)
 	f.Add("https://example.com/", "text/html; charset=shift_jis", []byte("<a href=\"/\x93\xfa\">x</a>"), 0)
 	f.Add("http://example.com/", "", []byte("<a href='javascript:alert(1)'>j</a><a href=' mailto:x'>m</a><a href=\"\t/t\n\">t</a>"), 5)
 	f.Add("http://example.com/", "text/html; charset=bogus", []byte("<a href=\"http://[::1\">bad</a><a href=\"%zz\">bad</a>"), 1)
 	f.Add("http://example.com/", "application/xhtml+xml", []byte("<?xml version=\"1.0\"?><html><body><a href=\"x\"/></body></html>"), 3)
+	for _, body := range domFixtures {
+		f.Add("http://example.com/d/", "text/html", []byte(body), 2)
+	}
 	f.Fuzz(func(t *testing.T, pageURL, contentType string, body []byte, maxLinks int) {
 		page, err := url.Parse(pageURL)
 		if err != nil || !page.IsAbs() {
@@ -212,33 +219,220 @@ func FuzzParsePage(f *testing.F) {
 				t.Fatalf("link %q is not absolute or has a fragment", l)
 			}
 		}
+		compareWithDOM(t, page, contentType, body, false, maxLinks)
+		// With a tokenizer that holds 64 bytes, most tokens are skipped.
+		if p, err = scanPage(page, contentType, body, "crawld", false, maxLinks, 64); err != nil {
+			return
+		}
+		for _, l := range p.links {
+			if !l.IsAbs() || l.Fragment != "" {
+				t.Fatalf("skipping: link %q is not absolute or has a fragment", l)
+			}
+		}
 	})
 }
 
-// BenchmarkParsePage measures link extraction on real HTML: a page of
-// Debian's python3-doc when it is installed (bench/compare.sh installs it),
-// else a synthetic page of the same shape.
-func BenchmarkParsePage(b *testing.B) {
+// tinyElements is a page of n bytes of the smallest elements, the page that
+// costs a tree builder the most per byte: with one link at its end.
+func tinyElements(n int) []byte {
+	body := bytes.Repeat([]byte("<p>"), n/3)
+	return append(body, `<a href="/end">end</a>`...)
+}
+
+// typicalPage is a page of Debian's python3-doc when it is installed
+// (bench/compare.sh installs it), else a synthetic page of the same shape.
+func typicalPage() []byte {
 	body, err := os.ReadFile("/usr/share/doc/python3-doc/html/library/functions.html")
-	if err != nil {
-		var sb strings.Builder
-		sb.WriteString("<html><head><title>synthetic</title></head><body>")
-		for i := range 600 {
-			fmt.Fprintf(&sb, `<p>Paragraph %d with <a href="../ref/section-%d.html#anchor">a link</a> and text.</p>`, i, i%97)
-		}
-		sb.WriteString("</body></html>")
-		body = []byte(sb.String())
+	if err == nil {
+		return body
 	}
+	var sb strings.Builder
+	sb.WriteString("<html><head><title>synthetic</title></head><body>")
+	for i := range 600 {
+		fmt.Fprintf(&sb, `<p>Paragraph %d with <a href="../ref/section-%d.html#anchor">a link</a> and text.</p>`, i, i%97)
+	}
+	sb.WriteString("</body></html>")
+	return []byte(sb.String())
+}
+
+// TestParsePage_Memory: a 4 MiB page of tiny elements cost the tree
+// builder about 160 MiB; one pass of the tokenizer allocates little more
+// than its buffer, whatever the page's size.
+func TestParsePage_Memory(t *testing.T) {
+	page, _ := url.Parse("http://example.com/")
+	body := tinyElements(4 << 20)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	p, err := parsePage(page, "text/html", body, "crawld", false, 0)
+	runtime.ReadMemStats(&after)
+	if err != nil || len(p.links) != 1 {
+		t.Fatalf("links %v, error %v; want /end", p.links, err)
+	}
+	// The bound is the body's size: the tree took 40 times that.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(len(body)) {
+		t.Errorf("parsing %d bytes allocated %d bytes; want at most the body's size", len(body), alloc)
+	}
+}
+
+// BenchmarkParsePage measures link extraction on a typical page and on a
+// 4 MiB page of tiny elements; BenchmarkParsePageDOM the same with the
+// tree-based reference (links_dom_test.go), for comparison.
+func BenchmarkParsePage(b *testing.B) {
+	benchmarkParse(b, func(u *url.URL, body []byte) (page, error) {
+		return parsePage(u, "text/html; charset=utf-8", body, "crawld", false, 0)
+	})
+}
+
+func BenchmarkParsePageDOM(b *testing.B) {
+	benchmarkParse(b, func(u *url.URL, body []byte) (page, error) {
+		p, _, err := parsePageDOM(u, "text/html; charset=utf-8", body, "crawld", false, 0)
+		return p, err
+	})
+}
+
+func benchmarkParse(b *testing.B, parse func(*url.URL, []byte) (page, error)) {
 	page, _ := url.Parse("https://docs.python.org/3/library/functions.html")
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	links := 0
-	for b.Loop() {
-		p, err := parsePage(page, "text/html; charset=utf-8", body, "crawld", false, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		links = len(p.links)
+	for _, bc := range []struct {
+		name string
+		body []byte
+	}{{"typical", typicalPage()}, {"tiny-elements-4MiB", tinyElements(4 << 20)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.body)))
+			b.ReportAllocs()
+			links := 0
+			for b.Loop() {
+				p, err := parse(page, bc.body)
+				if err != nil {
+					b.Fatal(err)
+				}
+				links = len(p.links)
+			}
+			b.ReportMetric(float64(links), "links/page")
+		})
 	}
-	b.ReportMetric(float64(links), "links/page")
+}
+
+// TestParsePage_LongToken: the tokenizer holds no token longer than
+// maxToken (its buffer grew to 32 MiB for a 10 MiB token, and it allocated
+// 64 MiB on the way); the rest of a longer one is skipped as the tokenizer
+// would have read it, and the links after it are taken.
+func TestParsePage_LongToken(t *testing.T) {
+	page, _ := url.Parse("http://example.com/")
+	long := strings.Repeat("x", 10<<20)
+	for _, tt := range []struct {
+		name, body, contentType string
+	}{
+		{"attribute", `<p title="` + long + `">`, "text/html"},
+		{"attribute of a link", `<a data-x="` + long + `" href="/lost">`, "text/html"},
+		{"script", `<script>` + long + `<a href="/in-script"></script>`, "text/html; charset=utf-8"},
+		{"text", long, "text/html; charset=utf-8"},
+		{"comment", `<!--` + long + `<a href="/in-comment">-->`, "text/html; charset=utf-8"},
+		{"windows-1252", "<p title=\"\xe9" + long + `">`, "text/html; charset=windows-1252"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			body := []byte(`<a href="/before">` + tt.body + `<a href="/after">`)
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			p, err := parsePage(page, tt.contentType, body, "crawld", false, 0)
+			runtime.ReadMemStats(&after)
+			if err != nil {
+				t.Fatalf("parsePage: %v", err)
+			}
+			var got []string
+			for _, l := range p.links {
+				got = append(got, l.Path)
+			}
+			if want := []string{"/before", "/after"}; !slices.Equal(got, want) {
+				t.Errorf("links %q, want %q", got, want)
+			}
+			// A page in another charset is decoded whole, once, to skip
+			// the token in.
+			bound := uint64(8 * maxToken)
+			if !strings.Contains(tt.contentType, "utf-8") {
+				bound += uint64(3 * len(body))
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > bound {
+				t.Errorf("parsing %d bytes allocated %d bytes; want at most %d", len(body), alloc, bound)
+			}
+		})
+	}
+}
+
+// TestSkipToken runs scanPage with a tokenizer that holds at most 16 bytes:
+// each token longer than that is skipped as the tokenizer would read it.
+func TestSkipToken(t *testing.T) {
+	page, _ := url.Parse("http://example.com/")
+	tests := []struct {
+		name, body string
+		want       []string
+	}{
+		{"text", `<a href=/1>` + strings.Repeat("t", 40) + `<a href=/2>`, []string{"/1", "/2"}},
+		{"text with a lone <", `<a href=/1>` + strings.Repeat("t", 20) + `< ` + strings.Repeat("t", 20) + `<a href=/2>`, []string{"/1", "/2"}},
+		{"comment", `<!-- <a href=/in> ` + strings.Repeat("-", 20) + ` --><a href=/2>`, []string{"/2"}},
+		{"doctype", `<!DOCTYPE html ` + strings.Repeat("d", 20) + `><a href=/2>`, []string{"/2"}},
+		{"processing instruction", `<?xml ` + strings.Repeat("p", 20) + `?><a href=/2>`, []string{"/2"}},
+		{"end tag", `</div ` + strings.Repeat("e", 20) + `><a href=/2>`, []string{"/2"}},
+		{"quoted > in a tag", `<p title="> <a href=/in>` + strings.Repeat("q", 20) + `" x='>'><a href=/2>`, []string{"/2"}},
+		{"unquoted value", `<p title=` + strings.Repeat("u", 20) + `><a href=/2>`, []string{"/2"}},
+		{"link tag lost", `<a href=/lost title="` + strings.Repeat("l", 20) + `"><a href=/2>`, []string{"/2"}},
+		{"script", `<script>` + strings.Repeat("s", 20) + `"<a href=/in></scriptx>"</SCRIPT ><a href=/2>`, []string{"/2"}},
+		{"long script tag", `<script src="` + strings.Repeat("s", 20) + `"><a href=/in></script><a href=/2>`, []string{"/2"}},
+		{"textarea", `<textarea>` + strings.Repeat("t", 20) + `<a href=/in></textarea><a href=/2>`, []string{"/2"}},
+		{"plaintext", `<a href=/1><plaintext>` + strings.Repeat("p", 20) + `<a href=/in>`, []string{"/1"}},
+		{"unterminated comment", `<a href=/1><!--` + strings.Repeat("c", 20) + `<a href=/in>`, []string{"/1"}},
+		{"text to the end", `<a href=/1>` + strings.Repeat("t", 40), []string{"/1"}},
+		{"doctype to the end", `<a href=/1><!doctype ` + strings.Repeat("d", 20), []string{"/1"}},
+		{"empty script, long end tag", `<script></script ` + strings.Repeat("e", 20) + `><a href=/2>`, []string{"/2"}},
+		{"unterminated quote", `<a href=/1><p title="` + strings.Repeat("c", 20) + `><a href=/in>`, []string{"/1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, ct := range []string{"text/html; charset=utf-8", "text/html; charset=windows-1252"} {
+				p, err := scanPage(page, ct, []byte(tt.body), "crawld", false, 0, 16)
+				if err != nil {
+					t.Fatalf("scanPage: %v", err)
+				}
+				var got []string
+				for _, l := range p.links {
+					got = append(got, l.Path)
+				}
+				if !slices.Equal(got, tt.want) {
+					t.Errorf("%s: links %q, want %q", ct, got, tt.want)
+				}
+			}
+		})
+	}
+}
+
+// TestParsePage_LateBase: links resolve against a <base href> that follows
+// them, and a page of hundreds of thousands of them, the base last, is read
+// in bounded memory: the page is read up to its base first, rather than its
+// links kept until the base comes.
+func TestParsePage_LateBase(t *testing.T) {
+	page, _ := url.Parse("http://example.com/")
+	var sb strings.Builder
+	for i := 0; sb.Len() < 4<<20; i++ {
+		fmt.Fprintf(&sb, `<a href="%d">`, i)
+	}
+	sb.WriteString(`<base href="/late/">`)
+	body := []byte(sb.String())
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	p, err := parsePage(page, "text/html; charset=utf-8", body, "crawld", false, 1000)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatalf("parsePage: %v", err)
+	}
+	if len(p.links) != 1000 || !p.truncated || p.links[999].Path != "/late/999" {
+		t.Fatalf("%d links (truncated %v), the last %v; want 1000 up to /late/999, truncated", len(p.links), p.truncated, p.links[len(p.links)-1])
+	}
+	// The tokenizer allocates a few bytes of garbage for each attribute it
+	// reads, in each of the two passes (twice as many with -race); links
+	// held until the base came took 16 times the body.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(8*len(body)) {
+		t.Errorf("parsing %d bytes allocated %d bytes; want at most 8 times that", len(body), alloc)
+	}
 }

@@ -27,6 +27,10 @@
 //     gzip bomb and 200 more pages of an endless calendar, and whose
 //     sitemaps are a nesting bomb and an endless index; 32 workers,
 //     --max-pages 20000, --sitemaps. What matters is crawld's peak RSS.
+//   - hostile-tiny: 8 hosts whose every page is 10 MiB of tiny elements
+//     (<p><p><p>…, the page that costs a tree builder most) ending in links
+//     to more such pages; 16 workers, --max-body 10MiB, --max-pages 48.
+//     What matters is crawld's peak RSS: under 200 MiB.
 //   - frontier (on request: it takes minutes): the bounded frontier. 25 hosts,
 //     each a home page linking to 100 hubs of 800 leaves: 2,000,000 leaves,
 //     2,002,525 pages, all fetched (no max_pages), --rate 0, 64 workers, 16
@@ -97,7 +101,7 @@
 // parent's peak, so crawlbench also samples the child's VmHWM (see
 // meteredProc).
 //
-// In every scenario but hostile the records are checked: each page of the
+// In every scenario but the hostile ones the records are checked: each page of the
 // site must be recorded exactly once (across the nodes' outputs, in a
 // cluster) and, unless its host fails on purpose, without error, so
 // "records" is also the number of URLs the crawl discovered.
@@ -314,7 +318,7 @@ func clusterScenarios() []scenario {
 
 // scenarioNames lists every scenario -scenario accepts.
 func scenarioNames() []string {
-	names := []string{"hostile", scenarioStall}
+	names := []string{"hostile", "hostile-tiny", scenarioStall}
 	var groups []string
 	for _, sc := range scenarios() {
 		names = append(names, sc.name)
@@ -384,6 +388,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		fmt.Fprintln(stdout, res.row(scenario{name: "hostile"}, wide, nil))
+	}
+	if *only == "" || *only == "hostile-tiny" {
+		res, err := measureHostileTiny(ctx, *binary)
+		if err != nil {
+			fmt.Fprintf(stderr, "crawlbench: hostile-tiny: %v\n", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, res.row(scenario{name: "hostile-tiny"}, wide, nil))
 	}
 	results := map[string]result{}
 	var judged []scenario // those with a goal, for the summary
