@@ -24,7 +24,7 @@
 //	P h:<host>      HASH tat (GCRA), last (last start), iv (SetInterval), bu (block
 //	                until), inf (in flight); expires once it no longer matters
 //	P lease         ZSET lease id → expiry (µs); ids are random, drawn by the claiming node
-//	P leased        HASH lease id → node "\n" host "\n" item
+//	P leased        HASH lease id → node "\n" host "\n" "@" claim time (µs) "\n" item
 //	P l:<node>      SET of the node's lease ids, to reap a dead node at once
 //	P puts          ZSET token of a recent Put → when it may be forgotten (µs)
 //	P s:<b>         seen set bucket b (0…65535, the top 16 bits of the URL's
@@ -86,16 +86,22 @@
 //
 // # Leases and failures
 //
-// Get leases an item: the lease id is set in Item.ID and Done acks it. A
-// lease expires after Options.LeaseTTL; a node whose heartbeat (every
-// Options.Heartbeat) is older than Options.DeadAfter has all its leases
-// handed back at once by any other node's heartbeat. Handed-back items go
-// to the front of their host's list in their original order (by lease
-// expiry: exact for the leases of nodes with the same LeaseTTL). The Done of a
-// lease handed back is stale: counted (Stale), with no effect, since the
-// item is unfinished again. So a page may be fetched twice after a node
-// dies or stalls, never lost. Close sends this node's pending acks, then
-// hands its other leases back at once.
+// Get leases an item: the lease id is set in Item.ID and Done acks it.
+// While the node holds it (until Done or Finish), every heartbeat renews
+// it to expire Options.LeaseTTL later, so a fetch, a robots.txt wait or
+// a retry may take however long it takes without another node being
+// handed the item or exceeding the host's in-flight cap. A lease the node
+// stopped renewing expires LeaseTTL after the last renewal: the node
+// died or lost Redis, or its Done was lost with a Redis rollback. The
+// node beats every Options.Heartbeat, or more often if LeaseTTL/LeaseBeats is
+// shorter. A node whose heartbeat is older than Options.DeadAfter has all
+// its leases handed back at once by any other node's heartbeat.
+// Handed-back items go to the front of their host's list in their original
+// order (by claim time, kept with the lease). The Done of a lease handed
+// back is stale: counted (Stale), with no effect, since the item is
+// unfinished again. So a page may be fetched twice after a node dies or
+// is cut off from Redis, never lost. Close sends this node's pending acks,
+// then hands its other leases back at once.
 //
 // # Acks
 //
@@ -134,14 +140,19 @@
 //     time; the Done of the first lease finds no lease (stale). Lease ids
 //     are random, so an id lost with the tail is not handed out again to
 //     another item.
-//   - A lost Done: the lease is back, held by a node that finished it; it
-//     expires after LeaseTTL and its item is handed out again. So pages
+//   - A lost Done: the lease is back, held by a node that finished it; that
+//     node no longer renews it, so it expires after LeaseTTL and its item
+//     is handed out again. So pages
 //     fetched twice are at most those claimed or done in the lost second,
 //     plus the leases in flight.
 //   - A lost Add: the URL is neither seen nor queued; but the Done of the
 //     page it was found on came later, so it is lost too, and that page is
 //     fetched again and finds the URL again (the crawler Adds a page's
-//     links before its Done).
+//     links before its Done). Nodes had cached the URL as seen (see Add):
+//     each drops its whole cache when it notices the restart, at its next
+//     claim or heartbeat, and a claim notices it before it hands out the
+//     item, so the node fetching that page again admits its links anew.
+//     An Add answered before the drop is not cached after it.
 //   - A host's clock (GCRA tat, last start, Crawl-delay interval, block)
 //     goes back to what it was before the lost claims, which were real
 //     starts: the host could be started again at once, too early.
@@ -232,6 +243,12 @@ const (
 	DefaultRetryFor  = 30 * time.Second
 )
 
+// LeaseBeats is how many heartbeats, at least, fall within one LeaseTTL:
+// the node beats every Heartbeat or LeaseTTL/LeaseBeats, whichever is
+// shorter, so that a held lease, renewed at every beat, survives two
+// missed ones.
+const LeaseBeats = 3
+
 const (
 	maxWait     = 250 * time.Millisecond // longest sleep of a Get between claims
 	joinPoll    = 100 * time.Millisecond // Join's polling period
@@ -269,12 +286,17 @@ type Options struct {
 	// as in queue.Config (the other fields are ignored).
 	Config queue.Config
 
-	// LeaseTTL is how long an item handed out by Get may stay not Done
-	// before it is handed out again; default DefaultLeaseTTL. Make it
-	// longer than the longest fetch and parse.
+	// LeaseTTL is how long a lease outlives its node's last renewal:
+	// every heartbeat renews the leases of the items Get returned and
+	// Done (or Finish) has not finished, however long their fetch takes,
+	// so a lease expires only when its node stops renewing it (it died,
+	// lost Redis, or its Done was lost with a Redis rollback); default
+	// DefaultLeaseTTL. The node beats at least LeaseBeats times per
+	// LeaseTTL, so that a lease outlives two missed beats.
 	LeaseTTL time.Duration
-	// Heartbeat is how often the node tells Redis it lives; default
-	// DefaultHeartbeat.
+	// Heartbeat is how often the node tells Redis it lives (and renews
+	// its leases); default DefaultHeartbeat, and more often if LeaseTTL
+	// asks (see LeaseBeats).
 	Heartbeat time.Duration
 	// DeadAfter is how long a node may be silent before any other node
 	// hands its leases back; default DefaultDeadAfter.
@@ -323,8 +345,9 @@ type Frontier struct {
 
 	maxIV atomic.Int64 // the longest interval SetInterval set on this node, µs
 
-	runMu sync.Mutex
-	runID string // the run id of the Redis process last seen
+	runMu   sync.Mutex
+	runID   string              // the run id of the Redis process last seen
+	pastRun map[string]struct{} // run ids seen before runID: a late reply from one is no restart
 
 	// wake is closed, and replaced, when this node queued or finished work,
 	// so that sleeping Gets and Joins look again at once.
@@ -349,6 +372,11 @@ type Frontier struct {
 
 	lost  atomic.Bool
 	stale atomic.Int64
+
+	// held are the ids of the leases Get returned that Done or Finish
+	// has not finished: the heartbeat renews them.
+	heldMu sync.Mutex
+	held   map[uint64]struct{}
 
 	known *seenCache // URLs this node learnt are in the seen set; Add answers Duplicate for them without Redis
 
@@ -485,7 +513,7 @@ func newFrontier(rdb redis.UniversalClient, own bool, opts Options) *Frontier {
 		keys:     []string{p + "meta", p + "ready", p + "active", p + "stats", p + "lease", p + "leased", p + "nodes", p + "puts"},
 		leaseUS:  durOr(opts.LeaseTTL, DefaultLeaseTTL).Microseconds(),
 		deadUS:   durOr(opts.DeadAfter, DefaultDeadAfter).Microseconds(),
-		beat:     durOr(opts.Heartbeat, DefaultHeartbeat),
+		beat:     max(min(durOr(opts.Heartbeat, DefaultHeartbeat), durOr(opts.LeaseTTL, DefaultLeaseTTL)/LeaseBeats), time.Millisecond),
 		retryFor: durOr(opts.RetryFor, DefaultRetryFor),
 		warn:     opts.Warn,
 		onClaim:  opts.onClaim,
@@ -494,6 +522,8 @@ func newFrontier(rdb redis.UniversalClient, own bool, opts Options) *Frontier {
 		turn:     make(chan struct{}, 1),
 		known:    newSeenCache(),
 		clears:   make(map[string]struct{}),
+		held:     make(map[uint64]struct{}),
+		pastRun:  make(map[string]struct{}),
 		beatDone: make(chan struct{}),
 		noBeat:   make(chan struct{}),
 		ackKick:  make(chan struct{}, 1),
@@ -867,6 +897,7 @@ func (f *Frontier) AddBatch(ctx context.Context, items []queue.Item, limit, host
 	added := false
 	for len(todo) > 0 {
 		n := min(len(todo), addBatchMax)
+		gen := f.known.generation()
 		var res []any
 		err := f.retry(ctx, transient, func() error {
 			var err error
@@ -892,9 +923,9 @@ func (f *Frontier) AddBatch(ctx context.Context, items []queue.Item, limit, host
 			switch queue.Admission(a) {
 			case queue.Added:
 				added = true
-				f.known.add(todo[j].fp)
+				f.known.addIf(gen, todo[j].fp)
 			case queue.Duplicate:
-				f.known.add(todo[j].fp)
+				f.known.addIf(gen, todo[j].fp)
 			}
 		}
 		todo, args = todo[n:], args[4*n:]
@@ -1003,9 +1034,17 @@ func (f *Frontier) Get(ctx context.Context) (queue.Item, error) {
 		kind, _ := res[0].(int64)
 		res = append(res[:1:1], res[2:]...) // the claim's own reply, as before acks were carried
 		switch {
-		case kind == 1 && len(res) == 4:
+		case kind == 1 && len(res) >= 4:
 			host, _ := res[1].(string)
 			rec, _ := res[2].(string)
+			if len(res) > 4 {
+				// Before the item is returned: links its page yields are
+				// then admitted against this Redis, not against a cache
+				// of seen URLs a rollback emptied.
+				run, _ := res[4].(string)
+				f.noteRun(run)
+			}
+			f.hold(id)
 			it, err := decode(rec, host, id)
 			if err != nil {
 				// Finish the lease so the bad record does not come back for ever.
@@ -1055,18 +1094,58 @@ func randomToken() string {
 }
 
 // noteRun records the run id of the Redis process a claim or heartbeat
-// ran on, and warns when it changed: Redis restarted or failed over.
+// ran on. When it changed (Redis restarted or failed over) it drops the
+// node's cache of URLs known to be seen, since the Adds of the writes the
+// restart lost are undone, and warns. A late reply from a Redis process
+// seen before is no restart.
 func (f *Frontier) noteRun(run string) {
 	if run == "" {
 		return
 	}
 	f.runMu.Lock()
 	old := f.runID
-	f.runID = run
-	f.runMu.Unlock()
-	if old != "" && old != run && f.warn != nil {
-		f.warn(fmt.Sprintf("redis restarted or failed over (run id %.8s…, was %.8s…): the crawl's last second of writes may be lost; claims pause for the longest host interval (at most 60s) so that no host is hit early", run, old))
+	_, past := f.pastRun[run]
+	changed := old != "" && old != run && !past
+	if changed {
+		f.pastRun[old] = struct{}{}
+		// Dropped under runMu, so that no Add's answer from the old
+		// process lands in the cache after the drop (see seenCache).
+		f.known.reset()
 	}
+	if !past {
+		f.runID = run
+	}
+	f.runMu.Unlock()
+	if changed && f.warn != nil {
+		f.warn(fmt.Sprintf("redis restarted or failed over (run id %.8s…, was %.8s…): the crawl's last second of writes may be lost; claims pause for the longest host interval (at most 60s) so that no host is hit early, and this node's cache of seen URLs is dropped", run, old))
+	}
+}
+
+// hold records that this node holds lease id, for the heartbeat to renew.
+func (f *Frontier) hold(id uint64) {
+	f.heldMu.Lock()
+	f.held[id] = struct{}{}
+	f.heldMu.Unlock()
+}
+
+// unhold stops renewing lease id: its item is finished or handed back, or
+// will be once the ack is sent. A method that hands an item back must
+// call it too, or the lease is renewed (uselessly) until Close.
+func (f *Frontier) unhold(id uint64) {
+	f.heldMu.Lock()
+	delete(f.held, id)
+	f.heldMu.Unlock()
+}
+
+// heldIDs returns the leases this node holds, as heartbeat arguments.
+func (f *Frontier) heldIDs() []any {
+	f.heldMu.Lock()
+	defer f.heldMu.Unlock()
+	ids := make([]any, 0, len(f.held))
+	for id := range f.held {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // Done finishes an item returned by Get: it frees one in-flight slot of its
@@ -1085,6 +1164,7 @@ func (f *Frontier) Done(it queue.Item) {
 	if it.ID == 0 {
 		panic("redisq: Done of an item Get did not return (ID 0), host " + it.Host)
 	}
+	f.unhold(it.ID)
 	f.ackMu.Lock()
 	if f.closing {
 		f.ackMu.Unlock()
@@ -1111,6 +1191,7 @@ func (f *Frontier) Finish(ctx context.Context, it queue.Item) error {
 		}
 		return err
 	}
+	f.unhold(it.ID)
 	own := pendingAck{id: it.ID, host: it.Host, url: it.URL, clear: f.takeClear(it.Host)}
 	for {
 		taken := f.takeAcks()
@@ -1470,8 +1551,8 @@ func (f *Frontier) Stats() queue.Stats {
 	}
 }
 
-// beatLoop is the heartbeat: it records that the node lives and hands back
-// the leases of dead nodes, until Close.
+// beatLoop is the heartbeat: it records that the node lives, renews the
+// leases it holds and hands back the leases of dead nodes, until Close.
 func (f *Frontier) beatLoop() {
 	defer close(f.beatDone)
 	t := time.NewTicker(f.beat)
@@ -1485,7 +1566,8 @@ func (f *Frontier) beatLoop() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(f.ctx, min(callLimit, time.Duration(f.deadUS)*time.Microsecond/2))
-		res, err := f.run(ctx, heartbeatScript, f.node, f.deadUS, reapNodes, f.maxIV.Load()).Slice()
+		args := append([]any{f.node, f.deadUS, reapNodes, f.maxIV.Load(), f.leaseUS}, f.heldIDs()...)
+		res, err := f.run(ctx, heartbeatScript, args...).Slice()
 		cancel()
 		if err != nil {
 			// A missed beat is retried at the next tick; only a lost crawl
