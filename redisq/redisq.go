@@ -30,11 +30,13 @@
 //	P s:<b>         seen set bucket b (0…65535, the top 16 bits of the URL's
 //	                seen.Fingerprint): a SET of the low 48 bits as integers, an intset
 //	P stats         HASH pending (queued + leased), admitted (the budget count behind
-//	                Add's limit), seen, done, stale, requeued, restarts
+//	                Add's limit), seen, done, stale, requeued, restarts, robots (bytes of r: keys)
 //	P hc            HASH host → items admitted with a hostLimit (AddCapped, AddBatch)
 //	P hf            HASH host → failed requests in a row, by all nodes (HostFailed; an ack
 //	                after HostSucceeded clears it)
-//	P r:<authority> STRING a robots.txt outcome (SaveRobots), expiring with it
+//	P r:<authority> STRING a robots.txt outcome (SaveRobots), expiring with it (24 h at most)
+//	P rx            ZSET authority → when its r: key expires (µs), to bound them all
+//	P rs            HASH authority → bytes its r: key is charged; stats' robots field is their sum
 //
 // # Scripts
 //
@@ -42,11 +44,11 @@
 // add (Add, AddCapped and AddBatch: a page's links in one call), put
 // (Put), claim (Get, carrying the node's acks), ack (a batch of acks:
 // Finish, and the Dones no claim carried), interval, block, unblock,
-// heartbeat (with the dead-node reaper), release (Close), join and init
-// (Open), stats (Stats and Join). Two kinds of state need no script:
-// robots.txt outcomes, which SaveRobots and LoadRobots keep in plain keys
-// that expire with them (SET PX; GET and PTTL), and HostFailed's count
-// (HINCRBY; acks clear it). Every time is Redis's TIME read inside the
+// heartbeat (with the lease renewal and the dead-node reaper), release
+// (Close), join and init (Open), stats (Stats and Join), saverobots
+// (SaveRobots: robots.txt outcomes, in keys that expire with them, within
+// a memory budget). Two reads and one count need no script: LoadRobots
+// (GET and PTTL) and HostFailed's count (HINCRBY; acks clear it). Every time is Redis's TIME read inside the
 // script; a node's clock is only used to sleep the wait a claim
 // returns, and to turn Block's until into a duration. Claim, heartbeat
 // and join also read INFO server's run_id, to notice a restart (below).
@@ -307,6 +309,11 @@ type Options struct {
 	// restart (with its AOF load) takes.
 	RetryFor time.Duration
 
+	// RobotsMemory bounds, roughly, the bytes the crawl's shared
+	// robots.txt outcomes take in Redis (see SaveRobots); default
+	// DefaultRobotsMemory.
+	RobotsMemory int64
+
 	// Warn, if set, is called with each warning Open finds (also kept in
 	// Warnings), and later, from the heartbeat or a Get, when the node
 	// finds that Redis restarted (its run id changed).
@@ -324,24 +331,25 @@ type Options struct {
 // and is safe for concurrent use. It runs two goroutines until Close: the
 // heartbeat, and the loop that sends acks no claim carried.
 type Frontier struct {
-	rdb      redis.UniversalClient
-	own      bool // rdb was built by Open, so Close closes it
-	crawl    string
-	node     string
-	epoch    string
-	prefix   string
-	keys     []string // KEYS of every script (see scripts.go); never modified
-	pol      []any    // ARGV[3:6]: T µs, burst, in-flight cap
-	t        float64  // the configured interval, µs; 0 for an unlimited rate
-	leaseUS  int64
-	deadUS   int64
-	beat     time.Duration
-	retryFor time.Duration
-	putKeep  int64 // µs a Put's token is kept
-	warns    []string
-	warn     func(string)
-	onClaim  func(queue.Item, int64)
-	ackWait  time.Duration // how long a Done's ack waits for a claim to carry it
+	rdb       redis.UniversalClient
+	own       bool // rdb was built by Open, so Close closes it
+	crawl     string
+	node      string
+	epoch     string
+	prefix    string
+	keys      []string // KEYS of every script (see scripts.go); never modified
+	pol       []any    // ARGV[3:6]: T µs, burst, in-flight cap
+	t         float64  // the configured interval, µs; 0 for an unlimited rate
+	leaseUS   int64
+	deadUS    int64
+	beat      time.Duration
+	retryFor  time.Duration
+	putKeep   int64 // µs a Put's token is kept
+	robotsMem int64 // bytes the shared robots.txt outcomes may take
+	warns     []string
+	warn      func(string)
+	onClaim   func(queue.Item, int64)
+	ackWait   time.Duration // how long a Done's ack waits for a claim to carry it
 
 	maxIV atomic.Int64 // the longest interval SetInterval set on this node, µs
 
@@ -535,6 +543,10 @@ func newFrontier(rdb redis.UniversalClient, own bool, opts Options) *Frontier {
 	}
 	f.pol = []any{strconv.FormatFloat(f.t, 'f', -1, 64), max(opts.Config.Burst, 1), max(opts.Config.PerHostConcurrency, 1)}
 	f.putKeep = max(putKeep, 2*f.retryFor).Microseconds()
+	f.robotsMem = opts.RobotsMemory
+	if f.robotsMem <= 0 {
+		f.robotsMem = DefaultRobotsMemory
+	}
 	return f
 }
 

@@ -510,3 +510,43 @@ return {tonumber(c[1]) or 0, tonumber(c[2]) or 0, redis.call('ZCARD', LEASE),
   redis.call('SCARD', ACTIVE), redis.call('ZCOUNT', READY, '-inf', NOW),
   tonumber(c[3]) or 0, tonumber(c[4]) or 0}
 `)
+
+// saveRobotsScript stores a robots.txt outcome (SaveRobots) within the
+// crawl's budget for them. ARGV[6] authority, ARGV[7] the outcome (” to
+// only remove the authority's), ARGV[8] its TTL (µs), ARGV[9] the budget
+// (bytes), ARGV[10] the overhead charged per entry besides its data and
+// three copies of its authority. The index rx (ZSET authority → expiry,
+// µs) and rs (HASH authority → bytes charged) follow the r:<authority>
+// keys, and stats' robots field their total: expired entries are
+// forgotten (up to 64 per call, their keys gone already), then the
+// authority's older entry, then, while the new one would not fit, the
+// entry closest to expiring. Returns 1 if the outcome was stored.
+var saveRobotsScript = redis.NewScript(prelude + `
+local a, data, ttl, budget = ARGV[6], ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
+local RX, RS = P .. 'rx', P .. 'rs'
+local total = tonumber(redis.call('HGET', STATS, 'robots')) or 0
+local function drop(x)
+  total = total - (tonumber(redis.call('HGET', RS, x)) or 0)
+  redis.call('HDEL', RS, x)
+  redis.call('ZREM', RX, x)
+  redis.call('DEL', P .. 'r:' .. x)
+end
+for _, x in ipairs(redis.call('ZRANGEBYSCORE', RX, '-inf', NOW, 'LIMIT', 0, 64)) do drop(x) end
+drop(a)
+local size = #data + 3 * #a + tonumber(ARGV[10])
+local stored = 0
+if #data > 0 and size <= budget then
+  while total + size > budget do
+    local x = redis.call('ZRANGE', RX, 0, 0)
+    if #x == 0 then break end
+    drop(x[1])
+  end
+  redis.call('SET', P .. 'r:' .. a, data, 'PX', math.max(1, math.floor(ttl / 1000)))
+  redis.call('ZADD', RX, NOW + ttl, a)
+  redis.call('HSET', RS, a, size)
+  total = total + size
+  stored = 1
+end
+redis.call('HSET', STATS, 'robots', math.max(total, 0))
+return stored
+`)
