@@ -171,9 +171,13 @@
 // GCRA state, had nothing been lost, would be a full bucket, which the
 // rolled-back state is too (its tat is no later); from then on both agree.
 // The quarantine does not restore a Block or SetInterval lost with the
-// tail (a host may then be paced by the configured rate until it is set
-// again), nor bound the fetches of lost claims still in flight against
-// PerHostConcurrency. The same script moves every heartbeat and lease
+// tail: each node keeps its latest ones per host of the last few seconds
+// and, when it notices the restart, makes again those it made from 5 s
+// before the old Redis's last reply on (the crawler sets them only when
+// they change, so a lost one would stay lost). Nor does it bound the
+// fetches of lost claims still in flight against PerHostConcurrency: those
+// leases are gone, and their items may be handed out again at once. The
+// same script moves every heartbeat and lease
 // expiry forward by the time since the latest heartbeat, so that the
 // downtime neither makes live nodes look dead (their leases handed back
 // at once) nor expires leases. Each node warns (Options.Warn) when it sees
@@ -355,7 +359,14 @@ type Frontier struct {
 
 	runMu   sync.Mutex
 	runID   string              // the run id of the Redis process last seen
+	runAt   time.Time           // when a reply last came from it
 	pastRun map[string]struct{} // run ids seen before runID: a late reply from one is no restart
+
+	// ctls are this node's latest SetInterval and Block (or Unblock) per
+	// host of the last ctlKeep, to make again after a Redis rollback.
+	ctlMu    sync.Mutex
+	ctls     map[string]*hostCtl
+	ctlPrune time.Time
 
 	// wake is closed, and replaced, when this node queued or finished work,
 	// so that sleeping Gets and Joins look again at once.
@@ -532,6 +543,7 @@ func newFrontier(rdb redis.UniversalClient, own bool, opts Options) *Frontier {
 		clears:   make(map[string]struct{}),
 		held:     make(map[uint64]struct{}),
 		pastRun:  make(map[string]struct{}),
+		ctls:     make(map[string]*hostCtl),
 		beatDone: make(chan struct{}),
 		noBeat:   make(chan struct{}),
 		ackKick:  make(chan struct{}, 1),
@@ -587,6 +599,7 @@ func (f *Frontier) open(ctx context.Context, opts Options) error {
 		return fmt.Errorf("redisq: node id %s is in use by a live node of crawl %s (heartbeat %v ago); use another node id",
 			f.node, f.crawl, time.Duration(age)*time.Microsecond)
 	}
+	f.runAt = time.Now()
 	if f.runID, _ = r[2].(string); f.runID == "" {
 		f.addWarn("redis: scripts cannot read INFO server's run_id (an ACL without +info?): a Redis restart or failover will not be noticed, and a host's clock rolled back with the AOF's last second may let it be hit early; allow INFO")
 	}
@@ -1115,7 +1128,7 @@ func (f *Frontier) noteRun(run string) {
 		return
 	}
 	f.runMu.Lock()
-	old := f.runID
+	old, oldAt := f.runID, f.runAt
 	_, past := f.pastRun[run]
 	changed := old != "" && old != run && !past
 	if changed {
@@ -1125,9 +1138,14 @@ func (f *Frontier) noteRun(run string) {
 		f.known.reset()
 	}
 	if !past {
-		f.runID = run
+		f.runID, f.runAt = run, time.Now()
 	}
 	f.runMu.Unlock()
+	if changed {
+		// The writes lost came after the old process's last reply, less
+		// what its AOF had not written yet.
+		f.replayControls(oldAt.Add(-ctlKeep))
+	}
 	if changed && f.warn != nil {
 		f.warn(fmt.Sprintf("redis restarted or failed over (run id %.8s…, was %.8s…): the crawl's last second of writes may be lost; claims pause for the longest host interval (at most 60s) so that no host is hit early, and this node's cache of seen URLs is dropped", run, old))
 	}
@@ -1499,6 +1517,8 @@ func (f *Frontier) SetInterval(host string, d time.Duration) {
 	}
 	for cur := f.maxIV.Load(); us > cur && !f.maxIV.CompareAndSwap(cur, us); cur = f.maxIV.Load() {
 	}
+	now := time.Now()
+	f.remember(host, now, func(c *hostCtl) { c.ivAt, c.iv = now, d })
 	f.control("set interval", intervalScript, host, us)
 }
 
@@ -1511,13 +1531,107 @@ func (f *Frontier) Block(host string, until time.Time) {
 	if d <= 0 {
 		return
 	}
+	now := time.Now()
+	f.remember(host, now, func(c *hostCtl) {
+		if c.blockAt.IsZero() || c.until.IsZero() || until.After(c.until) {
+			c.until = until // the longest block since the last Unblock
+		}
+		c.blockAt = now
+	})
 	f.control("block", blockScript, host, (d + time.Microsecond - 1).Microseconds())
 }
 
 // Unblock lifts any block on host at once, for every node. Errors go to
 // Err.
 func (f *Frontier) Unblock(host string) {
+	now := time.Now()
+	f.remember(host, now, func(c *hostCtl) { c.blockAt, c.until = now, time.Time{} })
 	f.control("unblock", unblockScript, host)
+}
+
+// ctlKeep is how long before Redis's last reply a SetInterval or Block
+// may have been made and still be lost with the AOF's tail (appendfsync
+// everysec holds writes back for up to 2 s when the disk lags).
+const ctlKeep = 5 * time.Second
+
+// hostCtl is the latest SetInterval and Block (or Unblock) this node made
+// for one host, and when.
+type hostCtl struct {
+	ivAt    time.Time // zero if none kept
+	iv      time.Duration
+	blockAt time.Time // zero if none kept
+	until   time.Time // zero for an Unblock
+}
+
+// remember keeps a SetInterval (iv) or a Block or Unblock (block) for
+// replayControls, and forgets, at most once a second, those older than
+// ctlKeep before Redis's last reply: a rollback cannot have lost them.
+func (f *Frontier) remember(host string, now time.Time, set func(*hostCtl)) {
+	f.runMu.Lock()
+	cut, noticed := f.runAt.Add(-ctlKeep), f.runID != ""
+	f.runMu.Unlock()
+	if !noticed {
+		return // restarts go unnoticed (Open warned): nothing would be replayed
+	}
+	f.ctlMu.Lock()
+	defer f.ctlMu.Unlock()
+	c := f.ctls[host]
+	if c == nil {
+		c = &hostCtl{}
+		f.ctls[host] = c
+	}
+	set(c)
+	if now.Sub(f.ctlPrune) < time.Second {
+		return
+	}
+	f.ctlPrune = now
+	for h, c := range f.ctls {
+		if c.ivAt.Before(cut) {
+			c.ivAt = time.Time{}
+		}
+		if c.blockAt.Before(cut) {
+			c.blockAt = time.Time{}
+		}
+		if c.ivAt.IsZero() && c.blockAt.IsZero() {
+			delete(f.ctls, h)
+		}
+	}
+}
+
+// replayControls makes again the SetIntervals and Blocks (or Unblocks)
+// this node made since from, after a Redis rollback that may have lost
+// them: the crawler sets a host's Crawl-delay or autothrottle interval
+// only when it changes, and a Retry-After once, so a lost one would stay
+// lost. Each is idempotent (a Block never shortens; one already past is
+// skipped).
+func (f *Frontier) replayControls(from time.Time) {
+	f.ctlMu.Lock()
+	var ivs, blocks []string
+	for h, c := range f.ctls {
+		if !c.ivAt.IsZero() && !c.ivAt.Before(from) {
+			ivs = append(ivs, h)
+		}
+		if !c.blockAt.IsZero() && !c.blockAt.Before(from) {
+			blocks = append(blocks, h)
+		}
+	}
+	f.ctlMu.Unlock()
+	for _, h := range ivs {
+		f.ctlMu.Lock()
+		iv := f.ctls[h].iv
+		f.ctlMu.Unlock()
+		f.SetInterval(h, iv)
+	}
+	for _, h := range blocks {
+		f.ctlMu.Lock()
+		until := f.ctls[h].until
+		f.ctlMu.Unlock()
+		if until.IsZero() {
+			f.Unblock(h)
+		} else {
+			f.Block(h, until)
+		}
+	}
 }
 
 // control runs one of the host-setting scripts, retried (they are

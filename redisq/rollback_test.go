@@ -146,3 +146,63 @@ func TestSeenCacheDropWins(t *testing.T) {
 		t.Fatal("an answer after the drop was not cached")
 	}
 }
+
+// A Crawl-delay interval and a Retry-After block set just before Redis
+// crashed, and lost with its AOF's tail, are set again by the node that
+// set them once it notices the restart: the crawler sets them only when
+// they change, so they would stay lost, and the host be hit at the
+// configured rate.
+func TestRollbackRestoresControls(t *testing.T) {
+	s := startRedis(t, persistent...)
+	noticed := make(chan struct{}, 1)
+	a := openNode(t, s, "controls", func(o *Options) {
+		o.Heartbeat, o.DeadAfter = 100*time.Millisecond, time.Hour
+		o.Warn = func(w string) {
+			if strings.Contains(w, "redis restarted") {
+				select {
+				case noticed <- struct{}{}:
+				default:
+				}
+			}
+		}
+	})
+	aofCheckpoint(t, s)
+	aof, keep := aofTail(t, s.rs.Dir)
+	until := time.Now().Add(time.Hour)
+	a.SetInterval("slow", 1500*time.Millisecond)
+	a.Block("busy", until)
+	a.SetInterval("old", time.Second)
+	a.SetInterval("old", 0) // cleared again: stays cleared
+	if err := a.Err(); err != nil {
+		t.Fatal(err)
+	}
+	s.rs.Kill(t)
+	if err := os.Truncate(aof, keep); err != nil {
+		t.Fatal(err)
+	}
+	s.rs.Restart(t)
+	ctx := ctxT(t, 30*time.Second)
+	const p = "cd:{c:controls}:"
+	if n, _ := s.rdb.Exists(ctx, p+"h:slow", p+"h:busy").Result(); n != 0 {
+		t.Fatalf("%d of the hosts' states survived the cut AOF; the test needs them lost", n)
+	}
+	select {
+	case <-noticed:
+	case <-ctx.Done():
+		t.Fatal("the restart was not noticed within 30s")
+	}
+	if iv, _ := s.rdb.HGet(ctx, p+"h:slow", "iv").Int64(); iv != 1_500_000 {
+		t.Errorf("slow's interval after the rollback: %dµs; want 1500000", iv)
+	}
+	bu, _ := s.rdb.HGet(ctx, p+"h:busy", "bu").Int64()
+	now, _ := s.rdb.Time(ctx).Result()
+	if left := time.Duration(bu-now.UnixMicro()) * time.Microsecond; left < 59*time.Minute || left > time.Hour {
+		t.Errorf("busy's block after the rollback ends in %v; want about an hour", left)
+	}
+	if n, _ := s.rdb.HExists(ctx, p+"h:old", "iv").Result(); n {
+		t.Error("a cleared interval was set again")
+	}
+	if err := a.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
