@@ -48,7 +48,8 @@
 // (Close), join and init (Open), stats (Stats and Join), saverobots
 // (SaveRobots: robots.txt outcomes, in keys that expire with them, within
 // a memory budget). Two reads and one count need no script: LoadRobots
-// (GET and PTTL) and HostFailed's count (HINCRBY; acks clear it). Every time is Redis's TIME read inside the
+// (GET and PTTL) and HostFailed's count (HINCRBY; acks clear it). Every
+// time is Redis's TIME read inside the
 // script; a node's clock is only used to sleep the wait a claim
 // returns, and to turn Block's until into a duration. Claim, heartbeat
 // and join also read INFO server's run_id, to notice a restart (below).
@@ -335,25 +336,26 @@ type Options struct {
 // and is safe for concurrent use. It runs two goroutines until Close: the
 // heartbeat, and the loop that sends acks no claim carried.
 type Frontier struct {
-	rdb       redis.UniversalClient
-	own       bool // rdb was built by Open, so Close closes it
-	crawl     string
-	node      string
-	epoch     string
-	prefix    string
-	keys      []string // KEYS of every script (see scripts.go); never modified
-	pol       []any    // ARGV[3:6]: T µs, burst, in-flight cap
-	t         float64  // the configured interval, µs; 0 for an unlimited rate
-	leaseUS   int64
-	deadUS    int64
-	beat      time.Duration
-	retryFor  time.Duration
-	putKeep   int64 // µs a Put's token is kept
+	rdb      redis.UniversalClient
+	own      bool // rdb was built by Open, so Close closes it
+	crawl    string
+	node     string
+	epoch    string
+	prefix   string
+	keys     []string // KEYS of every script (see scripts.go); never modified
+	pol      []any    // ARGV[3:6]: T µs, burst, in-flight cap
+	t        float64  // the configured interval, µs; 0 for an unlimited rate
+	leaseUS  int64
+	deadUS   int64
+	beat     time.Duration
+	retryFor time.Duration
+	putKeep  int64 // µs a Put's token is kept
+	warns    []string
+	warn     func(string)
+	onClaim  func(queue.Item, int64)
+	ackWait  time.Duration // how long a Done's ack waits for a claim to carry it
+
 	robotsMem int64 // bytes the shared robots.txt outcomes may take
-	warns     []string
-	warn      func(string)
-	onClaim   func(queue.Item, int64)
-	ackWait   time.Duration // how long a Done's ack waits for a claim to carry it
 
 	maxIV atomic.Int64 // the longest interval SetInterval set on this node, µs
 
