@@ -97,10 +97,11 @@ func TestClaimCarriesAcks(t *testing.T) {
 // item the other node holds.
 func TestBufferedStaleAck(t *testing.T) {
 	s := startRedis(t)
-	short := func(o *Options) { o.LeaseTTL = 200 * time.Millisecond; o.ackWait = time.Hour }
+	short := func(o *Options) { o.LeaseTTL = 200 * time.Millisecond; o.ackWait = time.Hour; o.DeadAfter = time.Hour }
 	a, b := openNode(t, s, "ackstale", short), openNode(t, s, "ackstale", short)
 	mustAdd(t, a, item("h", 0), 0, queue.Added)
 	x := mustGet(t, a)
+	stopRenewal(a)     // x's lease is no longer renewed
 	y := mustGet(t, b) // after x's lease expired
 	if y.URL != x.URL || y.ID == x.ID {
 		t.Fatalf("got %+v after %+v", y, x)

@@ -24,17 +24,19 @@
 //	P h:<host>      HASH tat (GCRA), last (last start), iv (SetInterval), bu (block
 //	                until), inf (in flight); expires once it no longer matters
 //	P lease         ZSET lease id → expiry (µs); ids are random, drawn by the claiming node
-//	P leased        HASH lease id → node "\n" host "\n" item
+//	P leased        HASH lease id → node "\n" host "\n" "@" claim time (µs) "\n" item
 //	P l:<node>      SET of the node's lease ids, to reap a dead node at once
 //	P puts          ZSET token of a recent Put → when it may be forgotten (µs)
 //	P s:<b>         seen set bucket b (0…65535, the top 16 bits of the URL's
 //	                seen.Fingerprint): a SET of the low 48 bits as integers, an intset
 //	P stats         HASH pending (queued + leased), admitted (the budget count behind
-//	                Add's limit), seen, done, stale, requeued, restarts
+//	                Add's limit), seen, done, stale, requeued, restarts, robots (bytes of r: keys)
 //	P hc            HASH host → items admitted with a hostLimit (AddCapped, AddBatch)
 //	P hf            HASH host → failed requests in a row, by all nodes (HostFailed; an ack
 //	                after HostSucceeded clears it)
-//	P r:<authority> STRING a robots.txt outcome (SaveRobots), expiring with it
+//	P r:<authority> STRING a robots.txt outcome (SaveRobots), expiring with it (24 h at most)
+//	P rx            ZSET authority → when its r: key expires (µs), to bound them all
+//	P rs            HASH authority → bytes its r: key is charged; stats' robots field is their sum
 //
 // # Scripts
 //
@@ -42,12 +44,12 @@
 // add (Add, AddCapped and AddBatch: a page's links in one call), put
 // (Put), claim (Get, carrying the node's acks), ack (a batch of acks:
 // Finish, and the Dones no claim carried), interval, block, unblock,
-// heartbeat (with the dead-node reaper), release (Close), handback
-// (Release), join and init
-// (Open), stats (Stats and Join). Two kinds of state need no script:
-// robots.txt outcomes, which SaveRobots and LoadRobots keep in plain keys
-// that expire with them (SET PX; GET and PTTL), and HostFailed's count
-// (HINCRBY; acks clear it). Every time is Redis's TIME read inside the
+// heartbeat (with the lease renewal and the dead-node reaper), release
+// (Close), handback (Release), join and init (Open), stats (Stats and
+// Join), saverobots (SaveRobots: robots.txt outcomes, in keys that expire
+// with them, within a memory budget). Two reads and one count need no
+// script: LoadRobots (GET and PTTL) and HostFailed's count (HINCRBY; acks
+// clear it). Every time is Redis's TIME read inside the
 // script; a node's clock is only used to sleep the wait a claim
 // returns, and to turn Block's until into a duration. Claim, heartbeat
 // and join also read INFO server's run_id, to notice a restart (below).
@@ -87,16 +89,22 @@
 //
 // # Leases and failures
 //
-// Get leases an item: the lease id is set in Item.ID and Done acks it. A
-// lease expires after Options.LeaseTTL; a node whose heartbeat (every
-// Options.Heartbeat) is older than Options.DeadAfter has all its leases
-// handed back at once by any other node's heartbeat. Handed-back items go
-// to the front of their host's list in their original order (by lease
-// expiry: exact for the leases of nodes with the same LeaseTTL). The Done of a
-// lease handed back is stale: counted (Stale), with no effect, since the
-// item is unfinished again. So a page may be fetched twice after a node
-// dies or stalls, never lost. Close sends this node's pending acks, then
-// hands its other leases back at once.
+// Get leases an item: the lease id is set in Item.ID and Done acks it.
+// While the node holds it (until Done or Finish), every heartbeat renews
+// it to expire Options.LeaseTTL later, so a fetch, a robots.txt wait or
+// a retry may take however long it takes without another node being
+// handed the item or exceeding the host's in-flight cap. A lease the node
+// stopped renewing expires LeaseTTL after the last renewal: the node
+// died or lost Redis, or its Done was lost with a Redis rollback. The
+// node beats every Options.Heartbeat, or more often if LeaseTTL/LeaseBeats is
+// shorter. A node whose heartbeat is older than Options.DeadAfter has all
+// its leases handed back at once by any other node's heartbeat.
+// Handed-back items go to the front of their host's list in their original
+// order (by claim time, kept with the lease). The Done of a lease handed
+// back is stale: counted (Stale), with no effect, since the item is
+// unfinished again. So a page may be fetched twice after a node dies or
+// is cut off from Redis, never lost. Close sends this node's pending acks,
+// then hands its other leases back at once.
 //
 // # Acks
 //
@@ -135,14 +143,19 @@
 //     time; the Done of the first lease finds no lease (stale). Lease ids
 //     are random, so an id lost with the tail is not handed out again to
 //     another item.
-//   - A lost Done: the lease is back, held by a node that finished it; it
-//     expires after LeaseTTL and its item is handed out again. So pages
+//   - A lost Done: the lease is back, held by a node that finished it; that
+//     node no longer renews it, so it expires after LeaseTTL and its item
+//     is handed out again. So pages
 //     fetched twice are at most those claimed or done in the lost second,
 //     plus the leases in flight.
 //   - A lost Add: the URL is neither seen nor queued; but the Done of the
 //     page it was found on came later, so it is lost too, and that page is
 //     fetched again and finds the URL again (the crawler Adds a page's
-//     links before its Done).
+//     links before its Done). Nodes had cached the URL as seen (see Add):
+//     each drops its whole cache when it notices the restart, at its next
+//     claim or heartbeat, and a claim notices it before it hands out the
+//     item, so the node fetching that page again admits its links anew.
+//     An Add answered before the drop is not cached after it.
 //   - A host's clock (GCRA tat, last start, Crawl-delay interval, block)
 //     goes back to what it was before the lost claims, which were real
 //     starts: the host could be started again at once, too early.
@@ -159,9 +172,13 @@
 // GCRA state, had nothing been lost, would be a full bucket, which the
 // rolled-back state is too (its tat is no later); from then on both agree.
 // The quarantine does not restore a Block or SetInterval lost with the
-// tail (a host may then be paced by the configured rate until it is set
-// again), nor bound the fetches of lost claims still in flight against
-// PerHostConcurrency. The same script moves every heartbeat and lease
+// tail: each node keeps its latest ones per host of the last few seconds
+// and, when it notices the restart, makes again those it made from 5 s
+// before the old Redis's last reply on (the crawler sets them only when
+// they change, so a lost one would stay lost). Nor does it bound the
+// fetches of lost claims still in flight against PerHostConcurrency: those
+// leases are gone, and their items may be handed out again at once. The
+// same script moves every heartbeat and lease
 // expiry forward by the time since the latest heartbeat, so that the
 // downtime neither makes live nodes look dead (their leases handed back
 // at once) nor expires leases. Each node warns (Options.Warn) when it sees
@@ -238,6 +255,12 @@ const (
 	DefaultRetryFor  = 30 * time.Second
 )
 
+// LeaseBeats is how many heartbeats, at least, fall within one LeaseTTL:
+// the node beats every Heartbeat or LeaseTTL/LeaseBeats, whichever is
+// shorter, so that a held lease, renewed at every beat, survives two
+// missed ones.
+const LeaseBeats = 3
+
 const (
 	maxWait     = 250 * time.Millisecond // longest sleep of a Get between claims
 	joinPoll    = 100 * time.Millisecond // Join's polling period
@@ -275,12 +298,17 @@ type Options struct {
 	// as in queue.Config (the other fields are ignored).
 	Config queue.Config
 
-	// LeaseTTL is how long an item handed out by Get may stay not Done
-	// before it is handed out again; default DefaultLeaseTTL. Make it
-	// longer than the longest fetch and parse.
+	// LeaseTTL is how long a lease outlives its node's last renewal:
+	// every heartbeat renews the leases of the items Get returned and
+	// Done (or Finish) has not finished, however long their fetch takes,
+	// so a lease expires only when its node stops renewing it (it died,
+	// lost Redis, or its Done was lost with a Redis rollback); default
+	// DefaultLeaseTTL. The node beats at least LeaseBeats times per
+	// LeaseTTL, so that a lease outlives two missed beats.
 	LeaseTTL time.Duration
-	// Heartbeat is how often the node tells Redis it lives; default
-	// DefaultHeartbeat.
+	// Heartbeat is how often the node tells Redis it lives (and renews
+	// its leases); default DefaultHeartbeat, and more often if LeaseTTL
+	// asks (see LeaseBeats).
 	Heartbeat time.Duration
 	// DeadAfter is how long a node may be silent before any other node
 	// hands its leases back; default DefaultDeadAfter.
@@ -290,6 +318,11 @@ type Options struct {
 	// ErrUnavailable; default DefaultRetryFor. Make it longer than a Redis
 	// restart (with its AOF load) takes.
 	RetryFor time.Duration
+
+	// RobotsMemory bounds, roughly, the bytes the crawl's shared
+	// robots.txt outcomes take in Redis (see SaveRobots); default
+	// DefaultRobotsMemory.
+	RobotsMemory int64
 
 	// Warn, if set, is called with each warning Open finds (also kept in
 	// Warnings), and later, from the heartbeat or a Get, when the node
@@ -327,10 +360,20 @@ type Frontier struct {
 	onClaim  func(queue.Item, int64)
 	ackWait  time.Duration // how long a Done's ack waits for a claim to carry it
 
+	robotsMem int64 // bytes the shared robots.txt outcomes may take
+
 	maxIV atomic.Int64 // the longest interval SetInterval set on this node, µs
 
-	runMu sync.Mutex
-	runID string // the run id of the Redis process last seen
+	runMu   sync.Mutex
+	runID   string              // the run id of the Redis process last seen
+	runAt   time.Time           // when a reply last came from it
+	pastRun map[string]struct{} // run ids seen before runID: a late reply from one is no restart
+
+	// ctls are this node's latest SetInterval and Block (or Unblock) per
+	// host of the last ctlKeep, to make again after a Redis rollback.
+	ctlMu    sync.Mutex
+	ctls     map[string]*hostCtl
+	ctlPrune time.Time
 
 	// wake is closed, and replaced, when this node queued or finished work,
 	// so that sleeping Gets and Joins look again at once.
@@ -355,6 +398,11 @@ type Frontier struct {
 
 	lost  atomic.Bool
 	stale atomic.Int64
+
+	// held are the ids of the leases Get returned that Done or Finish
+	// has not finished: the heartbeat renews them.
+	heldMu sync.Mutex
+	held   map[uint64]struct{}
 
 	known *seenCache // URLs this node learnt are in the seen set; Add answers Duplicate for them without Redis
 
@@ -491,7 +539,7 @@ func newFrontier(rdb redis.UniversalClient, own bool, opts Options) *Frontier {
 		keys:     []string{p + "meta", p + "ready", p + "active", p + "stats", p + "lease", p + "leased", p + "nodes", p + "puts"},
 		leaseUS:  durOr(opts.LeaseTTL, DefaultLeaseTTL).Microseconds(),
 		deadUS:   durOr(opts.DeadAfter, DefaultDeadAfter).Microseconds(),
-		beat:     durOr(opts.Heartbeat, DefaultHeartbeat),
+		beat:     max(min(durOr(opts.Heartbeat, DefaultHeartbeat), durOr(opts.LeaseTTL, DefaultLeaseTTL)/LeaseBeats), time.Millisecond),
 		retryFor: durOr(opts.RetryFor, DefaultRetryFor),
 		warn:     opts.Warn,
 		onClaim:  opts.onClaim,
@@ -500,6 +548,9 @@ func newFrontier(rdb redis.UniversalClient, own bool, opts Options) *Frontier {
 		turn:     make(chan struct{}, 1),
 		known:    newSeenCache(),
 		clears:   make(map[string]struct{}),
+		held:     make(map[uint64]struct{}),
+		pastRun:  make(map[string]struct{}),
+		ctls:     make(map[string]*hostCtl),
 		beatDone: make(chan struct{}),
 		noBeat:   make(chan struct{}),
 		ackKick:  make(chan struct{}, 1),
@@ -511,6 +562,10 @@ func newFrontier(rdb redis.UniversalClient, own bool, opts Options) *Frontier {
 	}
 	f.pol = []any{strconv.FormatFloat(f.t, 'f', -1, 64), max(opts.Config.Burst, 1), max(opts.Config.PerHostConcurrency, 1)}
 	f.putKeep = max(putKeep, 2*f.retryFor).Microseconds()
+	f.robotsMem = opts.RobotsMemory
+	if f.robotsMem <= 0 {
+		f.robotsMem = DefaultRobotsMemory
+	}
 	return f
 }
 
@@ -551,6 +606,7 @@ func (f *Frontier) open(ctx context.Context, opts Options) error {
 		return fmt.Errorf("redisq: node id %s is in use by a live node of crawl %s (heartbeat %v ago); use another node id",
 			f.node, f.crawl, time.Duration(age)*time.Microsecond)
 	}
+	f.runAt = time.Now()
 	if f.runID, _ = r[2].(string); f.runID == "" {
 		f.addWarn("redis: scripts cannot read INFO server's run_id (an ACL without +info?): a Redis restart or failover will not be noticed, and a host's clock rolled back with the AOF's last second may let it be hit early; allow INFO")
 	}
@@ -873,6 +929,7 @@ func (f *Frontier) AddBatch(ctx context.Context, items []queue.Item, limit, host
 	added := false
 	for len(todo) > 0 {
 		n := min(len(todo), addBatchMax)
+		gen := f.known.generation()
 		var res []any
 		err := f.retry(ctx, transient, func() error {
 			var err error
@@ -898,9 +955,9 @@ func (f *Frontier) AddBatch(ctx context.Context, items []queue.Item, limit, host
 			switch queue.Admission(a) {
 			case queue.Added:
 				added = true
-				f.known.add(todo[j].fp)
+				f.known.addIf(gen, todo[j].fp)
 			case queue.Duplicate:
-				f.known.add(todo[j].fp)
+				f.known.addIf(gen, todo[j].fp)
 			}
 		}
 		todo, args = todo[n:], args[4*n:]
@@ -1009,9 +1066,17 @@ func (f *Frontier) Get(ctx context.Context) (queue.Item, error) {
 		kind, _ := res[0].(int64)
 		res = append(res[:1:1], res[2:]...) // the claim's own reply, as before acks were carried
 		switch {
-		case kind == 1 && len(res) == 4:
+		case kind == 1 && len(res) >= 4:
 			host, _ := res[1].(string)
 			rec, _ := res[2].(string)
+			if len(res) > 4 {
+				// Before the item is returned: links its page yields are
+				// then admitted against this Redis, not against a cache
+				// of seen URLs a rollback emptied.
+				run, _ := res[4].(string)
+				f.noteRun(run)
+			}
+			f.hold(id)
 			it, err := decode(rec, host, id)
 			if err != nil {
 				// Finish the lease so the bad record does not come back for ever.
@@ -1061,18 +1126,63 @@ func randomToken() string {
 }
 
 // noteRun records the run id of the Redis process a claim or heartbeat
-// ran on, and warns when it changed: Redis restarted or failed over.
+// ran on. When it changed (Redis restarted or failed over) it drops the
+// node's cache of URLs known to be seen, since the Adds of the writes the
+// restart lost are undone, and warns. A late reply from a Redis process
+// seen before is no restart.
 func (f *Frontier) noteRun(run string) {
 	if run == "" {
 		return
 	}
 	f.runMu.Lock()
-	old := f.runID
-	f.runID = run
-	f.runMu.Unlock()
-	if old != "" && old != run && f.warn != nil {
-		f.warn(fmt.Sprintf("redis restarted or failed over (run id %.8s…, was %.8s…): the crawl's last second of writes may be lost; claims pause for the longest host interval (at most 60s) so that no host is hit early", run, old))
+	old, oldAt := f.runID, f.runAt
+	_, past := f.pastRun[run]
+	changed := old != "" && old != run && !past
+	if changed {
+		f.pastRun[old] = struct{}{}
+		// Dropped under runMu, so that no Add's answer from the old
+		// process lands in the cache after the drop (see seenCache).
+		f.known.reset()
 	}
+	if !past {
+		f.runID, f.runAt = run, time.Now()
+	}
+	f.runMu.Unlock()
+	if changed {
+		// The writes lost came after the old process's last reply, less
+		// what its AOF had not written yet.
+		f.replayControls(oldAt.Add(-ctlKeep))
+	}
+	if changed && f.warn != nil {
+		f.warn(fmt.Sprintf("redis restarted or failed over (run id %.8s…, was %.8s…): the crawl's last second of writes may be lost; claims pause for the longest host interval (at most 60s) so that no host is hit early, and this node's cache of seen URLs is dropped", run, old))
+	}
+}
+
+// hold records that this node holds lease id, for the heartbeat to renew.
+func (f *Frontier) hold(id uint64) {
+	f.heldMu.Lock()
+	f.held[id] = struct{}{}
+	f.heldMu.Unlock()
+}
+
+// unhold stops renewing lease id: its item is finished or handed back, or
+// will be once the ack is sent. A method that hands an item back must
+// call it too, or the lease is renewed (uselessly) until Close.
+func (f *Frontier) unhold(id uint64) {
+	f.heldMu.Lock()
+	delete(f.held, id)
+	f.heldMu.Unlock()
+}
+
+// heldIDs returns the leases this node holds, as heartbeat arguments.
+func (f *Frontier) heldIDs() []any {
+	f.heldMu.Lock()
+	defer f.heldMu.Unlock()
+	ids := make([]any, 0, len(f.held))
+	for id := range f.held {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // Done finishes an item returned by Get: it frees one in-flight slot of its
@@ -1091,6 +1201,7 @@ func (f *Frontier) Done(it queue.Item) {
 	if it.ID == 0 {
 		panic("redisq: Done of an item Get did not return (ID 0), host " + it.Host)
 	}
+	f.unhold(it.ID)
 	f.ackMu.Lock()
 	if f.closing {
 		f.ackMu.Unlock()
@@ -1112,13 +1223,16 @@ func (f *Frontier) Done(it queue.Item) {
 // crawl stopped before): the item goes back to the front of its host's list
 // for any node to claim, and stays pending, so Join still waits for it. Only
 // it.ID is read. Release never acks: if its call fails (after RetryFor) the
-// error is kept for Err, and the lease is handed back by Close, or by
-// expiring after LeaseTTL. After Close it does nothing, Close having handed
+// error is kept for Err, and the lease, no longer renewed, is handed back
+// by Close or expires after LeaseTTL. After Close it does nothing, Close having handed
 // the lease back. It panics on an item with ID 0, which Get never returns.
 func (f *Frontier) Release(it queue.Item) {
 	if it.ID == 0 {
 		panic("redisq: Release of an item Get did not return (ID 0), host " + it.Host)
 	}
+	// Not renewed any more: if the hand-back below fails, the lease
+	// expires and the item is claimed again.
+	f.unhold(it.ID)
 	f.ackMu.Lock()
 	closing := f.closing
 	f.ackMu.Unlock()
@@ -1148,6 +1262,7 @@ func (f *Frontier) Finish(ctx context.Context, it queue.Item) error {
 		}
 		return err
 	}
+	f.unhold(it.ID)
 	own := pendingAck{id: it.ID, host: it.Host, url: it.URL, clear: f.takeClear(it.Host)}
 	for {
 		taken := f.takeAcks()
@@ -1443,6 +1558,8 @@ func (f *Frontier) SetInterval(host string, d time.Duration) {
 	}
 	for cur := f.maxIV.Load(); us > cur && !f.maxIV.CompareAndSwap(cur, us); cur = f.maxIV.Load() {
 	}
+	now := time.Now()
+	f.remember(host, now, func(c *hostCtl) { c.ivAt, c.iv = now, d })
 	f.control("set interval", intervalScript, host, us)
 }
 
@@ -1455,13 +1572,107 @@ func (f *Frontier) Block(host string, until time.Time) {
 	if d <= 0 {
 		return
 	}
+	now := time.Now()
+	f.remember(host, now, func(c *hostCtl) {
+		if c.blockAt.IsZero() || c.until.IsZero() || until.After(c.until) {
+			c.until = until // the longest block since the last Unblock
+		}
+		c.blockAt = now
+	})
 	f.control("block", blockScript, host, (d + time.Microsecond - 1).Microseconds())
 }
 
 // Unblock lifts any block on host at once, for every node. Errors go to
 // Err.
 func (f *Frontier) Unblock(host string) {
+	now := time.Now()
+	f.remember(host, now, func(c *hostCtl) { c.blockAt, c.until = now, time.Time{} })
 	f.control("unblock", unblockScript, host)
+}
+
+// ctlKeep is how long before Redis's last reply a SetInterval or Block
+// may have been made and still be lost with the AOF's tail (appendfsync
+// everysec holds writes back for up to 2 s when the disk lags).
+const ctlKeep = 5 * time.Second
+
+// hostCtl is the latest SetInterval and Block (or Unblock) this node made
+// for one host, and when.
+type hostCtl struct {
+	ivAt    time.Time // zero if none kept
+	iv      time.Duration
+	blockAt time.Time // zero if none kept
+	until   time.Time // zero for an Unblock
+}
+
+// remember keeps a SetInterval (iv) or a Block or Unblock (block) for
+// replayControls, and forgets, at most once a second, those older than
+// ctlKeep before Redis's last reply: a rollback cannot have lost them.
+func (f *Frontier) remember(host string, now time.Time, set func(*hostCtl)) {
+	f.runMu.Lock()
+	cut, noticed := f.runAt.Add(-ctlKeep), f.runID != ""
+	f.runMu.Unlock()
+	if !noticed {
+		return // restarts go unnoticed (Open warned): nothing would be replayed
+	}
+	f.ctlMu.Lock()
+	defer f.ctlMu.Unlock()
+	c := f.ctls[host]
+	if c == nil {
+		c = &hostCtl{}
+		f.ctls[host] = c
+	}
+	set(c)
+	if now.Sub(f.ctlPrune) < time.Second {
+		return
+	}
+	f.ctlPrune = now
+	for h, c := range f.ctls {
+		if c.ivAt.Before(cut) {
+			c.ivAt = time.Time{}
+		}
+		if c.blockAt.Before(cut) {
+			c.blockAt = time.Time{}
+		}
+		if c.ivAt.IsZero() && c.blockAt.IsZero() {
+			delete(f.ctls, h)
+		}
+	}
+}
+
+// replayControls makes again the SetIntervals and Blocks (or Unblocks)
+// this node made since from, after a Redis rollback that may have lost
+// them: the crawler sets a host's Crawl-delay or autothrottle interval
+// only when it changes, and a Retry-After once, so a lost one would stay
+// lost. Each is idempotent (a Block never shortens; one already past is
+// skipped).
+func (f *Frontier) replayControls(from time.Time) {
+	f.ctlMu.Lock()
+	var ivs, blocks []string
+	for h, c := range f.ctls {
+		if !c.ivAt.IsZero() && !c.ivAt.Before(from) {
+			ivs = append(ivs, h)
+		}
+		if !c.blockAt.IsZero() && !c.blockAt.Before(from) {
+			blocks = append(blocks, h)
+		}
+	}
+	f.ctlMu.Unlock()
+	for _, h := range ivs {
+		f.ctlMu.Lock()
+		iv := f.ctls[h].iv
+		f.ctlMu.Unlock()
+		f.SetInterval(h, iv)
+	}
+	for _, h := range blocks {
+		f.ctlMu.Lock()
+		until := f.ctls[h].until
+		f.ctlMu.Unlock()
+		if until.IsZero() {
+			f.Unblock(h)
+		} else {
+			f.Block(h, until)
+		}
+	}
 }
 
 // control runs one of the host-setting scripts, retried (they are
@@ -1507,8 +1718,8 @@ func (f *Frontier) Stats() queue.Stats {
 	}
 }
 
-// beatLoop is the heartbeat: it records that the node lives and hands back
-// the leases of dead nodes, until Close.
+// beatLoop is the heartbeat: it records that the node lives, renews the
+// leases it holds and hands back the leases of dead nodes, until Close.
 func (f *Frontier) beatLoop() {
 	defer close(f.beatDone)
 	t := time.NewTicker(f.beat)
@@ -1522,7 +1733,8 @@ func (f *Frontier) beatLoop() {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(f.ctx, min(callLimit, time.Duration(f.deadUS)*time.Microsecond/2))
-		res, err := f.run(ctx, heartbeatScript, f.node, f.deadUS, reapNodes, f.maxIV.Load()).Slice()
+		args := append([]any{f.node, f.deadUS, reapNodes, f.maxIV.Load(), f.leaseUS}, f.heldIDs()...)
+		res, err := f.run(ctx, heartbeatScript, args...).Slice()
 		cancel()
 		if err != nil {
 			// A missed beat is retried at the next tick; only a lost crawl

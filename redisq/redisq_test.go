@@ -538,10 +538,11 @@ func TestCloseHandsBack(t *testing.T) {
 // is counted and does not finish the item twice.
 func TestStaleDone(t *testing.T) {
 	s := startRedis(t)
-	short := func(o *Options) { o.LeaseTTL = 200 * time.Millisecond }
+	short := func(o *Options) { o.LeaseTTL = 200 * time.Millisecond; o.DeadAfter = time.Hour }
 	a, b := openNode(t, s, "stale", short), openNode(t, s, "stale", short)
 	mustAdd(t, a, item("h", 0), 0, queue.Added)
 	x := mustGet(t, a)
+	stopRenewal(a)     // as if a were cut off from Redis: its lease is no longer renewed
 	y := mustGet(t, b) // blocks until the lease expires; b's claim hands it back
 	if y.URL != x.URL || y.ID == x.ID {
 		t.Fatalf("got %+v after %+v", y, x)

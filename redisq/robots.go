@@ -49,16 +49,43 @@ func (f *Frontier) LoadRobots(ctx context.Context, authority string) (data []byt
 	return data, ttl, nil
 }
 
+// Bounds of the shared robots.txt outcomes.
+const (
+	// MaxRobotsEntry is the largest outcome SaveRobots shares: a larger
+	// one (a robots.txt body near the 500 KiB a crawler reads) is not
+	// stored, and each node fetches that robots.txt itself.
+	MaxRobotsEntry = 64 << 10
+	// MaxRobotsTTL is the longest an outcome is kept, whatever the ttl
+	// SaveRobots is given: every entry expires, so an idle authority's
+	// goes.
+	MaxRobotsTTL = 24 * time.Hour
+	// DefaultRobotsMemory is Options.RobotsMemory's default.
+	DefaultRobotsMemory = 64 << 20
+)
+
+// robotsOverhead is what an entry costs in Redis besides its data and
+// three copies of its authority (key, index, size): object headers and
+// the index's share, roughly.
+const robotsOverhead = 200
+
 // SaveRobots stores data as authority's robots.txt outcome for every node
-// of the crawl, for ttl (at least 1 ms), replacing what was there.
-// Transient Redis errors are retried; a repeat only stores the same again.
+// of the crawl, for ttl (at least 1 ms, at most MaxRobotsTTL), replacing
+// what was there. Sharing is bounded: an outcome larger than
+// MaxRobotsEntry is not stored (authority's older one is removed), and
+// the outcomes together take at most Options.RobotsMemory, about: to
+// make room, those closest to expiring are removed first. The check and
+// the store are one script. Transient Redis errors are retried; a repeat
+// only stores the same again.
 func (f *Frontier) SaveRobots(ctx context.Context, authority string, data []byte, ttl time.Duration) error {
 	if err := f.usable(ctx); err != nil {
 		return err
 	}
-	ttl = max(ttl, time.Millisecond)
+	ttl = min(max(ttl, time.Millisecond), MaxRobotsTTL)
+	if len(data) > MaxRobotsEntry {
+		data = nil // only remove the older outcome
+	}
 	err := f.retry(ctx, transient, func() error {
-		return f.rdb.Set(ctx, f.robotsKey(authority), data, ttl).Err()
+		return f.run(ctx, saveRobotsScript, authority, data, ttl.Microseconds(), f.robotsMem, robotsOverhead).Err()
 	})
 	if err != nil {
 		return fmt.Errorf("redisq: save robots.txt of %s: %w", authority, err)

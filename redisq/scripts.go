@@ -110,6 +110,22 @@ local function settle(host)
   end
 end
 
+-- leaseparts splits a leased value, node "\n" host "\n" ["@" claim µs
+-- "\n"] record, into node, host, record and claim time (nil in a value
+-- written before claim times were kept; a record never starts with "@").
+local function leaseparts(v)
+  local i = string.find(v, '\n', 1, true)
+  local j = string.find(v, '\n', i + 1, true)
+  local node, host, rest = string.sub(v, 1, i - 1), string.sub(v, i + 1, j - 1), string.sub(v, j + 1)
+  local at
+  if string.sub(rest, 1, 1) == '@' then
+    local k = string.find(rest, '\n', 2, true)
+    at = tonumber(string.sub(rest, 2, k - 1))
+    rest = string.sub(rest, k + 1)
+  end
+  return node, host, rest, at
+end
+
 -- unlease drops lease id and returns its node, host and item record, or
 -- nil if the lease is gone.
 local function unlease(id)
@@ -117,23 +133,25 @@ local function unlease(id)
   redis.call('ZREM', LEASE, id)
   if not v then return nil end
   redis.call('HDEL', LEASED, id)
-  local i = string.find(v, '\n', 1, true)
-  local j = string.find(v, '\n', i + 1, true)
-  local node, host = string.sub(v, 1, i - 1), string.sub(v, i + 1, j - 1)
+  local node, host, rec = leaseparts(v)
   redis.call('SREM', P .. 'l:' .. node, id)
   local inf = redis.call('HINCRBY', P .. 'h:' .. host, 'inf', -1)
   if inf < 0 then redis.call('HSET', P .. 'h:' .. host, 'inf', 0) end
-  return node, host, string.sub(v, j + 1)
+  return node, host, rec
 end
 
 -- requeue puts the items of leases ids back at the front of their hosts'
--- lists, earliest expiry (earliest handed out: a node's leases share one
--- TTL) first, so each host's FIFO order is restored; pending is unchanged
--- (the items are still unfinished).
+-- lists, earliest claimed first, so each host's FIFO order is restored
+-- (renewal moves expiries, so they do not tell the order; a lease without
+-- a claim time is placed by its expiry); pending is unchanged (the items
+-- are still unfinished).
 local function requeue(ids)
   local ls = {}
   for _, id in ipairs(ids) do
-    ls[#ls + 1] = {id, tonumber(redis.call('ZSCORE', LEASE, id)) or 0}
+    local v = redis.call('HGET', LEASED, id)
+    local at
+    if v then _, _, _, at = leaseparts(v) end
+    ls[#ls + 1] = {id, at or tonumber(redis.call('ZSCORE', LEASE, id)) or 0}
   end
   table.sort(ls, function(a, b)
     if a[2] ~= b[2] then return a[2] > b[2] end
@@ -278,14 +296,25 @@ return {n, 0, run}
 `)
 
 // heartbeatScript records that a node is alive (registering it again if
-// its entry was lost) and hands back the leases of up to ARGV[8] nodes
-// silent for longer than ARGV[7] µs. ARGV[6] node, ARGV[9] the node's
-// longest interval (µs, for runcheck). Returns {dead nodes reaped, leases
-// handed back, run id}.
+// its entry was lost), renews the leases the node still holds, and hands
+// back the leases of up to ARGV[8] nodes silent for longer than ARGV[7]
+// µs. ARGV[6] node, ARGV[9] the node's longest interval (µs, for
+// runcheck), ARGV[10] the lease TTL (µs), ARGV[11…] the ids of the leases
+// the node holds (Get returned them, Done has not been called): each that
+// is still the node's expires the TTL from now, unless it already expires
+// later. A lease the node no longer holds (its Done was lost with the
+// AOF's tail) is not renewed, and expires. Returns {dead nodes reaped,
+// leases handed back, run id}.
 var heartbeatScript = redis.NewScript(prelude + `
 local node, dead, most = ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
 local run = runcheck(tonumber(ARGV[9]))
 redis.call('ZADD', NODES, NOW, node)
+local lk, exp = P .. 'l:' .. node, NOW + tonumber(ARGV[10])
+for k = 11, #ARGV do
+  if redis.call('SISMEMBER', lk, ARGV[k]) == 1 then
+    redis.call('ZADD', LEASE, 'XX', 'GT', exp, ARGV[k])
+  end
+end
 local gone = redis.call('ZRANGEBYSCORE', NODES, '-inf', NOW - dead, 'LIMIT', 0, most)
 local n = 0
 for _, d in ipairs(gone) do
@@ -381,7 +410,7 @@ return out
 // anew, at the time its node will really start it. Then, outside a
 // quarantine, it hands back expired leases and leases the oldest item of
 // the host with the smallest ready score <= now, charging the host's GCRA.
-// Returns {1, acked, host, record, now µs}; or {0, acked, wait µs, run id}
+// Returns {1, acked, host, record, now µs, run id}; or {0, acked, wait µs, run id}
 // with wait -1 when no host is queued with a free slot; or {-1, acked} if
 // the id is another node's lease (pick another); acked is the list of the
 // acks' results.
@@ -424,9 +453,9 @@ local function claim()
         redis.call('ZREM', READY, host)
         settle(host)
         redis.call('ZADD', LEASE, NOW + ttl, id)
-        redis.call('HSET', LEASED, id, node .. '\n' .. host .. '\n' .. rec)
+        redis.call('HSET', LEASED, id, node .. '\n' .. host .. '\n@' .. string.format('%d', NOW) .. '\n' .. rec)
         redis.call('SADD', P .. 'l:' .. node, id)
-        return {1, host, rec, NOW}
+        return {1, host, rec, NOW, run}
       end
       settle(host)
     end
@@ -488,4 +517,44 @@ local c = redis.call('HMGET', STATS, 'pending', 'seen', 'stale', 'requeued')
 return {tonumber(c[1]) or 0, tonumber(c[2]) or 0, redis.call('ZCARD', LEASE),
   redis.call('SCARD', ACTIVE), redis.call('ZCOUNT', READY, '-inf', NOW),
   tonumber(c[3]) or 0, tonumber(c[4]) or 0}
+`)
+
+// saveRobotsScript stores a robots.txt outcome (SaveRobots) within the
+// crawl's budget for them. ARGV[6] authority, ARGV[7] the outcome (” to
+// only remove the authority's), ARGV[8] its TTL (µs), ARGV[9] the budget
+// (bytes), ARGV[10] the overhead charged per entry besides its data and
+// three copies of its authority. The index rx (ZSET authority → expiry,
+// µs) and rs (HASH authority → bytes charged) follow the r:<authority>
+// keys, and stats' robots field their total: expired entries are
+// forgotten (up to 64 per call, their keys gone already), then the
+// authority's older entry, then, while the new one would not fit, the
+// entry closest to expiring. Returns 1 if the outcome was stored.
+var saveRobotsScript = redis.NewScript(prelude + `
+local a, data, ttl, budget = ARGV[6], ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
+local RX, RS = P .. 'rx', P .. 'rs'
+local total = tonumber(redis.call('HGET', STATS, 'robots')) or 0
+local function drop(x)
+  total = total - (tonumber(redis.call('HGET', RS, x)) or 0)
+  redis.call('HDEL', RS, x)
+  redis.call('ZREM', RX, x)
+  redis.call('DEL', P .. 'r:' .. x)
+end
+for _, x in ipairs(redis.call('ZRANGEBYSCORE', RX, '-inf', NOW, 'LIMIT', 0, 64)) do drop(x) end
+drop(a)
+local size = #data + 3 * #a + tonumber(ARGV[10])
+local stored = 0
+if #data > 0 and size <= budget then
+  while total + size > budget do
+    local x = redis.call('ZRANGE', RX, 0, 0)
+    if #x == 0 then break end
+    drop(x[1])
+  end
+  redis.call('SET', P .. 'r:' .. a, data, 'PX', math.max(1, math.floor(ttl / 1000)))
+  redis.call('ZADD', RX, NOW + ttl, a)
+  redis.call('HSET', RS, a, size)
+  total = total + size
+  stored = 1
+end
+redis.call('HSET', STATS, 'robots', math.max(total, 0))
+return stored
 `)

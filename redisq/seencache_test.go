@@ -54,15 +54,15 @@ func TestSeenCacheSkipsRedis(t *testing.T) {
 // more than two generations.
 func TestSeenCacheBounded(t *testing.T) {
 	c := newSeenCache()
-	c.add(1)
+	c.addIf(0, 1)
 	for fp := uint64(2); fp < seenCacheSize+2; fp++ {
-		c.add(fp)
+		c.addIf(0, fp)
 	}
 	if !c.has(1) {
 		t.Error("forgot a fingerprint after one turnover")
 	}
 	for fp := uint64(seenCacheSize + 2); fp < 2*seenCacheSize+2; fp++ {
-		c.add(fp)
+		c.addIf(0, fp)
 	}
 	if c.has(1) {
 		t.Error("kept a fingerprint after two turnovers")

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/viper"
 
 	"github.com/crawld/crawld/crawler"
+	"github.com/crawld/crawld/redisq"
 )
 
 // settings is the whole configuration of a crawld process: the crawl itself
@@ -35,6 +36,8 @@ type settings struct {
 	dataDir          string
 	redisURL         string
 	redisCrawlID     string
+	redisLeaseTTL    time.Duration
+	redisRobotsMem   int64 // redis.robots_memory, bytes
 	nodeID           string
 	frontierMemory   int64 // frontier_memory_limit, bytes; 0 = unbounded
 	shutdownGrace    time.Duration
@@ -54,6 +57,8 @@ func defaultSettings() settings {
 		dataDir:          "crawld-data",
 		redisURL:         "redis://127.0.0.1:6379/0",
 		redisCrawlID:     "crawld",
+		redisLeaseTTL:    redisq.DefaultLeaseTTL,
+		redisRobotsMem:   redisq.DefaultRobotsMemory,
 		frontierMemory:   256 << 20,
 		shutdownGrace:    10 * time.Second,
 	}
@@ -218,6 +223,8 @@ func options(s *settings) []option {
 		stringOpt("storage", "storage", "auto (memory for crawl, pebble for run), memory, pebble or redis (a crawl shared by several nodes)", &s.storage),
 		stringOpt("redis.url", "redis-url", "storage redis: the Redis holding the shared crawl (redis://, rediss://, unix://)", &s.redisURL),
 		stringOpt("redis.crawl_id", "redis-crawl-id", "storage redis: nodes with the same crawl id share one crawl", &s.redisCrawlID),
+		durationOpt("redis.lease_ttl", "redis-lease-ttl", "storage redis: how long a page's lease outlives its node's last renewal (every heartbeat renews the leases of pages in flight)", &s.redisLeaseTTL),
+		sizeOpt("redis.robots_memory", "redis-robots-memory", "storage redis: memory the shared robots.txt outcomes may take in Redis (units KiB, MiB, GiB allowed)", &s.redisRobotsMem),
 		stringOpt("node_id", "node-id", "storage redis: this node's name in leases, records and /status; default hostname-pid-random", &s.nodeID),
 		stringOpt("data_dir", "data-dir", "directory of the embedded store (and of the frontier's spill files)", &s.dataDir),
 		sizeOpt("frontier_memory_limit", "frontier-memory-limit", "memory the queued URLs may take; beyond it they spill to disk under data_dir; 0 = no bound", &s.frontierMemory),
@@ -234,6 +241,9 @@ func defineFlags(fs *pflag.FlagSet) {
 		o.define(fs)
 	}
 }
+
+// minLeaseTTL is the shortest redis.lease_ttl accepted: three heartbeats.
+const minLeaseTTL = redisq.LeaseBeats * redisq.DefaultHeartbeat
 
 // errUsage marks configuration errors, which exit with code 2.
 var errUsage = errors.New("usage")
@@ -311,6 +321,14 @@ func (s settings) validate() error {
 		}
 	default:
 		return &crawler.ConfigError{Key: "storage", Problem: fmt.Sprintf("must be auto, memory, pebble or redis (got %q)", s.storage)}
+	}
+	if s.redisLeaseTTL < minLeaseTTL {
+		return &crawler.ConfigError{Key: "redis.lease_ttl", Problem: fmt.Sprintf(
+			"must be at least %v (got %v): the heartbeat renews leases every %v, and a lease must outlive two missed beats and a brief stall of the node or of Redis, or its page is fetched twice and its host's per_host_concurrency exceeded",
+			minLeaseTTL, s.redisLeaseTTL, redisq.DefaultHeartbeat)}
+	}
+	if s.redisRobotsMem < redisq.MaxRobotsEntry {
+		return &crawler.ConfigError{Key: "redis.robots_memory", Problem: fmt.Sprintf("must be at least %dKiB, the largest robots.txt outcome shared (got %d bytes)", redisq.MaxRobotsEntry>>10, s.redisRobotsMem)}
 	}
 	for _, v := range []struct {
 		key string

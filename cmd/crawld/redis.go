@@ -40,12 +40,14 @@ func openRedis(ctx context.Context, s settings, log *zap.Logger) (frontier, erro
 	// that prints plain text to stderr; route it into crawld's JSON log.
 	redis.SetLogger(redisLog{log.Named("redis")})
 	f, err := redisq.Open(ctx, redisq.Options{
-		URL:        s.redisURL,
-		CrawlID:    s.redisCrawlID,
-		NodeID:     s.nodeID,
-		ConfigHash: crawlIdentity(s.crawl),
-		Config:     politeness(s.crawl),
-		Warn:       func(w string) { log.Warn("redis", zap.String("warning", w)) },
+		URL:          s.redisURL,
+		CrawlID:      s.redisCrawlID,
+		NodeID:       s.nodeID,
+		ConfigHash:   crawlIdentity(s.crawl),
+		Config:       politeness(s.crawl),
+		LeaseTTL:     s.redisLeaseTTL,
+		RobotsMemory: s.redisRobotsMem,
+		Warn:         func(w string) { log.Warn("redis", zap.String("warning", w)) },
 	})
 	if err != nil {
 		err = fmt.Errorf("storage redis (%s, crawl %q): %w", s.redisURL, s.redisCrawlID, err)

@@ -575,3 +575,23 @@ func TestShared_RedisRestarts(t *testing.T) {
 	}
 	t.Logf("pages fetched twice: %d", twice)
 }
+
+// A lease too short to survive a brief stall, or a robots budget smaller
+// than one shared outcome, is refused with exit 2 naming the key.
+func TestShared_LeaseAndRobotsConfigRefused(t *testing.T) {
+	for _, tt := range []struct {
+		args    []string
+		wantKey string
+	}{
+		{[]string{"--redis-lease-ttl", "5s"}, "redis.lease_ttl"},
+		{[]string{"--redis-lease-ttl", "0s"}, "redis.lease_ttl"},
+		{[]string{"--redis-robots-memory", "1KiB"}, "redis.robots_memory"},
+	} {
+		args := append([]string{"crawl", "--seed", "http://127.0.0.2/", "--storage", "redis"}, tt.args...)
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), args, &stdout, &stderr)
+		if msg := stderr.String(); code != exitUsage || !strings.Contains(msg, tt.wantKey) {
+			t.Errorf("%v: exit %d, stderr %q; want %d naming %s", tt.args, code, msg, exitUsage, tt.wantKey)
+		}
+	}
+}
