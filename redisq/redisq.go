@@ -28,7 +28,9 @@
 //	P l:<node>      SET of the node's lease ids, to reap a dead node at once
 //	P puts          ZSET token of a recent Put → when it may be forgotten (µs)
 //	P s:<b>         seen set bucket b (0…65535, the top 16 bits of the URL's
-//	                seen.Fingerprint): a SET of the low 48 bits as integers, an intset
+//	                seen.Fingerprint): a SET of the low 48 bits as integers, an intset;
+//	                with a max depth (meta's depth), the low 7 of them are the URL's
+//	                smallest depth and a handed-out bit (see memberDepth)
 //	P stats         HASH pending (queued + leased), admitted (the budget count behind
 //	                Add's limit), seen, done, stale, requeued, restarts, robots (bytes of r: keys)
 //	P hc            HASH host → items admitted with a hostLimit (AddCapped, AddBatch)
@@ -898,6 +900,19 @@ func (f *Frontier) Err() error {
 // makes the second a Duplicate. It fails if it.Host is "" or contains a
 // newline. A transient Redis error is retried; if an earlier try had taken
 // effect, the item is reported Duplicate.
+//
+// With Options.MaxDepth, the seen set keeps each URL's smallest depth, as
+// queue.Memory does with Config.Depths: Add of a page whose URL was added
+// at a greater depth lowers it and returns queue.Shallower, counting
+// toward no limit. If an item of the URL is still queued, Get hands it out
+// at the smaller depth; if every item was handed out already (a retry or
+// a lease handed back queues it again), a queue.KindExpand item is queued
+// at that depth, for the page's links. The depth lives in the low bits
+// of the URL's seen member, so it costs Redis no memory, but then 57 bits
+// of the fingerprint tell URLs apart (see memberDepth), and each Add
+// looks for 2 × (MaxDepth + 1) members. This node's cache of seen URLs
+// keeps depths too, and sends Redis a URL found at a smaller depth than
+// it knows.
 func (f *Frontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Admission, error) {
 	return f.AddCapped(ctx, it, limit, 0)
 }
