@@ -182,3 +182,29 @@ func TestMaxDepthIdentity(t *testing.T) {
 		t.Fatalf("Open with MaxDepth %d succeeded", MaxDepthKept+1)
 	}
 }
+
+// A lease handed back (Release, or expired) queues its item again: a
+// smaller depth found then lowers it, with no expand item.
+func TestShallowerAfterRelease(t *testing.T) {
+	s := startRedis(t)
+	f := openNode(t, s, "depthrelease", withDepth(4))
+	p := queue.Item{URL: "http://h/r", Host: "h", Depth: 4}
+	mustAdd(t, f, p, 0, queue.Added)
+	got := mustGet(t, f)
+	wantMember(t, s, f, p.URL, 4, true)
+	f.Release(got)
+	wantMember(t, s, f, p.URL, 4, false)
+	p.Depth = 2
+	mustAdd(t, f, p, 0, queue.Shallower)
+	again := mustGet(t, f)
+	if again.URL != p.URL || again.Depth != 2 || again.Kind != queue.KindPage {
+		t.Fatalf("Get = %+v, want %s at depth 2, a page", again, p.URL)
+	}
+	f.Done(again)
+	if err := f.Join(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.Stats(); st.Queued != 0 || st.InFlight != 0 {
+		t.Fatalf("Stats = %+v, want nothing left (no expand item)", st)
+	}
+}
