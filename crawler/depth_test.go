@@ -13,7 +13,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/crawld/crawld/internal/redistest"
 	"github.com/crawld/crawld/queue"
+	"github.com/crawld/crawld/redisq"
 	"github.com/crawld/crawld/store"
 )
 
@@ -58,7 +60,7 @@ func (c *closeOnce) closed() bool {
 // it was fetched at depth 4, keeps that one record and is fetched again
 // for its links, so /q is crawled at depth 3 in both cases.
 func TestCrawl_ShortestDepth(t *testing.T) {
-	for _, backend := range []string{"memory", "pebble"} {
+	for _, backend := range []string{"memory", "pebble", "redis"} {
 		for _, fetched := range []bool{false, true} {
 			for _, workers := range []int{1, 16} {
 				name := fmt.Sprintf("%s/p-queued/workers-%d", backend, workers)
@@ -148,6 +150,20 @@ func testShortestDepth(t *testing.T, backend string, fetched bool, workers int) 
 		t.Cleanup(func() {
 			if err := f.Close(); err != nil {
 				t.Errorf("store close: %v", err)
+			}
+		})
+		front = f
+	case "redis":
+		srv := redistest.Start(t)
+		octx, ocancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer ocancel()
+		f, err := redisq.Open(octx, redisq.Options{URL: srv.URL, CrawlID: "depth", ConfigHash: "test", Config: qcfg, MaxDepth: cfg.MaxDepth})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if err := f.Close(); err != nil {
+				t.Errorf("redis close: %v", err)
 			}
 		})
 		front = f

@@ -36,7 +36,8 @@ func usedMemory(tb testing.TB, s *server) int64 {
 
 // addPipelined queues n distinct URLs over hosts hosts, batch script
 // calls per round trip: through the add script (seen check, one item a
-// call) when seenCheck, else through the put script.
+// call) when seenCheck, else through the put script. With depths (f's
+// MaxDepth), the URLs' depths go round 0…MaxDepth.
 func addPipelined(tb testing.TB, f *Frontier, n, hosts, batch int, seenCheck bool) {
 	tb.Helper()
 	ctx := context.Background()
@@ -53,9 +54,13 @@ func addPipelined(tb testing.TB, f *Frontier, n, hosts, batch int, seenCheck boo
 			it := queue.Item{URL: "http://h" + strconv.Itoa(i%hosts) + "/" + strconv.Itoa(i), Host: "h" + strconv.Itoa(i%hosts)}
 			var keys []string
 			var argv []any
-			if seenCheck {
+			switch {
+			case seenCheck && f.maxDepth > 0:
+				it.Depth = i % (f.maxDepth + 1)
+				keys, argv = f.call(append([]any{0, 0}, f.depthArgs(it, seen.Fingerprint(it.URL))...)...)
+			case seenCheck:
 				keys, argv = f.call(append([]any{0, 0}, addArgs(it.Host, encode(it), seen.Fingerprint(it.URL))...)...)
-			} else {
+			default:
 				keys, argv = f.call(it.Host, encode(it), randomToken(), f.putKeep)
 			}
 			script.EvalSha(ctx, pipe, keys, argv...)
@@ -81,12 +86,13 @@ func bucketKey(f *Frontier, fp uint64) string {
 	return f.prefix + "s:" + strconv.FormatUint(fp>>48, 10)
 }
 
-// seenSetBytes adds n URLs through the real add script, then drops the
-// queues (whose memory is the queue's, not the seen set's) and returns
-// the growth of used_memory, and a bucket's encoding.
-func seenSetBytes(tb testing.TB, n int) (float64, string) {
+// seenSetBytes adds n URLs through the real add script, to a crawl with
+// maxDepth (0: without depths), then drops the queues (whose memory is the
+// queue's, not the seen set's) and returns the growth of used_memory, and
+// a bucket's encoding.
+func seenSetBytes(tb testing.TB, n, maxDepth int) (float64, string) {
 	s := startRedis(tb)
-	f := openNode(tb, s, "m", nil)
+	f := openNode(tb, s, "m", withDepth(maxDepth))
 	ctx := context.Background()
 	before := usedMemory(tb, s)
 	const hosts = 1000
@@ -116,63 +122,90 @@ func seenSetBytes(tb testing.TB, n int) (float64, string) {
 }
 
 // The seen set takes at most 16 bytes per URL at a million URLs, in
-// intset buckets.
+// intset buckets, also when it keeps depths (max_depth): a depth takes
+// bits of the member, not bytes.
 func TestSeenSetMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a million Adds; run without -short")
 	}
-	start := time.Now()
-	per, enc := seenSetBytes(t, 1_000_000)
-	t.Logf("seen set: %.2f bytes/URL at 1M URLs (used_memory delta, queues dropped), bucket encoding %s, %v", per, enc, time.Since(start).Round(time.Millisecond))
-	if per > 16 {
-		t.Errorf("%.2f bytes per URL > 16", per)
-	}
-	if enc != "intset" {
-		t.Errorf("bucket encoding %s, want intset", enc)
+	for _, maxDepth := range []int{0, 5} {
+		t.Run(fmt.Sprintf("max-depth-%d", maxDepth), func(t *testing.T) {
+			start := time.Now()
+			per, enc := seenSetBytes(t, 1_000_000, maxDepth)
+			t.Logf("seen set: %.2f bytes/URL at 1M URLs (used_memory delta, queues dropped), bucket encoding %s, %v", per, enc, time.Since(start).Round(time.Millisecond))
+			if per > 16 {
+				t.Errorf("%.2f bytes per URL > 16", per)
+			}
+			if enc != "intset" {
+				t.Errorf("bucket encoding %s, want intset", enc)
+			}
+		})
 	}
 }
 
-// BenchmarkSeenSetMemory reports the seen set's bytes per URL at 1M URLs.
+// BenchmarkSeenSetMemory reports the seen set's bytes per URL at 1M and
+// 10M URLs, without depths and with max depth 5 (select with -bench, e.g.
+// 'SeenSetMemory/urls-10M').
 func BenchmarkSeenSetMemory(b *testing.B) {
-	for b.Loop() {
-		per, _ := seenSetBytes(b, 1_000_000)
-		b.ReportMetric(per, "B/URL")
+	for _, n := range []int{1_000_000, 10_000_000} {
+		for _, maxDepth := range []int{0, 5} {
+			b.Run(fmt.Sprintf("urls-%dM/max-depth-%d", n/1_000_000, maxDepth), func(b *testing.B) {
+				for b.Loop() {
+					per, _ := seenSetBytes(b, n, maxDepth)
+					b.ReportMetric(per, "B/URL")
+				}
+			})
+		}
 	}
 }
 
 // BenchmarkAdd: one Add (a round trip of the add script) of a new URL per
-// op, over 1000 hosts.
+// op, over 1000 hosts; without depths, and with max depth 5 and 63 (the
+// add script then looks for 2 × (max depth + 1) members per URL).
 func BenchmarkAdd(b *testing.B) {
-	s := startRedis(b)
-	f := openNode(b, s, "badd", nil)
-	ctx := context.Background()
-	i := 0
-	for b.Loop() {
-		it := queue.Item{URL: fmt.Sprintf("http://h%d/%d", i%1000, i), Host: fmt.Sprintf("h%d", i%1000)}
-		if a, err := f.Add(ctx, it, 0); err != nil || a != queue.Added {
-			b.Fatal(a, err)
-		}
-		i++
+	for _, maxDepth := range []int{0, 5, MaxDepthKept} {
+		b.Run(fmt.Sprintf("max-depth-%d", maxDepth), func(b *testing.B) {
+			s := startRedis(b)
+			f := openNode(b, s, "badd", withDepth(maxDepth))
+			ctx := context.Background()
+			i := 0
+			for b.Loop() {
+				it := queue.Item{URL: fmt.Sprintf("http://h%d/%d", i%1000, i), Host: fmt.Sprintf("h%d", i%1000)}
+				if maxDepth > 0 {
+					it.Depth = i % (maxDepth + 1)
+				}
+				if a, err := f.Add(ctx, it, 0); err != nil || a != queue.Added {
+					b.Fatal(a, err)
+				}
+				i++
+			}
+		})
 	}
 }
 
 // BenchmarkClaimAck: one Get and one Done per op over 1000 hosts queued
-// beforehand, unlimited rate.
+// beforehand, unlimited rate; without depths (the items Put), and with
+// max depth 5 (the items added, so that each claim finds its URL's depth
+// and notes it handed out).
 func BenchmarkClaimAck(b *testing.B) {
-	s := startRedis(b)
-	f := openNode(b, s, "bclaim", nil)
-	addPipelined(b, f, b.N, 1000, 10_000, false)
-	ctx := context.Background()
-	b.ResetTimer()
-	for range b.N {
-		it, err := f.Get(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		f.Done(it)
-	}
-	b.StopTimer()
-	if err := f.Err(); err != nil {
-		b.Fatal(err)
+	for _, maxDepth := range []int{0, 5} {
+		b.Run(fmt.Sprintf("max-depth-%d", maxDepth), func(b *testing.B) {
+			s := startRedis(b)
+			f := openNode(b, s, "bclaim", withDepth(maxDepth))
+			addPipelined(b, f, b.N, 1000, 10_000, maxDepth > 0)
+			ctx := context.Background()
+			b.ResetTimer()
+			for range b.N {
+				it, err := f.Get(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				f.Done(it)
+			}
+			b.StopTimer()
+			if err := f.Err(); err != nil {
+				b.Fatal(err)
+			}
+		})
 	}
 }

@@ -28,7 +28,9 @@
 //	P l:<node>      SET of the node's lease ids, to reap a dead node at once
 //	P puts          ZSET token of a recent Put → when it may be forgotten (µs)
 //	P s:<b>         seen set bucket b (0…65535, the top 16 bits of the URL's
-//	                seen.Fingerprint): a SET of the low 48 bits as integers, an intset
+//	                seen.Fingerprint): a SET of the low 48 bits as integers, an intset;
+//	                with a max depth (meta's depth), the low 7 of them are the URL's
+//	                smallest depth and a handed-out bit (see memberDepth)
 //	P stats         HASH pending (queued + leased), admitted (the budget count behind
 //	                Add's limit), seen, done, stale, requeued, restarts, robots (bytes of r: keys)
 //	P hc            HASH host → items admitted with a hostLimit (AddCapped, AddBatch)
@@ -255,6 +257,10 @@ const (
 	DefaultRetryFor  = 30 * time.Second
 )
 
+// MaxDepthKept is the largest Options.MaxDepth: a seen member keeps a
+// URL's depth in 6 of its bits.
+const MaxDepthKept = 63
+
 // LeaseBeats is how many heartbeats, at least, fall within one LeaseTTL:
 // the node beats every Heartbeat or LeaseTTL/LeaseBeats, whichever is
 // shorter, so that a held lease, renewed at every beat, survives two
@@ -319,6 +325,14 @@ type Options struct {
 	// restart (with its AOF load) takes.
 	RetryFor time.Duration
 
+	// MaxDepth, when > 0, is the crawl's max_depth, and the seen set keeps
+	// each URL's smallest link depth found (see Add): the shortest
+	// distance from a seed, whatever the order pages are fetched in. It
+	// is at most MaxDepthKept, and part of the crawl's identity: every
+	// node must give the same. 0 keeps no depths (a crawl without
+	// max_depth), at no cost.
+	MaxDepth int
+
 	// RobotsMemory bounds, roughly, the bytes the crawl's shared
 	// robots.txt outcomes take in Redis (see SaveRobots); default
 	// DefaultRobotsMemory.
@@ -361,6 +375,7 @@ type Frontier struct {
 	ackWait  time.Duration // how long a Done's ack waits for a claim to carry it
 
 	robotsMem int64 // bytes the shared robots.txt outcomes may take
+	maxDepth  int   // Options.MaxDepth: > 0 when the seen set keeps depths
 
 	maxIV atomic.Int64 // the longest interval SetInterval set on this node, µs
 
@@ -452,6 +467,9 @@ func Open(ctx context.Context, opts Options) (*Frontier, error) {
 	}
 	if err := checkName("node id", opts.NodeID, ""); err != nil {
 		return nil, err
+	}
+	if opts.MaxDepth < 0 || opts.MaxDepth > MaxDepthKept {
+		return nil, fmt.Errorf("redisq: MaxDepth %d out of range: at most %d (a seen member keeps a depth in 6 bits)", opts.MaxDepth, MaxDepthKept)
 	}
 	if beat, dead := durOr(opts.Heartbeat, DefaultHeartbeat), durOr(opts.DeadAfter, DefaultDeadAfter); dead <= beat {
 		return nil, fmt.Errorf("redisq: DeadAfter %v must be longer than Heartbeat %v, or live nodes are taken for dead", dead, beat)
@@ -546,7 +564,7 @@ func newFrontier(rdb redis.UniversalClient, own bool, opts Options) *Frontier {
 		ackWait:  durOr(opts.ackWait, ackDelay),
 		wake:     make(chan struct{}),
 		turn:     make(chan struct{}, 1),
-		known:    newSeenCache(),
+		known:    newSeenCache(opts.MaxDepth > 0),
 		clears:   make(map[string]struct{}),
 		held:     make(map[uint64]struct{}),
 		pastRun:  make(map[string]struct{}),
@@ -563,6 +581,7 @@ func newFrontier(rdb redis.UniversalClient, own bool, opts Options) *Frontier {
 	f.pol = []any{strconv.FormatFloat(f.t, 'f', -1, 64), max(opts.Config.Burst, 1), max(opts.Config.PerHostConcurrency, 1)}
 	f.putKeep = max(putKeep, 2*f.retryFor).Microseconds()
 	f.robotsMem = opts.RobotsMemory
+	f.maxDepth = opts.MaxDepth
 	if f.robotsMem <= 0 {
 		f.robotsMem = DefaultRobotsMemory
 	}
@@ -587,7 +606,11 @@ func (f *Frontier) open(ctx context.Context, opts Options) error {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	pol := fmt.Sprintf("t_us=%s burst=%d per_host=%d", f.pol...)
-	res, err := initScript.Run(ctx, f.rdb, f.keys[:1], opts.ConfigHash, pol, hex.EncodeToString(b[:])).StringSlice()
+	if f.maxDepth > 0 {
+		// The seen members' layout depends on it: nodes must agree.
+		pol += fmt.Sprintf(" max_depth=%d", f.maxDepth)
+	}
+	res, err := initScript.Run(ctx, f.rdb, f.keys[:1], opts.ConfigHash, pol, hex.EncodeToString(b[:]), f.maxDepth).StringSlice()
 	if err != nil {
 		return fmt.Errorf("redisq: open crawl %s: %w", f.crawl, err)
 	}
@@ -877,6 +900,19 @@ func (f *Frontier) Err() error {
 // makes the second a Duplicate. It fails if it.Host is "" or contains a
 // newline. A transient Redis error is retried; if an earlier try had taken
 // effect, the item is reported Duplicate.
+//
+// With Options.MaxDepth, the seen set keeps each URL's smallest depth, as
+// queue.Memory does with Config.Depths: Add of a page whose URL was added
+// at a greater depth lowers it and returns queue.Shallower, counting
+// toward no limit. If an item of the URL is still queued, Get hands it out
+// at the smaller depth; if every item was handed out already (a retry or
+// a lease handed back queues it again), a queue.KindExpand item is queued
+// at that depth, for the page's links. The depth lives in the low bits
+// of the URL's seen member, so it costs Redis no memory, but then 57 bits
+// of the fingerprint tell URLs apart (see memberDepth), and each Add
+// looks for 2 × (MaxDepth + 1) members. This node's cache of seen URLs
+// keeps depths too, and sends Redis a URL found at a smaller depth than
+// it knows.
 func (f *Frontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Admission, error) {
 	return f.AddCapped(ctx, it, limit, 0)
 }
@@ -916,6 +952,17 @@ func (f *Frontier) AddBatch(ctx context.Context, items []queue.Item, limit, host
 	}
 	for i, it := range items {
 		fp := seen.Fingerprint(it.URL)
+		if f.maxDepth > 0 {
+			// A URL known at a greater depth goes to Redis, which may
+			// lower it (Shallower).
+			if d, ok := f.known.depth(fp); ok && (it.Kind != queue.KindPage || it.Depth >= d) {
+				out[i] = queue.Duplicate
+				continue
+			}
+			todo = append(todo, sent{i, fp})
+			args = append(args, f.depthArgs(it, fp)...)
+			continue
+		}
 		if f.known.has(fp) {
 			out[i] = queue.Duplicate
 			continue
@@ -953,11 +1000,11 @@ func (f *Frontier) AddBatch(ctx context.Context, items []queue.Item, limit, host
 			a, _ := r.(int64)
 			out[todo[j].i] = queue.Admission(a)
 			switch queue.Admission(a) {
-			case queue.Added:
+			case queue.Added, queue.Shallower:
 				added = true
-				f.known.addIf(gen, todo[j].fp)
+				f.cacheSeen(gen, todo[j].fp, items[todo[j].i])
 			case queue.Duplicate:
-				f.known.addIf(gen, todo[j].fp)
+				f.cacheSeen(gen, todo[j].fp, items[todo[j].i])
 			}
 		}
 		todo, args = todo[n:], args[4*n:]
@@ -977,6 +1024,59 @@ func addArgs(host string, rec []byte, fp uint64) []any {
 // memberMask keeps the low 48 bits of a fingerprint: the member of its
 // bucket, which the top 16 bits name.
 const memberMask = 1<<48 - 1
+
+// With Options.MaxDepth, a seen member's low 7 bits are not the
+// fingerprint's: the low 6 are the URL's smallest depth found (at most
+// MaxDepthKept), and memberHanded is set while no item of the URL is
+// queued since one was handed out (as queue.Memory keeps them), which
+// tells Add of a smaller depth whether the page must be fetched again
+// for its links (an expand item) or will be fetched at that depth. The
+// member stays an integer below 2^48, 8 bytes in an intset, and 57 bits
+// of the fingerprint (16 + 41) tell URLs apart: two of 10 million
+// collide with odds about n²/2^58 ≈ 3.5e-4.
+const (
+	memberDepth  = 1<<6 - 1
+	memberHanded = 1 << 6
+	memberLow    = 1<<7 - 1
+)
+
+// depthArgs are the add script's four arguments for it, with URL
+// fingerprint fp, in a crawl that keeps depths: its record carries fp (see
+// record), and its member, not handed out, its depth.
+func (f *Frontier) depthArgs(it queue.Item, fp uint64) []any {
+	member := fp&memberMask&^memberLow | uint64(min(max(it.Depth, 0), f.maxDepth))
+	return []any{it.Host, f.record(it, fp), member, fp >> 48}
+}
+
+// cacheSeen caches what an add call sent at cache generation gen
+// answered for it (added, or a duplicate, or lowered): its URL (with
+// fingerprint fp) is seen, with depths at it.Depth or less if it is a
+// page.
+func (f *Frontier) cacheSeen(gen, fp uint64, it queue.Item) {
+	if f.maxDepth == 0 {
+		f.known.addIf(gen, fp)
+		return
+	}
+	d := unknownDepth
+	if it.Kind == queue.KindPage {
+		d = it.Depth
+	}
+	f.known.addAt(gen, fp, d)
+}
+
+// record encodes it for Redis: with depths, as a version 3 record
+// carrying its URL's fingerprint fp, which the scripts read to find the
+// URL's seen member (see encode).
+func (f *Frontier) record(it queue.Item, fp uint64) []byte {
+	if f.maxDepth == 0 {
+		return encode(it)
+	}
+	rec := encode(it)
+	b := make([]byte, 0, 9+len(rec))
+	b = append(b, recVersionFP)
+	b = binary.BigEndian.AppendUint64(b, fp)
+	return append(b, rec...)
+}
 
 // Put appends it to its host's list and counts one unfinished task in the
 // cluster, whether or not its URL was added before (a retry puts an item
@@ -1007,6 +1107,9 @@ func (f *Frontier) Put(ctx context.Context, it queue.Item) error {
 func (f *Frontier) encodeChecked(it queue.Item) ([]byte, error) {
 	if err := checkHost(it); err != nil {
 		return nil, err
+	}
+	if f.maxDepth > 0 {
+		return f.record(it, seen.Fingerprint(it.URL)), nil
 	}
 	return encode(it), nil
 }
@@ -1082,6 +1185,13 @@ func (f *Frontier) Get(ctx context.Context) (queue.Item, error) {
 				// Finish the lease so the bad record does not come back for ever.
 				f.Done(queue.Item{Host: host, ID: id})
 				return queue.Item{}, fmt.Errorf("redisq: get: lease %d of %s: %w", id, host, err)
+			}
+			if len(res) > 5 {
+				// The smallest depth its URL is known at (with depths):
+				// a shorter path found since it was queued.
+				if d, ok := res[5].(int64); ok && d >= 0 && int(d) < it.Depth {
+					it.Depth = int(d)
+				}
 			}
 			if f.onClaim != nil {
 				now, _ := res[3].(int64)
@@ -1831,9 +1941,15 @@ func (f *Frontier) kill() {
 // rest. A field is added under a new version byte, decode reading both:
 // version 2 has Via (uvarint length and bytes) after Origin, and is written
 // only for an item that has one.
+//
+// Version 3, written in a crawl that keeps depths (Options.MaxDepth), is
+// the byte 3, the URL's seen.Fingerprint (8 bytes, big-endian), then a
+// version 1 or 2 record: the scripts read the fingerprint to find the
+// URL's seen member, and its kind byte, after the depth varint.
 const (
 	recVersion    = 1
 	recVersionVia = 2
+	recVersionFP  = 3
 )
 
 func encode(it queue.Item) []byte {
@@ -1859,6 +1975,9 @@ func encode(it queue.Item) []byte {
 var errRecord = errors.New("malformed item record")
 
 func decode(rec, host string, id uint64) (queue.Item, error) {
+	if len(rec) > 9 && rec[0] == recVersionFP {
+		rec = rec[9:]
+	}
 	b := []byte(rec)
 	if len(b) < 2 || (b[0] != recVersion && b[0] != recVersionVia) {
 		return queue.Item{}, errRecord

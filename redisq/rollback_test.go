@@ -134,7 +134,7 @@ func TestRollbackDropsSeenCache(t *testing.T) {
 // An Add answered before the cache was dropped is not cached after it: a
 // reply from the Redis that lost the Add must not put it back.
 func TestSeenCacheDropWins(t *testing.T) {
-	c := newSeenCache()
+	c := newSeenCache(false)
 	gen := c.generation() // an Add is sent
 	c.reset()             // a restart is noticed before its reply is taken in
 	c.addIf(gen, 7)

@@ -110,6 +110,59 @@ local function settle(host)
   end
 end
 
+-- With a max depth (meta's depth), a seen member's low 7 bits are the
+-- URL's smallest depth found (6 bits) and a bit, HANDED, set while no item
+-- of the URL is queued since one was handed out; the records carry the
+-- URL's fingerprint (version 3, see encode). fprec returns, for such a
+-- record, the key of its URL's seen bucket, the member with its low 7 bits
+-- clear, and the position of the record's kind byte; nil for another
+-- record.
+local HANDED, KINDSITEMAP = 64, 1
+local function fprec(rec)
+  if string.byte(rec, 1) ~= 3 or #rec < 12 then return nil end
+  local b = {string.byte(rec, 2, 9)}
+  local base = 0
+  for k = 3, 8 do base = base * 256 + b[k] end
+  local p = 11
+  while p < #rec and string.byte(rec, p) >= 128 do p = p + 1 end
+  return P .. 's:' .. (b[1] * 256 + b[2]), base - base % 128, p + 1
+end
+
+local function int(x) return string.format('%d', x) end
+
+-- seenmember returns the member of sk for the URL whose member is base
+-- with its low 7 bits clear (one of the max depth's 2 × (depth + 1)
+-- candidates), or nil.
+local function seenmember(sk, base)
+  local c = {}
+  for d = 0, tonumber(redis.call('HGET', META, 'depth')) or 0 do
+    c[#c + 1] = int(base + d)
+    c[#c + 1] = int(base + HANDED + d)
+  end
+  local r = redis.call('SMISMEMBER', sk, unpack(c))
+  for i = 1, #r do
+    if r[i] == 1 then return tonumber(c[i]) end
+  end
+  return nil
+end
+
+-- reseen replaces member old of sk with new.
+local function reseen(sk, old, new)
+  if old == new then return end
+  redis.call('SREM', sk, int(old))
+  redis.call('SADD', sk, int(new))
+end
+
+-- unhand notes that rec is queued again (a retry, or a lease handed
+-- back), so that a smaller depth found meanwhile lowers it rather than
+-- queueing an expand item.
+local function unhand(rec)
+  local sk, base, kp = fprec(rec)
+  if not sk or string.byte(rec, kp) == KINDSITEMAP then return end
+  local m = seenmember(sk, base)
+  if m and m % 128 >= HANDED then reseen(sk, m, m - HANDED) end
+end
+
 -- leaseparts splits a leased value, node "\n" host "\n" ["@" claim µs
 -- "\n"] record, into node, host, record and claim time (nil in a value
 -- written before claim times were kept; a record never starts with "@").
@@ -162,6 +215,7 @@ local function requeue(ids)
     local _, host, rec = unlease(l[1])
     if host then
       redis.call('LPUSH', P .. 'q:' .. host, rec)
+      unhand(rec)
       hosts[host] = true
       n = n + 1
     end
@@ -262,7 +316,9 @@ end
 
 // initScript creates the crawl's meta on first use, or checks that the
 // crawl was started with the same config. KEYS[1] meta; ARGV config hash,
-// politeness, a fresh epoch. Returns {'OK', epoch, created} or
+// politeness, a fresh epoch, max depth (> 0: the seen set keeps depths,
+// stored in meta's depth; the politeness names it too, so that every
+// node agrees). Returns {'OK', epoch, created} or
 // {'CONFIG', stored hash, stored politeness}. A new crawl records the
 // Redis process it starts on (see runcheck).
 var initScript = redis.NewScript(runidFunc + `
@@ -271,6 +327,7 @@ if not m[1] then
   local t = redis.call('TIME')
   redis.call('HSET', KEYS[1], 'epoch', ARGV[3], 'config', ARGV[1], 'politeness', ARGV[2],
     'created', t[1], 'version', 1, 'run', runid())
+  if tonumber(ARGV[4] or '0') > 0 then redis.call('HSET', KEYS[1], 'depth', ARGV[4]) end
   return {'OK', ARGV[3], 'new'}
 end
 if m[2] ~= ARGV[1] or m[3] ~= ARGV[2] then
@@ -350,6 +407,7 @@ if redis.call('ZSCORE', PUTS, token) then return 0 end
 redis.call('ZREMRANGEBYSCORE', PUTS, '-inf', NOW)
 redis.call('ZADD', PUTS, NOW + tonumber(ARGV[9]), token)
 redis.call('RPUSH', P .. 'q:' .. host, rec)
+unhand(rec)
 redis.call('HINCRBY', STATS, 'pending', 1)
 settle(host)
 return 0
@@ -363,16 +421,40 @@ return 0
 // item counts toward its host's), then four arguments per item: host,
 // record, seen member and seen bucket number (its key is built here,
 // under the crawl's hash tag). Returns each item's queue.Admission.
+//
+// With depths (a version 3 record, whose member carries the item's
+// depth), a page whose URL is seen at a greater depth gets that depth
+// lowered to its own (4, queue.Shallower), counting toward no limit; if
+// the URL was handed out since last queued, an expand item (the record
+// with kind 2, queue.KindExpand) is queued too, so that the page's links
+// are taken again from the smaller depth.
 var addScript = redis.NewScript(prelude + `
 local limit, cap = tonumber(ARGV[6]), tonumber(ARGV[7])
 local admitted = tonumber(redis.call('HGET', STATS, 'admitted')) or 0
-local out, touched, added = {}, {}, 0
+local out, touched, added, expanded = {}, {}, 0, 0
 for i = 8, #ARGV, 4 do
   local host, rec, member = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local sk = P .. 's:' .. ARGV[i + 3]
   local a = 0
-  if redis.call('SISMEMBER', sk, member) == 1 then
+  local fsk, base, kp = fprec(rec)
+  local old
+  if fsk then
+    old = seenmember(sk, base)
+  elseif redis.call('SISMEMBER', sk, member) == 1 then
+    old = true
+  end
+  if old then
     a = 1
+    local d = (tonumber(member) or 0) % 128
+    if fsk and string.byte(rec, kp) == 0 and d < old % 128 % HANDED then
+      reseen(sk, old, base + d)
+      if old % 128 >= HANDED then
+        redis.call('RPUSH', P .. 'q:' .. host, string.sub(rec, 1, kp - 1) .. '\2' .. string.sub(rec, kp + 1))
+        touched[host] = true
+        expanded = expanded + 1
+      end
+      a = 4
+    end
   elseif cap > 0 and (tonumber(redis.call('HGET', P .. 'hc', host)) or 0) >= cap then
     a = 3
   elseif limit > 0 and admitted >= limit then
@@ -390,10 +472,8 @@ for i = 8, #ARGV, 4 do
   end
   out[#out + 1] = a
 end
-if added > 0 then
-  redis.call('HINCRBY', STATS, 'seen', added)
-  redis.call('HINCRBY', STATS, 'pending', added)
-end
+if added > 0 then redis.call('HINCRBY', STATS, 'seen', added) end
+if added + expanded > 0 then redis.call('HINCRBY', STATS, 'pending', added + expanded) end
 for host in pairs(touched) do settle(host) end
 return out
 `)
@@ -410,7 +490,9 @@ return out
 // anew, at the time its node will really start it. Then, outside a
 // quarantine, it hands back expired leases and leases the oldest item of
 // the host with the smallest ready score <= now, charging the host's GCRA.
-// Returns {1, acked, host, record, now µs, run id}; or {0, acked, wait µs, run id}
+// Returns {1, acked, host, record, now µs, run id, depth}, depth the
+// smallest its URL is seen at (with depths; else -1), noting that the URL
+// was handed out (see fprec); or {0, acked, wait µs, run id}
 // with wait -1 when no host is queued with a free slot; or {-1, acked} if
 // the id is another node's lease (pick another); acked is the list of the
 // acks' results.
@@ -455,7 +537,16 @@ local function claim()
         redis.call('ZADD', LEASE, NOW + ttl, id)
         redis.call('HSET', LEASED, id, node .. '\n' .. host .. '\n@' .. string.format('%d', NOW) .. '\n' .. rec)
         redis.call('SADD', P .. 'l:' .. node, id)
-        return {1, host, rec, NOW, run}
+        local depth = -1
+        local sk, base, kp = fprec(rec)
+        if sk and string.byte(rec, kp) ~= KINDSITEMAP then
+          local m = seenmember(sk, base)
+          if m then
+            depth = m % HANDED
+            if m % 128 < HANDED then reseen(sk, m, m + HANDED) end
+          end
+        end
+        return {1, host, rec, NOW, run, depth}
       end
       settle(host)
     end

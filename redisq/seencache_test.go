@@ -53,7 +53,7 @@ func TestSeenCacheSkipsRedis(t *testing.T) {
 // through one turnover and forgotten after two, and the cache never holds
 // more than two generations.
 func TestSeenCacheBounded(t *testing.T) {
-	c := newSeenCache()
+	c := newSeenCache(false)
 	c.addIf(0, 1)
 	for fp := uint64(2); fp < seenCacheSize+2; fp++ {
 		c.addIf(0, fp)

@@ -319,6 +319,9 @@ func (s settings) validate() error {
 		if s.recrawlInterval > 0 {
 			return &crawler.ConfigError{Key: "recrawl_interval", Problem: "recrawls are not supported with storage redis yet; set it to 0"}
 		}
+		if s.crawl.MaxDepth > redisq.MaxDepthKept {
+			return &crawler.ConfigError{Key: "max_depth", Problem: fmt.Sprintf("at most %d with storage redis, whose seen set keeps a URL's depth in 6 bits (got %d)", redisq.MaxDepthKept, s.crawl.MaxDepth)}
+		}
 	default:
 		return &crawler.ConfigError{Key: "storage", Problem: fmt.Sprintf("must be auto, memory, pebble or redis (got %q)", s.storage)}
 	}

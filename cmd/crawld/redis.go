@@ -45,6 +45,7 @@ func openRedis(ctx context.Context, s settings, log *zap.Logger) (frontier, erro
 		NodeID:       s.nodeID,
 		ConfigHash:   crawlIdentity(s.crawl),
 		Config:       politeness(s.crawl),
+		MaxDepth:     s.crawl.MaxDepth,
 		LeaseTTL:     s.redisLeaseTTL,
 		RobotsMemory: s.redisRobotsMem,
 		Warn:         func(w string) { log.Warn("redis", zap.String("warning", w)) },

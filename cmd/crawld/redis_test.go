@@ -576,8 +576,9 @@ func TestShared_RedisRestarts(t *testing.T) {
 	t.Logf("pages fetched twice: %d", twice)
 }
 
-// A lease too short to survive a brief stall, or a robots budget smaller
-// than one shared outcome, is refused with exit 2 naming the key.
+// A lease too short to survive a brief stall, a robots budget smaller
+// than one shared outcome, or a max_depth beyond what the shared seen set
+// keeps, is refused with exit 2 naming the key.
 func TestShared_LeaseAndRobotsConfigRefused(t *testing.T) {
 	for _, tt := range []struct {
 		args    []string
@@ -586,6 +587,7 @@ func TestShared_LeaseAndRobotsConfigRefused(t *testing.T) {
 		{[]string{"--redis-lease-ttl", "5s"}, "redis.lease_ttl"},
 		{[]string{"--redis-lease-ttl", "0s"}, "redis.lease_ttl"},
 		{[]string{"--redis-robots-memory", "1KiB"}, "redis.robots_memory"},
+		{[]string{"--max-depth", "64"}, "max_depth"},
 	} {
 		args := append([]string{"crawl", "--seed", "http://127.0.0.2/", "--storage", "redis"}, tt.args...)
 		var stdout, stderr bytes.Buffer
