@@ -258,19 +258,23 @@ func TestCrawl_RetryAfterPausesOnlyThatHost(t *testing.T) {
 		t.Fatalf("/ on the refusing host requested %d times, want 2 (refused, then retried)", len(roots))
 	}
 	refusedAt, retriedAt := roots[0], roots[1]
+	// The pause counts from the crawler's reading of the 429, which came
+	// after the site saw the request: load can only lengthen this gap.
 	if gap := retriedAt.Sub(refusedAt); gap < 2*time.Second-5*time.Millisecond {
 		t.Errorf("retried after %v, want >= 2s (Retry-After)", gap)
 	}
-	// The other host is paced at 4/s throughout: 2 s of back-off elsewhere
-	// must not slow it down.
+	// The other host goes on during the 2 s pause elsewhere (at 4/s, 8
+	// requests). Paused with it, it would get at most the requests already
+	// on their way (one at burst 1). A busy machine may slow the crawl, so
+	// not 8 but 3 are asked for.
 	n := 0
 	for _, r := range other.Requests() {
 		if !r.At.Before(refusedAt) && r.At.Before(refusedAt.Add(2*time.Second)) {
 			n++
 		}
 	}
-	if n < 7 {
-		t.Errorf("the other host got %d requests during the 2 s pause, want >= 7 at 4/s", n)
+	if n < 3 {
+		t.Errorf("the other host got %d requests during the 2 s pause, want >= 3 (8 at 4/s): it was paused too", n)
 	}
 	if rec := sink.byURL(t)[slowHost+"/"]; rec.Status != 200 || rec.Error != "" {
 		t.Errorf("record after the retry: %+v", rec)
