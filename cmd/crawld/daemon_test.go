@@ -227,15 +227,15 @@ func TestDaemon_SIGHUPChangesRate(t *testing.T) {
 	}
 	write(2, "info")
 	d := startDaemon(t, "--config", config)
-	waitFor(t, "a few requests at rate 2", 10*time.Second, func() bool { return len(site.Requests()) >= 4 })
+	waitFor(t, "a few requests at rate 2", 30*time.Second, func() bool { return len(site.Requests()) >= 4 })
 	write(20, "debug")
 	reloadAt := time.Now()
 	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the reload", 5*time.Second, func() bool { return strings.Contains(d.log(), "config reloaded") })
-	waitFor(t, "requests at rate 20", 10*time.Second, func() bool { return len(site.Requests()) >= 40 })
-	waitFor(t, "debug lines after the reload", 5*time.Second, func() bool { return strings.Contains(d.log(), `"msg":"fetched"`) })
+	waitFor(t, "the reload", 30*time.Second, func() bool { return strings.Contains(d.log(), "config reloaded") })
+	waitFor(t, "requests at rate 20", 30*time.Second, func() bool { return len(site.Requests()) >= 40 })
+	waitFor(t, "debug lines after the reload", 30*time.Second, func() bool { return strings.Contains(d.log(), `"msg":"fetched"`) })
 
 	var before, after []time.Time
 	for _, r := range site.Requests() {
@@ -245,22 +245,19 @@ func TestDaemon_SIGHUPChangesRate(t *testing.T) {
 			after = append(after, r.At)
 		}
 	}
-	minGap := func(ts []time.Time) time.Duration {
-		gap := time.Hour
-		for i := 1; i < len(ts); i++ {
-			gap = min(gap, ts[i].Sub(ts[i-1]))
-		}
-		return gap
+	// Arrivals lag the crawler's starts by a time that varies with the
+	// machine's load: testsite.PaceViolation allows one interval of it.
+	if v := testsite.PaceViolation(before, 500*time.Millisecond, 500*time.Millisecond); v != "" {
+		t.Errorf("before SIGHUP: %s (rate 2)", v)
 	}
-	if g := minGap(before); g < 495*time.Millisecond {
-		t.Errorf("before SIGHUP: smallest gap %v, want >= 500ms (rate 2)", g)
-	}
-	// 20 requests a second after the reload: 30 requests within 2 s.
-	if len(after) < 30 || after[29].Sub(after[0]) > 2*time.Second {
+	// 20 requests a second after the reload: 30 requests in about 1.5 s.
+	// At rate 2 they would span at least 14 s (28 intervals, one lag
+	// allowed); 10 s leaves a busy machine room.
+	if len(after) < 30 || after[29].Sub(after[0]) > 10*time.Second {
 		t.Errorf("after SIGHUP: %d requests, the first 30 spanning %v; want rate 20", len(after), after[min(29, len(after)-1)].Sub(after[0]))
 	}
-	if g := minGap(after); g < 45*time.Millisecond {
-		t.Errorf("after SIGHUP: smallest gap %v, want >= 50ms (rate 20)", g)
+	if v := testsite.PaceViolation(after, 50*time.Millisecond, 50*time.Millisecond); v != "" {
+		t.Errorf("after SIGHUP: %s (rate 20)", v)
 	}
 
 	// A broken file is refused and the old config stays.
@@ -270,7 +267,7 @@ func TestDaemon_SIGHUPChangesRate(t *testing.T) {
 	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the rejected reload", 5*time.Second, func() bool { return strings.Contains(d.log(), "config reload rejected") })
+	waitFor(t, "the rejected reload", 30*time.Second, func() bool { return strings.Contains(d.log(), "config reload rejected") })
 	if code, _ := d.get(t, "/healthz"); code != 200 {
 		t.Errorf("daemon unhealthy after a rejected reload")
 	}
