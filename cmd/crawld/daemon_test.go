@@ -432,22 +432,24 @@ func TestOpenRotatingOutput(t *testing.T) {
 }
 
 func TestDaemon_SecondSignalExitsAtOnce(t *testing.T) {
-	site := startSite(t, testsite.Config{PagesPerHost: 20, Latency: 5 * time.Second})
+	// The request in flight would hold the exit for the 60 s grace: exiting
+	// within 20 s is at once, however busy the machine.
+	site := startSite(t, testsite.Config{PagesPerHost: 20, Latency: 5 * time.Minute})
 	dir := t.TempDir()
 	args := []string{"--seed", site.SeedURL(), "--storage", "pebble", "--data-dir", filepath.Join(dir, "state"),
-		"--rate", "0", "--output", filepath.Join(dir, "out.jsonl"), "--shutdown-grace", "60s"}
+		"--rate", "0", "--output", filepath.Join(dir, "out.jsonl"), "--shutdown-grace", "60s", "--fetch-timeout", "5m"}
 	d := startDaemon(t, args...)
 	waitFor(t, "a request in flight", 20*time.Second, func() bool { return d.status(t).Frontier.InFlight > 0 })
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "stopping", 5*time.Second, func() bool { return strings.Contains(d.log(), "stopping") })
+	waitFor(t, "stopping", 30*time.Second, func() bool { return strings.Contains(d.log(), "stopping") })
 	start := time.Now()
 	if code := d.stop(t, syscall.SIGINT); code != 0 {
 		t.Errorf("exit code %d after a second signal; log:\n%s", code, d.log())
 	}
-	if took := time.Since(start); took > 3*time.Second {
-		t.Errorf("exit took %v after the second signal, want at once (grace is 60 s, the request 5 s)", took)
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("exit took %v after the second signal, want at once (grace is 60 s, the request 5 min)", took)
 	}
 	// The store is intact: the same data_dir opens and the crawl goes on.
 	again := startDaemon(t, args...)
