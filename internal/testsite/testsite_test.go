@@ -342,7 +342,7 @@ func TestCloseAbortsLatency(t *testing.T) {
 	}
 	begin := time.Now()
 	s.Close()
-	if d := time.Since(begin); d > 5*time.Second {
+	if d := time.Since(begin); d > 30*time.Second { // the latency is an hour
 		t.Errorf("Close took %v", d)
 	}
 	if err := <-errc; err == nil {
