@@ -542,12 +542,19 @@ func TestCrawl_RateMeasuredServerSide(t *testing.T) {
 	if got, want := len(sink.records()), len(site.URLs()); got != want {
 		t.Fatalf("records: got %d, want %d", got, want)
 	}
-	for host, n := range site.BusiestWindow(time.Second) {
-		if n > rate+burst {
-			t.Errorf("%s received %d requests within 1 s, limit %d", host, n, rate+burst)
+	// The site sees arrivals, which lag the crawler's starts by a time
+	// that varies with the machine's load: PaceViolation allows one
+	// interval of it (BusiestWindow's rate+burst in any second does not).
+	byHost := map[string][]time.Time{}
+	for _, r := range site.Requests() {
+		byHost[r.Host] = append(byHost[r.Host], r.At)
+	}
+	for host, at := range byHost {
+		if v := testsite.PaceViolation(at, time.Second/rate, time.Second/rate); v != "" {
+			t.Errorf("%s: %s (rate %d, burst %d)", host, v, rate, burst)
 		}
 	}
-	if got := len(site.BusiestWindow(time.Second)); got != 3 {
+	if got := len(byHost); got != 3 {
 		t.Errorf("hosts requested: got %d, want 3", got)
 	}
 }
