@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -458,7 +459,8 @@ func TestCrawl_ErrorsBecomeRecords(t *testing.T) {
 		switch r.URL.Path {
 		case "/":
 			w.Header().Set("Content-Type", "text/html")
-			fmt.Fprintf(w, `<a href="/500">a</a><a href="/big">b</a><a href="/hang">c</a><a href="/reset">d</a><a href="%s">e</a><a href="/fine">f</a>`, refusedURL)
+			// /hang is crawled on its own, with a short header timeout.
+			fmt.Fprintf(w, `<a href="/500">a</a><a href="/big">b</a><a href="/reset">d</a><a href="%s">e</a><a href="/fine">f</a>`, refusedURL)
 		case "/500":
 			http.Error(w, "boom", http.StatusInternalServerError)
 		case "/big":
@@ -478,12 +480,17 @@ func TestCrawl_ErrorsBecomeRecords(t *testing.T) {
 	cfg := testConfig(base + "/")
 	cfg.AllowDomains = []string{"127.0.0.2", "127.0.0.4"}
 	cfg.MaxBody = 1000
-	cfg.HeaderTimeout = time.Second // /hang never sends headers
 	cfg.Robots = false
 	cfg.MaxRetries = 0 // retries have their own test
 	fastRetries(&cfg)
-	sink := mustCrawl(t, cfg)
-	recs := sink.byURL(t)
+	// The pages that answer get the default timeouts, which a slow machine
+	// cannot run into; /hang, which never sends headers, gets a short
+	// header timeout of its own (fired early by load, it is still the
+	// timeout under test).
+	recs := mustCrawl(t, cfg).byURL(t)
+	cfg.Seeds = []string{base + "/hang"}
+	cfg.HeaderTimeout = time.Second
+	maps.Copy(recs, mustCrawl(t, cfg).byURL(t))
 
 	tests := []struct {
 		url, wantErr string
@@ -535,12 +542,19 @@ func TestCrawl_RateMeasuredServerSide(t *testing.T) {
 	if got, want := len(sink.records()), len(site.URLs()); got != want {
 		t.Fatalf("records: got %d, want %d", got, want)
 	}
-	for host, n := range site.BusiestWindow(time.Second) {
-		if n > rate+burst {
-			t.Errorf("%s received %d requests within 1 s, limit %d", host, n, rate+burst)
+	// The site sees arrivals, which lag the crawler's starts by a time
+	// that varies with the machine's load: PaceViolation allows one
+	// interval of it (BusiestWindow's rate+burst in any second does not).
+	byHost := map[string][]time.Time{}
+	for _, r := range site.Requests() {
+		byHost[r.Host] = append(byHost[r.Host], r.At)
+	}
+	for host, at := range byHost {
+		if v := testsite.PaceViolation(at, time.Second/rate, time.Second/rate); v != "" {
+			t.Errorf("%s: %s (rate %d, burst %d)", host, v, rate, burst)
 		}
 	}
-	if got := len(site.BusiestWindow(time.Second)); got != 3 {
+	if got := len(byHost); got != 3 {
 		t.Errorf("hosts requested: got %d, want 3", got)
 	}
 }
@@ -664,7 +678,7 @@ func TestCrawl_ReusesConnections(t *testing.T) {
 		var n int
 		fmt.Sscanf(r.URL.Path, "/%d", &n)
 		w.Header().Set("Content-Type", "text/html")
-		if n < 50 {
+		if n < 250 {
 			fmt.Fprintf(w, `<a href="/%d">a</a><a href="/%d">b</a>`, 2*n+1, 2*n+2)
 		}
 	}))
@@ -683,11 +697,14 @@ func TestCrawl_ReusesConnections(t *testing.T) {
 	cfg := testConfig(srv.URL + "/0")
 	cfg.PerHostConcurrency = 2
 	recs := mustCrawl(t, cfg).records()
-	if len(recs) < 50 {
-		t.Fatalf("records: %d", len(recs))
+	if len(recs) != 501 {
+		t.Fatalf("records: %d, want 501", len(recs))
 	}
-	// Keep-alive pools sized to the per-host concurrency: two connections
-	// serve the whole crawl.
+	// Keep-alive pools sized to the per-host concurrency, and no more
+	// connections than that: two connections serve the whole crawl. (A
+	// request that found no idle connection used to dial one even when
+	// another request's connection freed up first and served it, leaving
+	// one connection more; see newClient.)
 	if n := conns.Load(); n > 2 {
 		t.Errorf("%d connections for %d requests at per-host concurrency 2, want at most 2", n, len(recs)+1)
 	}

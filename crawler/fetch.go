@@ -104,6 +104,15 @@ func newClient(cfg Config, guard *netguard.Guard) *http.Client {
 	}
 	if proxy, _ := parseProxy(cfg.Proxy); proxy != nil { // validated by Config.Validate
 		useProxy(transport, proxy, guard, cfg.AllowPrivateNetworks, lookup, &net.Dialer{Timeout: cfg.ConnectTimeout, KeepAlive: 30 * time.Second})
+	} else {
+		// Without a cap, a request that finds no idle connection dials one
+		// and keeps the dial going even when another request's connection
+		// frees up first and serves it: the dialled connection is one more
+		// than the host's requests in flight ever needed. All of a host's
+		// requests (robots.txt included) run in its per-host slots, so the
+		// cap never holds a request back that a slot let go. (Through a
+		// proxy, plain-HTTP targets share the proxy's connections: no cap.)
+		transport.MaxConnsPerHost = cfg.PerHostConcurrency
 	}
 	return &http.Client{
 		Transport: transport,

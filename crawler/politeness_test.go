@@ -3,6 +3,7 @@ package crawler
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +15,11 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
 	"github.com/crawld/crawld/internal/testsite"
+	"github.com/crawld/crawld/queue"
 )
 
 // timedLog records when each request arrived, by escaped path.
@@ -196,13 +201,20 @@ func TestCrawl_CrawlDelay(t *testing.T) {
 	if len(reqs) != 5 {
 		t.Fatalf("requests: got %d, want robots.txt and 4 pages", len(reqs))
 	}
-	for i := 1; i < len(reqs); i++ {
-		// Arrival times carry a little loopback jitter on top of the
-		// crawler's exact 1 s spacing of request starts.
-		if gap := reqs[i].At.Sub(reqs[i-1].At); gap < time.Second-5*time.Millisecond {
-			t.Errorf("gap before %s: %v, want >= 1s (Crawl-delay)", reqs[i].Path, gap)
-		}
+	// The site sees arrivals, which lag the crawler's starts by a varying
+	// time on a busy machine: PaceViolation allows a lag of one interval.
+	if v := testsite.PaceViolation(arrivals(reqs), time.Second, time.Second); v != "" {
+		t.Errorf("Crawl-delay 1 s: %s", v)
 	}
+}
+
+// arrivals is when each request reached the site.
+func arrivals(reqs []testsite.Request) []time.Time {
+	var at []time.Time
+	for _, r := range reqs {
+		at = append(at, r.At)
+	}
+	return at
 }
 
 func TestCrawl_MaxCrawlDelayCaps(t *testing.T) {
@@ -210,16 +222,15 @@ func TestCrawl_MaxCrawlDelayCaps(t *testing.T) {
 	site := startSite(t, testsite.Config{PagesPerHost: 3, Robots: "User-agent: *\nCrawl-delay: 3600\n"})
 	cfg := testConfig(site.SeedURL())
 	cfg.MaxCrawlDelay = 300 * time.Millisecond
-	start := time.Now()
+	// Uncapped, the 1 h Crawl-delay would hold the crawl past the crawl
+	// helper's 60 s bound, and mustCrawl would fail.
 	mustCrawl(t, cfg)
-	if elapsed := time.Since(start); elapsed > 10*time.Second {
-		t.Errorf("crawl took %v: the 1 h Crawl-delay was not capped", elapsed)
-	}
 	reqs := site.Requests()
-	for i := 1; i < len(reqs); i++ {
-		if gap := reqs[i].At.Sub(reqs[i-1].At); gap < 295*time.Millisecond {
-			t.Errorf("gap %v, want >= the 300 ms cap", gap)
-		}
+	if len(reqs) != 4 {
+		t.Fatalf("requests: got %d, want robots.txt and 3 pages", len(reqs))
+	}
+	if v := testsite.PaceViolation(arrivals(reqs), 300*time.Millisecond, 300*time.Millisecond); v != "" {
+		t.Errorf("capped at 300 ms: %s", v)
 	}
 }
 
@@ -252,19 +263,23 @@ func TestCrawl_RetryAfterPausesOnlyThatHost(t *testing.T) {
 		t.Fatalf("/ on the refusing host requested %d times, want 2 (refused, then retried)", len(roots))
 	}
 	refusedAt, retriedAt := roots[0], roots[1]
+	// The pause counts from the crawler's reading of the 429, which came
+	// after the site saw the request: load can only lengthen this gap.
 	if gap := retriedAt.Sub(refusedAt); gap < 2*time.Second-5*time.Millisecond {
 		t.Errorf("retried after %v, want >= 2s (Retry-After)", gap)
 	}
-	// The other host is paced at 4/s throughout: 2 s of back-off elsewhere
-	// must not slow it down.
+	// The other host goes on during the 2 s pause elsewhere (at 4/s, 8
+	// requests). Paused with it, it would get at most the requests already
+	// on their way (one at burst 1). A busy machine may slow the crawl, so
+	// not 8 but 3 are asked for.
 	n := 0
 	for _, r := range other.Requests() {
 		if !r.At.Before(refusedAt) && r.At.Before(refusedAt.Add(2*time.Second)) {
 			n++
 		}
 	}
-	if n < 7 {
-		t.Errorf("the other host got %d requests during the 2 s pause, want >= 7 at 4/s", n)
+	if n < 3 {
+		t.Errorf("the other host got %d requests during the 2 s pause, want >= 3 (8 at 4/s): it was paused too", n)
 	}
 	if rec := sink.byURL(t)[slowHost+"/"]; rec.Status != 200 || rec.Error != "" {
 		t.Errorf("record after the retry: %+v", rec)
@@ -446,6 +461,22 @@ func TestCrawl_SitemapSeeding(t *testing.T) {
 	}
 }
 
+// intervalLog is a memory frontier that records the intervals the crawler
+// sets: its own pacing decisions, whatever the machine's load does to when
+// requests then arrive.
+type intervalLog struct {
+	*queue.Memory
+	mu  sync.Mutex
+	set []time.Duration
+}
+
+func (l *intervalLog) SetInterval(host string, d time.Duration) {
+	l.mu.Lock()
+	l.set = append(l.set, d)
+	l.mu.Unlock()
+	l.Memory.SetInterval(host, d)
+}
+
 func TestCrawl_Autothrottle(t *testing.T) {
 	var log timedLog
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -460,18 +491,42 @@ func TestCrawl_Autothrottle(t *testing.T) {
 	cfg.Autothrottle = true
 	cfg.AutothrottleStartDelay = 400 * time.Millisecond
 	cfg.MaxPages = 4
-	mustCrawl(t, cfg)
-	// Latency is ~0, so the delay halves from the start delay: 200, 100, 50 ms.
-	wants := []time.Duration{200 * time.Millisecond, 100 * time.Millisecond, 50 * time.Millisecond}
-	all := log.paths()
-	if len(all) != 4 {
+	front := &intervalLog{Memory: queue.NewMemory(queue.Config{PerHostConcurrency: cfg.PerHostConcurrency})}
+	sink := &recordSink{}
+	c, err := New(cfg, front, sink, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second) // bounds a hang
+	defer cancel()
+	if _, err := c.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if all := log.paths(); len(all) != 4 {
 		t.Fatalf("requests: got %q, want 4", all)
 	}
-	for i, want := range wants {
-		prev, next := log.times(fmt.Sprintf("/%d", i))[0], log.times(fmt.Sprintf("/%d", i+1))[0]
-		if gap := next.Sub(prev); gap < want-5*time.Millisecond || gap > want+150*time.Millisecond {
-			t.Errorf("gap %d: %v, want about %v", i, gap, want)
+	// After each page the delay moves halfway from the current one to the
+	// page's latency, which on an idle machine is ~0: 200, 100, 50 ms. The
+	// latency is the crawler's own measure, which load lengthens; it is at
+	// most the record's duration (rounded down to the millisecond). The
+	// frontier's keeping of the intervals is queue's to test, with a fake
+	// clock; the arrival times here would carry the machine's load.
+	recs := sink.byURL(t)
+	front.mu.Lock()
+	set := slices.Clone(front.set)
+	front.mu.Unlock()
+	if len(set) < 3 {
+		t.Fatalf("intervals set: %v, want one after each of the first 3 pages at least", set)
+	}
+	current := cfg.AutothrottleStartDelay
+	for i, got := range set[:3] {
+		took := time.Duration(recs[fmt.Sprintf("%s/%d", base, i)].DurationMS+1) * time.Millisecond
+		lo := throttleDelay(current, 0, cfg.AutothrottleTargetConcurrency, 200, cfg.AutothrottleMaxDelay)
+		hi := throttleDelay(current, took, cfg.AutothrottleTargetConcurrency, 200, cfg.AutothrottleMaxDelay)
+		if got < lo || got > hi {
+			t.Errorf("interval after /%d: %v, want within [%v, %v]: halfway from %v to a latency of at most %v", i, got, lo, hi, current, took)
 		}
+		current = got
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/crawld/crawld/crawler"
+	"github.com/crawld/crawld/internal/testsite"
 	"github.com/crawld/crawld/queue"
 )
 
@@ -48,7 +49,7 @@ func mustAdd(t *testing.T, f *Frontier, it queue.Item, limit int, want queue.Adm
 
 func mustGet(t *testing.T, f *Frontier) queue.Item {
 	t.Helper()
-	it, err := f.Get(ctxT(t, 5*time.Second))
+	it, err := f.Get(ctxT(t, 30*time.Second)) // bounds a hang
 	if err != nil {
 		t.Fatalf("Get: %v", err)
 	}
@@ -347,19 +348,15 @@ func TestGCRAAcrossNodes(t *testing.T) {
 				t.Errorf("min gap on Redis's clock %v < 100ms", minGap)
 			}
 			// Local clock: hand-outs seen by the two processes, same machine.
-			slices.SortFunc(log.loc, func(x, y time.Time) int { return x.Compare(y) })
-			locGap := time.Hour
-			for i := burst; i < len(log.loc); i++ {
-				locGap = min(locGap, log.loc[i].Sub(log.loc[i-1]))
+			// The local times lag the claims by a time that varies with
+			// the machine's load: one interval of it is allowed.
+			if v := testsite.PaceViolation(log.loc, 100*time.Millisecond, 100*time.Millisecond); burst == 1 && v != "" {
+				t.Errorf("on the local clock: %s", v)
 			}
-			if burst == 1 && locGap < 90*time.Millisecond {
-				t.Errorf("min gap on the local clock %v < 90ms", locGap)
-			}
+			// How fast the claims come is load's and the benchmarks'
+			// business; the test asserts only that none is early.
 			ideal := time.Duration(n-burst) * 100 * time.Millisecond
-			t.Logf("burst %d: %d starts in %v (ideal %v), min gap Redis %v, local %v", burst, n, elapsed.Round(time.Millisecond), ideal, minGap, locGap)
-			if elapsed > ideal+time.Second {
-				t.Errorf("took %v, the rate allows %v", elapsed, ideal)
-			}
+			t.Logf("burst %d: %d starts in %v (ideal %v), min gap Redis %v", burst, n, elapsed.Round(time.Millisecond), ideal, minGap)
 		})
 	}
 }
@@ -419,7 +416,9 @@ func TestBlockAcrossNodes(t *testing.T) {
 	}
 	b.Done(it)
 
-	a.Block("h", time.Now().Add(time.Minute))
+	// Blocked for an hour: a Get that returns within 20 s (far longer
+	// than a busy machine needs) was let go by the Unblock.
+	a.Block("h", time.Now().Add(time.Hour))
 	mustAdd(t, a, item("h", 1), 0, queue.Added)
 	go func() {
 		time.Sleep(100 * time.Millisecond)
@@ -427,7 +426,7 @@ func TestBlockAcrossNodes(t *testing.T) {
 	}()
 	start = time.Now()
 	it = mustGet(t, b)
-	if d := time.Since(start); d > 2*time.Second {
+	if d := time.Since(start); d > 20*time.Second {
 		t.Fatalf("Get after Unblock took %v", d)
 	}
 	b.Done(it)
@@ -456,16 +455,15 @@ func TestSetIntervalAcrossNodes(t *testing.T) {
 			t.Errorf("gap %dµs < interval 200ms", gap)
 		}
 	}
-	// Cleared: back to the (unlimited) configured rate.
+	// Cleared: back to the (unlimited) configured rate. An interval of an
+	// hour set first and left in place would hold the second Get past
+	// mustGet's bound; a busy machine cannot.
+	a.SetInterval("h", time.Hour)
 	a.SetInterval("h", 0)
 	mustAdd(t, a, item("h", 10), 0, queue.Added)
 	mustAdd(t, a, item("h", 11), 0, queue.Added)
-	start := time.Now()
 	b.Done(mustGet(t, b))
 	b.Done(mustGet(t, b))
-	if d := time.Since(start); d > 150*time.Millisecond {
-		t.Errorf("after clearing the interval two Gets took %v", d)
-	}
 }
 
 // A node that dies (no heartbeat, leases left) has its leases handed back
@@ -489,7 +487,9 @@ func TestDeadNodeLeasesHandedBack(t *testing.T) {
 	if got[0].URL != x.URL || got[1].URL != y.URL {
 		t.Fatalf("got %s, %s; want the dead node's %s, %s first", got[0].URL, got[1].URL, x.URL, y.URL)
 	}
-	if d > 500*time.Millisecond+time.Second {
+	// Well within the lease's own expiry; a busy machine may delay the
+	// dead node's detection by heartbeats, not by this much.
+	if d > 20*time.Second {
 		t.Fatalf("re-delivery took %v", d)
 	}
 	n, err := s.rdb.ZCard(context.Background(), "cd:{c:dead}:nodes").Result()
@@ -512,7 +512,9 @@ func TestDeadNodeLeasesHandedBack(t *testing.T) {
 // Close hands its leases back at once, in order.
 func TestCloseHandsBack(t *testing.T) {
 	s := startRedis(t)
-	a, b := openNode(t, s, "close", nil), openNode(t, s, "close", nil)
+	// Never taken for dead: only Close can hand the lease back.
+	alive := func(o *Options) { o.Heartbeat, o.DeadAfter = time.Hour, 2*time.Hour }
+	a, b := openNode(t, s, "close", alive), openNode(t, s, "close", alive)
 	for i := range 3 {
 		mustAdd(t, a, item("h", i), 0, queue.Added)
 	}
@@ -524,10 +526,8 @@ func TestCloseHandsBack(t *testing.T) {
 	if _, err := a.Get(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Get after Close = %v", err)
 	}
-	start := time.Now()
-	z := mustGet(t, b)
-	if d := time.Since(start); z.URL != y.URL || d > 100*time.Millisecond {
-		t.Fatalf("got %s after %v; want %s at once", z.URL, d, y.URL)
+	if z := mustGet(t, b); z.URL != y.URL {
+		t.Fatalf("got %s; want %s", z.URL, y.URL)
 	}
 	if st := b.Stats(); st.Queued != 1 || st.InFlight != 1 {
 		t.Fatalf("Stats = %+v", st)

@@ -137,22 +137,27 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 }
 
 func TestDaemon_AdminAPIWhileCrawling(t *testing.T) {
-	site := startSite(t, testsite.Config{Hosts: 2, PagesPerHost: 50, Latency: time.Second})
+	// Responses take 10 s, so that an API waiting for a worker would take
+	// seconds, which a busy machine cannot make a request to it take.
+	const latency = 10 * time.Second
+	site := startSite(t, testsite.Config{Hosts: 2, PagesPerHost: 50, Latency: latency})
 	out := filepath.Join(t.TempDir(), "records.jsonl")
-	args := append([]string{"--seed", site.SeedURL(), "--storage", "memory", "--rate", "0", "--workers", "2",
-		"--per-host-concurrency", "2", "--output", out, "--admin-token", "t0ken"}, domainFlags(site)...)
+	// A seed on each host, without robots.txt: both workers are busy from
+	// the start.
+	args := append([]string{"--seed", site.SeedURL(), "--seed", site.PageURL(1, 0), "--robots=false", "--storage", "memory", "--rate", "0", "--workers", "2",
+		"--per-host-concurrency", "2", "--output", out, "--admin-token", "t0ken", "--shutdown-grace", "60s"}, domainFlags(site)...)
 	d := startDaemon(t, args...)
 
-	waitFor(t, "workers busy", 10*time.Second, func() bool { return d.status(t).Frontier.InFlight == 2 })
-	// Every worker is waiting on a 1 s response: the API must still answer at once.
+	waitFor(t, "workers busy", 30*time.Second, func() bool { return d.status(t).Frontier.InFlight == 2 })
+	// Every worker is waiting on a 10 s response: the API must still answer.
 	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/status"} {
 		start := time.Now()
 		code, body := d.get(t, path)
 		if code != 200 {
 			t.Errorf("%s: %d %q", path, code, body)
 		}
-		if took := time.Since(start); took > 500*time.Millisecond {
-			t.Errorf("%s took %v while the workers were busy", path, took)
+		if took := time.Since(start); took > latency/2 {
+			t.Errorf("%s took %v while the workers were busy: it waited for them", path, took)
 		}
 	}
 	if _, body := d.get(t, "/metrics"); !strings.Contains(body, `crawld_pages_total{class="2xx"}`) || !strings.Contains(body, "crawld_frontier_queued") {
@@ -202,7 +207,7 @@ func TestDaemon_AdminAPIWhileCrawling(t *testing.T) {
 			t.Errorf("torn record after shutdown: %q", line)
 		}
 	}
-	// The requests in flight at SIGTERM were let finish (1 s < shutdown_grace)
+	// The requests in flight at SIGTERM were let finish (10 s < shutdown_grace)
 	// and recorded: every page request has its record.
 	served := servedPages(site)
 	if n := len(readRecords(t, data)); n != served || n == 0 {
@@ -222,15 +227,15 @@ func TestDaemon_SIGHUPChangesRate(t *testing.T) {
 	}
 	write(2, "info")
 	d := startDaemon(t, "--config", config)
-	waitFor(t, "a few requests at rate 2", 10*time.Second, func() bool { return len(site.Requests()) >= 4 })
+	waitFor(t, "a few requests at rate 2", 30*time.Second, func() bool { return len(site.Requests()) >= 4 })
 	write(20, "debug")
 	reloadAt := time.Now()
 	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the reload", 5*time.Second, func() bool { return strings.Contains(d.log(), "config reloaded") })
-	waitFor(t, "requests at rate 20", 10*time.Second, func() bool { return len(site.Requests()) >= 40 })
-	waitFor(t, "debug lines after the reload", 5*time.Second, func() bool { return strings.Contains(d.log(), `"msg":"fetched"`) })
+	waitFor(t, "the reload", 30*time.Second, func() bool { return strings.Contains(d.log(), "config reloaded") })
+	waitFor(t, "requests at rate 20", 30*time.Second, func() bool { return len(site.Requests()) >= 40 })
+	waitFor(t, "debug lines after the reload", 30*time.Second, func() bool { return strings.Contains(d.log(), `"msg":"fetched"`) })
 
 	var before, after []time.Time
 	for _, r := range site.Requests() {
@@ -240,22 +245,19 @@ func TestDaemon_SIGHUPChangesRate(t *testing.T) {
 			after = append(after, r.At)
 		}
 	}
-	minGap := func(ts []time.Time) time.Duration {
-		gap := time.Hour
-		for i := 1; i < len(ts); i++ {
-			gap = min(gap, ts[i].Sub(ts[i-1]))
-		}
-		return gap
+	// Arrivals lag the crawler's starts by a time that varies with the
+	// machine's load: testsite.PaceViolation allows one interval of it.
+	if v := testsite.PaceViolation(before, 500*time.Millisecond, 500*time.Millisecond); v != "" {
+		t.Errorf("before SIGHUP: %s (rate 2)", v)
 	}
-	if g := minGap(before); g < 495*time.Millisecond {
-		t.Errorf("before SIGHUP: smallest gap %v, want >= 500ms (rate 2)", g)
-	}
-	// 20 requests a second after the reload: 30 requests within 2 s.
-	if len(after) < 30 || after[29].Sub(after[0]) > 2*time.Second {
+	// 20 requests a second after the reload: 30 requests in about 1.5 s.
+	// At rate 2 they would span at least 14 s (28 intervals, one lag
+	// allowed); 10 s leaves a busy machine room.
+	if len(after) < 30 || after[29].Sub(after[0]) > 10*time.Second {
 		t.Errorf("after SIGHUP: %d requests, the first 30 spanning %v; want rate 20", len(after), after[min(29, len(after)-1)].Sub(after[0]))
 	}
-	if g := minGap(after); g < 45*time.Millisecond {
-		t.Errorf("after SIGHUP: smallest gap %v, want >= 50ms (rate 20)", g)
+	if v := testsite.PaceViolation(after, 50*time.Millisecond, 50*time.Millisecond); v != "" {
+		t.Errorf("after SIGHUP: %s (rate 20)", v)
 	}
 
 	// A broken file is refused and the old config stays.
@@ -265,7 +267,7 @@ func TestDaemon_SIGHUPChangesRate(t *testing.T) {
 	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the rejected reload", 5*time.Second, func() bool { return strings.Contains(d.log(), "config reload rejected") })
+	waitFor(t, "the rejected reload", 30*time.Second, func() bool { return strings.Contains(d.log(), "config reload rejected") })
 	if code, _ := d.get(t, "/healthz"); code != 200 {
 		t.Errorf("daemon unhealthy after a rejected reload")
 	}
@@ -430,22 +432,24 @@ func TestOpenRotatingOutput(t *testing.T) {
 }
 
 func TestDaemon_SecondSignalExitsAtOnce(t *testing.T) {
-	site := startSite(t, testsite.Config{PagesPerHost: 20, Latency: 5 * time.Second})
+	// The request in flight would hold the exit for the 60 s grace: exiting
+	// within 20 s is at once, however busy the machine.
+	site := startSite(t, testsite.Config{PagesPerHost: 20, Latency: 5 * time.Minute})
 	dir := t.TempDir()
 	args := []string{"--seed", site.SeedURL(), "--storage", "pebble", "--data-dir", filepath.Join(dir, "state"),
-		"--rate", "0", "--output", filepath.Join(dir, "out.jsonl"), "--shutdown-grace", "60s"}
+		"--rate", "0", "--output", filepath.Join(dir, "out.jsonl"), "--shutdown-grace", "60s", "--fetch-timeout", "5m"}
 	d := startDaemon(t, args...)
 	waitFor(t, "a request in flight", 20*time.Second, func() bool { return d.status(t).Frontier.InFlight > 0 })
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "stopping", 5*time.Second, func() bool { return strings.Contains(d.log(), "stopping") })
+	waitFor(t, "stopping", 30*time.Second, func() bool { return strings.Contains(d.log(), "stopping") })
 	start := time.Now()
 	if code := d.stop(t, syscall.SIGINT); code != 0 {
 		t.Errorf("exit code %d after a second signal; log:\n%s", code, d.log())
 	}
-	if took := time.Since(start); took > 3*time.Second {
-		t.Errorf("exit took %v after the second signal, want at once (grace is 60 s, the request 5 s)", took)
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("exit took %v after the second signal, want at once (grace is 60 s, the request 5 min)", took)
 	}
 	// The store is intact: the same data_dir opens and the crawl goes on.
 	again := startDaemon(t, args...)

@@ -189,18 +189,16 @@ func TestShared_ThreeNodesOneCrawl(t *testing.T) {
 		}
 	}
 	// Rate 5, burst 1: starts at least 200 ms apart, robots.txt included
-	// (it is fetched with a slot the host's clock granted). 20 ms allows
-	// for the time between the claim on Redis's clock and the request's
-	// arrival, which varies by up to 15 ms on a loaded 2-core machine (see
-	// cmd/crawlbench's gapSlack); three nodes pacing a host each on their
-	// own would put requests 0–70 ms apart.
-	minGap := time.Duration(float64(time.Second)/rate) - 20*time.Millisecond
+	// (it is fetched with a slot the host's clock granted). The site sees
+	// arrivals, which lag the claims on Redis's clock by a time that varies
+	// with the machine's load (130–176 ms between arrivals were seen on a
+	// busy machine): PaceViolation allows one interval of it, once. Three
+	// nodes pacing a host each on their own would put 3 requests in every
+	// interval.
+	interval := time.Duration(float64(time.Second) / rate)
 	for h, ats := range byHost {
-		sort.Slice(ats, func(i, j int) bool { return ats[i].Before(ats[j]) })
-		for i := 1; i < len(ats); i++ {
-			if gap := ats[i].Sub(ats[i-1]); gap < minGap {
-				t.Errorf("host %s: requests %v apart, want ≥ %v (rate %v across all nodes)", h, gap, minGap, rate)
-			}
+		if v := testsite.PaceViolation(ats, interval, interval); v != "" {
+			t.Errorf("host %s: %s (rate %v across all nodes)", h, v, rate)
 		}
 	}
 	t.Logf("pages per node: %v", perNode)
@@ -267,20 +265,26 @@ func TestShared_CrawlDelayAndRetryAfter(t *testing.T) {
 		byHost[req.Host] = append(byHost[req.Host], req.At)
 	}
 	for h, ats := range byHost {
-		want := time.Second // Crawl-delay, robots.txt request included
-		if h == failing {
-			want = retryAfter
-		}
 		if len(ats) < 2 {
 			t.Errorf("host %s: %d requests, want several", h, len(ats))
 		}
-		sort.Slice(ats, func(i, j int) bool { return ats[i].Before(ats[j]) })
-		for i := 1; i < len(ats); i++ {
-			// 20 ms: the claim on Redis's clock to the request's arrival,
-			// as in TestShared_ThreeNodesOneCrawl.
-			if gap := ats[i].Sub(ats[i-1]); gap < want-20*time.Millisecond {
-				t.Errorf("host %s: requests %v apart, want ≥ %v across all nodes", h, gap, want)
+		if h == failing {
+			// Each Retry-After counts from a node's reading of the 503,
+			// after the site saw the request: load only lengthens these
+			// gaps. 20 ms: the host's ready time is on Redis's clock.
+			sort.Slice(ats, func(i, j int) bool { return ats[i].Before(ats[j]) })
+			for i := 1; i < len(ats); i++ {
+				if gap := ats[i].Sub(ats[i-1]); gap < retryAfter-20*time.Millisecond {
+					t.Errorf("host %s: requests %v apart, want ≥ %v (Retry-After) across all nodes", h, gap, retryAfter)
+				}
 			}
+			continue
+		}
+		// Crawl-delay, robots.txt request included: paced by claims on
+		// Redis's clock, whose requests arrive with a lag that varies
+		// with load, as in TestShared_ThreeNodesOneCrawl.
+		if v := testsite.PaceViolation(ats, time.Second, time.Second); v != "" {
+			t.Errorf("host %s: %s (Crawl-delay 1 s across all nodes)", h, v)
 		}
 	}
 	healthy := 0

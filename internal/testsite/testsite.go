@@ -545,3 +545,35 @@ func write(w http.ResponseWriter, contentType, body string) {
 // fakePDF is just enough of a PDF for content sniffers to agree with the
 // Content-Type.
 const fakePDF = "%PDF-1.4\n% testsite decoy: a crawler should never fetch this\n%%EOF\n"
+
+// PaceViolation judges the arrival times of one host's requests (in any
+// order) against a pace of one request per interval, and returns the pair
+// that breaks it most, described, or "" if none does.
+//
+// Arrival times are not the crawler's start times: a request may reach the
+// server up to lag after the crawler let it go (its worker, the dial, the
+// server's goroutine all wait for a CPU on a busy machine), and when the
+// earlier of two requests is late and the later is not, they arrive closer
+// than the crawler spaced them. So the check is the token bucket's, with
+// that lag allowed once: for the i-th and j-th arrivals (i < j),
+// at[j]-at[i] >= (j-i)*interval - lag. With lag = interval this reads "no
+// more than k+1 requests in any span shorter than k intervals": one request
+// more than the pace allows, never two, which a crawler pacing at even
+// (n-1)/(n-2) times the rate over n requests breaks.
+func PaceViolation(at []time.Time, interval, lag time.Duration) string {
+	at = slices.SortedFunc(slices.Values(at), time.Time.Compare)
+	worst, wi, wj := time.Duration(0), 0, 0
+	for i := range at {
+		for j := i + 1; j < len(at); j++ {
+			short := time.Duration(j-i)*interval - lag - at[j].Sub(at[i])
+			if short > worst {
+				worst, wi, wj = short, i, j
+			}
+		}
+	}
+	if worst == 0 {
+		return ""
+	}
+	return fmt.Sprintf("requests %d and %d of %d arrived %v apart, want >= %d × %v - %v (a lag of up to %v allowed once)",
+		wi+1, wj+1, len(at), at[wj].Sub(at[wi]), wj-wi, interval, lag, lag)
+}
