@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/crawld/crawld/internal/testsite"
@@ -82,13 +83,28 @@ func testConfig(seeds ...string) Config {
 func crawl(t *testing.T, ctx context.Context, cfg Config, sink *recordSink) (Summary, error) {
 	t.Helper()
 	front := queue.NewMemory(queue.Config{Rate: cfg.Rate, Burst: cfg.Burst, PerHostConcurrency: cfg.PerHostConcurrency})
-	c, err := New(cfg, front, sink, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	return runOn(t, ctx, cfg, front, sink, zap.WarnLevel)
+}
+
+// runOn runs a crawl of cfg on front, writing to sink and logging at level
+// and above to the test's log. The minute it is given only bounds a hang.
+func runOn(t *testing.T, ctx context.Context, cfg Config, front Frontier, sink Sink, level zapcore.Level, opts ...Option) (Summary, error) {
+	t.Helper()
+	c, err := New(cfg, front, sink, zaptest.NewLogger(t, zaptest.Level(level)), opts...)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	return c.Run(ctx)
+}
+
+// mustRunOn is runOn for a crawl that must end without an error.
+func mustRunOn(t *testing.T, cfg Config, front Frontier, sink Sink, opts ...Option) {
+	t.Helper()
+	if _, err := runOn(t, context.Background(), cfg, front, sink, zap.WarnLevel, opts...); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
 }
 
 func mustCrawl(t *testing.T, cfg Config) *recordSink {

@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
-
 	"github.com/crawld/crawld/internal/redistest"
 	"github.com/crawld/crawld/queue"
 	"github.com/crawld/crawld/redisq"
@@ -174,15 +171,7 @@ func testShortestDepth(t *testing.T, backend string, fetched bool, workers int) 
 		}
 	}}
 	sink := &recordSink{}
-	c, err := New(cfg, hooked, sink, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if _, err := c.Run(ctx); err != nil {
-		t.Fatalf("Run: %v", err)
-	}
+	mustRunOn(t, cfg, hooked, sink)
 	recs := sink.byURL(t)
 	wantP, wantRequests := 2, 1
 	if fetched {

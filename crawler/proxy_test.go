@@ -1,7 +1,6 @@
 package crawler
 
 import (
-	"context"
 	"crypto/x509"
 	"fmt"
 	"io"
@@ -12,10 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/crawld/crawld/internal/netguard"
 	"github.com/crawld/crawld/queue"
@@ -206,16 +201,7 @@ func TestCrawl_Proxy(t *testing.T) {
 		cfg.AllowCIDRs = []string{"127.0.0.1/32"}
 		cfg.AllowDomains = []string{"127.0.0.1", "127.0.0.9"}
 		sink := &recordSink{}
-		c, err := New(cfg, queue.NewMemory(queue.Config{PerHostConcurrency: 1}), sink,
-			zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), WithRootCAs(roots))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		if _, err := c.Run(ctx); err != nil {
-			t.Fatal(err)
-		}
+		mustRunOn(t, cfg, queue.NewMemory(queue.Config{PerHostConcurrency: 1}), sink, WithRootCAs(roots))
 		recs := sink.byURL(t)
 		if rec := recs[target.URL+"/"]; rec.Status != http.StatusOK {
 			t.Errorf("allowed target: %+v, want 200", rec)
@@ -255,16 +241,7 @@ func TestCrawl_HTTPSProxy(t *testing.T) {
 	cfg.AllowCIDRs = []string{"127.0.0.2/32"}
 	cfg.AllowDomains = []string{"127.0.0.2", "127.0.0.9"}
 	sink := &recordSink{}
-	c, err := New(cfg, queue.NewMemory(queue.Config{PerHostConcurrency: 1}), sink,
-		zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), WithRootCAs(roots))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if _, err := c.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	mustRunOn(t, cfg, queue.NewMemory(queue.Config{PerHostConcurrency: 1}), sink, WithRootCAs(roots))
 	recs := sink.byURL(t)
 	if rec := recs[allowed+"/"]; rec.Status != http.StatusOK || !proxy.saw("127.0.0.2") {
 		t.Errorf("allowed target: %+v, proxy saw %q; want 200 through the proxy", rec, proxy.requests())

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/crawld/crawld/internal/redistest"
 	"github.com/crawld/crawld/internal/testsite"
@@ -125,13 +124,7 @@ func TestCrawl_UnwritableRecordIsNotDone(t *testing.T) {
 			cfg := testConfig(seed)
 			front, reopen := b.open(t, cfg)
 			full := &failingSink{err: fullDisk}
-			c, err := New(cfg, front, full, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			_, err = c.Run(ctx)
+			_, err := runOn(t, context.Background(), cfg, front, full, zap.ErrorLevel)
 			if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "output: write out.jsonl: no space left on device") {
 				t.Fatalf("Run = %v, want the output's ENOSPC", err)
 			}
@@ -147,13 +140,7 @@ func TestCrawl_UnwritableRecordIsNotDone(t *testing.T) {
 				t.Errorf("after a restart: %d queued, want 3", st.Queued)
 			}
 			sink := &recordSink{}
-			c, err = New(cfg, front, sink, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := c.Run(ctx); err != nil {
-				t.Fatalf("Run after the restart: %v", err)
-			}
+			mustRunOn(t, cfg, front, sink)
 			var got []string
 			for _, r := range sink.records() {
 				got = append(got, r.URL)
@@ -210,13 +197,7 @@ func TestCrawl_UnrecordedOutcomeIsNotDone(t *testing.T) {
 			cfg.Robots = false
 			front := brokenFrontier{Memory: queue.NewMemory(queue.Config{}), add: tt.add, put: tt.put}
 			sink := &recordSink{}
-			c, err := New(cfg, front, sink, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			if _, err := c.Run(ctx); !errors.Is(err, errBroken) || !strings.Contains(err.Error(), tt.want) {
+			if _, err := runOn(t, context.Background(), cfg, front, sink, zap.ErrorLevel); !errors.Is(err, errBroken) || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Run = %v, want %q", err, tt.want)
 			}
 			if st := front.Stats(); st.Queued != 1 || st.InFlight != 0 {
@@ -307,15 +288,7 @@ func TestCrawl_RecordSyncedBeforeDone(t *testing.T) {
 			}
 			sink := &syncTracker{written: make(map[string]bool)}
 			checker := &doneChecker{Frontier: front, t: t, sink: sink}
-			c, err := New(cfg, checker, sink, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			if _, err := c.Run(ctx); err != nil {
-				t.Fatalf("Run: %v", err)
-			}
+			mustRunOn(t, cfg, checker, sink)
 			if got, want := len(sink.written), len(site.URLs()); got != want {
 				t.Errorf("%d records, want %d", got, want)
 			}
@@ -338,13 +311,7 @@ func (s *unsyncableSink) Sync() error {
 func TestCrawl_UnsyncedRecordIsNotDone(t *testing.T) {
 	cfg := testConfig(serve(t, "127.0.0.1", htmlPages(map[string]string{"/": `no links`})) + "/")
 	front := queue.NewMemory(queue.Config{})
-	c, err := New(cfg, front, &unsyncableSink{}, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if _, err := c.Run(ctx); !errors.Is(err, syscall.EIO) || !strings.Contains(err.Error(), "output: sync out.jsonl") {
+	if _, err := runOn(t, context.Background(), cfg, front, &unsyncableSink{}, zap.ErrorLevel); !errors.Is(err, syscall.EIO) || !strings.Contains(err.Error(), "output: sync out.jsonl") {
 		t.Fatalf("Run = %v, want the sync's EIO", err)
 	}
 	if st := front.Stats(); st.Queued != 1 || st.InFlight != 0 {

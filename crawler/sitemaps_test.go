@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
-
 	"github.com/crawld/crawld/internal/redistest"
 	"github.com/crawld/crawld/queue"
 	"github.com/crawld/crawld/redisq"
@@ -129,15 +126,7 @@ func TestCrawl_SitemapURLsCountAgainstPageLimits(t *testing.T) {
 				cfg.MaxPages, cfg.MaxPagesPerHost = lim.maxPages, lim.perHost
 				front := fr.open(t, queue.Config{Rate: cfg.Rate, Burst: cfg.Burst, PerHostConcurrency: cfg.PerHostConcurrency})
 				sink := &recordSink{}
-				c, err := New(cfg, front, sink, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-				defer cancel()
-				if _, err := c.Run(ctx); err != nil {
-					t.Fatalf("Run: %v", err)
-				}
+				mustRunOn(t, cfg, front, sink)
 				recs := sink.byURL(t)
 				var recorded [2]int
 				for u := range recs {
