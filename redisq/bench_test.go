@@ -150,6 +150,9 @@ func BenchmarkSeenSetMemory(b *testing.B) {
 	for _, n := range []int{1_000_000, 10_000_000} {
 		for _, maxDepth := range []int{0, 5} {
 			b.Run(fmt.Sprintf("urls-%dM/max-depth-%d", n/1_000_000, maxDepth), func(b *testing.B) {
+				if testing.Short() && n > 1_000_000 {
+					b.Skip("10 million Adds take minutes; run without -short")
+				}
 				for b.Loop() {
 					per, _ := seenSetBytes(b, n, maxDepth)
 					b.ReportMetric(per, "B/URL")
