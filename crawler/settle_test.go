@@ -61,6 +61,33 @@ func threePages(t *testing.T) (seed string, urls []string) {
 	return base + "/", []string{base + "/", base + "/a", base + "/b"}
 }
 
+// closingFrontier is a settleFrontier that a restart closes.
+type closingFrontier interface {
+	settleFrontier
+	Close() error
+}
+
+// reopenable opens a frontier with open and returns it, with a function
+// that closes it and opens it again, as a restarted process would.
+func reopenable[F closingFrontier](t *testing.T, open func() (F, error)) (settleFrontier, func() settleFrontier) {
+	t.Helper()
+	mustOpen := func() F {
+		f, err := open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = f.Close() })
+		return f
+	}
+	f := mustOpen()
+	return f, func() settleFrontier {
+		if err := f.Close(); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+		return mustOpen()
+	}
+}
+
 // TestCrawl_UnwritableRecordIsNotDone: when the output fails (a full
 // disk), the crawl stops with the sink's error and every item whose record
 // was not written stays in the frontier, released rather than done, so a
@@ -80,42 +107,18 @@ func TestCrawl_UnwritableRecordIsNotDone(t *testing.T) {
 		}},
 		{"pebble", func(t *testing.T, cfg Config) (settleFrontier, func() settleFrontier) {
 			dir := t.TempDir()
-			open := func() settleFrontier {
-				f, err := store.Open(dir, queue.Config{PerHostConcurrency: cfg.PerHostConcurrency})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = f.Close() })
-				return f
-			}
-			f := open()
-			return f, func() settleFrontier {
-				if err := f.(*store.Frontier).Close(); err != nil {
-					t.Fatalf("close: %v", err)
-				}
-				return open()
-			}
+			return reopenable(t, func() (*store.Frontier, error) {
+				return store.Open(dir, queue.Config{PerHostConcurrency: cfg.PerHostConcurrency})
+			})
 		}},
 		{"redis", func(t *testing.T, cfg Config) (settleFrontier, func() settleFrontier) {
 			srv := redistest.Start(t)
-			open := func() settleFrontier {
+			return reopenable(t, func() (*redisq.Frontier, error) {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
-				f, err := redisq.Open(ctx, redisq.Options{URL: srv.URL, CrawlID: "settle", ConfigHash: "test",
+				return redisq.Open(ctx, redisq.Options{URL: srv.URL, CrawlID: "settle", ConfigHash: "test",
 					Config: queue.Config{PerHostConcurrency: cfg.PerHostConcurrency}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { _ = f.Close() })
-				return f
-			}
-			f := open()
-			return f, func() settleFrontier {
-				if err := f.(*redisq.Frontier).Close(); err != nil {
-					t.Fatalf("close: %v", err)
-				}
-				return open()
-			}
+			})
 		}},
 	}
 	for _, b := range backends {

@@ -553,20 +553,28 @@ func (m *Memory) Get(ctx context.Context) (Item, error) {
 func (m *Memory) Done(it Item) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	h := m.hosts[it.Host]
-	if h == nil || h.inFlight == 0 {
-		panic("queue: Done without Get for host " + it.Host)
-	}
-	now := m.now()
-	m.sweep(now)
-	h.inFlight--
-	m.inFlight--
+	h, now := m.settle(it, "Done")
 	m.update(h, now)
 	m.kick()
 	if m.queued+m.inFlight == 0 && m.joined != nil {
 		close(m.joined)
 		m.joined = nil
 	}
+}
+
+// settle frees the in-flight slot of an item Get returned, for op (Done or
+// Release), and returns its host and the time; it panics if it.Host has no
+// item from Get outstanding. m.mu is held.
+func (m *Memory) settle(it Item, op string) (*host, time.Time) {
+	h := m.hosts[it.Host]
+	if h == nil || h.inFlight == 0 {
+		panic("queue: " + op + " without Get for host " + it.Host)
+	}
+	now := m.now()
+	m.sweep(now)
+	h.inFlight--
+	m.inFlight--
+	return h, now
 }
 
 // Release gives back an item returned by Get without finishing it, for an
@@ -580,14 +588,7 @@ func (m *Memory) Done(it Item) {
 func (m *Memory) Release(it Item) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	h := m.hosts[it.Host]
-	if h == nil || h.inFlight == 0 {
-		panic("queue: Release without Get for host " + it.Host)
-	}
-	now := m.now()
-	m.sweep(now)
-	h.inFlight--
-	m.inFlight--
+	h, now := m.settle(it, "Release")
 	h.unpop(it)
 	m.bytes += itemBytes(it)
 	m.queued++
