@@ -21,7 +21,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,83 +32,6 @@ import (
 	"github.com/crawld/crawld/internal/netguard"
 	"github.com/crawld/crawld/queue"
 )
-
-// Frontier is the work queue the crawler consumes, with WaitGroup-style join
-// semantics. queue.Memory implements it; a shared frontier (Redis) will too.
-type Frontier interface {
-	// Add queues it unless its URL was added before, or, with limit > 0,
-	// once limit counted items were added; it is the seen set, and what it
-	// records survives with the frontier (a durable frontier makes the
-	// check and the queueing one step, so a crash loses no URL).
-	Add(ctx context.Context, it queue.Item, limit int) (queue.Admission, error)
-	// Put queues an item again (a retry) and counts one unfinished task; on
-	// error nothing was counted.
-	Put(ctx context.Context, it queue.Item) error
-	// Get blocks until an item whose host may be fetched now, or ctx ends.
-	Get(ctx context.Context) (queue.Item, error)
-	// Done finishes an item returned by Get: its outcome is recorded, so
-	// it is not fetched again.
-	Done(it queue.Item)
-	// Release gives back an item returned by Get without finishing it,
-	// because its outcome could not be recorded or the crawl stopped
-	// first: it is queued again (a durable frontier keeps it for the next
-	// run), and Join waits for it still.
-	Release(it queue.Item)
-	// Join blocks until every Put item is Done, or ctx ends.
-	Join(ctx context.Context) error
-	// SetInterval sets the least time between two request starts to host
-	// (Crawl-delay, autothrottle); 0 restores the configured rate.
-	SetInterval(host string, d time.Duration)
-	// Block hands out nothing of host before until (Retry-After, back-off).
-	Block(host string, until time.Time)
-	// Unblock lifts a Block at once.
-	Unblock(host string)
-}
-
-// frontierStats is implemented by frontiers that can report their size, for
-// progress lines.
-type frontierStats interface {
-	Stats() queue.Stats
-}
-
-// counterStore is implemented by frontiers that keep the crawl's counters,
-// so that a resumed crawl goes on counting where it stopped.
-type counterStore interface {
-	Counters() (map[string]int64, error)
-	SaveCounters(map[string]int64) error
-}
-
-// failureCounter is implemented by frontiers that several crawlers share,
-// which count each host's failed requests in a row for all of them, so
-// that max_host_failures is the crawl's: a host failing for every node is
-// set aside after max_host_failures failures in all (and one more request
-// by each other node, which learns of it from its own failure), not after
-// that many per node. HostFailed counts one and returns the run so far;
-// HostSucceeded, called before the item is finished, ends the run.
-type failureCounter interface {
-	HostFailed(ctx context.Context, host string) (int, error)
-	HostSucceeded(host string)
-}
-
-// batchAdder is implemented by frontiers that several crawlers share over
-// the network: a page's links are admitted in one call, and
-// max_pages_per_host is counted by the frontier, for the crawl rather
-// than for each crawler. AddBatch is Add for each item in order, which
-// also refuses an item with queue.OverHostLimit once hostLimit (> 0)
-// counted items of its host were added; it returns each item's admission,
-// an item whose URL came earlier in items being a Duplicate.
-type batchAdder interface {
-	AddBatch(ctx context.Context, items []queue.Item, limit, hostLimit int) ([]queue.Admission, error)
-}
-
-// validatorStore is implemented by frontiers that keep each page's fetch
-// metadata (HTTP cache validators and the last fetch time), so that fetching
-// it again (a recrawl, a resumed crawl) is a conditional request and an
-// unchanged page costs a 304.
-type validatorStore interface {
-	Validators(url string) (etag, lastModified string, fetchedAt time.Time, ok bool)
-	SaveValidators(url, etag, lastModified string, fetchedAt time.Time) error
-}
 
 // Summary is what a crawl did, as logged at its end.
 type Summary struct {
@@ -125,20 +47,13 @@ type Crawler struct {
 	cfg     Config
 	rules   atomic.Pointer[filter.Rules] // swapped by SetAllowedDomains
 	front   Frontier
+	caps    capabilities // front's optional interfaces, resolved by New
 	sink    Sink
 	log     *zap.Logger
 	client  *http.Client
 	fetcher *fetcher
 	robots  *robotsCache // nil when robots.txt is not obeyed
 	hosts   hostStates
-
-	// perHost counts the pages admitted per host, for max_pages_per_host,
-	// unless the frontier counts them (a batchAdder). It is kept for the
-	// life of the crawler: one entry per host crawled.
-	perHost struct {
-		mu    sync.Mutex // guards pages, and is held across the Add it bounds
-		pages map[string]int
-	}
 
 	sitemaps sitemapBudget // max_sitemaps_per_host
 
@@ -205,23 +120,26 @@ func New(cfg Config, front Frontier, sink Sink, log *zap.Logger, opts ...Option)
 	c := &Crawler{
 		cfg:    cfg,
 		front:  front,
+		caps:   capabilitiesOf(front),
 		sink:   sink,
 		log:    log,
 		client: newClient(cfg, guard),
 		hosts:  hostStates{hosts: make(map[string]*hostEntry)},
 	}
-	if h, ok := front.(hostHolder); ok {
-		c.hosts.held = h.Holds
+	if c.caps.holder != nil {
+		c.hosts.held = c.caps.holder.Holds
 	}
 	c.hosts.idleAfter = hostIdleAfter(cfg, c.hosts.held != nil)
 	c.fetcher = &fetcher{client: c.client, userAgent: cfg.UserAgent, maxBody: cfg.MaxBody, idle: cfg.ReadIdleTimeout,
 		budget: &bodyBudget{limit: cfg.MaxBodyMemory}}
 	c.counts.filtered = make([]atomic.Int64, len(filter.Reasons()))
-	c.perHost.pages = make(map[string]int)
 	c.rules.Store(rules)
 	c.busiest.reset()
 	if cfg.Robots {
-		share, _ := front.(robotsShare)
+		var share RobotsStore // a nil SharedFrontier would be a non-nil RobotsStore
+		if c.caps.shared != nil {
+			share = c.caps.shared
+		}
 		c.robots = newRobotsCache(cfg, c.client, c.backoff, share)
 	}
 	for _, opt := range opts {
@@ -259,8 +177,10 @@ func (c *Crawler) run(stop, abort context.Context, untilJoined bool) (Summary, e
 	start := time.Now()
 	c.started.Store(true)
 	defer c.client.CloseIdleConnections()
-	if cs, ok := c.front.(counterStore); ok {
-		c.loadCounters(cs)
+	c.log.Info("frontier", zap.Bool("shared", c.caps.shared != nil), zap.Bool("durable", c.caps.durable != nil),
+		zap.Bool("validators", c.caps.validators != nil), zap.Bool("holds_hosts", c.caps.holder != nil))
+	if c.caps.durable != nil {
+		c.loadCounters(c.caps.durable)
 	}
 	if err := c.admitSeeds(abort); err != nil {
 		return c.summary(start), err
@@ -284,7 +204,7 @@ func (c *Crawler) run(stop, abort context.Context, untilJoined bool) (Summary, e
 			return nil
 		})
 	}
-	if cs, ok := c.front.(counterStore); ok {
+	if cs := c.caps.durable; cs != nil {
 		saved := make(chan struct{})
 		saveCtx, stopSaving := context.WithCancel(getCtx)
 		defer func() { stopSaving(); <-saved; c.saveCounters(cs) }()
@@ -334,14 +254,16 @@ func (c *Crawler) admitSeeds(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("seed %q: %w", seed, err)
 		}
-		if err := c.admit(ctx, u, 0); err != nil {
-			return err
+		if it, ok := c.candidate(u, 0); ok {
+			if _, err := c.enqueue(ctx, []queue.Item{it}, true); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-// persistedCounters are the counters a counterStore keeps, by name.
+// persistedCounters are the counters a DurableFrontier keeps, by name.
 func (c *Crawler) persistedCounters() map[string]*atomic.Int64 {
 	return map[string]*atomic.Int64{
 		"pages":         &c.counts.pages,
@@ -352,7 +274,7 @@ func (c *Crawler) persistedCounters() map[string]*atomic.Int64 {
 	}
 }
 
-func (c *Crawler) loadCounters(cs counterStore) {
+func (c *Crawler) loadCounters(cs DurableFrontier) {
 	saved, err := cs.Counters()
 	if err != nil {
 		c.log.Warn("counters not restored", zap.Error(err))
@@ -363,7 +285,7 @@ func (c *Crawler) loadCounters(cs counterStore) {
 	}
 }
 
-func (c *Crawler) saveCounters(cs counterStore) {
+func (c *Crawler) saveCounters(cs DurableFrontier) {
 	values := make(map[string]int64)
 	for name, counter := range c.persistedCounters() {
 		values[name] = counter.Load()
@@ -375,7 +297,7 @@ func (c *Crawler) saveCounters(cs counterStore) {
 
 // persistCounters saves the counters every second until ctx ends, so a
 // crash loses at most a second of counting (the pages themselves are safe).
-func (c *Crawler) persistCounters(ctx context.Context, cs counterStore) {
+func (c *Crawler) persistCounters(ctx context.Context, cs DurableFrontier) {
 	ticker := time.NewTicker(time.Second)
 	defer ticker.Stop()
 	for {
@@ -424,11 +346,9 @@ func (c *Crawler) reportProgress(ctx context.Context, start time.Time) {
 				zap.Int64("errors", c.counts.errors.Load()),
 				zap.Float64("pages_per_sec", perSecond(pages-lastPages, now.Sub(lastAt))),
 			}
-			if fs, ok := c.front.(frontierStats); ok {
-				st := fs.Stats()
-				fields = append(fields, zap.Int("frontier", st.Queued), zap.Int("spilled", st.Spilled), zap.Int("in_flight", st.InFlight),
-					zap.Int("hosts", st.Hosts), zap.Int("hosts_waiting", st.HostsWaiting))
-			}
+			st := c.front.Stats()
+			fields = append(fields, zap.Int("frontier", st.Queued), zap.Int("spilled", st.Spilled), zap.Int("in_flight", st.InFlight),
+				zap.Int("hosts", st.Hosts), zap.Int("hosts_waiting", st.HostsWaiting))
 			c.log.Info("progress", fields...)
 			lastPages, lastAt = pages, now
 		}
@@ -537,7 +457,7 @@ func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bo
 	case err != nil:
 		return true, errStopped
 	case verdict == robotsAllowed:
-		c.keepCrawlDelay(it.Host, authority)
+		c.keepCrawlDelay(ctx, it.Host, authority)
 		return false, nil
 	case verdict == robotsDisallowed:
 		if it.Kind == queue.KindPage {
@@ -546,7 +466,7 @@ func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bo
 		}
 		return true, c.finish(it, c.newRecord(it), errRobotsDisallowed)
 	case verdict == robotsUnavailable:
-		c.front.Block(it.Host, until)
+		c.front.Block(ctx, it.Host, until)
 		return true, c.requeue(ctx, it)
 	}
 
@@ -559,13 +479,13 @@ func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bo
 	}
 	if res.err != nil {
 		if res.shared {
-			c.front.Block(it.Host, res.retryAt)
+			c.front.Block(ctx, it.Host, res.retryAt)
 			return true, c.requeue(ctx, it)
 		}
 		if failures, setAside := c.hostFailed(ctx, it.Host, res.err); !setAside {
 			c.log.Warn("robots.txt unavailable: host paused", zap.String("authority", authority),
 				zap.Error(res.err), zap.Int("failures", failures), zap.Time("until", res.retryAt))
-			c.front.Block(it.Host, res.retryAt)
+			c.front.Block(ctx, it.Host, res.retryAt)
 		}
 		c.publishRobots(ctx, authority, res)
 		return true, c.requeue(ctx, it)
@@ -581,7 +501,7 @@ func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bo
 		st.failures, st.lastError = 0, ""
 	})
 	if changed {
-		c.front.SetInterval(it.Host, interval)
+		c.front.SetInterval(ctx, it.Host, interval)
 	}
 	if res.shared {
 		if changed {
@@ -619,7 +539,7 @@ var errRobotsDisallowed = errors.New("robots: disallowed")
 func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) error {
 	rec := c.newRecord(it)
 	var conditional http.Header
-	if vs, ok := c.front.(validatorStore); ok && it.Kind == queue.KindPage {
+	if vs := c.caps.validators; vs != nil && it.Kind == queue.KindPage {
 		if etag, lastModified, _, ok := vs.Validators(it.URL); ok && (etag != "" || lastModified != "") {
 			conditional = http.Header{}
 			if etag != "" {
@@ -661,7 +581,7 @@ func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) erro
 		}
 	})
 	if changed {
-		c.front.SetInterval(it.Host, interval)
+		c.front.SetInterval(ctx, it.Host, interval)
 	}
 	c.hostSucceeded(it.Host)
 	if it.Kind == queue.KindSitemap {
@@ -680,7 +600,7 @@ func (c *Crawler) failed(ctx context.Context, it queue.Item, rec Record, resp *r
 		if resp != nil {
 			wait, _ = retryAfter(resp.header, time.Now())
 		}
-		c.front.Block(it.Host, time.Now().Add(c.backoff(failures, wait)))
+		c.front.Block(ctx, it.Host, time.Now().Add(c.backoff(failures, wait)))
 	}
 	// A timeout costs up to fetch_timeout, so only a URL's first try is
 	// retried after one: a server that did not answer in time twice is not
@@ -710,8 +630,8 @@ func (c *Crawler) failed(ctx context.Context, it queue.Item, rec Record, resp *r
 // that its remaining items are recorded without waiting.
 func (c *Crawler) hostFailed(ctx context.Context, host string, cause error) (failures int, setAside bool) {
 	shared := 0
-	if counter, ok := c.front.(failureCounter); ok {
-		n, err := counter.HostFailed(ctx, host)
+	if c.caps.shared != nil {
+		n, err := c.caps.shared.HostFailed(ctx, host)
 		if err != nil && ctx.Err() == nil {
 			c.log.Warn("host failure counted on this node only", zap.String("host", host), zap.Error(err))
 		}
@@ -730,7 +650,7 @@ func (c *Crawler) hostFailed(ctx context.Context, host string, cause error) (fai
 	})
 	if setAside && !wasAside {
 		c.log.Warn("host set aside", zap.String("host", host), zap.Int("failures", failures), zap.Error(cause))
-		c.front.Unblock(host)
+		c.front.Unblock(ctx, host)
 	}
 	return failures, setAside
 }
@@ -738,8 +658,8 @@ func (c *Crawler) hostFailed(ctx context.Context, host string, cause error) (fai
 // hostSucceeded ends host's run of failed requests for the other crawlers
 // sharing the frontier, if it counts them.
 func (c *Crawler) hostSucceeded(host string) {
-	if counter, ok := c.front.(failureCounter); ok {
-		counter.HostSucceeded(host)
+	if c.caps.shared != nil {
+		c.caps.shared.HostSucceeded(host)
 	}
 }
 
@@ -758,7 +678,7 @@ func (c *Crawler) crawlResponse(ctx context.Context, it queue.Item, page *url.UR
 		}
 		return c.finish(it, rec, nil)
 	}
-	if vs, ok := c.front.(validatorStore); ok && (resp.status == http.StatusOK || resp.status == http.StatusNotModified) {
+	if vs := c.caps.validators; vs != nil && (resp.status == http.StatusOK || resp.status == http.StatusNotModified) {
 		etag, lastModified := resp.header.Get("ETag"), resp.header.Get("Last-Modified")
 		if resp.status == http.StatusNotModified {
 			// A 304 may omit the validators; those sent before still hold.
@@ -844,8 +764,8 @@ func (c *Crawler) redirect(ctx context.Context, it queue.Item, from *url.URL, lo
 	}
 	// The hop inherits the admission of the URL that led to it, so it does
 	// not count against max_pages again.
-	admission, err := c.enqueue(ctx, next, false)
-	return admission == queue.Added, err
+	admissions, err := c.enqueue(ctx, []queue.Item{next}, false)
+	return err == nil && admissions[0] == queue.Added, err
 }
 
 // redirectChain returns the URLs of the redirect chain that led to it,
@@ -861,47 +781,18 @@ func redirectChain(it queue.Item) []string {
 	return append(chain, it.URL)
 }
 
-// admit applies the filter, depth and page limits to a discovered URL and
-// queues it if it passes and has not been seen.
-func (c *Crawler) admit(ctx context.Context, u *url.URL, depth int) error {
-	it, ok := c.candidate(u, depth)
-	if !ok {
-		return nil
-	}
-	_, err := c.enqueue(ctx, it, true)
-	return err
-}
-
 // admitLinks admits the links of a page (or the URLs of a sitemap), found
-// at depth, as admit does each: in as few calls as the frontier takes
-// when it takes batches, else one by one.
+// at depth, through the filter, the depth limit and the frontier, in one
+// call to the frontier.
 func (c *Crawler) admitLinks(ctx context.Context, links []*url.URL, depth int) error {
-	batcher, ok := c.front.(batchAdder)
-	if !ok {
-		for _, link := range links {
-			if err := c.admit(ctx, filter.Normalize(link), depth); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
 	items := make([]queue.Item, 0, len(links))
 	for _, link := range links {
 		if it, ok := c.candidate(filter.Normalize(link), depth); ok {
 			items = append(items, it)
 		}
 	}
-	if len(items) == 0 {
-		return nil
-	}
-	admissions, err := batcher.AddBatch(ctx, items, c.cfg.MaxPages, c.cfg.MaxPagesPerHost)
-	if err != nil {
-		return fmt.Errorf("frontier add: %w", err)
-	}
-	for _, a := range admissions {
-		c.counted(a)
-	}
-	return nil
+	_, err := c.enqueue(ctx, items, true)
+	return err
 }
 
 // candidate applies the filter and the depth limit to a discovered URL,
@@ -923,26 +814,26 @@ func (c *Crawler) candidate(u *url.URL, depth int) (queue.Item, bool) {
 	return queue.Item{URL: u.String(), Host: u.Host, Depth: depth, Kind: queue.KindPage}, true
 }
 
-// enqueue adds it to the frontier unless its URL was seen before or, for a
-// new page, max_pages are already admitted, or max_pages_per_host from its
-// host. It says what became of it: OverLimit for either cap.
-func (c *Crawler) enqueue(ctx context.Context, it queue.Item, newPage bool) (queue.Admission, error) {
-	limit, hostLimit := 0, 0
-	if newPage {
-		limit, hostLimit = c.cfg.MaxPages, c.cfg.MaxPagesPerHost
+// enqueue admits items to the frontier, which refuses those whose URL was
+// seen before and, if they are new pages, those beyond max_pages or
+// max_pages_per_host. It says what became of each, OverLimit standing for
+// either cap.
+func (c *Crawler) enqueue(ctx context.Context, items []queue.Item, newPages bool) ([]queue.Admission, error) {
+	if len(items) == 0 {
+		return nil, nil
 	}
-	if batcher, ok := c.front.(batchAdder); ok {
-		admissions, err := batcher.AddBatch(ctx, []queue.Item{it}, limit, hostLimit)
-		if err != nil {
-			return queue.Duplicate, fmt.Errorf("frontier add: %w", err)
-		}
-		return c.counted(admissions[0]), nil
+	var lim queue.Limits
+	if newPages {
+		lim = queue.Limits{Pages: c.cfg.MaxPages, PagesPerHost: c.cfg.MaxPagesPerHost}
 	}
-	admission, err := c.addCappedHere(ctx, it, limit, hostLimit)
+	admissions, err := c.front.Admit(ctx, items, lim)
 	if err != nil {
-		return admission, fmt.Errorf("frontier add: %w", err)
+		return nil, fmt.Errorf("frontier add: %w", err)
 	}
-	return c.counted(admission), nil
+	for i, a := range admissions {
+		admissions[i] = c.counted(a)
+	}
+	return admissions, nil
 }
 
 // counted counts a rejected admission, and returns it with OverHostLimit
@@ -961,26 +852,6 @@ func (c *Crawler) counted(admission queue.Admission) queue.Admission {
 		return queue.OverLimit
 	}
 	return admission
-}
-
-// addCappedHere adds it to the frontier, counting the pages of each host
-// in this crawler for hostLimit (> 0: the most pages admitted per host).
-func (c *Crawler) addCappedHere(ctx context.Context, it queue.Item, limit, hostLimit int) (queue.Admission, error) {
-	if hostLimit <= 0 {
-		return c.front.Add(ctx, it, limit)
-	}
-	// Held across Add, so that concurrent admissions cannot overshoot a
-	// host's budget.
-	c.perHost.mu.Lock()
-	defer c.perHost.mu.Unlock()
-	if c.perHost.pages[it.Host] >= hostLimit {
-		return queue.OverHostLimit, nil
-	}
-	admission, err := c.front.Add(ctx, it, limit)
-	if admission == queue.Added {
-		c.perHost.pages[it.Host]++
-	}
-	return admission, err
 }
 
 // finish ends an item with its outcome: a page's record is written; a

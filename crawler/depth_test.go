@@ -16,18 +16,20 @@ import (
 	"github.com/crawld/crawld/store"
 )
 
-// addHook is a Frontier that calls onAdd after each Add.
+// addHook is a Frontier that calls onAdd for each item Admit admitted.
 type addHook struct {
 	Frontier
 	onAdd func(queue.Item, queue.Admission)
 }
 
-func (h addHook) Add(ctx context.Context, it queue.Item, limit int) (queue.Admission, error) {
-	a, err := h.Frontier.Add(ctx, it, limit)
+func (h addHook) Admit(ctx context.Context, items []queue.Item, lim queue.Limits) ([]queue.Admission, error) {
+	admissions, err := h.Frontier.Admit(ctx, items, lim)
 	if err == nil {
-		h.onAdd(it, a)
+		for i, a := range admissions {
+			h.onAdd(items[i], a)
+		}
 	}
-	return a, err
+	return admissions, err
 }
 
 // closeOnce is a channel closed at most once.

@@ -17,14 +17,6 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/crawld/crawld/queue"
-	"github.com/crawld/crawld/store"
-)
-
-// The frontiers that tell when they let a host go, so that its state here
-// goes too.
-var (
-	_ hostHolder = (*queue.Memory)(nil)
-	_ hostHolder = (*store.Frontier)(nil)
 )
 
 // bigRobots is a robots.txt of about 15 KiB, whose rules take about 100 KiB.

@@ -50,22 +50,7 @@ func newMetrics(reg prometheus.Registerer, front Frontier) (*metrics, error) {
 		}),
 	}
 	collectors := []prometheus.Collector{m.pages, m.bytes, m.errors, m.fetchDuration, m.robotsDenied, m.rejected, m.retries}
-	if fs, ok := front.(frontierStats); ok {
-		gauge := func(name, help string, value func(queue.Stats) int) prometheus.Collector {
-			return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
-				func() float64 { return float64(value(fs.Stats())) })
-		}
-		collectors = append(collectors,
-			gauge("crawld_frontier_queued", "URLs waiting in the frontier.", func(s queue.Stats) int { return s.Queued }),
-			gauge("crawld_frontier_in_flight", "URLs being fetched.", func(s queue.Stats) int { return s.InFlight }),
-			gauge("crawld_seen_urls", "Distinct URLs admitted (the seen set).", func(s queue.Stats) int { return s.Seen }),
-			gauge("crawld_hosts_active", "Hosts with state in the frontier.", func(s queue.Stats) int { return s.Hosts }),
-			gauge("crawld_hosts_waiting", "Hosts with queued URLs that may not be fetched yet.", func(s queue.Stats) int { return s.HostsWaiting }),
-			gauge("crawld_frontier_spilled", "Queued URLs held on disk because the frontier reached frontier_memory_limit.", func(s queue.Stats) int { return s.Spilled }),
-			gauge("crawld_frontier_memory_bytes", "Estimated bytes of the queued URLs and host state the frontier holds in memory.", func(s queue.Stats) int { return int(s.MemoryBytes) }),
-			gauge("crawld_hosts_backoff", "Hosts paused by Retry-After, back-off or an unreachable robots.txt.", func(s queue.Stats) int { return s.Blocked }),
-		)
-	}
+	collectors = append(collectors, newFrontierCollector(front))
 	for _, c := range collectors {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -143,4 +128,47 @@ func errorKind(msg string) string {
 		return "internal"
 	}
 	return "other"
+}
+
+// frontierCollector exports the frontier's Stats as gauges, reading them
+// once per scrape.
+type frontierCollector struct {
+	front  Frontier
+	gauges []frontierGauge
+}
+
+type frontierGauge struct {
+	desc  *prometheus.Desc
+	value func(queue.Stats) float64
+}
+
+func newFrontierCollector(front Frontier) *frontierCollector {
+	gauge := func(name, help string, value func(queue.Stats) float64) frontierGauge {
+		return frontierGauge{prometheus.NewDesc(name, help, nil, nil), value}
+	}
+	return &frontierCollector{front: front, gauges: []frontierGauge{
+		gauge("crawld_frontier_queued", "URLs waiting in the frontier.", func(s queue.Stats) float64 { return float64(s.Queued) }),
+		gauge("crawld_frontier_in_flight", "URLs being fetched.", func(s queue.Stats) float64 { return float64(s.InFlight) }),
+		gauge("crawld_seen_urls", "Distinct URLs admitted (the seen set).", func(s queue.Stats) float64 { return float64(s.Seen) }),
+		gauge("crawld_hosts_active", "Hosts with state in the frontier.", func(s queue.Stats) float64 { return float64(s.Hosts) }),
+		gauge("crawld_hosts_waiting", "Hosts with queued URLs that may not be fetched yet.", func(s queue.Stats) float64 { return float64(s.HostsWaiting) }),
+		gauge("crawld_frontier_spilled", "Queued URLs held on disk because the frontier reached frontier_memory_limit.", func(s queue.Stats) float64 { return float64(s.Spilled) }),
+		gauge("crawld_frontier_memory_bytes", "Estimated bytes of the queued URLs and host state the frontier holds in memory.", func(s queue.Stats) float64 { return float64(s.MemoryBytes) }),
+		gauge("crawld_hosts_backoff", "Hosts paused by Retry-After, back-off or an unreachable robots.txt.", func(s queue.Stats) float64 { return float64(s.Blocked) }),
+	}}
+}
+
+// Describe implements prometheus.Collector.
+func (fc *frontierCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, g := range fc.gauges {
+		ch <- g.desc
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (fc *frontierCollector) Collect(ch chan<- prometheus.Metric) {
+	st := fc.front.Stats()
+	for _, g := range fc.gauges {
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, g.value(st))
+	}
 }

@@ -2,6 +2,7 @@ package crawler
 
 import (
 	"container/list"
+	"context"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -19,7 +20,7 @@ import (
 // delay. Hosts with nothing to remember are not kept, and neither are hosts
 // gone idle, so that memory follows the hosts being crawled: a host unused
 // for idleAfter is dropped once the frontier no longer holds it (nothing
-// queued, in flight or blocked: see hostHolder), or, with a frontier that
+// queued, in flight or blocked: see HostHolder), or, with a frontier that
 // cannot tell, as soon as it is idle that long. So a host set aside stays
 // set aside while the frontier has items of it, and its pacing outlives its
 // state in the frontier (SetInterval), or in the robots.txt rules.
@@ -29,14 +30,6 @@ type hostStates struct {
 	used      list.List              // the entries, most recently used first
 	held      func(host string) bool // the frontier's Holds; nil if it cannot tell
 	idleAfter time.Duration          // how long a host goes unused before it may be dropped
-}
-
-// hostHolder is implemented by frontiers that keep a host's state only while
-// they need it. Holds reports whether they still hold host's: items queued
-// or in flight, a block, a rate limiter not yet full again. Once it is
-// false, forgetting the host loses nothing the frontier still acts on.
-type hostHolder interface {
-	Holds(host string) bool
 }
 
 // hostIdleAfter is how long a host's state is kept unused: with a frontier
@@ -157,7 +150,7 @@ func (s *hostStates) sweep(now time.Time, n int) {
 // autothrottle computes a host's interval from its state anew, so only
 // then could a forgotten Crawl-delay let the host be paced faster than it
 // asks.
-func (c *Crawler) keepCrawlDelay(host, authority string) {
+func (c *Crawler) keepCrawlDelay(ctx context.Context, host, authority string) {
 	if !c.cfg.Autothrottle {
 		return
 	}
@@ -167,7 +160,7 @@ func (c *Crawler) keepCrawlDelay(host, authority string) {
 	}
 	interval, changed, _ := c.hosts.update(host, func(st *hostState) { st.crawlDelay = delay })
 	if changed {
-		c.front.SetInterval(host, interval)
+		c.front.SetInterval(ctx, host, interval)
 	}
 }
 

@@ -470,11 +470,11 @@ type intervalLog struct {
 	set []time.Duration
 }
 
-func (l *intervalLog) SetInterval(host string, d time.Duration) {
+func (l *intervalLog) SetInterval(ctx context.Context, host string, d time.Duration) {
 	l.mu.Lock()
 	l.set = append(l.set, d)
 	l.mu.Unlock()
-	l.Memory.SetInterval(host, d)
+	l.Memory.SetInterval(ctx, host, d)
 }
 
 func TestCrawl_Autothrottle(t *testing.T) {

@@ -47,7 +47,7 @@ type robotsCache struct {
 	ttl     time.Duration
 	timeout time.Duration // bounds a whole robots.txt fetch
 	backoff func(failures int, retryAfter time.Duration) time.Duration
-	share   robotsShare // nil unless the frontier is shared with other crawlers
+	share   RobotsStore // nil unless the frontier is shared with other crawlers
 
 	limit     int64         // max_robots_memory; 0 means no bound
 	keepFresh time.Duration // robotsKeepFresh; shorter in tests
@@ -55,17 +55,6 @@ type robotsCache struct {
 	entries   map[string]*robotsEntry
 	used      list.List // the entries, most recently used first
 	bytes     int64     // the sizes of the entries
-}
-
-// robotsShare is implemented by frontiers that several crawlers share (one
-// crawl spread over several nodes). The outcome of one node's robots.txt
-// fetch is kept there for as long as it holds, so that the other nodes use
-// it instead of requesting robots.txt again. LoadRobots returns what
-// SaveRobots stored for authority and how much longer it holds, or a nil
-// data when nothing is stored or it has run out.
-type robotsShare interface {
-	LoadRobots(ctx context.Context, authority string) (data []byte, ttl time.Duration, err error)
-	SaveRobots(ctx context.Context, authority string, data []byte, ttl time.Duration) error
 }
 
 type robotsEntry struct {
@@ -91,7 +80,7 @@ const (
 	robotsUnavailable               // robots.txt is unreachable: wait until the returned time
 )
 
-func newRobotsCache(cfg Config, pages *http.Client, backoff func(int, time.Duration) time.Duration, share robotsShare) *robotsCache {
+func newRobotsCache(cfg Config, pages *http.Client, backoff func(int, time.Duration) time.Duration, share RobotsStore) *robotsCache {
 	client := *pages
 	client.CheckRedirect = func(_ *http.Request, via []*http.Request) error {
 		if len(via) > maxRobotsRedirects {

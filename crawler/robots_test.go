@@ -128,7 +128,7 @@ func TestCrawl_RobotsTTLRefetches(t *testing.T) {
 	}
 }
 
-// mapShare is a robotsShare in memory, as two crawlers in one process would
+// mapShare is a RobotsStore in memory, as two crawlers in one process would
 // share it.
 type mapShare struct {
 	mu      sync.Mutex

@@ -49,10 +49,8 @@ func (c *Crawler) Status() Status {
 		Retries:      c.counts.retries.Load(),
 		BusiestHosts: c.busiest.top(10),
 	}
-	if fs, ok := c.front.(frontierStats); ok {
-		s := fs.Stats()
-		st.Frontier = &s
-	}
+	fs := c.front.Stats()
+	st.Frontier = &fs
 	switch {
 	case c.stopping.Load():
 		st.State = StateStopping
@@ -96,11 +94,11 @@ func (c *Crawler) AddSeeds(ctx context.Context, urls []string) ([]SeedResult, er
 		// The same admission as a discovered link: seen set, max_pages
 		// and max_pages_per_host, counted alike.
 		res.URL = u.String()
-		admission, err := c.enqueue(ctx, queue.Item{URL: res.URL, Host: u.Host, Kind: queue.KindPage}, true)
+		admissions, err := c.enqueue(ctx, []queue.Item{{URL: res.URL, Host: u.Host, Kind: queue.KindPage}}, true)
 		if err != nil {
 			return results, err
 		}
-		switch admission {
+		switch admissions[0] {
 		case queue.Added:
 			res.Accepted = true
 		case queue.Duplicate:

@@ -22,11 +22,6 @@ import (
 	"github.com/crawld/crawld/store"
 )
 
-var (
-	_ Frontier = (*store.Frontier)(nil)
-	_ Frontier = (*redisq.Frontier)(nil)
-)
-
 // fullDisk is the error of a write to a full disk, as *os.File returns it.
 var fullDisk = &os.PathError{Op: "write", Path: "out.jsonl", Err: syscall.ENOSPC}
 
@@ -156,8 +151,8 @@ func TestCrawl_UnwritableRecordIsNotDone(t *testing.T) {
 	}
 }
 
-// brokenFrontier is a memory frontier whose Add of discovered links (depth
-// > 0) or Put fails.
+// brokenFrontier is a memory frontier whose Admit of discovered links
+// (depth > 0) or Put fails.
 type brokenFrontier struct {
 	*queue.Memory
 	add, put bool
@@ -165,11 +160,11 @@ type brokenFrontier struct {
 
 var errBroken = errors.New("frontier broken")
 
-func (f brokenFrontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Admission, error) {
-	if f.add && it.Depth > 0 {
-		return queue.Duplicate, errBroken
+func (f brokenFrontier) Admit(ctx context.Context, items []queue.Item, lim queue.Limits) ([]queue.Admission, error) {
+	if f.add && items[0].Depth > 0 {
+		return nil, errBroken
 	}
-	return f.Memory.Add(ctx, it, limit)
+	return f.Memory.Admit(ctx, items, lim)
 }
 
 func (f brokenFrontier) Put(ctx context.Context, it queue.Item) error {

@@ -63,8 +63,8 @@ func (c *Crawler) queueSitemap(ctx context.Context, raw string, nesting int, by 
 		}
 		return nil
 	}
-	admission, err := c.enqueue(ctx, queue.Item{URL: u.String(), Host: u.Host, Depth: nesting, Kind: queue.KindSitemap}, false)
-	if err != nil || admission != queue.Added {
+	admissions, err := c.enqueue(ctx, []queue.Item{{URL: u.String(), Host: u.Host, Depth: nesting, Kind: queue.KindSitemap}}, false)
+	if err != nil || admissions[0] != queue.Added {
 		c.sitemaps.give(by)
 	}
 	return err

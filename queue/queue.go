@@ -179,13 +179,21 @@ type Memory struct {
 	// 1/Rate), including those of hosts whose state was dropped.
 	intervals map[string]time.Duration
 
-	keepAll bool      // Config.Revisitable
-	depths  bool      // Config.Depths: seen keeps a depthValue with each URL
-	seen    *seen.Set // fingerprints of the URLs given to Add
-	revisit []seenURL // the URLs given to Add, kept only with Config.Revisitable
-	counted int       // Adds that counted toward a limit
-	timed   int       // hosts held with an interval or a block (see now)
-	last    time.Time // the clock's latest reading, zero if never read
+	keepAll bool // Config.Revisitable
+	// fetched keeps the fetch metadata of each URL, with
+	// Config.Revisitable; nil otherwise. It has its own lock, so that a
+	// worker saving it never waits for the scheduling.
+	fetchedMu sync.Mutex
+	fetched   map[string]fetchMeta
+	depths    bool      // Config.Depths: seen keeps a depthValue with each URL
+	seen      *seen.Set // fingerprints of the URLs given to Add
+	revisit   []seenURL // the URLs given to Add, kept only with Config.Revisitable
+	counted   int       // items admitted that counted toward Limits.Pages
+	// hostPages counts, per host, the items admitted that counted toward
+	// Limits.PagesPerHost; nil until one did.
+	hostPages map[string]int
+	timed     int       // hosts held with an interval or a block (see now)
+	last      time.Time // the clock's latest reading, zero if never read
 
 	overflow Overflow // nil when items are never spilled
 	memLimit int64    // Config.MemoryLimit, when overflow is set
@@ -298,6 +306,7 @@ func NewMemory(cfg Config) *Memory {
 		seen:     newSeen(cfg.Depths),
 		depths:   cfg.Depths,
 		keepAll:  cfg.Revisitable,
+		fetched:  fetchedMap(cfg.Revisitable),
 		overflow: cfg.Overflow,
 		memLimit: cfg.MemoryLimit,
 		ready: hostHeap{k: inReady, less: func(a, b *host) bool {
@@ -315,157 +324,6 @@ func newSeen(depths bool) *seen.Set {
 		return seen.NewWithValues(0)
 	}
 	return seen.New(0)
-}
-
-// Admission says what Add did with an item.
-type Admission uint8
-
-const (
-	Added     Admission = iota // queued
-	Duplicate                  // an item with the same URL was added before
-	OverLimit                  // the item counts toward a limit that is reached
-	// OverHostLimit: the item's host has all the items a per-host cap
-	// allows. Only frontiers that count items per host themselves (a
-	// frontier shared by several crawlers) return it.
-	OverHostLimit
-	// Shallower: the URL was added before at a greater depth, and its
-	// depth is now the item's (with Config.Depths). If an item of the URL
-	// is still queued, it is handed out at that depth; if not (it was
-	// handed out already), a KindExpand item is queued at that depth, so
-	// that its links are followed from there. Neither counts toward a
-	// limit: the page was admitted once.
-	Shallower
-)
-
-// Add queues it unless an item with the same URL was added before. With
-// limit > 0 the item also counts toward that limit, and is refused once limit
-// counted items have been added; with limit <= 0 it neither counts nor is
-// limited. The check and the queueing happen under one lock, so concurrent
-// Adds of one URL queue it once. Errors are Put's.
-func (m *Memory) Add(ctx context.Context, it Item, limit int) (Admission, error) {
-	if it.Host == "" {
-		return Duplicate, errNoHost
-	}
-	if err := ctx.Err(); err != nil {
-		return Duplicate, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	fp := seen.Fingerprint(it.URL)
-	if m.depths {
-		if v, ok := m.seen.Value(fp); ok {
-			return m.shallower(it, fp, v)
-		}
-	} else if m.seen.HasFingerprint(fp) {
-		return Duplicate, nil
-	}
-	if limit > 0 && m.counted >= limit {
-		return OverLimit, nil
-	}
-	if err := m.put(it); err != nil {
-		return Duplicate, err
-	}
-	if limit > 0 {
-		m.counted++
-	}
-	m.seen.SetValue(fp, depthValue(it.Depth, false))
-	if m.keepAll {
-		m.revisit = append(m.revisit, seenURL{url: it.URL, host: it.Host, depth: int32(it.Depth), kind: it.Kind})
-	}
-	return Added, nil
-}
-
-// With Config.Depths, the seen set keeps a byte per URL: the smallest depth
-// found (saturated at depthMax, so deeper pages are never lowered to each
-// other's depths, which no max_depth that large would tell apart), and a
-// bit saying that no item of the URL is queued since one was handed out.
-const (
-	depthMax    = 0x7f
-	depthHanded = 0x80
-)
-
-func depthValue(depth int, handed bool) uint8 {
-	v := uint8(min(max(depth, 0), depthMax))
-	if handed {
-		v |= depthHanded
-	}
-	return v
-}
-
-// shallower is Add of it, whose URL (fingerprint fp) is known with seen
-// value v; m.mu is held.
-func (m *Memory) shallower(it Item, fp uint64, v uint8) (Admission, error) {
-	depth := depthValue(it.Depth, false)
-	if it.Kind != KindPage || depth >= v&depthMax {
-		return Duplicate, nil
-	}
-	if v&depthHanded != 0 {
-		// Every item of the URL was handed out at a greater depth: fetch
-		// it again for its links.
-		it.Kind, it.Attempt = KindExpand, 0
-		if err := m.put(it); err != nil {
-			return Duplicate, err
-		}
-	}
-	m.seen.SetValue(fp, depth)
-	return Shallower, nil
-}
-
-// handOut lowers the depth of it, about to be handed out, to its URL's
-// smallest known, and notes that it was handed out; m.mu is held.
-func (m *Memory) handOut(it *Item) {
-	if !m.depths || it.Kind == KindSitemap {
-		return
-	}
-	fp := seen.Fingerprint(it.URL)
-	v, ok := m.seen.Value(fp)
-	if !ok {
-		return
-	}
-	if d := int(v & depthMax); d < it.Depth {
-		it.Depth = d
-	}
-	m.seen.SetValue(fp, v|depthHanded)
-}
-
-// requeued notes that an item of it's URL is queued again (a retry), so
-// that a smaller depth found meanwhile reaches it; m.mu is held.
-func (m *Memory) requeued(it Item) {
-	if !m.depths || it.Kind == KindSitemap {
-		return
-	}
-	fp := seen.Fingerprint(it.URL)
-	if v, ok := m.seen.Value(fp); ok && v&depthHanded != 0 {
-		m.seen.SetValue(fp, v&^depthHanded)
-	}
-}
-
-// Revisit starts a new round of the crawl (a recrawl): every URL added so
-// far is queued again, as a fresh item at the depth it was first added with,
-// in the order it was first added, and the count behind Add's limit restarts
-// at the number of pages so queued. The seen set stays, so a URL found again
-// during the round is not queued twice. It returns how many items it queued.
-// It needs Config.Revisitable. If the Overflow fails, Revisit stops there
-// and returns how many it queued with the error.
-func (m *Memory) Revisit(ctx context.Context) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !m.keepAll {
-		return 0, errors.New("queue: Revisit needs Config.Revisitable")
-	}
-	m.counted = 0
-	for i, s := range m.revisit {
-		if err := m.put(Item{URL: s.url, Host: s.host, Depth: int(s.depth), Kind: s.kind}); err != nil {
-			return i, err
-		}
-		if s.kind == KindPage {
-			m.counted++
-		}
-	}
-	return len(m.revisit), nil
 }
 
 // Put appends it to the FIFO of it.Host and counts one unfinished task,
@@ -663,7 +521,10 @@ func (m *Memory) Holds(host string) bool {
 // how full it may get. With an interval the next start is moreover at least
 // the interval after the last one; a last start made while the frontier ran
 // without the clock (unlimited rate, nothing timed) is taken to be now.
-func (m *Memory) SetInterval(host string, d time.Duration) {
+//
+// The context is not used: Memory never waits, it takes it to be a
+// crawler.Frontier, whose shared implementation may.
+func (m *Memory) SetInterval(_ context.Context, host string, d time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.clock()
@@ -761,7 +622,8 @@ func (m *Memory) Reconfigure(cfg Config) {
 // block passes). Other hosts are unaffected: a worker never waits on a
 // blocked host while another host is ready. An until that has already passed
 // does nothing.
-func (m *Memory) Block(host string, until time.Time) {
+// It never waits; the context is not used.
+func (m *Memory) Block(_ context.Context, host string, until time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.clock()
@@ -781,7 +643,8 @@ func (m *Memory) Block(host string, until time.Time) {
 // Unblock lifts any block on host at once (used when the crawler sets a dead
 // host aside and wants its remaining items drained without waiting). It
 // leaves the host's interval and limiter alone.
-func (m *Memory) Unblock(host string) {
+// It never waits; the context is not used.
+func (m *Memory) Unblock(_ context.Context, host string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.clock()

@@ -724,7 +724,7 @@ func TestIdleEviction(t *testing.T) {
 			if m.Holds("a") {
 				t.Error("Holds once the idle host is refilled = true")
 			}
-			m.Block("a", time.Now().Add(time.Hour))
+			m.Block(context.Background(), "a", time.Now().Add(time.Hour))
 			if !m.Holds("a") {
 				t.Error("Holds of a blocked host = false")
 			}
@@ -965,15 +965,15 @@ func TestSetInterval(t *testing.T) {
 		want  []time.Duration
 	}{
 		{"replaces rate and burst", func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
-			m.SetInterval("a", time.Second)
+			m.SetInterval(context.Background(), "a", time.Second)
 			put(t, m, "a", 5)
 			return ats(handOuts(t, m, t0, 5))
 		}, []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second, 4 * time.Second}},
 		{"0 restores rate and burst", func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
-			m.SetInterval("a", time.Second)
+			m.SetInterval(context.Background(), "a", time.Second)
 			put(t, m, "a", 3)
 			got := ats(handOuts(t, m, t0, 3)) // the last at 2s, leaving no token
-			m.SetInterval("a", 0)
+			m.SetInterval(context.Background(), "a", 0)
 			put(t, m, "a", 3)
 			got = append(got, ats(handOuts(t, m, t0, 3))...)
 			time.Sleep(ms(3500) - time.Since(t0)) // the bucket is full again at 3.5s
@@ -985,12 +985,12 @@ func TestSetInterval(t *testing.T) {
 			ms(3500), ms(3500), ms(3500), ms(3500) + step,
 		}},
 		{"shorter than 1/Rate has no effect", func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
-			m.SetInterval("a", 100*time.Millisecond)
+			m.SetInterval(context.Background(), "a", 100*time.Millisecond)
 			put(t, m, "a", 5)
 			return ats(handOuts(t, m, t0, 5))
 		}, []time.Duration{0, 0, 0, step, 2 * step}},
 		{"exactly 1/Rate has no effect", func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
-			m.SetInterval("a", step)
+			m.SetInterval(context.Background(), "a", step)
 			put(t, m, "a", 5)
 			return ats(handOuts(t, m, t0, 5))
 		}, []time.Duration{0, 0, 0, step, 2 * step}},
@@ -1000,7 +1000,7 @@ func TestSetInterval(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 			// The limiter still holds 2.4 tokens, clamped to 1; the interval
 			// counts from a/0's start all the same.
-			m.SetInterval("a", time.Second)
+			m.SetInterval(context.Background(), "a", time.Second)
 			got = append(got, ats(handOuts(t, m, t0, 3))...)
 			// With a burst of 1 the limiter is full, and the state dropped,
 			// an interval after the last start.
@@ -1013,7 +1013,7 @@ func TestSetInterval(t *testing.T) {
 		{"burst 1 on a live host", func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
 			put(t, m, "a", 3)
 			got := ats(handOuts(t, m, t0, 3)) // the burst spends every token
-			m.SetInterval("a", time.Second)
+			m.SetInterval(context.Background(), "a", time.Second)
 			// At one token a second, a burst of 3 would keep the host 3s.
 			time.Sleep(time.Second)
 			if got, want := m.Stats().Hosts, 0; got != want {
@@ -1022,17 +1022,17 @@ func TestSetInterval(t *testing.T) {
 			return got
 		}, []time.Duration{0, 0, 0}},
 		{"0 restores burst on a live host", func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
-			m.SetInterval("a", time.Second)
+			m.SetInterval(context.Background(), "a", time.Second)
 			put(t, m, "a", 1)
 			it := get(t, m) // in flight: the host is kept
-			m.SetInterval("a", 0)
+			m.SetInterval(context.Background(), "a", 0)
 			time.Sleep(2 * time.Second)
 			put(t, m, "a", 4)
 			m.Done(it)
 			return ats(handOuts(t, m, t0, 4))
 		}, []time.Duration{2 * time.Second, 2 * time.Second, 2 * time.Second, 2*time.Second + step}},
 		{"set before the first Put of the host", func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
-			m.SetInterval("a", 2*time.Second)
+			m.SetInterval(context.Background(), "a", 2*time.Second)
 			time.Sleep(time.Second)
 			put(t, m, "a", 3)
 			return ats(handOuts(t, m, t0, 3))
@@ -1056,8 +1056,11 @@ func TestSetInterval(t *testing.T) {
 // a SetInterval or Block with no effect yet, keeps its turn.
 func TestRetimeKeepsTurn(t *testing.T) {
 	for _, change := range []func(m *Memory){
-		func(m *Memory) { m.SetInterval("a", 1500*time.Millisecond) }, // a has not started: its limiter is full
-		func(m *Memory) { m.Block("b", time.Now().Add(time.Second)); m.Unblock("b") },
+		func(m *Memory) { m.SetInterval(context.Background(), "a", 1500*time.Millisecond) }, // a has not started: its limiter is full
+		func(m *Memory) {
+			m.Block(context.Background(), "b", time.Now().Add(time.Second))
+			m.Unblock(context.Background(), "b")
+		},
 	} {
 		synctest.Test(t, func(t *testing.T) {
 			m := NewMemory(Config{Rate: 1})
@@ -1099,13 +1102,13 @@ func TestSetIntervalMovesWaitingGet(t *testing.T) {
 				m := NewMemory(tt.cfg)
 				t0 := time.Now()
 				if tt.set > 0 {
-					m.SetInterval("a", tt.set)
+					m.SetInterval(context.Background(), "a", tt.set)
 				}
 				put(t, m, "a", 2)
 				m.Done(get(t, m))
 				got := timedGet(m, t0)
 				time.Sleep(tt.at)
-				m.SetInterval("a", tt.change)
+				m.SetInterval(context.Background(), "a", tt.change)
 				if tt.want > tt.at {
 					time.Sleep(tt.want - tt.at - time.Nanosecond)
 					synctest.Wait()
@@ -1130,7 +1133,7 @@ func TestIntervalUnlimited(t *testing.T) {
 			put(t, m, "a", 3)
 			it := get(t, m) // handed out without reading the clock
 			time.Sleep(500 * time.Millisecond)
-			m.SetInterval("a", time.Second)
+			m.SetInterval(context.Background(), "a", time.Second)
 			m.Done(it)
 			if got, want := ats(handOuts(t, m, t0, 2)), []time.Duration{1500 * time.Millisecond, 2500 * time.Millisecond}; fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("hand-out times = %v, want %v", got, want)
@@ -1140,7 +1143,7 @@ func TestIntervalUnlimited(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		m := NewMemory(Config{})
 		t0 := time.Now()
-		m.SetInterval("a", time.Second)
+		m.SetInterval(context.Background(), "a", time.Second)
 		put(t, m, "a", 3)
 		put(t, m, "b", 3)
 		got := handOuts(t, m, t0, 6)
@@ -1152,7 +1155,7 @@ func TestIntervalUnlimited(t *testing.T) {
 
 		// Cleared, the host is unlimited again and the frontier stops
 		// reading the clock.
-		m.SetInterval("a", 0)
+		m.SetInterval(context.Background(), "a", 0)
 		put(t, m, "a", 3)
 		if got, want := ats(handOuts(t, m, t0, 3)), []time.Duration{2 * time.Second, 2 * time.Second, 2 * time.Second}; fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("after SetInterval(a, 0): hand-out times = %v, want %v", got, want)
@@ -1172,7 +1175,7 @@ func TestIntervalSurvivesDrop(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				m := NewMemory(cfg)
 				t0 := time.Now()
-				m.SetInterval("a", time.Second)
+				m.SetInterval(context.Background(), "a", time.Second)
 				put(t, m, "a", 1)
 				m.Done(get(t, m))
 				// The interval limiter is full again, and the state dropped, 1s
@@ -1194,7 +1197,7 @@ func TestIntervalSurvivesDrop(t *testing.T) {
 				checkTimed(t, m)
 
 				// Cleared while the host is idle, the setting is gone for good.
-				m.SetInterval("a", 0)
+				m.SetInterval(context.Background(), "a", 0)
 				time.Sleep(10 * time.Second)
 				put(t, m, "a", 2)
 				if got, want := ats(handOuts(t, m, t0, 2)), []time.Duration{16 * time.Second, 16 * time.Second}; fmt.Sprint(got) != fmt.Sprint(want) {
@@ -1216,7 +1219,7 @@ func TestBlock(t *testing.T) {
 			t0 := time.Now()
 			put(t, m, "a", 2)
 			put(t, m, "b", 4)
-			m.Block("a", t0.Add(2*time.Second))
+			m.Block(context.Background(), "a", t0.Add(2*time.Second))
 			got := consume(m, 2, 6, noHold)
 			want := []event{{0, "b/0"}, {step, "b/1"}, {2 * step, "b/2"}, {3 * step, "b/3"}, {2 * time.Second, "a/0"}, {2*time.Second + step, "a/1"}}
 			if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -1229,7 +1232,7 @@ func TestBlock(t *testing.T) {
 			m := NewMemory(Config{Rate: 4})
 			t0 := time.Now()
 			put(t, m, "a", 1)
-			m.Block("a", t0.Add(2*time.Second))
+			m.Block(context.Background(), "a", t0.Add(2*time.Second))
 			got := timedGet(m, t0)
 			time.Sleep(100 * time.Millisecond)
 			put(t, m, "b", 1)
@@ -1248,7 +1251,7 @@ func TestBlock(t *testing.T) {
 		want  []time.Duration
 	}{
 		{"unknown host, then Put", Config{Rate: 4}, func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
-			m.Block("a", t0.Add(3*time.Second))
+			m.Block(context.Background(), "a", t0.Add(3*time.Second))
 			if got, want := withoutBytes(m.Stats()), (Stats{Hosts: 1, Blocked: 1}); got != want {
 				t.Errorf("Stats after Block = %+v, want %+v", got, want)
 			}
@@ -1261,8 +1264,8 @@ func TestBlock(t *testing.T) {
 		}, []time.Duration{3 * time.Second, 3*time.Second + step}},
 		{"shorter Block ignored", Config{Rate: 4}, func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
 			put(t, m, "a", 2)
-			m.Block("a", t0.Add(2*time.Second))
-			m.Block("a", t0.Add(time.Second))
+			m.Block(context.Background(), "a", t0.Add(2*time.Second))
+			m.Block(context.Background(), "a", t0.Add(time.Second))
 			if got, want := withoutBytes(m.Stats()), (Stats{Queued: 2, Hosts: 1, HostsWaiting: 1, Blocked: 1}); got != want {
 				t.Errorf("Stats = %+v, want %+v", got, want)
 			}
@@ -1270,14 +1273,14 @@ func TestBlock(t *testing.T) {
 		}, []time.Duration{2 * time.Second, 2*time.Second + step}},
 		{"longer Block extends", Config{Rate: 4}, func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
 			put(t, m, "a", 2)
-			m.Block("a", t0.Add(time.Second))
+			m.Block(context.Background(), "a", t0.Add(time.Second))
 			time.Sleep(500 * time.Millisecond)
-			m.Block("a", t0.Add(2*time.Second))
+			m.Block(context.Background(), "a", t0.Add(2*time.Second))
 			return ats(handOuts(t, m, t0, 2))
 		}, []time.Duration{2 * time.Second, 2*time.Second + step}},
 		{"passed Block does nothing", Config{Rate: 4}, func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
-			m.Block("a", t0.Add(-time.Second))
-			m.Block("a", t0)
+			m.Block(context.Background(), "a", t0.Add(-time.Second))
+			m.Block(context.Background(), "a", t0)
 			if got, want := m.Stats(), (Stats{}); got != want {
 				t.Errorf("Stats = %+v, want %+v", got, want)
 			}
@@ -1287,15 +1290,15 @@ func TestBlock(t *testing.T) {
 		{"later of limiter and block", Config{Rate: 0.1}, func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
 			put(t, m, "a", 3)
 			got := ats(handOuts(t, m, t0, 1)) // a/1 is due at 10s
-			m.Block("a", t0.Add(5*time.Second))
+			m.Block(context.Background(), "a", t0.Add(5*time.Second))
 			got = append(got, ats(handOuts(t, m, t0, 1))...) // a/2 is due at 20s
-			m.Block("a", t0.Add(25*time.Second))
+			m.Block(context.Background(), "a", t0.Add(25*time.Second))
 			return append(got, ats(handOuts(t, m, t0, 1))...)
 		}, []time.Duration{0, 10 * time.Second, 25 * time.Second}},
 		{"rate 0", Config{}, func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
 			put(t, m, "a", 2)
 			put(t, m, "b", 1)
-			m.Block("a", t0.Add(2*time.Second))
+			m.Block(context.Background(), "a", t0.Add(2*time.Second))
 			got := handOuts(t, m, t0, 2)
 			if m.clocked() {
 				t.Error("frontier still reads the clock once the block has passed")
@@ -1307,16 +1310,16 @@ func TestBlock(t *testing.T) {
 			return ats(got)
 		}, []time.Duration{0, 2 * time.Second, 2 * time.Second}},
 		{"rate 0, unknown host", Config{}, func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
-			m.Block("a", t0.Add(2*time.Second))
+			m.Block(context.Background(), "a", t0.Add(2*time.Second))
 			time.Sleep(time.Second)
 			put(t, m, "a", 2)
 			return ats(handOuts(t, m, t0, 2))
 		}, []time.Duration{2 * time.Second, 2 * time.Second}},
 		{"rate 0, with interval", Config{}, func(t *testing.T, m *Memory, t0 time.Time) []time.Duration {
-			m.SetInterval("a", time.Second)
+			m.SetInterval(context.Background(), "a", time.Second)
 			put(t, m, "a", 3)
 			got := ats(handOuts(t, m, t0, 1))
-			m.Block("a", t0.Add(1500*time.Millisecond))
+			m.Block(context.Background(), "a", t0.Add(1500*time.Millisecond))
 			return append(got, ats(handOuts(t, m, t0, 2))...)
 		}, []time.Duration{0, 1500 * time.Millisecond, 2500 * time.Millisecond}},
 	}
@@ -1346,25 +1349,25 @@ func TestBlockWaitingGet(t *testing.T) {
 	}{
 		{"Block outlasts the Get's timer", Config{Rate: 1}, 0, func(t *testing.T, m *Memory, t0 time.Time) {
 			time.Sleep(500 * time.Millisecond) // a/1 is due at 1s
-			m.Block("a", t0.Add(3*time.Second))
+			m.Block(context.Background(), "a", t0.Add(3*time.Second))
 		}, 3 * time.Second},
 		{"Unblock wakes the Get", Config{Rate: 1}, 10 * time.Second, func(t *testing.T, m *Memory, t0 time.Time) {
 			time.Sleep(2 * time.Second)
-			m.Unblock("a")
+			m.Unblock(context.Background(), "a")
 		}, 2 * time.Second},
 		{"Unblock leaves the limiter", Config{Rate: 1}, 10 * time.Second, func(t *testing.T, m *Memory, t0 time.Time) {
 			time.Sleep(500 * time.Millisecond)
-			m.Unblock("a")
+			m.Unblock(context.Background(), "a")
 		}, time.Second},
 		{"Unblock wakes the Get, rate 0", Config{}, 10 * time.Second, func(t *testing.T, m *Memory, t0 time.Time) {
 			time.Sleep(2 * time.Second)
-			m.Unblock("a")
+			m.Unblock(context.Background(), "a")
 		}, 2 * time.Second},
 		{"Unblock of another host", Config{}, 3 * time.Second, func(t *testing.T, m *Memory, t0 time.Time) {
-			m.Block("b", t0.Add(10*time.Second))
+			m.Block(context.Background(), "b", t0.Add(10*time.Second))
 			time.Sleep(time.Second)
-			m.Unblock("b")
-			m.Unblock("c")
+			m.Unblock(context.Background(), "b")
+			m.Unblock(context.Background(), "c")
 		}, 3 * time.Second},
 	}
 	for _, tt := range tests {
@@ -1375,7 +1378,7 @@ func TestBlockWaitingGet(t *testing.T) {
 				put(t, m, "a", 2)
 				m.Done(get(t, m))
 				if tt.block > 0 {
-					m.Block("a", t0.Add(tt.block))
+					m.Block(context.Background(), "a", t0.Add(tt.block))
 				}
 				got := timedGet(m, t0)
 				synctest.Wait()
@@ -1409,7 +1412,7 @@ func TestBlockKeepsHost(t *testing.T) {
 				t0 := time.Now()
 				put(t, m, "a", 1)
 				it := get(t, m)
-				m.Block("a", t0.Add(2*time.Second))
+				m.Block(context.Background(), "a", t0.Add(2*time.Second))
 				m.Done(it) // the limiter alone would let a be dropped at 250ms
 				steps := []struct {
 					at   time.Duration
@@ -1436,8 +1439,8 @@ func TestBlockKeepsHost(t *testing.T) {
 	t.Run("Unblock of an idle host drops it", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			m := NewMemory(Config{})
-			m.Block("a", time.Now().Add(time.Hour))
-			m.Unblock("a")
+			m.Block(context.Background(), "a", time.Now().Add(time.Hour))
+			m.Unblock(context.Background(), "a")
 			if got, want := m.Stats(), (Stats{}); got != want {
 				t.Errorf("Stats = %+v, want %+v", got, want)
 			}
@@ -1490,19 +1493,19 @@ func stressTiming(t *testing.T, cfg Config) {
 		switch now := time.Now(); rng.IntN(4) {
 		case 0:
 			until := now.Add(time.Duration(rng.Int64N(int64(200 * time.Millisecond))))
-			m.Block(host, until)
+			m.Block(context.Background(), host, until)
 			mu.Lock()
 			blocks[h] = append(blocks[h], block{now, until})
 			mu.Unlock()
 		case 1:
-			m.Unblock(host)
+			m.Unblock(context.Background(), host)
 			mu.Lock()
 			unblocks[h] = append(unblocks[h], now)
 			mu.Unlock()
 		case 2:
-			m.SetInterval(host, time.Duration(rng.Int64N(int64(50*time.Millisecond))))
+			m.SetInterval(context.Background(), host, time.Duration(rng.Int64N(int64(50*time.Millisecond))))
 		case 3:
-			m.SetInterval(host, 0)
+			m.SetInterval(context.Background(), host, 0)
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -1589,7 +1592,7 @@ func stressTiming(t *testing.T, cfg Config) {
 	}
 	checkTimed(t, m)
 	for h := range hosts {
-		m.SetInterval(fmt.Sprint(h), 0)
+		m.SetInterval(context.Background(), fmt.Sprint(h), 0)
 	}
 	if len(m.intervals) != 0 || m.clocked() != (cfg.Rate > 0) {
 		t.Errorf("after clearing: intervals = %v, clocked = %v; want none, %v", m.intervals, m.clocked(), cfg.Rate > 0)
@@ -1715,7 +1718,7 @@ func TestMemory_Reconfigure(t *testing.T) {
 	t.Run("interval slower than the new rate stays", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
 			m := NewMemory(Config{Rate: 10})
-			m.SetInterval("a", 2*time.Second)
+			m.SetInterval(context.Background(), "a", 2*time.Second)
 			put(t, m, "a", 2)
 			m.Reconfigure(Config{Rate: 4})
 			got := consume(m, 1, 2, noHold)

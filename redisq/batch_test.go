@@ -11,10 +11,10 @@ import (
 	"github.com/crawld/crawld/queue"
 )
 
-// AddBatch admits exactly as a sequence of AddCapped calls would: seen
+// Admit of a batch admits exactly as a sequence of Admits of one item would: seen
 // set (including URLs earlier in the batch), per-host cap, budget, FIFO
 // per host, one pending task per item added, visible to every node.
-func TestAddBatchAsAddCapped(t *testing.T) {
+func TestAdmitBatchAsOneByOne(t *testing.T) {
 	s := startRedis(t)
 	a, b := openNode(t, s, "batch", nil), openNode(t, s, "batch", nil)
 	ctx := context.Background()
@@ -32,7 +32,7 @@ func TestAddBatchAsAddCapped(t *testing.T) {
 		item("h2", 1),
 		item("h3", 0), // over the budget: h1/p1, h1/p2, h2/p0 and h2/p1 count
 	}
-	got, err := b.AddBatch(ctx, batch, 4, 2)
+	got, err := b.Admit(ctx, batch, queue.Limits{Pages: 4, PagesPerHost: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,12 +55,12 @@ func TestAddBatchAsAddCapped(t *testing.T) {
 		t.Errorf("h1 handed out as %v, want FIFO p0 p1 p2", h1)
 	}
 	// A refused URL was not marked seen.
-	mustAddCapped(t, a, item("h3", 0), 0, 0, queue.Added)
+	mustAdmit(t, a, item("h3", 0), 0, 0, queue.Added)
 }
 
 // A batch longer than one call carries is split, in order, and an empty or
 // all-known batch costs no call.
-func TestAddBatchSplit(t *testing.T) {
+func TestAdmitBatchSplit(t *testing.T) {
 	s := startRedis(t)
 	// No heartbeat within the test: it is a script call too, which a slow
 	// machine would let fall between the two counts.
@@ -71,7 +71,7 @@ func TestAddBatchSplit(t *testing.T) {
 	for i := range items {
 		items[i] = item("h", i)
 	}
-	got, err := f.AddBatch(ctx, items, 0, 0)
+	got, err := f.Admit(ctx, items, queue.Limits{Pages: 0, PagesPerHost: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestAddBatchSplit(t *testing.T) {
 		return n
 	}
 	before := calls()
-	again, err := f.AddBatch(ctx, items, 0, 0)
+	again, err := f.Admit(ctx, items, queue.Limits{Pages: 0, PagesPerHost: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestAddBatchSplit(t *testing.T) {
 			t.Fatalf("item %d again: %v, want duplicate", i, a)
 		}
 	}
-	if _, err := f.AddBatch(ctx, []queue.Item{item("h", 1), {URL: "http://x/", Host: ""}}, 0, 0); err == nil {
+	if _, err := f.Admit(ctx, []queue.Item{item("h", 1), {URL: "http://x/", Host: ""}}, queue.Limits{}); err == nil {
 		t.Error("a batch with an item without host was accepted")
 	}
 }

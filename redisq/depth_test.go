@@ -149,7 +149,7 @@ func TestShallowerInBatch(t *testing.T) {
 	deep := queue.Item{URL: "http://h/x", Host: "h", Depth: 3}
 	shallow := deep
 	shallow.Depth = 1
-	got, err := f.AddBatch(ctxT(t, 5*time.Second), []queue.Item{deep, shallow, deep}, 0, 0)
+	got, err := f.Admit(ctxT(t, 5*time.Second), []queue.Item{deep, shallow, deep}, queue.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}

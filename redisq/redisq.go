@@ -33,7 +33,7 @@
 //	                smallest depth and a handed-out bit (see memberDepth)
 //	P stats         HASH pending (queued + leased), admitted (the budget count behind
 //	                Add's limit), seen, done, stale, requeued, restarts, robots (bytes of r: keys)
-//	P hc            HASH host → items admitted with a hostLimit (AddCapped, AddBatch)
+//	P hc            HASH host → items admitted with a Limits.PagesPerHost (Admit)
 //	P hf            HASH host → failed requests in a row, by all nodes (HostFailed; an ack
 //	                after HostSucceeded clears it)
 //	P r:<authority> STRING a robots.txt outcome (SaveRobots), expiring with it (24 h at most)
@@ -43,7 +43,7 @@
 // # Scripts
 //
 // State changes are Lua scripts (see scripts.go), atomic on the server:
-// add (Add, AddCapped and AddBatch: a page's links in one call), put
+// add (Admit: a page's links in one call), put
 // (Put), claim (Get, carrying the node's acks), ack (a batch of acks:
 // Finish, and the Dones no claim carried), interval, block, unblock,
 // heartbeat (with the lease renewal and the dead-node reaper), release
@@ -914,30 +914,25 @@ func (f *Frontier) Err() error {
 // keeps depths too, and sends Redis a URL found at a smaller depth than
 // it knows.
 func (f *Frontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Admission, error) {
-	return f.AddCapped(ctx, it, limit, 0)
-}
-
-// AddCapped is Add that, with hostLimit > 0, also refuses the item with
-// queue.OverHostLimit once hostLimit items of its host were added with a
-// hostLimit, by all nodes together (max_pages_per_host shared like the
-// budget). The host's count is checked after the seen set and before the
-// budget, in the same script.
-func (f *Frontier) AddCapped(ctx context.Context, it queue.Item, limit, hostLimit int) (queue.Admission, error) {
-	a, err := f.AddBatch(ctx, []queue.Item{it}, limit, hostLimit)
+	a, err := f.Admit(ctx, []queue.Item{it}, queue.Limits{Pages: limit})
 	if err != nil {
 		return queue.Duplicate, err
 	}
 	return a[0], nil
 }
 
-// AddBatch is AddCapped for each of items in order, in as few Redis calls
-// as it takes (one per addBatchMax items; none for URLs this node knows are
+// Admit is Add for each of items in order, in as few Redis calls as it
+// takes (one per addBatchMax items; none for URLs this node knows are
 // seen), returning each item's admission; an item whose URL came earlier
-// in items is a Duplicate. It fails, adding nothing, if an item has no
+// in items is a Duplicate. With lim.PagesPerHost > 0 an item is also
+// refused with queue.OverHostLimit once that many items of its host were
+// added with a PagesPerHost, by all nodes together (max_pages_per_host
+// shared like the budget); the host's count is checked after the seen set
+// and before the budget, in the same script. It fails, adding nothing, if an item has no
 // host or a newline in it. A transient Redis error is retried; items an
 // earlier try had added are reported Duplicate. On error, the items of
 // earlier calls may have been added.
-func (f *Frontier) AddBatch(ctx context.Context, items []queue.Item, limit, hostLimit int) ([]queue.Admission, error) {
+func (f *Frontier) Admit(ctx context.Context, items []queue.Item, lim queue.Limits) ([]queue.Admission, error) {
 	out := make([]queue.Admission, len(items))
 	type sent struct {
 		i  int
@@ -980,7 +975,7 @@ func (f *Frontier) AddBatch(ctx context.Context, items []queue.Item, limit, host
 		var res []any
 		err := f.retry(ctx, transient, func() error {
 			var err error
-			res, err = f.run(ctx, addScript, append([]any{max(limit, 0), max(hostLimit, 0)}, args[:4*n]...)...).Slice()
+			res, err = f.run(ctx, addScript, append([]any{max(lim.Pages, 0), max(lim.PagesPerHost, 0)}, args[:4*n]...)...).Slice()
 			return err
 		})
 		if err == nil && len(res) != n {
@@ -1658,7 +1653,7 @@ func (f *Frontier) Join(ctx context.Context) error {
 // request per interval (burst 1), and the next start is also at least the
 // interval after the last one; a shorter one, 0 or a negative one restores
 // the configured rate. The interval lasts until cleared. Errors go to Err.
-func (f *Frontier) SetInterval(host string, d time.Duration) {
+func (f *Frontier) SetInterval(ctx context.Context, host string, d time.Duration) {
 	us := int64(0)
 	if d > 0 {
 		us = (d + time.Microsecond - 1).Microseconds()
@@ -1670,14 +1665,14 @@ func (f *Frontier) SetInterval(host string, d time.Duration) {
 	}
 	now := time.Now()
 	f.remember(host, now, func(c *hostCtl) { c.ivAt, c.iv = now, d })
-	f.control("set interval", intervalScript, host, us)
+	f.control(ctx, "set interval", intervalScript, host, us)
 }
 
 // Block makes no node hand out an item of host before until, measured as
 // the duration from this node's clock added to Redis's. A block never
 // shortens (a later Block with an earlier until is ignored) except by
 // Unblock; a past until does nothing. Errors go to Err.
-func (f *Frontier) Block(host string, until time.Time) {
+func (f *Frontier) Block(ctx context.Context, host string, until time.Time) {
 	d := time.Until(until)
 	if d <= 0 {
 		return
@@ -1689,15 +1684,15 @@ func (f *Frontier) Block(host string, until time.Time) {
 		}
 		c.blockAt = now
 	})
-	f.control("block", blockScript, host, (d + time.Microsecond - 1).Microseconds())
+	f.control(ctx, "block", blockScript, host, (d + time.Microsecond - 1).Microseconds())
 }
 
 // Unblock lifts any block on host at once, for every node. Errors go to
 // Err.
-func (f *Frontier) Unblock(host string) {
+func (f *Frontier) Unblock(ctx context.Context, host string) {
 	now := time.Now()
 	f.remember(host, now, func(c *hostCtl) { c.blockAt, c.until = now, time.Time{} })
-	f.control("unblock", unblockScript, host)
+	f.control(ctx, "unblock", unblockScript, host)
 }
 
 // ctlKeep is how long before Redis's last reply a SetInterval or Block
@@ -1771,31 +1766,35 @@ func (f *Frontier) replayControls(from time.Time) {
 		f.ctlMu.Lock()
 		iv := f.ctls[h].iv
 		f.ctlMu.Unlock()
-		f.SetInterval(h, iv)
+		f.SetInterval(f.ctx, h, iv)
 	}
 	for _, h := range blocks {
 		f.ctlMu.Lock()
 		until := f.ctls[h].until
 		f.ctlMu.Unlock()
 		if until.IsZero() {
-			f.Unblock(h)
+			f.Unblock(f.ctx, h)
 		} else {
-			f.Block(h, until)
+			f.Block(f.ctx, h, until)
 		}
 	}
 }
 
 // control runs one of the host-setting scripts, retried (they are
-// idempotent), and wakes this node's Gets.
-func (f *Frontier) control(what string, script *redis.Script, host string, args ...any) {
-	if f.usable(f.ctx) != nil {
+// idempotent) until ctx ends or the frontier closes, and wakes this node's
+// Gets.
+func (f *Frontier) control(ctx context.Context, what string, script *redis.Script, host string, args ...any) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(f.ctx, cancel)()
+	if f.usable(ctx) != nil {
 		return
 	}
-	err := f.retry(f.ctx, transient, func() error {
-		return f.run(f.ctx, script, append([]any{host}, args...)...).Err()
+	err := f.retry(ctx, transient, func() error {
+		return f.run(ctx, script, append([]any{host}, args...)...).Err()
 	})
 	if err != nil {
-		if f.ctx.Err() == nil {
+		if ctx.Err() == nil {
 			f.fail(fmt.Errorf("redisq: %s %s: %w", what, host, err))
 		}
 		return

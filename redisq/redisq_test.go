@@ -14,15 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/time/rate"
 
-	"github.com/crawld/crawld/crawler"
 	"github.com/crawld/crawld/internal/testsite"
 	"github.com/crawld/crawld/queue"
-)
-
-// The crawler can use a Frontier, and its progress lines read its Stats.
-var (
-	_ crawler.Frontier                 = (*Frontier)(nil)
-	_ interface{ Stats() queue.Stats } = (*Frontier)(nil)
 )
 
 // defaultPoliteness leaves hosts unpaced with room for many items in
@@ -216,7 +209,7 @@ func TestSharedHostCap(t *testing.T) {
 			wg.Go(func() {
 				host := fmt.Sprintf("h%d", g)
 				for i := range 20 {
-					a, err := f.AddCapped(context.Background(), item(host, n*1000+i), 0, hostLimit)
+					a, err := admitOne(f, item(host, n*1000+i), 0, hostLimit)
 					if err != nil {
 						t.Error(err)
 						return
@@ -241,23 +234,32 @@ func TestSharedHostCap(t *testing.T) {
 		}
 	}
 	// Refused URLs were not marked seen: with a higher cap they go in.
-	mustAddCapped(t, nodes[1], item("h0", 19), 0, hostLimit+1, queue.Added)
-	mustAddCapped(t, nodes[1], item("h0", 18), 0, hostLimit+1, queue.OverHostLimit)
-	mustAddCapped(t, nodes[1], item("h0", 19), 0, hostLimit+1, queue.Duplicate)
+	mustAdmit(t, nodes[1], item("h0", 19), 0, hostLimit+1, queue.Added)
+	mustAdmit(t, nodes[1], item("h0", 18), 0, hostLimit+1, queue.OverHostLimit)
+	mustAdmit(t, nodes[1], item("h0", 19), 0, hostLimit+1, queue.Duplicate)
 	// The budget is checked too, and Put counts toward neither.
 	if err := nodes[0].Put(context.Background(), item("h9", 1)); err != nil {
 		t.Fatal(err)
 	}
-	mustAddCapped(t, nodes[0], item("h9", 2), 1, 1, queue.Added)
-	mustAddCapped(t, nodes[0], item("h9", 3), 0, 1, queue.OverHostLimit)
-	mustAddCapped(t, nodes[0], item("h8", 1), 1, 5, queue.OverLimit)
+	mustAdmit(t, nodes[0], item("h9", 2), 1, 1, queue.Added)
+	mustAdmit(t, nodes[0], item("h9", 3), 0, 1, queue.OverHostLimit)
+	mustAdmit(t, nodes[0], item("h8", 1), 1, 5, queue.OverLimit)
 }
 
-func mustAddCapped(t *testing.T, f *Frontier, it queue.Item, limit, hostLimit int, want queue.Admission) {
+// admitOne admits it alone under the caps limit and hostLimit.
+func admitOne(f *Frontier, it queue.Item, limit, hostLimit int) (queue.Admission, error) {
+	a, err := f.Admit(context.Background(), []queue.Item{it}, queue.Limits{Pages: limit, PagesPerHost: hostLimit})
+	if err != nil {
+		return queue.Duplicate, err
+	}
+	return a[0], nil
+}
+
+func mustAdmit(t *testing.T, f *Frontier, it queue.Item, limit, hostLimit int, want queue.Admission) {
 	t.Helper()
-	got, err := f.AddCapped(context.Background(), it, limit, hostLimit)
+	got, err := admitOne(f, it, limit, hostLimit)
 	if err != nil || got != want {
-		t.Fatalf("AddCapped(%s, %d, %d) = %v, %v; want %v", it.URL, limit, hostLimit, got, err, want)
+		t.Fatalf("Admit(%s, %d, %d) = %v, %v; want %v", it.URL, limit, hostLimit, got, err, want)
 	}
 }
 
@@ -406,8 +408,8 @@ func TestPerHostConcurrencyAcrossNodes(t *testing.T) {
 func TestBlockAcrossNodes(t *testing.T) {
 	s := startRedis(t)
 	a, b := openNode(t, s, "block", nil), openNode(t, s, "block", nil)
-	a.Block("h", time.Now().Add(400*time.Millisecond))
-	a.Block("h", time.Now().Add(50*time.Millisecond)) // never shortens
+	a.Block(context.Background(), "h", time.Now().Add(400*time.Millisecond))
+	a.Block(context.Background(), "h", time.Now().Add(50*time.Millisecond)) // never shortens
 	mustAdd(t, a, item("h", 0), 0, queue.Added)
 	start := time.Now()
 	it := mustGet(t, b)
@@ -418,11 +420,11 @@ func TestBlockAcrossNodes(t *testing.T) {
 
 	// Blocked for an hour: a Get that returns within 20 s (far longer
 	// than a busy machine needs) was let go by the Unblock.
-	a.Block("h", time.Now().Add(time.Hour))
+	a.Block(context.Background(), "h", time.Now().Add(time.Hour))
 	mustAdd(t, a, item("h", 1), 0, queue.Added)
 	go func() {
 		time.Sleep(100 * time.Millisecond)
-		a.Unblock("h")
+		a.Unblock(context.Background(), "h")
 	}()
 	start = time.Now()
 	it = mustGet(t, b)
@@ -443,7 +445,7 @@ func TestSetIntervalAcrossNodes(t *testing.T) {
 	s := startRedis(t)
 	var log claimLog
 	a, b := openNode(t, s, "iv", nil), openNode(t, s, "iv", log.hook)
-	a.SetInterval("h", 200*time.Millisecond)
+	a.SetInterval(context.Background(), "h", 200*time.Millisecond)
 	for i := range 4 {
 		mustAdd(t, a, item("h", i), 0, queue.Added)
 	}
@@ -458,8 +460,8 @@ func TestSetIntervalAcrossNodes(t *testing.T) {
 	// Cleared: back to the (unlimited) configured rate. An interval of an
 	// hour set first and left in place would hold the second Get past
 	// mustGet's bound; a busy machine cannot.
-	a.SetInterval("h", time.Hour)
-	a.SetInterval("h", 0)
+	a.SetInterval(context.Background(), "h", time.Hour)
+	a.SetInterval(context.Background(), "h", 0)
 	mustAdd(t, a, item("h", 10), 0, queue.Added)
 	mustAdd(t, a, item("h", 11), 0, queue.Added)
 	b.Done(mustGet(t, b))
@@ -717,7 +719,7 @@ func TestHostStateExpires(t *testing.T) {
 	if err != nil || ttl <= 0 || ttl > 200*time.Millisecond {
 		t.Fatalf("idle host state TTL %v, %v; want about 50ms", ttl, err)
 	}
-	f.SetInterval("h", time.Second)
+	f.SetInterval(context.Background(), "h", time.Second)
 	if ttl, _ := s.rdb.PTTL(ctx, "cd:{c:exp}:h:h").Result(); ttl != -1 {
 		t.Fatalf("host with an interval has TTL %v; want it kept", ttl)
 	}

@@ -74,7 +74,7 @@ func newRestartCrawl(t *testing.T, crawl string, mod func(*Options)) *restartCra
 	}
 	rc.nodes = []*Frontier{openNode(t, rc.s, crawl, opts), openNode(t, rc.s, crawl, opts)}
 	a := rc.nodes[0]
-	a.SetInterval(rsSlow, rsSlowIV)
+	a.SetInterval(context.Background(), rsSlow, rsSlowIV)
 	for h := range rsHosts {
 		for i := range rsPerHost {
 			mustAdd(t, a, item(fmt.Sprintf("h%d", h), i), 0, queue.Added)
@@ -598,11 +598,11 @@ func TestQuarantineOnRunChange(t *testing.T) {
 		t.Error("the lease held across the restart was handed back")
 	}
 
-	a.SetInterval("h", 700*time.Millisecond)
+	a.SetInterval(context.Background(), "h", 700*time.Millisecond)
 	if q := restart(0); q != 700_000 {
 		t.Fatalf("quarantine %dµs; want the 700ms interval", q)
 	}
-	a.SetInterval("h", 2*time.Minute)
+	a.SetInterval(context.Background(), "h", 2*time.Minute)
 	if q := restart(0); q != 60_000_000 {
 		t.Fatalf("quarantine %dµs; want the 60s cap", q)
 	}
@@ -616,7 +616,7 @@ func TestQuarantineOnRunChange(t *testing.T) {
 func TestQuarantineNodeInterval(t *testing.T) {
 	s := startRedis(t)
 	f := openNode(t, s, "qnode", func(o *Options) { o.Heartbeat = time.Hour; o.DeadAfter = 2 * time.Hour })
-	f.SetInterval("h", 400*time.Millisecond)
+	f.SetInterval(context.Background(), "h", 400*time.Millisecond)
 	ctx := ctxT(t, 10*time.Second)
 	const p = "cd:{c:qnode}:"
 	s.rdb.HDel(ctx, p+"meta", "miv")

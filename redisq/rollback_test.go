@@ -1,6 +1,7 @@
 package redisq
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"sort"
@@ -57,7 +58,7 @@ func TestRollbackDropsSeenCache(t *testing.T) {
 	fromPage, fromB := links(1, 4), links(10, 3)
 	addAll := func(f *Frontier, its []queue.Item, want queue.Admission) {
 		t.Helper()
-		got, err := f.AddBatch(ctxT(t, 10*time.Second), its, 0, 0)
+		got, err := f.Admit(ctxT(t, 10*time.Second), its, queue.Limits{Pages: 0, PagesPerHost: 0})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -169,10 +170,10 @@ func TestRollbackRestoresControls(t *testing.T) {
 	aofCheckpoint(t, s)
 	aof, keep := aofTail(t, s.rs.Dir)
 	until := time.Now().Add(time.Hour)
-	a.SetInterval("slow", 1500*time.Millisecond)
-	a.Block("busy", until)
-	a.SetInterval("old", time.Second)
-	a.SetInterval("old", 0) // cleared again: stays cleared
+	a.SetInterval(context.Background(), "slow", 1500*time.Millisecond)
+	a.Block(context.Background(), "busy", until)
+	a.SetInterval(context.Background(), "old", time.Second)
+	a.SetInterval(context.Background(), "old", 0) // cleared again: stays cleared
 	if err := a.Err(); err != nil {
 		t.Fatal(err)
 	}

@@ -426,10 +426,10 @@ func TestMigrateV1(t *testing.T) {
 			if a := mustAdd(t, f, items[0], 0); a != queue.Duplicate {
 				t.Errorf("Add of a migrated URL = %d, want Duplicate", a)
 			}
-			if v, _, err := f.counter(keyVersion); err != nil || v != schemaVersion {
+			if v, _, err := counter(f.db, []byte(keyVersion)); err != nil || v != schemaVersion {
 				t.Errorf("schema version %d, %v; want %d", v, err, schemaVersion)
 			}
-			if _, found, err := f.counter(keyNextV1); err != nil || found {
+			if _, found, err := counter(f.db, []byte(keyNextV1)); err != nil || found {
 				t.Errorf("%s still there (%v)", keyNextV1, err)
 			}
 			iter, err := f.db.NewIter(&pebble.IterOptions{LowerBound: []byte(prefixQueue), UpperBound: prefixEnd(prefixQueue)})

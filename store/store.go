@@ -180,6 +180,7 @@ const (
 	prefixQueue = "q/"
 	prefixValid = "v/"
 	prefixStat  = "k/"
+	prefixHost  = "h/"
 	keyVersion  = "c/version"
 	keyCount    = "c/count"
 	keySeen     = "c/seen"
@@ -340,7 +341,7 @@ func (f *Frontier) load() (string, error) {
 	if v := f.db.FormatMajorVersion(); v >= pebble.FormatWALSyncChunks {
 		return "check format", fmt.Errorf("database format %s records synced log offsets, which the store's deferred fsync cannot honour", v)
 	}
-	version, found, err := f.counter(keyVersion)
+	version, found, err := counter(f.db, []byte(keyVersion))
 	switch {
 	case err != nil:
 		return "read schema version", err
@@ -360,7 +361,7 @@ func (f *Frontier) load() (string, error) {
 		key string
 		dst *uint64
 	}{{keyCount, &f.count}, {keySeen, &f.seen}} {
-		if *c.dst, _, err = f.counter(c.key); err != nil {
+		if *c.dst, _, err = counter(f.db, []byte(c.key)); err != nil {
 			return "read " + c.key, err
 		}
 	}
@@ -457,9 +458,9 @@ func (f *Frontier) migrate1() error {
 	return f.commit(b)
 }
 
-// counter reads a counter, 0 if it is absent.
-func (f *Frontier) counter(key string) (n uint64, found bool, err error) {
-	v, closer, err := f.db.Get([]byte(key))
+// counter reads a counter from r, 0 if it is absent.
+func counter(r pebble.Reader, key []byte) (n uint64, found bool, err error) {
+	v, closer, err := r.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return 0, false, nil
 	}
@@ -554,83 +555,149 @@ func (f *Frontier) commit(b *pebble.Batch) error {
 	return err
 }
 
-// Add queues it unless an item with the same URL was added before (since the
-// last Forget). With limit > 0 the item also counts toward that limit, and is
-// refused once limit counted items have been added; with limit <= 0 it
-// neither counts nor is limited. The answers are queue.Memory's. The seen
-// check, the count check and the write of the seen key, the queue entry and
-// the counters are one step, serialised with other Adds, so concurrent Adds
-// of one URL queue it once and a crash keeps either all of it or none.
-func (f *Frontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Admission, error) {
-	if err := checkHost(it.Host); err != nil {
-		return queue.Duplicate, err
+// Admit queues each of items in order unless its URL was added before
+// (earlier in items included), its host has lim.PagesPerHost counted items
+// (queue.OverHostLimit, checked first) or lim.Pages counted items were
+// added (queue.OverLimit), as queue.Memory.Admit; it returns each item's
+// admission. The counts behind both caps are kept on disk, so they go on
+// where they stopped after a restart. The checks and the writes of the
+// seen keys, queue entries and counters of the whole call are one batch,
+// serialised with other calls, so concurrent Admits of one URL queue it
+// once and a crash keeps all of the call or none of it. It fails, adding
+// nothing, if an item has no host (or a NUL byte in it), ctx is done, the
+// Frontier is closed or the write fails.
+func (f *Frontier) Admit(ctx context.Context, items []queue.Item, lim queue.Limits) ([]queue.Admission, error) {
+	for _, it := range items {
+		if err := checkHost(it.Host); err != nil {
+			return nil, err
+		}
 	}
 	if err := ctx.Err(); err != nil {
-		return queue.Duplicate, err
+		return nil, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
-		return queue.Duplicate, errClosed
+		return nil, errClosed
 	}
-	f.key = append(append(f.key[:0], prefixSeen...), it.URL...)
-	value, closer, err := f.db.Get(f.key)
+	if f.depths {
+		// Held until the items are queued, so that a Get or Done cannot
+		// change what shallower read of an item in flight.
+		f.depthMu.Lock()
+		defer f.depthMu.Unlock()
+	}
+	ad := admission{b: f.db.NewIndexedBatch(), count: f.count, seen: f.seen}
+	out := make([]queue.Admission, len(items))
+	for i, it := range items {
+		a, err := f.admit(&ad, it, lim)
+		if err != nil {
+			_ = ad.b.Close()
+			return nil, fmt.Errorf("store: add %s: %w", it.URL, err)
+		}
+		out[i] = a
+	}
+	if ad.b.Empty() {
+		_ = ad.b.Close()
+		return out, nil
+	}
+	if ad.seen != f.seen {
+		f.setCounter(ad.b, keySeen, ad.seen)
+	}
+	if ad.count != f.count {
+		f.setCounter(ad.b, keyCount, ad.count)
+	}
+	if err := f.commit(ad.b); err != nil {
+		what := items[0].URL
+		if len(items) > 1 {
+			what = fmt.Sprintf("%d items", len(items))
+		}
+		return nil, fmt.Errorf("store: add %s: %w", what, err)
+	}
+	f.count, f.seen = ad.count, ad.seen
+	for _, it := range ad.queued {
+		f.enqueue(it)
+	}
+	return out, nil
+}
+
+// Add is Admit of one item, counted toward limit as queue.Limits.Pages.
+func (f *Frontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Admission, error) {
+	a, err := f.Admit(ctx, []queue.Item{it}, queue.Limits{Pages: limit})
+	if err != nil {
+		return queue.Duplicate, err
+	}
+	return a[0], nil
+}
+
+// admission is what an Admit call has decided so far, written to its batch
+// but not yet committed.
+type admission struct {
+	b      *pebble.Batch // indexed, so that reads see the call's own writes
+	count  uint64        // the admission count after the batch
+	seen   uint64        // the size of the seen set after the batch
+	queued []queue.Item  // the items the batch queues, ids from f.next on
+}
+
+// admit decides the admission of it and writes it to ad's batch; f.mu is
+// held.
+func (f *Frontier) admit(ad *admission, it queue.Item, lim queue.Limits) (queue.Admission, error) {
+	seenKey := append([]byte(prefixSeen), it.URL...)
+	value, closer, err := ad.b.Get(seenKey)
 	switch {
 	case err == nil:
 		sv := decodeSeen(value)
 		_ = closer.Close()
 		if f.depths && it.Kind == queue.KindPage && it.Depth < sv.depth {
-			return f.shallower(it, sv)
+			f.shallower(ad, it, seenKey, sv)
+			return queue.Shallower, nil
 		}
 		return queue.Duplicate, nil
 	case !errors.Is(err, pebble.ErrNotFound):
-		return queue.Duplicate, fmt.Errorf("store: add %s: check seen set: %w", it.URL, err)
+		return queue.Duplicate, fmt.Errorf("check seen set: %w", err)
 	}
-	count := f.count
-	if limit > 0 {
-		if count >= uint64(limit) {
+	var hostKey []byte
+	var hostCount uint64
+	if lim.PagesPerHost > 0 {
+		hostKey = append([]byte(prefixHost), it.Host...)
+		if hostCount, _, err = counter(ad.b, hostKey); err != nil {
+			return queue.Duplicate, err
+		}
+		if hostCount >= uint64(lim.PagesPerHost) {
+			return queue.OverHostLimit, nil
+		}
+	}
+	if lim.Pages > 0 {
+		if ad.count >= uint64(lim.Pages) {
 			return queue.OverLimit, nil
 		}
-		count++
+		ad.count++
 	}
-	b := f.db.NewBatch()
-	_ = b.Set(f.key, appendSeen(nil, seenValue{kind: it.Kind, depth: it.Depth}, f.depths), nil)
-	it.ID = f.next
-	f.setQueued(b, it)
-	f.setCounter(b, keySeen, f.seen+1)
-	if count != f.count {
-		f.setCounter(b, keyCount, count)
+	if hostKey != nil {
+		_ = ad.b.Set(hostKey, binary.BigEndian.AppendUint64(nil, hostCount+1), nil)
 	}
-	if err := f.commit(b); err != nil {
-		return queue.Duplicate, fmt.Errorf("store: add %s: %w", it.URL, err)
-	}
-	f.count = count
-	f.seen++
-	f.enqueue(it)
+	_ = ad.b.Set(seenKey, appendSeen(nil, seenValue{kind: it.Kind, depth: it.Depth}, f.depths), nil)
+	ad.seen++
+	f.queue(ad, it)
 	return queue.Added, nil
 }
 
-// shallower is Add of it, whose URL is known (sv) at a greater depth; f.mu
-// is held and f.key is the URL's seen key. It lowers the URL's depth and,
-// if an item of the URL was handed out (in flight, or Done), queues a
-// KindExpand item at the new depth in the same batch.
-func (f *Frontier) shallower(it queue.Item, sv seenValue) (queue.Admission, error) {
-	f.depthMu.Lock()
-	defer f.depthMu.Unlock()
-	expand := sv.handed || f.inFlight[it.URL] > 0
-	b := f.db.NewBatch()
-	_ = b.Set(f.key, appendSeen(nil, seenValue{kind: sv.kind, depth: it.Depth}, true), nil)
-	if expand {
-		it.Kind, it.Attempt, it.ID = queue.KindExpand, 0, f.next
-		f.setQueued(b, it)
+// queue adds it to ad's batch under the next id; f.mu is held.
+func (f *Frontier) queue(ad *admission, it queue.Item) {
+	it.ID = f.next + uint64(len(ad.queued))
+	f.setQueued(ad.b, it)
+	ad.queued = append(ad.queued, it)
+}
+
+// shallower admits it, whose URL (seen key seenKey) is known (sv) at a
+// greater depth, to ad's batch: the URL's depth is lowered and, if an item
+// of the URL was handed out (in flight, or Done), a KindExpand item is
+// queued at the new depth. f.mu and f.depthMu are held.
+func (f *Frontier) shallower(ad *admission, it queue.Item, seenKey []byte, sv seenValue) {
+	_ = ad.b.Set(seenKey, appendSeen(nil, seenValue{kind: sv.kind, depth: it.Depth}, true), nil)
+	if sv.handed || f.inFlight[it.URL] > 0 {
+		it.Kind, it.Attempt = queue.KindExpand, 0
+		f.queue(ad, it)
 	}
-	if err := f.commit(b); err != nil {
-		return queue.Duplicate, fmt.Errorf("store: add %s: %w", it.URL, err)
-	}
-	if expand {
-		f.enqueue(it)
-	}
-	return queue.Shallower, nil
 }
 
 // Put queues it again (a retry) whether or not its URL was added before, and
@@ -809,14 +876,18 @@ func (f *Frontier) Join(ctx context.Context) error { return f.mem.Join(ctx) }
 // SetInterval sets the minimum time between the starts of two requests to
 // host (see queue.Memory.SetInterval). It is not persisted: robots.txt is
 // read again after a restart.
-func (f *Frontier) SetInterval(host string, d time.Duration) { f.mem.SetInterval(host, d) }
+func (f *Frontier) SetInterval(ctx context.Context, host string, d time.Duration) {
+	f.mem.SetInterval(ctx, host, d)
+}
 
 // Block makes Get hand out no item of host before until (see
 // queue.Memory.Block). It is not persisted.
-func (f *Frontier) Block(host string, until time.Time) { f.mem.Block(host, until) }
+func (f *Frontier) Block(ctx context.Context, host string, until time.Time) {
+	f.mem.Block(ctx, host, until)
+}
 
 // Unblock lifts any block on host at once (see queue.Memory.Unblock).
-func (f *Frontier) Unblock(host string) { f.mem.Unblock(host) }
+func (f *Frontier) Unblock(ctx context.Context, host string) { f.mem.Unblock(ctx, host) }
 
 // Holds reports whether the frontier holds state for host (see
 // queue.Memory.Holds); a host with items on disk only is held too.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -30,21 +31,6 @@ func TestMain(m *testing.M) {
 	}
 	goleak.VerifyTestMain(m)
 }
-
-// frontier is the crawler's Frontier interface (crawler.Frontier), copied
-// so that these tests do not depend on the crawler package.
-type frontier interface {
-	Add(ctx context.Context, it queue.Item, limit int) (queue.Admission, error)
-	Put(ctx context.Context, it queue.Item) error
-	Get(ctx context.Context) (queue.Item, error)
-	Done(it queue.Item)
-	Join(ctx context.Context) error
-	SetInterval(host string, d time.Duration)
-	Block(host string, until time.Time)
-	Unblock(host string)
-}
-
-var _ frontier = (*Frontier)(nil)
 
 // unlimited is a politeness config under which Get never waits on a rate.
 var unlimited = queue.Config{PerHostConcurrency: 1000}
@@ -898,5 +884,37 @@ func TestRelease(t *testing.T) {
 				t.Errorf("after reopen: %d items from %v, want a/1 … a/%d", len(got), got[0].URL, n-1)
 			}
 		})
+	}
+}
+
+// The caps' counts are on disk: a reopened store goes on counting each
+// host's pages, and the crawl's, where it stopped. One batch is one commit,
+// with duplicates inside it seen.
+func TestAdmit_LimitsSurviveReopen(t *testing.T) {
+	dir := t.TempDir()
+	lim := queue.Limits{Pages: 5, PagesPerHost: 2}
+	f := mustOpen(t, dir, unlimited)
+	got, err := f.Admit(context.Background(), []queue.Item{item("a", 1), item("a", 1), item("a", 2), item("a", 3), item("b", 1)}, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []queue.Admission{queue.Added, queue.Duplicate, queue.Added, queue.OverHostLimit, queue.Added}; !slices.Equal(got, want) {
+		t.Errorf("Admit = %v, want %v", got, want)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	f = mustOpen(t, dir, unlimited)
+	defer f.Close()
+	got, err = f.Admit(context.Background(), []queue.Item{item("a", 4), item("b", 2), item("b", 3), item("c", 1), item("c", 2)}, lim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []queue.Admission{queue.OverHostLimit, queue.Added, queue.OverHostLimit, queue.Added, queue.OverLimit}; !slices.Equal(got, want) {
+		t.Errorf("Admit after reopening = %v, want %v", got, want)
+	}
+	if st := f.Stats(); st.Queued != 5 || st.Seen != 5 {
+		t.Errorf("queued %d, seen %d; want 5 and 5", st.Queued, st.Seen)
 	}
 }

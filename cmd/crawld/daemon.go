@@ -12,7 +12,6 @@ import (
 	"os/signal"
 	"reflect"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -34,66 +33,6 @@ type frontier interface {
 	Reconfigure(queue.Config)
 	Revisit(ctx context.Context) (int, error)
 	Close() error
-}
-
-// memoryFrontier is the in-memory frontier, with the fetch metadata a
-// recrawl needs kept in memory too, and a scratch store for the queued URLs
-// beyond the memory limit.
-type memoryFrontier struct {
-	*queue.Memory
-	spill *store.Spill // nil without a memory limit
-	mu    sync.Mutex   // guards fetch
-	fetch map[string]fetchMeta
-}
-
-type fetchMeta struct {
-	etag, lastModified string
-	at                 time.Time
-}
-
-// newMemoryFrontier returns an in-memory frontier; it keeps every URL and
-// its fetch metadata only when a recrawl will use them, so a one-shot crawl
-// holds just 8-byte fingerprints of the URLs it has seen. With
-// cfg.MemoryLimit set, queued URLs beyond it spill to a scratch directory
-// under spillDir, created only if needed and removed by Close.
-func newMemoryFrontier(cfg queue.Config, keepMeta bool, spillDir string) *memoryFrontier {
-	cfg.Revisitable = keepMeta
-	m := &memoryFrontier{}
-	if cfg.MemoryLimit > 0 {
-		m.spill = store.NewSpill(spillDir)
-		cfg.Overflow = m.spill
-	}
-	m.Memory = queue.NewMemory(cfg)
-	if keepMeta {
-		m.fetch = make(map[string]fetchMeta)
-	}
-	return m
-}
-
-// Close removes the spill directory, if one was made.
-func (m *memoryFrontier) Close() error {
-	if m.spill == nil {
-		return nil
-	}
-	return m.spill.Close()
-}
-
-// Validators returns the metadata saved for url by SaveValidators.
-func (m *memoryFrontier) Validators(url string) (etag, lastModified string, fetchedAt time.Time, ok bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	v, ok := m.fetch[url]
-	return v.etag, v.lastModified, v.at, ok
-}
-
-// SaveValidators keeps url's ETag, Last-Modified and fetch time.
-func (m *memoryFrontier) SaveValidators(url, etag, lastModified string, fetchedAt time.Time) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.fetch != nil {
-		m.fetch[url] = fetchMeta{etag, lastModified, fetchedAt}
-	}
-	return nil
 }
 
 func politeness(c crawler.Config) queue.Config {
@@ -385,5 +324,14 @@ func openFrontier(ctx context.Context, s settings, fallback string, log *zap.Log
 	if storageKind(s, fallback) == storagePebble {
 		return store.Open(s.dataDir, cfg)
 	}
-	return newMemoryFrontier(cfg, s.recrawlInterval > 0, s.dataDir), nil
+	// The in-memory frontier keeps every URL and its fetch metadata only
+	// when a recrawl will use them, so a one-shot crawl holds just 8-byte
+	// fingerprints of the URLs it has seen; with a memory limit, queued
+	// URLs beyond it spill to a scratch directory under data_dir, created
+	// only if needed and removed by Close.
+	cfg.Revisitable = s.recrawlInterval > 0
+	if cfg.MemoryLimit > 0 {
+		cfg.Overflow = store.NewSpill(s.dataDir)
+	}
+	return queue.NewMemory(cfg), nil
 }

@@ -26,7 +26,10 @@ type daemonProc struct {
 	admin  string
 	mu     sync.Mutex
 	stderr bytes.Buffer
-	exited chan struct{}
+	// drained is closed once stderr has been read to its end (the
+	// process exited): exec.Cmd.Wait must not be called before, or it
+	// closes the pipe under the reader and the last lines are lost.
+	drained chan struct{}
 }
 
 // startDaemon runs `crawld run` with args and waits until its admin API is
@@ -42,9 +45,10 @@ func startDaemon(t *testing.T, args ...string) *daemonProc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	d := &daemonProc{cmd: cmd, exited: make(chan struct{})}
+	d := &daemonProc{cmd: cmd, drained: make(chan struct{})}
 	addr := make(chan string, 1)
 	go func() {
+		defer close(d.drained)
 		sc := bufio.NewScanner(pipe)
 		for sc.Scan() {
 			line := sc.Text()
@@ -64,12 +68,12 @@ func startDaemon(t *testing.T, args ...string) *daemonProc {
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
 			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
+			d.wait()
 		}
 	})
 	a, ok := <-addr
 	if !ok {
-		_ = cmd.Wait()
+		d.wait()
 		t.Fatalf("daemon exited before serving; stderr:\n%s", d.log())
 	}
 	d.admin = "http://" + a
@@ -82,13 +86,19 @@ func (d *daemonProc) log() string {
 	return d.stderr.String()
 }
 
+// wait waits for the process to exit, its stderr read to the end.
+func (d *daemonProc) wait() {
+	<-d.drained
+	_ = d.cmd.Wait()
+}
+
 // stop sends sig and returns the exit code.
 func (d *daemonProc) stop(t *testing.T, sig syscall.Signal) int {
 	t.Helper()
 	if err := d.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
-	_ = d.cmd.Wait()
+	d.wait()
 	return d.cmd.ProcessState.ExitCode()
 }
 
@@ -457,4 +467,50 @@ func TestDaemon_SecondSignalExitsAtOnce(t *testing.T) {
 		t.Errorf("the interrupted URL was lost: %+v", st)
 	}
 	again.stop(t, syscall.SIGKILL)
+}
+
+// max_pages_per_host is kept by the Pebble frontier, so a crawl killed and
+// resumed goes on counting each host's pages where it stopped instead of
+// granting every host its whole budget again. Pages link to 30 others, so
+// a host's budget is all admitted long before the kill; the site counts
+// the distinct pages each host served over both runs.
+func TestDaemon_MaxPagesPerHostSurvivesRestart(t *testing.T) {
+	const perHost = 12
+	site := startSite(t, testsite.Config{Hosts: 2, PagesPerHost: 80, LinksPerPage: 30, Latency: 10 * time.Millisecond})
+	dir := t.TempDir()
+	args := append([]string{"--seed", site.SeedURL(), "--storage", "pebble", "--data-dir", filepath.Join(dir, "state"),
+		"--rate", "25", "--max-pages-per-host", fmt.Sprint(perHost), "--output", filepath.Join(dir, "records.jsonl")},
+		domainFlags(site)...)
+
+	first := startDaemon(t, args...)
+	waitFor(t, "a few pages", 20*time.Second, func() bool { return first.status(t).Pages >= 4 })
+	first.stop(t, syscall.SIGKILL)
+	servedBefore := servedPerHost(site)
+
+	second := startDaemon(t, args...)
+	waitFor(t, "the crawl to finish", 30*time.Second, func() bool { return second.status(t).State == "idle" })
+	if code := second.stop(t, syscall.SIGTERM); code != 0 {
+		t.Errorf("second run exit code %d; log:\n%s", code, second.log())
+	}
+	served := servedPerHost(site)
+	for h := range site.Hosts() {
+		if served[h] > perHost {
+			t.Errorf("host %d served %d distinct pages over both runs (%d before the kill), want at most max_pages_per_host %d",
+				h, served[h], servedBefore[h], perHost)
+		}
+	}
+	if served[0] < perHost || served[1] == 0 {
+		t.Errorf("distinct pages served per host %v: the crawl did not reach its budget", served)
+	}
+}
+
+// servedPerHost counts the distinct pages each host of site served.
+func servedPerHost(site *testsite.Site) map[int]int {
+	served := make(map[int]int)
+	for _, u := range site.URLs() {
+		if h, _, ok := site.Page(u); ok && site.Count(u) > 0 {
+			served[h]++
+		}
+	}
+	return served
 }

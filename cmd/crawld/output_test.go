@@ -66,7 +66,7 @@ func TestDaemon_FullDiskStopsAndRestartRefetches(t *testing.T) {
 
 	full := startDaemon(t, append(args, "--output", fullDevice)...)
 	exited := make(chan struct{})
-	go func() { _ = full.cmd.Wait(); close(exited) }()
+	go func() { full.wait(); close(exited) }()
 	select {
 	case <-exited:
 	case <-time.After(60 * time.Second):
