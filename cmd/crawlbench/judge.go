@@ -13,6 +13,19 @@ import (
 	"github.com/crawld/crawld/internal/testsite"
 )
 
+// failures lists what fails the run in a scenario's result: a peak RSS at
+// or over the scenario's maxRSS, and each politeness violation.
+func (r result) failures(sc scenario) []string {
+	var out []string
+	if sc.maxRSS > 0 && r.peakRSS >= sc.maxRSS {
+		out = append(out, fmt.Sprintf("peak RSS %.1f MiB, over the %d MiB goal", float64(r.peakRSS)/(1<<20), sc.maxRSS>>20))
+	}
+	for _, v := range r.violations(sc) {
+		out = append(out, "politeness violated: "+v)
+	}
+	return out
+}
+
 // violations lists the politeness violations in the site's log, for a
 // strict scenario with a rate: a host's busiest 1 s window over rate+burst
 // or, with burst 1, two requests to a host closer than 1/rate minus 5 ms

@@ -59,37 +59,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, header)
 	fmt.Fprintln(stdout, rule)
 	code := 0
-	if *only == "" || *only == "hostile" {
-		res, err := measureHostile(ctx, *binary)
-		if err != nil {
-			fmt.Fprintf(stderr, "crawlbench: hostile: %v\n", err)
-			return 1
-		}
-		fmt.Fprintln(stdout, res.row(scenario{name: "hostile"}, wide, nil))
-	}
-	if *only == "" || *only == "hostile-tiny" {
-		res, err := measureHostileTiny(ctx, *binary)
-		if err != nil {
-			fmt.Fprintf(stderr, "crawlbench: hostile-tiny: %v\n", err)
-			return 1
-		}
-		fmt.Fprintln(stdout, res.row(scenario{name: "hostile-tiny"}, wide, nil))
-	}
 	results := map[string]result{}
 	var judged []scenario // those with a goal, for the summary
-	for _, sc := range scenarios() {
+	for _, sc := range append(hostileScenarios(), scenarios()...) {
 		if !selected(sc, *only) {
 			continue
 		}
-		measureOne := measure
-		switch {
-		case sc.nodes > 0:
-			measureOne = measureCluster
-		case sc.site.CountOnly:
-			// A count-only site keeps no request log for measure to read.
-			measureOne = measureFrontier
-		}
-		res, err := measureOne(ctx, *binary, sc)
+		res, err := measureScenario(ctx, *binary, sc)
 		if err != nil {
 			fmt.Fprintf(stderr, "crawlbench: %s: %v\n", sc.name, err)
 			return 1
@@ -97,13 +73,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		results[sc.name] = res
 		fmt.Fprintln(stdout, res.row(sc, wide, results))
 		// The row is printed first so that failing numbers are on record.
-		if sc.maxRSS > 0 && res.peakRSS >= sc.maxRSS {
-			fmt.Fprintf(stderr, "crawlbench: %s: peak RSS %.1f MiB, over the %d MiB goal\n",
-				sc.name, float64(res.peakRSS)/(1<<20), sc.maxRSS>>20)
-			code = 1
-		}
-		for _, v := range res.violations(sc) {
-			fmt.Fprintf(stderr, "crawlbench: %s: politeness violated: %s\n", sc.name, v)
+		for _, f := range res.failures(sc) {
+			fmt.Fprintf(stderr, "crawlbench: %s: %s\n", sc.name, f)
 			code = 1
 		}
 		if sc.goal != nil && (sc.goal.min > 0 || sc.goal.max > 0) {

@@ -50,6 +50,23 @@ func (r result) pagesPerSecond() float64 {
 	return float64(r.pages) / r.wall.Seconds()
 }
 
+// measureScenario measures sc the way its site needs: a hostile site of
+// crawlbench's own, a cluster on Redis, a count-only site, or measure.
+func measureScenario(ctx context.Context, binary string, sc scenario) (result, error) {
+	switch {
+	case sc.hostile != nil:
+		return sc.hostile(ctx, binary)
+	case sc.nodes > 0:
+		return measureCluster(ctx, binary, sc)
+	case sc.site.CountOnly:
+		// A count-only site keeps no request log for measure to read.
+		return measureFrontier(ctx, binary, sc)
+	}
+	return measure(ctx, binary, sc)
+}
+
+// measure runs one crawld on sc's site, its records buffered in memory and
+// checked, and measures it, with what the site's log tells (judgeSite).
 func measure(ctx context.Context, binary string, sc scenario) (result, error) {
 	site, err := testsite.Start(sc.site)
 	if err != nil {
@@ -72,16 +89,8 @@ func measure(ctx context.Context, binary string, sc scenario) (result, error) {
 	var records bytes.Buffer
 	cmd.Stdout = &records
 	cmd.Stderr = os.Stderr
-	start := time.Now()
-	proc, err := startMetered(cmd)
+	res, start, err := runCrawld(cmd, nil)
 	if err != nil {
-		return result{}, fmt.Errorf("crawld: %w", err)
-	}
-	if err := proc.wait(); err != nil {
-		return result{}, fmt.Errorf("crawld: %w", err)
-	}
-	res := result{wall: time.Since(start), cpu: proc.cpu()}
-	if res.peakRSS, err = proc.peakRSS(); err != nil {
 		return result{}, err
 	}
 	res.rssSum = res.peakRSS
@@ -95,6 +104,30 @@ func measure(ctx context.Context, binary string, sc scenario) (result, error) {
 	}
 	judgeSite(site, sc, start, &res)
 	return res, nil
+}
+
+// runCrawld runs cmd, a crawld, to its end and measures it: the wall time
+// from its start, its CPU time and its peak RSS (see meteredProc). exited,
+// if not nil, is called as soon as crawld has exited, whether it failed or
+// not, to flush what its output left.
+func runCrawld(cmd *exec.Cmd, exited func()) (res result, start time.Time, err error) {
+	start = time.Now()
+	proc, err := startMetered(cmd)
+	if err != nil {
+		return result{}, start, fmt.Errorf("crawld: %w", err)
+	}
+	err = proc.wait()
+	if exited != nil {
+		exited()
+	}
+	if err != nil {
+		return result{}, start, fmt.Errorf("crawld: %w", err)
+	}
+	res = result{wall: time.Since(start), cpu: proc.cpu()}
+	if res.peakRSS, err = proc.peakRSS(); err != nil {
+		return result{}, start, err
+	}
+	return res, start, nil
 }
 
 // siteDomains are the site's host names, for CRAWLD_ALLOW_DOMAINS.
@@ -159,14 +192,23 @@ func countRecords(r io.Reader, pages []string, healthy func(host string) bool) (
 
 // dirSize returns the total size of the files under dir.
 func dirSize(dir string) (int64, error) {
+	return walkSize(dir, false)
+}
+
+// walkSize sums the sizes of the files under dir. With live, dir may change
+// while it is walked: an entry that cannot be read counts as empty instead
+// of ending the walk with its error.
+func walkSize(dir string, live bool) (int64, error) {
 	var total int64
 	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
+		if err == nil && !d.IsDir() {
+			var info fs.FileInfo
+			if info, err = d.Info(); err == nil {
+				total += info.Size()
+			}
 		}
-		info, err := d.Info()
-		if err == nil {
-			total += info.Size()
+		if live {
+			return nil
 		}
 		return err
 	})
