@@ -12,15 +12,6 @@ import (
 	"github.com/crawld/crawld/internal/testsite"
 )
 
-func scenarioByName(t *testing.T) map[string]scenario {
-	t.Helper()
-	byName := map[string]scenario{}
-	for _, sc := range scenarios() {
-		byName[sc.name] = sc
-	}
-	return byName
-}
-
 // TestClusterScenarios checks, without crawling, that the cluster group is
 // what the goals need: the same crawl on 1 and 3 nodes, the baselines
 // run before the ratios that use them, and sites where the bound is the
@@ -149,43 +140,6 @@ func TestClusterScenarios(t *testing.T) {
 	}
 }
 
-func TestSelected(t *testing.T) {
-	byName := scenarioByName(t)
-	for _, tt := range []struct {
-		only, name string
-		want       bool
-	}{
-		{"", "politeness", true},
-		{"", "throughput", true},
-		{"", "cluster-capacity-3", false},
-		{"", "frontier", false},
-		{"cluster", "throughput", true},
-		{"cluster", "cluster-capacity-3", true},
-		{"cluster", "politeness", false},
-		{"cluster", "frontier", false},
-		{"cluster-capacity-3", "cluster-capacity-3", true},
-		{"cluster-capacity-3", "cluster-capacity-1", false},
-		{"throughput", "throughput", true},
-		{"throughput", "cluster-throughput-redis-1", false},
-		{"", "cluster-cpu-local", false},
-		{"cluster", "cluster-cpu-redis-1", true},
-		{"cluster-cpu-local", "cluster-cpu-local", true},
-		{"cluster-cpu-local", "cluster-cpu-redis-1", false},
-	} {
-		if got := selected(byName[tt.name], tt.only); got != tt.want {
-			t.Errorf("-scenario %q runs %s: %v, want %v", tt.only, tt.name, got, tt.want)
-		}
-	}
-	if !slices.Contains(scenarioNames(), "cluster") {
-		t.Errorf("scenario names %v lack the group", scenarioNames())
-	}
-	for only, want := range map[string]bool{"": false, "throughput": false, "cluster": true, "cluster-capacity-1": true} {
-		if wideTable(only) != want {
-			t.Errorf("wideTable(%q) = %v", only, !want)
-		}
-	}
-}
-
 // infoText is the shape of INFO cpu and stats from redis-server 7.0.
 const infoText = "# CPU\r\nused_cpu_sys:1.250000\r\nused_cpu_user:2.500000\r\nused_cpu_sys_children:0.000000\r\n" +
 	"used_cpu_user_children:0.000000\r\n\r\n# Stats\r\ntotal_connections_received:7\r\ntotal_commands_processed:123456\r\n" +
@@ -225,116 +179,6 @@ func TestUsageFromInfo(t *testing.T) {
 	} {
 		if _, err := usageFromInfo(broken); err == nil {
 			t.Errorf("no error for %q", broken)
-		}
-	}
-}
-
-func TestGapsOf(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
-	reqs := []testsite.Request{
-		{Host: "a", Path: "/robots.txt", At: at(0)},
-		{Host: "b", Path: "/", At: at(10)},
-		{Host: "a", Path: "/", At: at(265)}, // late: the next gap is short
-		{Host: "a", Path: "/1", At: at(490)},
-		{Host: "b", Path: "/1", At: at(231)},
-		{Host: "a", Path: "/2", At: at(750)},
-	}
-	g := gapsOf(reqs, 250*time.Millisecond)
-	if g.closest != 221*time.Millisecond || g.first.Path != "/" || g.second.Path != "/1" || g.first.Host != "b" {
-		t.Errorf("closest %v between %+v and %+v; want 221ms on b", g.closest, g.first, g.second)
-	}
-	// a: 265, 225, 260; b: 221. Two under 250-gapSlack = 230.
-	if g.under != 2 {
-		t.Errorf("under %d, want 2", g.under)
-	}
-	if g := gapsOf(reqs, 0); g.under != 0 || g.closest != 221*time.Millisecond {
-		t.Errorf("without a rate: %+v", g)
-	}
-	if g := gapsOf(reqs[:2], 250*time.Millisecond); g.first.Host != "" {
-		t.Errorf("one request a host: %+v", g)
-	}
-	early := append(slices.Clone(reqs), testsite.Request{Host: "a", Path: "/3", At: at(760)})
-	if g := gapsOf(early, 250*time.Millisecond); g.under != 3 || g.closest != 10*time.Millisecond || g.second.Path != "/3" {
-		t.Errorf("an early request: %+v", g)
-	}
-}
-
-func TestViolations(t *testing.T) {
-	sc := scenarioByName(t)["cluster-politeness-3"]
-	clean := result{busiest: 5, gaps: requestGaps{closest: 249 * time.Millisecond, first: testsite.Request{Host: "a"}}}
-	if v := clean.violations(sc); v != nil {
-		t.Errorf("clean crawl: %v", v)
-	}
-	bad := clean
-	bad.busiest = 6
-	bad.gaps.under, bad.gaps.closest = 2, 200*time.Millisecond
-	if v := bad.violations(sc); len(v) != 2 || !strings.Contains(v[0], "6 requests within 1 s") || !strings.Contains(v[1], "2 times") {
-		t.Errorf("violations %q", v)
-	}
-	if v := bad.violations(scenarioByName(t)["politeness"]); v != nil {
-		t.Errorf("a scenario that is not strict: %v", v)
-	}
-	if v := bad.violations(scenarioByName(t)["cluster-throughput-redis-1"]); v != nil {
-		t.Errorf("a scenario without a rate: %v", v)
-	}
-}
-
-func TestClusterRow(t *testing.T) {
-	byName := scenarioByName(t)
-	header, rule := tableHeader(true)
-	cols := strings.Count(header, "|")
-	if strings.Count(rule, "|") != cols {
-		t.Errorf("rule %q does not match the header's %d separators", rule, cols)
-	}
-	if narrow, _ := tableHeader(false); strings.Count(narrow, "|") != 13 {
-		t.Errorf("the default table changed: %q", narrow)
-	}
-	results := map[string]result{
-		"cluster-capacity-1": {pages: 6000, wall: 80 * time.Second},
-	}
-	three := result{pages: 6000, wall: 30 * time.Second, cpu: 12 * time.Second, peakRSS: 40 << 20, rssSum: 110 << 20,
-		perNode: []int{2001, 1999, 2000}, redis: &redisUsage{cpu: 3 * time.Second, commands: 90000, scripts: 42000},
-		gaps: requestGaps{closest: 101500 * time.Microsecond, first: testsite.Request{Host: "a"}}}
-	sc := byName["cluster-capacity-3"]
-	row := three.row(sc, true, results)
-	if got := strings.Count(row, "|"); got != cols {
-		t.Errorf("row has %d separators, header %d: %s", got, cols, row)
-	}
-	for _, want := range []string{"| cluster-capacity-3 | 6000 |", "| 200 |", "| 40.0 (Σ 110.0) |", "| 3 on Redis (2001/1999/2000) |",
-		"| 101.5 (80) |", "| 3.00 (0.500) |", "| 15.0 (7.0) |", "pages/s ÷ cluster-capacity-1 2.667 (goal ≥ 2.7: MISSED) |"} {
-		if !strings.Contains(row, want) {
-			t.Errorf("row %q lacks %q", row, want)
-		}
-	}
-	three.wall = 29 * time.Second
-	results["cluster-capacity-3"] = three
-	if row := three.row(sc, true, results); !strings.Contains(row, "2.759 (goal ≥ 2.7: met)") {
-		t.Errorf("row %q: goal not met", row)
-	}
-
-	// A baseline that was not run, and one compared for information.
-	red := byName["cluster-throughput-redis-1"]
-	redRes := result{pages: 20000, wall: 10 * time.Second, perNode: []int{20000}, redis: &redisUsage{}}
-	if row := redRes.row(red, true, map[string]result{"throughput-pebble": {pages: 20000, wall: 5 * time.Second}}); !strings.Contains(row,
-		"pages/s ÷ throughput: not run; pages/s ÷ throughput-pebble 0.500 |") {
-		t.Errorf("row %q", row)
-	}
-	local := result{pages: 6000, wall: 80 * time.Second}
-	if row := local.row(byName["cluster-capacity-pebble"], true, nil); !strings.Contains(row, "| 1 (pebble) | – | – | – | – |") {
-		t.Errorf("pebble row %q", row)
-	}
-
-	pol := byName["cluster-politeness-3"]
-	polRes := result{pages: 2000, wall: 13 * time.Second, healthyDone: 13 * time.Second, bound: 12500 * time.Millisecond, boundWithout: 12500 * time.Millisecond}
-	results["cluster-politeness-3"] = polRes
-	results["cluster-politeness-1"] = polRes
-	summary := goalSummary([]scenario{pol, sc, red}, results)
-	for _, want := range []string{"cluster-politeness-3: done/bound 1.040 (goal ≤ 1.05: met); pages/s ÷ cluster-politeness-1 1.000",
-		"cluster-capacity-3: pages/s ÷ cluster-capacity-1 2.759 (goal ≥ 2.7: met)",
-		"cluster-throughput-redis-1: pages/s ÷ throughput: not run"} {
-		if !strings.Contains(summary, want) {
-			t.Errorf("summary %q lacks %q", summary, want)
 		}
 	}
 }

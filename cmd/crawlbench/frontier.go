@@ -6,13 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/crawld/crawld/internal/testsite"
 )
@@ -36,36 +32,22 @@ func measureFrontier(ctx context.Context, binary string, sc scenario) (result, e
 		return result{}, err
 	}
 	defer os.RemoveAll(dataDir)
-	var domains []string
-	for _, h := range site.Hosts() {
-		host, _, _ := net.SplitHostPort(h)
-		domains = append(domains, host)
-	}
 	args := append([]string{"crawl", "--seed", site.SeedURL(),
 		"--rate", fmt.Sprint(sc.rate), "--burst", fmt.Sprint(sc.burst),
 		"--log-level", "info", "--log-format", "json", "--progress-interval", "1s",
 		"--allow-cidr", "127.0.0.0/8", "--data-dir", dataDir}, sc.args...)
 	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = append(os.Environ(), "CRAWLD_ALLOW_DOMAINS="+strings.Join(domains, " "), "TMPDIR="+dataDir)
+	cmd.Env = append(os.Environ(), "CRAWLD_ALLOW_DOMAINS="+strings.Join(siteDomains(site), " "), "TMPDIR="+dataDir)
 	records := newRecordChecker(site)
 	recordLines := &lineWriter{line: records.record}
 	progress := &progressWatcher{forward: os.Stderr, dataDir: dataDir}
 	logLines := &lineWriter{line: progress.line}
 	cmd.Stdout, cmd.Stderr = recordLines, logLines
-	start := time.Now()
-	proc, err := startMetered(cmd)
+	res, _, err := runCrawld(cmd, logLines.flush)
 	if err != nil {
-		return result{}, fmt.Errorf("crawld: %w", err)
-	}
-	err = proc.wait()
-	logLines.flush()
-	if err != nil {
-		return result{}, fmt.Errorf("crawld: %w", err)
-	}
-	res := result{wall: time.Since(start), noLog: true, cpu: proc.cpu()}
-	if res.peakRSS, err = proc.peakRSS(); err != nil {
 		return result{}, err
 	}
+	res.noLog = true
 	recordLines.flush() // a partial last line is a truncated record, an error
 	if res.pages, err = records.done(); err != nil {
 		return result{}, err
@@ -219,15 +201,6 @@ func (p *progressWatcher) line(l []byte) {
 // liveDirSize is dirSize for a directory that changes while it is walked:
 // files that vanish meanwhile count as empty instead of failing the walk.
 func liveDirSize(dir string) int64 {
-	var total int64
-	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return nil
-		}
-		if info, err := d.Info(); err == nil {
-			total += info.Size()
-		}
-		return nil
-	})
+	total, _ := walkSize(dir, true)
 	return total
 }

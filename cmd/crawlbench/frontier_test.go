@@ -2,55 +2,16 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/crawld/crawld/crawler"
 	"github.com/crawld/crawld/internal/testsite"
 )
-
-// flagValue returns the value following flag in args, or "" and false.
-func flagValue(args []string, flag string) (string, bool) {
-	i := slices.Index(args, flag)
-	if i < 0 || i+1 >= len(args) {
-		return "", false
-	}
-	return args[i+1], true
-}
-
-// intFlag returns flag's value in args, or def when it is not given.
-func intFlag(t *testing.T, args []string, flag string, def int) int {
-	t.Helper()
-	v, ok := flagValue(args, flag)
-	if !ok {
-		return def
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		t.Fatalf("%s %q: %v", flag, v, err)
-	}
-	return n
-}
-
-func TestScenarioNames(t *testing.T) {
-	names := scenarioNames()
-	for i, n := range names {
-		if slices.Contains(names[:i], n) {
-			t.Errorf("scenario %q defined twice", n)
-		}
-	}
-	for _, want := range []string{"hostile", "throughput", "frontier", "frontier-unbounded"} {
-		if !slices.Contains(names, want) {
-			t.Errorf("no scenario %q in %v", want, names)
-		}
-	}
-}
 
 // TestFrontierScenarios checks, without crawling, that the frontier
 // scenarios are what they claim: at least 2M URLs all fetched with crawld's
@@ -114,16 +75,6 @@ func TestFrontierScenarios(t *testing.T) {
 	defer s.Close()
 	if got, want := len(s.Links(s.PageURL(0, 1))), bounded.site.LeavesPerHub; got != want {
 		t.Errorf("a hub has %d links, want %d", got, want)
-	}
-}
-
-func TestRunRejectsUnknownScenario(t *testing.T) {
-	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), []string{"-scenario", "nope", "-crawld", "/nonexistent"}, &stdout, &stderr); code != 2 {
-		t.Errorf("exit code %d, want 2", code)
-	}
-	if !strings.Contains(stderr.String(), "frontier-unbounded") {
-		t.Errorf("stderr does not list the scenarios: %q", stderr.String())
 	}
 }
 
@@ -231,25 +182,5 @@ func TestProgressWatcher(t *testing.T) {
 	p.line([]byte(`{"level":"info","msg":"progress","pages":10}`))
 	if p.seen {
 		t.Error("progress without a frontier size counted")
-	}
-}
-
-func TestRowForFrontier(t *testing.T) {
-	var sc scenario
-	for _, s := range scenarios() {
-		if s.name == "frontier" {
-			sc = s
-		}
-	}
-	res := result{pages: 2_002_525, wall: 100e9, cpu: 150e9, peakRSS: 400 << 20, noLog: true,
-		frontier: &frontierPeak{queued: 1_999_000, spilled: 700_000, diskBytes: 50 << 20}}
-	row := res.row(sc, false, nil)
-	for _, want := range []string{"| frontier | 2002525 |", "400.0 (goal < 512)", "1999000 (700000; 50.0)", "| – | – | – |"} {
-		if !strings.Contains(row, want) {
-			t.Errorf("row %q lacks %q", row, want)
-		}
-	}
-	if got, want := strings.Count(row, "|"), 13; got != want {
-		t.Errorf("row has %d separators, want %d (12 columns)", got, want)
 	}
 }

@@ -142,18 +142,11 @@ func measureHostileSite(ctx context.Context, binary string, handler func(hosts [
 	var records lineCounter
 	cmd.Stdout = &records
 	cmd.Stderr = os.Stderr
-	start := time.Now()
-	proc, err := startMetered(cmd)
+	res, _, err := runCrawld(cmd, nil)
 	if err != nil {
-		return result{}, fmt.Errorf("crawld: %w", err)
-	}
-	if err := proc.wait(); err != nil {
-		return result{}, fmt.Errorf("crawld: %w", err)
-	}
-	res := result{wall: time.Since(start), pages: records.lines, noLog: true, cpu: proc.cpu()}
-	if res.peakRSS, err = proc.peakRSS(); err != nil {
 		return result{}, err
 	}
+	res.pages, res.noLog = records.lines, true
 	return res, nil
 }
 

@@ -30,3 +30,33 @@ func TestTinyHandler(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileScenarios checks that the hostile crawls run by default and
+// each under its own name alone, as they did before they joined the run's
+// one loop over the scenarios.
+func TestHostileScenarios(t *testing.T) {
+	hostile := hostileScenarios()
+	var names []string
+	for _, sc := range hostile {
+		names = append(names, sc.name)
+		if sc.hostile == nil {
+			t.Errorf("%s: no site of its own to measure", sc.name)
+		}
+	}
+	if want := []string{"hostile", "hostile-tiny"}; !slices.Equal(names, want) {
+		t.Fatalf("hostile scenarios %v, want %v", names, want)
+	}
+	if got := scenarioNames()[:3]; !slices.Equal(got, append(names, scenarioStall)) {
+		t.Errorf("scenario names begin %v, want the hostile ones then %s", got, scenarioStall)
+	}
+	for _, sc := range hostile {
+		for only, want := range map[string]bool{"": true, sc.name: true, groupCluster: false, "throughput": false, scenarioStall: false} {
+			if got := selected(sc, only); got != want {
+				t.Errorf("-scenario %q runs %s: %v, want %v", only, sc.name, got, want)
+			}
+		}
+	}
+	if selected(hostile[0], hostile[1].name) || selected(hostile[1], hostile[0].name) {
+		t.Error("one hostile scenario's name runs the other")
+	}
+}
