@@ -33,15 +33,6 @@ import (
 	"github.com/crawld/crawld/queue"
 )
 
-// Summary is what a crawl did, as logged at its end.
-type Summary struct {
-	Pages    int64         // records written
-	Errors   int64         // records with an error
-	Bytes    int64         // body bytes read
-	Rejected int64         // discovered URLs not admitted: filtered, duplicate, too deep or over max_pages
-	Elapsed  time.Duration // wall time of Run
-}
-
 // Crawler runs one crawl. Create it with New; Run may be called once.
 type Crawler struct {
 	cfg     Config
@@ -63,15 +54,6 @@ type Crawler struct {
 	busiest  hostCounter
 
 	counts counters
-}
-
-type counters struct {
-	pages, errors, bytes atomic.Int64
-	robotsDenied         atomic.Int64
-	duplicate, tooDeep   atomic.Int64
-	overLimit            atomic.Int64
-	retries              atomic.Int64
-	filtered             []atomic.Int64 // indexed by filter.Reason
 }
 
 // Option adds an optional dependency to New.
@@ -222,137 +204,9 @@ func (c *Crawler) run(stop, abort context.Context, untilJoined bool) (Summary, e
 	if err == nil {
 		err = abort.Err()
 	}
-	interrupted := stop.Err() != nil
 	sum := c.summary(start)
-	fields := []zap.Field{
-		zap.Int64("pages", sum.Pages),
-		zap.Int64("errors", sum.Errors),
-		zap.Int64("bytes", sum.Bytes),
-		zap.Duration("elapsed", sum.Elapsed),
-		zap.Float64("pages_per_sec", perSecond(sum.Pages, sum.Elapsed)),
-		zap.Bool("interrupted", interrupted),
-		zap.Int64("robots_denied", c.counts.robotsDenied.Load()),
-		zap.Int64("retries", c.counts.retries.Load()),
-		zap.Int64("duplicates", c.counts.duplicate.Load()),
-		zap.Int64("too_deep", c.counts.tooDeep.Load()),
-		zap.Int64("over_max_pages", c.counts.overLimit.Load()),
-	}
-	for _, reason := range filter.Reasons() {
-		if n := c.counts.filtered[reason].Load(); n > 0 {
-			fields = append(fields, zap.Int64("filtered_"+reason.String(), n))
-		}
-	}
-	c.log.Info("crawl finished", fields...)
+	c.logSummary(sum, stop.Err() != nil)
 	return sum, err
-}
-
-// admitSeeds admits the configured seeds; those already seen (a resumed
-// crawl) are skipped.
-func (c *Crawler) admitSeeds(ctx context.Context) error {
-	for _, seed := range c.cfg.Seeds {
-		u, err := filter.Parse(seed)
-		if err != nil {
-			return fmt.Errorf("seed %q: %w", seed, err)
-		}
-		if it, ok := c.candidate(u, 0); ok {
-			if _, err := c.enqueue(ctx, []queue.Item{it}, true); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// persistedCounters are the counters a DurableFrontier keeps, by name.
-func (c *Crawler) persistedCounters() map[string]*atomic.Int64 {
-	return map[string]*atomic.Int64{
-		"pages":         &c.counts.pages,
-		"errors":        &c.counts.errors,
-		"bytes":         &c.counts.bytes,
-		"robots_denied": &c.counts.robotsDenied,
-		"retries":       &c.counts.retries,
-	}
-}
-
-func (c *Crawler) loadCounters(cs DurableFrontier) {
-	saved, err := cs.Counters()
-	if err != nil {
-		c.log.Warn("counters not restored", zap.Error(err))
-		return
-	}
-	for name, counter := range c.persistedCounters() {
-		counter.Store(saved[name])
-	}
-}
-
-func (c *Crawler) saveCounters(cs DurableFrontier) {
-	values := make(map[string]int64)
-	for name, counter := range c.persistedCounters() {
-		values[name] = counter.Load()
-	}
-	if err := cs.SaveCounters(values); err != nil {
-		c.log.Warn("counters not saved", zap.Error(err))
-	}
-}
-
-// persistCounters saves the counters every second until ctx ends, so a
-// crash loses at most a second of counting (the pages themselves are safe).
-func (c *Crawler) persistCounters(ctx context.Context, cs DurableFrontier) {
-	ticker := time.NewTicker(time.Second)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			c.saveCounters(cs)
-		}
-	}
-}
-
-func (c *Crawler) summary(start time.Time) Summary {
-	rejected := c.counts.duplicate.Load() + c.counts.tooDeep.Load() + c.counts.overLimit.Load()
-	for i := range c.counts.filtered {
-		rejected += c.counts.filtered[i].Load()
-	}
-	return Summary{
-		Pages:    c.counts.pages.Load(),
-		Errors:   c.counts.errors.Load(),
-		Bytes:    c.counts.bytes.Load(),
-		Rejected: rejected,
-		Elapsed:  time.Since(start),
-	}
-}
-
-func perSecond(n int64, d time.Duration) float64 {
-	if d <= 0 {
-		return 0
-	}
-	return float64(n) / d.Seconds()
-}
-
-func (c *Crawler) reportProgress(ctx context.Context, start time.Time) {
-	ticker := time.NewTicker(c.cfg.ProgressInterval)
-	defer ticker.Stop()
-	lastPages, lastAt := int64(0), start
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-ticker.C:
-			pages := c.counts.pages.Load()
-			fields := []zap.Field{
-				zap.Int64("pages", pages),
-				zap.Int64("errors", c.counts.errors.Load()),
-				zap.Float64("pages_per_sec", perSecond(pages-lastPages, now.Sub(lastAt))),
-			}
-			st := c.front.Stats()
-			fields = append(fields, zap.Int("frontier", st.Queued), zap.Int("spilled", st.Spilled), zap.Int("in_flight", st.InFlight),
-				zap.Int("hosts", st.Hosts), zap.Int("hosts_waiting", st.HostsWaiting))
-			c.log.Info("progress", fields...)
-			lastPages, lastAt = pages, now
-		}
-	}
 }
 
 // work is one worker: it takes items until getCtx ends and handles each
@@ -779,79 +633,6 @@ func redirectChain(it queue.Item) []string {
 		chain = append(chain, strings.Split(it.Via, " ")...)
 	}
 	return append(chain, it.URL)
-}
-
-// admitLinks admits the links of a page (or the URLs of a sitemap), found
-// at depth, through the filter, the depth limit and the frontier, in one
-// call to the frontier.
-func (c *Crawler) admitLinks(ctx context.Context, links []*url.URL, depth int) error {
-	items := make([]queue.Item, 0, len(links))
-	for _, link := range links {
-		if it, ok := c.candidate(filter.Normalize(link), depth); ok {
-			items = append(items, it)
-		}
-	}
-	_, err := c.enqueue(ctx, items, true)
-	return err
-}
-
-// candidate applies the filter and the depth limit to a discovered URL,
-// counting a rejection, and returns the item to queue if it passes.
-func (c *Crawler) candidate(u *url.URL, depth int) (queue.Item, bool) {
-	if reason := c.rules.Load().Check(u); reason != filter.ReasonOK {
-		c.counts.filtered[reason].Add(1)
-		c.metrics.reject(reason.String())
-		if ce := c.log.Check(zap.DebugLevel, "url rejected"); ce != nil {
-			ce.Write(zap.String("url", u.String()), zap.Stringer("reason", reason))
-		}
-		return queue.Item{}, false
-	}
-	if c.cfg.MaxDepth > 0 && depth > c.cfg.MaxDepth {
-		c.counts.tooDeep.Add(1)
-		c.metrics.reject("too_deep")
-		return queue.Item{}, false
-	}
-	return queue.Item{URL: u.String(), Host: u.Host, Depth: depth, Kind: queue.KindPage}, true
-}
-
-// enqueue admits items to the frontier, which refuses those whose URL was
-// seen before and, if they are new pages, those beyond max_pages or
-// max_pages_per_host. It says what became of each, OverLimit standing for
-// either cap.
-func (c *Crawler) enqueue(ctx context.Context, items []queue.Item, newPages bool) ([]queue.Admission, error) {
-	if len(items) == 0 {
-		return nil, nil
-	}
-	var lim queue.Limits
-	if newPages {
-		lim = queue.Limits{Pages: c.cfg.MaxPages, PagesPerHost: c.cfg.MaxPagesPerHost}
-	}
-	admissions, err := c.front.Admit(ctx, items, lim)
-	if err != nil {
-		return nil, fmt.Errorf("frontier add: %w", err)
-	}
-	for i, a := range admissions {
-		admissions[i] = c.counted(a)
-	}
-	return admissions, nil
-}
-
-// counted counts a rejected admission, and returns it with OverHostLimit
-// as OverLimit.
-func (c *Crawler) counted(admission queue.Admission) queue.Admission {
-	switch admission {
-	case queue.Duplicate:
-		c.counts.duplicate.Add(1)
-		c.metrics.reject("duplicate")
-	case queue.OverLimit:
-		c.counts.overLimit.Add(1)
-		c.metrics.reject("max_pages")
-	case queue.OverHostLimit:
-		c.counts.overLimit.Add(1)
-		c.metrics.reject("max_pages_per_host")
-		return queue.OverLimit
-	}
-	return admission
 }
 
 // finish ends an item with its outcome: a page's record is written; a
