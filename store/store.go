@@ -554,8 +554,8 @@ func (f *Frontier) commit(b *pebble.Batch) error {
 	return err
 }
 
-// Add queues it unless an item with the same URL was added before (since the
-// last Forget). With limit > 0 the item also counts toward that limit, and is
+// Add queues it unless an item with the same URL was added before. With
+// limit > 0 the item also counts toward that limit, and is
 // refused once limit counted items have been added; with limit <= 0 it
 // neither counts nor is limited. The answers are queue.Memory's. The seen
 // check, the count check and the write of the seen key, the queue entry and
