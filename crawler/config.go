@@ -11,132 +11,133 @@ import (
 	"github.com/crawld/crawld/internal/netguard"
 )
 
-// Config is everything one crawl needs to know. The mapstructure tags are the
-// YAML keys of the user-facing contract (shared/design/cli.md); cmd/crawld
-// fills the struct from flags, CRAWLD_* variables and the config file, and
-// this package never reads any of those sources itself.
+// Config is everything one crawl needs to know. cmd/crawld fills it from
+// flags, CRAWLD_* variables and the config file, whose keys its option table
+// (cmd/crawld/options.go) maps to these fields; this package never reads any
+// of those sources itself. Which fields the nodes of a crawl shared over
+// Redis must agree on is said in identity.go.
 type Config struct {
 	// Seeds are the absolute http(s) URLs the crawl starts from (required).
-	Seeds []string `mapstructure:"seeds"`
+	Seeds []string
 	// MaxPages caps the pages admitted to the crawl, and so the records
 	// written; 0 means unlimited.
-	MaxPages int `mapstructure:"max_pages"`
+	MaxPages int
 	// MaxDepth caps the link distance from a seed (seeds have depth 0);
 	// 0 means unlimited. The distance is the shortest found, with a
 	// frontier that keeps depths (queue.Config.Depths, which cmd/crawld
 	// sets when MaxDepth > 0): a page reached again through a shorter path
 	// has its links followed from there.
-	MaxDepth int `mapstructure:"max_depth"`
+	MaxDepth int
 	// Workers is the number of concurrent fetchers shared by all hosts.
-	Workers int `mapstructure:"workers"`
+	Workers int
 	// Rate is the per-host request rate in requests per second; 0 means
 	// unlimited (only PerHostConcurrency applies).
-	Rate float64 `mapstructure:"rate"`
+	Rate float64
 	// Burst is how many requests a host may receive at once after being idle.
-	Burst int `mapstructure:"burst"`
+	Burst int
 	// PerHostConcurrency caps the requests in flight to one host.
-	PerHostConcurrency int `mapstructure:"per_host_concurrency"`
+	PerHostConcurrency int
 	// AllowDomains lists the hosts that may be crawled; "*.example.com" and
 	// ".example.com" also admit subdomains. Empty means the seeds' hosts.
-	AllowDomains []string `mapstructure:"allow_domains"`
+	AllowDomains []string
 	// AllowSchemes lists the URL schemes that may be crawled.
-	AllowSchemes []string `mapstructure:"allow_schemes"`
+	AllowSchemes []string
 	// AllowExtensions lists the file extensions that may be crawled; ""
 	// stands for URLs whose last path segment has no extension.
-	AllowExtensions []string `mapstructure:"allow_extensions"`
+	AllowExtensions []string
 	// UserAgent is sent with every request and matched against robots.txt
 	// groups by its product token (the part before the first "/").
-	UserAgent string `mapstructure:"user_agent"`
+	UserAgent string
 	// RobotsToken is the product token matched against robots.txt
 	// User-agent lines and robots meta tag names; "" means the UserAgent's
 	// product token (the text before its first "/").
-	RobotsToken string `mapstructure:"robots_token"`
+	RobotsToken string
 	// Robots reports whether robots.txt is fetched and obeyed.
-	Robots bool `mapstructure:"robots"`
+	Robots bool
 	// RobotsTTL is how long a robots.txt is trusted before it is fetched
 	// again; at most 24 hours (RFC 9309 2.4).
-	RobotsTTL time.Duration `mapstructure:"robots_ttl"`
+	RobotsTTL time.Duration
 	// MaxCrawlDelay caps a robots.txt Crawl-delay, so one file cannot stall
 	// a host for hours; a capped value is logged.
-	MaxCrawlDelay time.Duration `mapstructure:"max_crawl_delay"`
+	MaxCrawlDelay time.Duration
 	// MaxRetries is how many times a URL is retried after a transient
 	// failure (timeout, reset, 429, 5xx) before it is recorded as an error.
 	// A timeout is retried only after the URL's first try, since each
 	// costs up to FetchTimeout.
-	MaxRetries int `mapstructure:"max_retries"`
+	MaxRetries int
 	// RetryBackoff is the first back-off after a failure; it doubles with
 	// each failure in a row, with jitter.
-	RetryBackoff time.Duration `mapstructure:"retry_backoff"`
+	RetryBackoff time.Duration
 	// MaxRetryAfter caps both a server's Retry-After and the back-off.
-	MaxRetryAfter time.Duration `mapstructure:"max_retry_after"`
+	MaxRetryAfter time.Duration
 	// MaxHostFailures is how many requests in a row may fail before a host
 	// is set aside: its remaining URLs are then recorded as errors without
 	// being requested.
-	MaxHostFailures int `mapstructure:"max_host_failures"`
+	MaxHostFailures int
 	// Autothrottle makes each host's delay follow its latency (Scrapy's
 	// AutoThrottle), never faster than Rate and Crawl-delay allow.
-	Autothrottle bool `mapstructure:"autothrottle"`
+	Autothrottle bool
 	// AutothrottleTargetConcurrency is the average number of requests
 	// autothrottle aims to keep in flight to each host.
-	AutothrottleTargetConcurrency float64 `mapstructure:"autothrottle_target_concurrency"`
+	AutothrottleTargetConcurrency float64
 	// AutothrottleStartDelay is a host's delay before its latency is known.
-	AutothrottleStartDelay time.Duration `mapstructure:"autothrottle_start_delay"`
+	AutothrottleStartDelay time.Duration
 	// AutothrottleMaxDelay caps the delay autothrottle may set.
-	AutothrottleMaxDelay time.Duration `mapstructure:"autothrottle_max_delay"`
+	AutothrottleMaxDelay time.Duration
 	// FollowNofollow reports whether links marked rel="nofollow" are followed.
-	FollowNofollow bool `mapstructure:"follow_nofollow"`
+	FollowNofollow bool
 	// Sitemaps reports whether the Sitemap lines of robots.txt and each
 	// host's /sitemap.xml are read for URLs to crawl (requires Robots).
-	Sitemaps bool `mapstructure:"sitemaps"`
+	Sitemaps bool
 	// MaxSitemapsPerHost caps the sitemaps queued because of one host: the
 	// Sitemap lines of its robots.txt, its /sitemap.xml and the sitemaps
 	// its index files list, wherever they are. A sitemap index that lists
 	// new sitemaps each time it is read cannot keep the crawl going; 0
 	// means no cap. Each crawler counts its own (per node in a shared
 	// crawl, since its start).
-	MaxSitemapsPerHost int `mapstructure:"max_sitemaps_per_host"`
+	MaxSitemapsPerHost int
 	// MaxBody is the largest response body read, in bytes; a larger body is
 	// recorded as an error.
-	MaxBody int64 `mapstructure:"max_body"`
+	MaxBody int64
 	// MaxBodyMemory bounds the bytes of bodies all workers hold at once; a
 	// fetch whose body would go over it waits, within its FetchTimeout, for
 	// other bodies to be given back, and is retried later (without counting
 	// against its host) if that time runs out. 0 means no bound.
-	MaxBodyMemory int64 `mapstructure:"max_body_memory"`
+	MaxBodyMemory int64
 	// MaxHeaderBytes is the most bytes of response headers read; a larger
 	// header block is recorded as the error "response headers too large".
-	MaxHeaderBytes int64 `mapstructure:"max_header_bytes"`
+	MaxHeaderBytes int64
 	// MaxRobotsMemory bounds the memory the parsed robots.txt rules of all
 	// authorities take; over it, the least recently used are dropped (and
 	// fetched again when their authority is next crawled). 0 means no
 	// bound.
-	MaxRobotsMemory int64 `mapstructure:"max_robots_memory"`
+	MaxRobotsMemory int64
 	// ConnectTimeout bounds the TCP connect and TLS handshake.
-	ConnectTimeout time.Duration `mapstructure:"connect_timeout"`
+	ConnectTimeout time.Duration
 	// HeaderTimeout bounds the wait for the response headers once the
 	// request is sent, and a whole robots.txt fetch.
-	HeaderTimeout time.Duration `mapstructure:"header_timeout"`
+	HeaderTimeout time.Duration
 	// FetchTimeout bounds a whole fetch, body included.
-	FetchTimeout time.Duration `mapstructure:"fetch_timeout"`
+	FetchTimeout time.Duration
 	// ReadIdleTimeout bounds the wait for the next bytes of a body, so a
 	// server dripping bytes is abandoned long before FetchTimeout.
-	ReadIdleTimeout time.Duration `mapstructure:"read_idle_timeout"`
+	ReadIdleTimeout time.Duration
 	// AllowPrivateNetworks lets the crawler connect to loopback, private,
 	// link-local and other special-purpose addresses, which it refuses by
 	// default so that no page can point it at internal services (SSRF).
-	AllowPrivateNetworks bool `mapstructure:"allow_private_networks"`
+	AllowPrivateNetworks bool
 	// AllowCIDRs are networks let through although special-purpose, e.g.
 	// "127.0.0.0/8" for tests or an intranet's range.
-	AllowCIDRs []string `mapstructure:"allow_cidrs"`
+	AllowCIDRs []string
 	// MaxURLLength is the longest URL admitted, in bytes; 0 means no cap.
-	MaxURLLength int `mapstructure:"max_url_length"`
+	MaxURLLength int
 	// MaxPathSegments is the most path segments a URL admitted may have; 0
 	// means no cap. A path repeating one segment more than three times
 	// ("/a/b/a/b/a/b/a") is refused as a trap whatever this is.
-	MaxPathSegments int `mapstructure:"max_path_segments"`
+	MaxPathSegments int
 	// DNSCacheTTL is how long a name's addresses are kept in the crawler's
 	// own DNS cache (failures for at most 30 s); 0 turns the cache off.
-	DNSCacheTTL time.Duration `mapstructure:"dns_cache_ttl"`
+	DNSCacheTTL time.Duration
 	// Proxy is the forward proxy every request (pages, robots.txt,
 	// sitemaps) is sent through: an http:// or https:// URL, with
 	// user:password for the proxy's basic auth if it needs one; "" means
@@ -146,18 +147,18 @@ type Config struct {
 	// trusted (an operator's explicit choice, often on a private network);
 	// each request's target is resolved and checked by the guard before it
 	// is handed to the proxy.
-	Proxy string `mapstructure:"proxy"`
+	Proxy string
 	// MaxRedirects is the longest redirect chain followed from an admitted
 	// URL; the record of a longer one says "too many redirects".
-	MaxRedirects int `mapstructure:"max_redirects"`
+	MaxRedirects int
 	// MaxLinksPerPage caps the links taken from one page; 0 means no cap.
-	MaxLinksPerPage int `mapstructure:"max_links_per_page"`
+	MaxLinksPerPage int
 	// MaxPagesPerHost caps the pages admitted from one host, so an endless
 	// space (a calendar, session IDs in URLs) cannot take the whole crawl;
 	// 0 means no cap.
-	MaxPagesPerHost int `mapstructure:"max_pages_per_host"`
+	MaxPagesPerHost int
 	// ProgressInterval is how often a progress line is logged; 0 disables it.
-	ProgressInterval time.Duration `mapstructure:"progress_interval"`
+	ProgressInterval time.Duration
 }
 
 // maxSegmentRepeats is how often one path segment may occur before a URL

@@ -245,7 +245,7 @@ func (c *Crawler) handle(ctx context.Context, it queue.Item) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("worker panic", zap.String("url", it.URL), zap.Any("panic", p), zap.Stack("stack"))
-			err = c.finish(it, c.newRecord(it), fmt.Errorf("internal error: %v", p))
+			err = c.finish(it, c.newRecord(it), withKind(kindInternal, fmt.Errorf("internal error: %v", p)))
 		}
 		switch {
 		case errors.Is(err, errStopped):
@@ -259,10 +259,10 @@ func (c *Crawler) handle(ctx context.Context, it queue.Item) (err error) {
 	}()
 	u, err := url.Parse(it.URL)
 	if err != nil {
-		return c.finish(it, c.newRecord(it), err)
+		return c.finish(it, c.newRecord(it), withKind(kindInvalidURL, err))
 	}
 	if st := c.hosts.get(it.Host); st.setAside {
-		return c.finish(it, c.newRecord(it), fmt.Errorf("host set aside after %d failed requests in a row (last: %s)", c.cfg.MaxHostFailures, st.lastError))
+		return c.finish(it, c.newRecord(it), withKind(kindHostSetAside, fmt.Errorf("host set aside after %d failed requests in a row (last: %s)", c.cfg.MaxHostFailures, st.lastError)))
 	}
 	if c.robots != nil {
 		handled, err := c.obeyRobots(ctx, it, u)
@@ -318,7 +318,7 @@ func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bo
 			c.counts.robotsDenied.Add(1)
 			c.metrics.robotsDenial()
 		}
-		return true, c.finish(it, c.newRecord(it), errRobotsDisallowed)
+		return true, c.finish(it, c.newRecord(it), withKind(kindRobots, errRobotsDisallowed))
 	case verdict == robotsUnavailable:
 		c.front.Block(ctx, it.Host, until)
 		return true, c.requeue(ctx, it)
@@ -422,7 +422,7 @@ func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) erro
 	case err != nil:
 		return c.finish(it, rec, fetchError(err))
 	case retryableStatus(resp.status):
-		return c.failed(fetched, it, rec, resp, errors.New(resp.statusText))
+		return c.failed(fetched, it, rec, resp, withKind(kindHTTPStatus, errors.New(resp.statusText)))
 	}
 	interval, changed, _ := c.hosts.update(it.Host, func(st *hostState) {
 		st.failures, st.lastError = 0, ""
@@ -474,7 +474,7 @@ func (c *Crawler) failed(ctx context.Context, it queue.Item, rec Record, resp *r
 	}
 	// The server did answer: keep its status next to the error.
 	rec.Status, rec.ContentType, rec.Bytes = resp.status, resp.header.Get("Content-Type"), int64(len(resp.body))
-	rec.Error = giveUp.Error()
+	rec.Error, rec.ErrorKind = giveUp.Error(), errorKind(giveUp)
 	return c.finish(it, rec, nil)
 }
 
@@ -582,29 +582,29 @@ func (c *Crawler) redirect(ctx context.Context, it queue.Item, from *url.URL, lo
 	echo := c.echoLimit()
 	if c.cfg.MaxURLLength > 0 && len(location) > c.cfg.MaxURLLength {
 		c.counts.filtered[filter.ReasonTooLong].Add(1)
-		rec.Status, rec.Error = 0, fmt.Sprintf("redirect refused by filter (%s, location of %d bytes): %s",
+		rec.Status, rec.ErrorKind, rec.Error = 0, kindFilter, fmt.Sprintf("redirect refused by filter (%s, location of %d bytes): %s",
 			filter.ReasonTooLong, len(location), clipURL(location, echo))
 		return false, nil
 	}
 	target, err := from.Parse(location)
 	if err != nil {
-		rec.Status, rec.Error = 0, fmt.Sprintf("redirect: invalid location %q", clipURL(location, echo))
+		rec.Status, rec.ErrorKind, rec.Error = 0, kindRedirect, fmt.Sprintf("redirect: invalid location %q", clipURL(location, echo))
 		return false, nil
 	}
 	target = filter.Normalize(target)
 	rec.FinalURL = clipURL(target.String(), echo)
 	chain := redirectChain(it)
 	if slices.Contains(chain, target.String()) {
-		rec.Status, rec.Error = 0, clipURL("redirect loop: "+strings.Join(append(chain, target.String()), " -> "), echo)
+		rec.Status, rec.ErrorKind, rec.Error = 0, kindRedirect, clipURL("redirect loop: "+strings.Join(append(chain, target.String()), " -> "), echo)
 		return false, nil
 	}
 	if it.Redirects >= c.cfg.MaxRedirects {
-		rec.Status, rec.Error = 0, fmt.Sprintf("too many redirects (> %d)", c.cfg.MaxRedirects)
+		rec.Status, rec.ErrorKind, rec.Error = 0, kindRedirect, fmt.Sprintf("too many redirects (> %d)", c.cfg.MaxRedirects)
 		return false, nil
 	}
 	if reason := c.rules.Load().Check(target); reason != filter.ReasonOK {
 		c.counts.filtered[reason].Add(1)
-		rec.Status, rec.Error = 0, fmt.Sprintf("redirect refused by filter (%s): %s", reason, rec.FinalURL)
+		rec.Status, rec.ErrorKind, rec.Error = 0, kindFilter, fmt.Sprintf("redirect refused by filter (%s): %s", reason, rec.FinalURL)
 		return false, nil
 	}
 	next := queue.Item{
@@ -656,11 +656,12 @@ func (c *Crawler) finish(it queue.Item, rec Record, fetchErr error) error {
 }
 
 // write sends the record of item it to the sink, with fetchErr (if any) as
-// its error, and makes it durable if the sink can (see Syncer). An error
+// its error and the kind fetchErr was marked with (withKind) as its
+// error_kind, and makes it durable if the sink can (see Syncer). An error
 // means the record may be lost: the item must not be Done.
 func (c *Crawler) write(it queue.Item, rec Record, fetchErr error) error {
 	if fetchErr != nil {
-		rec.Status, rec.Error = 0, fetchErr.Error()
+		rec.Status, rec.Error, rec.ErrorKind = 0, fetchErr.Error(), errorKind(fetchErr)
 	}
 	if ce := c.log.Check(zap.DebugLevel, "fetched"); ce != nil {
 		ce.Write(zap.String("url", it.URL), zap.String("host", it.Host), zap.Int("status", rec.Status),
@@ -686,21 +687,22 @@ func (c *Crawler) write(it queue.Item, rec Record, fetchErr error) error {
 	return nil
 }
 
-// fetchError strips net/http's `Get "URL":` prefix (the record already names
-// the URL), says "blocked address …" for a refused address, names timeouts
-// and headers over max_header_bytes plainly, and truncates a URL a nested
-// error quotes.
+// fetchError marks a failed fetch with its kind (fetchKind), strips
+// net/http's `Get "URL":` prefix (the record already names the URL), says
+// "blocked address …" for a refused address, names timeouts and headers
+// over max_header_bytes plainly, and truncates a URL a nested error quotes.
 func fetchError(err error) error {
 	var blocked *netguard.BlockedError
 	if errors.As(err, &blocked) {
-		return blocked
+		return withKind(kindBlockedAddress, blocked)
 	}
+	kind := fetchKind(err)
 	var urlErr *url.Error
 	if errors.As(err, &urlErr) {
 		err = urlErr.Err
 	}
 	if headersTooLarge(err) {
-		return fmt.Errorf("%w (over max_header_bytes)", errHeadersTooLarge)
+		return withKind(kindHeadersTooLarge, fmt.Errorf("%w (over max_header_bytes)", errHeadersTooLarge))
 	}
 	if nested, ok := err.(*url.Error); ok && len(nested.URL) > maxEchoedURL {
 		// A parse error quotes its URL whole.
@@ -708,7 +710,7 @@ func fetchError(err error) error {
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) && netErr.Timeout() {
-		return fmt.Errorf("timeout: %w", err)
+		return withKind(kind, fmt.Errorf("timeout: %w", err))
 	}
-	return err
+	return withKind(kind, err)
 }

@@ -679,7 +679,7 @@ func TestCrawl_PanicBecomesRecordAndCrawlGoesOn(t *testing.T) {
 		t.Fatalf("Run: %v (a panic must not hang Join or end the crawl)", err)
 	}
 	recs := sink.byURL(t)
-	if rec := recs[site.PageURL(0, 3)]; !strings.Contains(rec.Error, "internal error: injected") || rec.Status != 0 {
+	if rec := recs[site.PageURL(0, 3)]; !strings.Contains(rec.Error, "internal error: injected") || rec.ErrorKind != kindInternal || rec.Status != 0 {
 		t.Errorf("record of the page whose handling panicked: %+v", rec)
 	}
 	// Its links were admitted before the panic, so the crawl still reaches every page.

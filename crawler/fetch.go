@@ -149,7 +149,7 @@ func (c *Crawler) retryForMemory(ctx context.Context, it queue.Item, rec Record,
 	if it.Attempt > 0 {
 		cause = fmt.Errorf("giving up after %d retries: %w", it.Attempt, cause)
 	}
-	return c.finish(it, rec, cause)
+	return c.finish(it, rec, withKind(kindBodyMemory, cause))
 }
 
 // errIdleTimeout marks a body that stopped arriving: a server dripping bytes

@@ -1,7 +1,7 @@
 package crawler
 
 import (
-	"strings"
+	"cmp"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,7 +33,7 @@ func newMetrics(reg prometheus.Registerer, front Frontier) (*metrics, error) {
 			Name: "crawld_bytes_total", Help: "Response body bytes read (after decompression).",
 		}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "crawld_errors_total", Help: "Records with an error, by kind.",
+			Name: "crawld_errors_total", Help: "Records with an error, by kind (the records' error_kind).",
 		}, []string{"kind"}),
 		fetchDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "crawld_fetch_duration_seconds", Help: "Time from request start to body read.",
@@ -63,6 +63,9 @@ func newMetrics(reg prometheus.Registerer, front Frontier) (*metrics, error) {
 	for _, r := range filter.Reasons()[1:] {
 		m.rejected.WithLabelValues(r.String())
 	}
+	for _, kind := range errorKinds() {
+		m.errors.WithLabelValues(kind)
+	}
 	return m, nil
 }
 
@@ -81,7 +84,7 @@ func (m *metrics) observe(rec Record) {
 		m.fetchDuration.Observe((time.Duration(rec.DurationMS) * time.Millisecond).Seconds())
 	}
 	if rec.Error != "" {
-		m.errors.WithLabelValues(errorKind(rec.Error)).Inc()
+		m.errors.WithLabelValues(cmp.Or(rec.ErrorKind, kindOther)).Inc()
 	}
 }
 
@@ -101,33 +104,6 @@ func (m *metrics) retry() {
 	if m != nil {
 		m.retries.Inc()
 	}
-}
-
-// errorKind sorts a record's error into a few stable label values.
-func errorKind(msg string) string {
-	switch {
-	case msg == errRobotsDisallowed.Error():
-		return "robots"
-	case strings.HasPrefix(msg, "host set aside"):
-		return "host_set_aside"
-	case strings.Contains(msg, errBodyTooLarge.Error()):
-		return "body_too_large"
-	case strings.HasPrefix(msg, "too many redirects"):
-		return "too_many_redirects"
-	case strings.HasPrefix(msg, "redirect"):
-		return "redirect_refused"
-	case strings.Contains(msg, "timeout"):
-		return "timeout"
-	case strings.Contains(msg, "no such host"), strings.Contains(msg, "lookup "):
-		return "dns"
-	case strings.Contains(msg, "connection refused"), strings.Contains(msg, "connection reset"), strings.Contains(msg, "EOF"):
-		return "connection"
-	case strings.HasPrefix(msg, "giving up"), len(msg) > 3 && msg[0] >= '1' && msg[0] <= '5' && msg[3] == ' ':
-		return "http_status"
-	case strings.HasPrefix(msg, "internal error"):
-		return "internal"
-	}
-	return "other"
 }
 
 // frontierCollector exports the frontier's Stats as gauges, reading them

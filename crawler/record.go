@@ -22,9 +22,14 @@ type Record struct {
 	FetchedAt   time.Time `json:"fetched_at"`
 	DurationMS  int64     `json:"duration_ms"`
 	Error       string    `json:"error,omitempty"`
-	Noindex     bool      `json:"noindex,omitempty"`  // robots meta tag or X-Robots-Tag: noindex
-	Nofollow    bool      `json:"nofollow,omitempty"` // robots meta tag or X-Robots-Tag: nofollow; its links were not followed
-	Node        string    `json:"node,omitempty"`     // the node that fetched the page, in a crawl shared over Redis
+	// ErrorKind sorts Error into a few stable values (dns, connect,
+	// timeout, tls, blocked_address, robots, http_status, …: the kind
+	// constants of kinds.go), set where the failure happened, never taken
+	// from Error's text; "" exactly when Error is.
+	ErrorKind string `json:"error_kind,omitempty"`
+	Noindex   bool   `json:"noindex,omitempty"`  // robots meta tag or X-Robots-Tag: noindex
+	Nofollow  bool   `json:"nofollow,omitempty"` // robots meta tag or X-Robots-Tag: nofollow; its links were not followed
+	Node      string `json:"node,omitempty"`     // the node that fetched the page, in a crawl shared over Redis
 }
 
 // Sink receives every record. Write is called from many workers at once and

@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -43,7 +40,7 @@ func openRedis(ctx context.Context, s settings, log *zap.Logger) (frontier, erro
 		URL:          s.redisURL,
 		CrawlID:      s.redisCrawlID,
 		NodeID:       s.nodeID,
-		ConfigHash:   crawlIdentity(s.crawl),
+		ConfigHash:   s.crawl.SharedIdentity(),
 		Config:       politeness(s.crawl),
 		MaxDepth:     s.crawl.MaxDepth,
 		LeaseTTL:     s.redisLeaseTTL,
@@ -62,27 +59,6 @@ type redisLog struct{ log *zap.Logger }
 
 func (l redisLog) Printf(_ context.Context, format string, v ...any) {
 	l.log.Warn(fmt.Sprintf(format, v...))
-}
-
-// crawlIdentity digests the settings every node of a shared crawl must
-// agree on: what is admitted (filters, limits, robots policy) and how hosts
-// are paced. Per-node settings (seeds, workers, timeouts, output, logs) are
-// left out, so nodes of different sizes can join one crawl.
-func crawlIdentity(c crawler.Config) string {
-	shared := map[string]any{
-		"max_pages": c.MaxPages, "max_pages_per_host": c.MaxPagesPerHost, "max_depth": c.MaxDepth,
-		"rate": c.Rate, "burst": c.Burst, "per_host_concurrency": c.PerHostConcurrency,
-		"allow_domains": c.AllowDomains, "allow_schemes": c.AllowSchemes, "allow_extensions": c.AllowExtensions,
-		"user_agent": c.UserAgent, "robots_token": c.RobotsToken, "robots": c.Robots, "max_crawl_delay": c.MaxCrawlDelay,
-		"autothrottle": c.Autothrottle, "autothrottle_target_concurrency": c.AutothrottleTargetConcurrency,
-		"follow_nofollow": c.FollowNofollow, "sitemaps": c.Sitemaps,
-		"allow_private_networks": c.AllowPrivateNetworks, "allow_cidrs": c.AllowCIDRs,
-		"max_url_length": c.MaxURLLength, "max_path_segments": c.MaxPathSegments,
-		"max_redirects": c.MaxRedirects, "max_links_per_page": c.MaxLinksPerPage,
-	}
-	b, _ := json.Marshal(shared) // maps marshal with sorted keys: a stable digest
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:12])
 }
 
 // clusterMetrics describes the node and the cluster it belongs to; the
