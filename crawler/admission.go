@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"net/url"
 
+	"go.uber.org/zap"
+
 	"github.com/crawld/crawld/filter"
 	"github.com/crawld/crawld/queue"
-	"go.uber.org/zap"
 )
 
 // admitSeeds admits the configured seeds; those already seen (a resumed

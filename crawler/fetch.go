@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -444,4 +445,32 @@ func (p progressReader) Read(b []byte) (int, error) {
 		p.progress()
 	}
 	return n, err
+}
+
+// fetchError marks a failed fetch with its kind (fetchKind), strips
+// net/http's `Get "URL":` prefix (the record already names the URL), says
+// "blocked address …" for a refused address, names timeouts and headers
+// over max_header_bytes plainly, and truncates a URL a nested error quotes.
+func fetchError(err error) error {
+	var blocked *netguard.BlockedError
+	if errors.As(err, &blocked) {
+		return withKind(kindBlockedAddress, blocked)
+	}
+	kind := fetchKind(err)
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		err = urlErr.Err
+	}
+	if headersTooLarge(err) {
+		return withKind(kindHeadersTooLarge, fmt.Errorf("%w (over max_header_bytes)", errHeadersTooLarge))
+	}
+	if nested, ok := err.(*url.Error); ok && len(nested.URL) > maxEchoedURL {
+		// A parse error quotes its URL whole.
+		err = &url.Error{Op: nested.Op, URL: clipURL(nested.URL, maxEchoedURL), Err: nested.Err}
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		return withKind(kind, fmt.Errorf("timeout: %w", err))
+	}
+	return withKind(kind, err)
 }

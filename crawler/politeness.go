@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // hostStates tracks what the crawler has learnt about each host beyond its
@@ -246,4 +248,43 @@ func throttleDelay(current, latency time.Duration, targetConcurrency float64, st
 		next = current
 	}
 	return min(next, maxDelay)
+}
+
+// hostFailed counts a failed request to host. It returns how many failed in
+// a row (by every crawler sharing the frontier, if it counts them) and
+// whether the host is now set aside, in which case its block is lifted so
+// that its remaining items are recorded without waiting.
+func (c *Crawler) hostFailed(ctx context.Context, host string, cause error) (failures int, setAside bool) {
+	shared := 0
+	if c.caps.shared != nil {
+		n, err := c.caps.shared.HostFailed(ctx, host)
+		if err != nil && ctx.Err() == nil {
+			c.log.Warn("host failure counted on this node only", zap.String("host", host), zap.Error(err))
+		}
+		shared = n
+	}
+	wasAside := false
+	_, _, setAside = c.hosts.update(host, func(st *hostState) {
+		wasAside = st.setAside
+		st.failures++
+		if shared > 0 {
+			st.failures = shared
+		}
+		failures = st.failures
+		st.setAside = st.setAside || st.failures >= c.cfg.MaxHostFailures
+		st.lastError = cause.Error()
+	})
+	if setAside && !wasAside {
+		c.log.Warn("host set aside", zap.String("host", host), zap.Int("failures", failures), zap.Error(cause))
+		c.front.Unblock(ctx, host)
+	}
+	return failures, setAside
+}
+
+// hostSucceeded ends host's run of failed requests for the other crawlers
+// sharing the frontier, if it counts them.
+func (c *Crawler) hostSucceeded(host string) {
+	if c.caps.shared != nil {
+		c.caps.shared.HostSucceeded(host)
+	}
 }

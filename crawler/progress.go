@@ -5,8 +5,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/crawld/crawld/filter"
 	"go.uber.org/zap"
+
+	"github.com/crawld/crawld/filter"
 )
 
 // Summary is what a crawl did, as logged at its end.
