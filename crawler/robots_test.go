@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -244,5 +246,173 @@ func TestSharedRobots_RoundTrip(t *testing.T) {
 		if !ok || got.outcome != sr.outcome || got.failures != sr.failures || !got.failingSince.Equal(sr.failingSince) || string(got.body) != string(sr.body) {
 			t.Errorf("round trip of %+v gave %+v (ok %v)", sr, got, ok)
 		}
+	}
+}
+
+func TestCrawl_RobotsUnavailableThenRecovers(t *testing.T) {
+	var mu sync.Mutex
+	robotsCalls := 0
+	var log timedLog
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/robots.txt":
+			mu.Lock()
+			robotsCalls++
+			n := robotsCalls
+			mu.Unlock()
+			if n <= 2 {
+				http.Error(w, "down", http.StatusInternalServerError)
+				return
+			}
+			fmt.Fprint(w, "User-agent: *\nDisallow: /private\n")
+		case "/":
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, `<a href="/a">a</a><a href="/private">p</a>`)
+		default:
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, "page")
+		}
+	})
+	base := serve(t, "127.0.0.2", log.wrap(handler))
+	cfg := testConfig(base + "/")
+	fastRetries(&cfg)
+	sink := mustCrawl(t, cfg)
+
+	paths := log.paths()
+	want := []string{"/robots.txt", "/robots.txt", "/robots.txt"}
+	if len(paths) < 3 || !slices.Equal(paths[:3], want) {
+		t.Fatalf("first requests: got %q, want robots.txt three times before any page", paths)
+	}
+	if n := len(log.times("/a")); n != 1 {
+		t.Errorf("/a requested %d times once robots.txt recovered, want 1", n)
+	}
+	if n := len(log.times("/private")); n != 0 {
+		t.Errorf("/private requested %d times, want 0 (disallowed)", n)
+	}
+	recs := sink.byURL(t)
+	if rec := recs[base+"/private"]; rec.Error != "robots: disallowed" {
+		t.Errorf("record of /private: %+v", rec)
+	}
+	if len(recs) != 3 {
+		t.Errorf("records: got %d, want 3", len(recs))
+	}
+}
+
+func TestCrawl_RobotsRedirectsAndSizeCap(t *testing.T) {
+	filler := strings.Repeat("# filler line to push the next rule past 500 KiB\n", 600<<10/50)
+	tests := []struct {
+		name         string
+		handler      func(w http.ResponseWriter, r *http.Request)
+		allowed      []string
+		disallowed   []string
+		robotsFetchs int
+	}{
+		{
+			name: "redirect followed",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/robots.txt":
+					http.Redirect(w, r, "/moved/robots.txt", http.StatusMovedPermanently)
+				case "/moved/robots.txt":
+					fmt.Fprint(w, "User-agent: crawld-test\nDisallow: /early\n")
+				}
+			},
+			allowed:    []string{"/late"},
+			disallowed: []string{"/early"},
+		},
+		{
+			name: "more than five redirects mean no robots.txt",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				var n int
+				fmt.Sscanf(r.URL.Path, "/r%d", &n)
+				http.Redirect(w, r, fmt.Sprintf("/r%d", n+1), http.StatusFound)
+			},
+			allowed: []string{"/early", "/late"},
+		},
+		{
+			name: "only the first 500 KiB are read",
+			handler: func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprint(w, "User-agent: *\nDisallow: /early\n"+filler+"Disallow: /late\n")
+			},
+			allowed:    []string{"/late"},
+			disallowed: []string{"/early"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var log timedLog
+			handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/" {
+					w.Header().Set("Content-Type", "text/html")
+					fmt.Fprint(w, `<a href="/early">e</a><a href="/late">l</a>`)
+					return
+				}
+				if r.URL.Path == "/early" || r.URL.Path == "/late" {
+					fmt.Fprint(w, "page")
+					return
+				}
+				tt.handler(w, r)
+			})
+			base := serve(t, "127.0.0.2", log.wrap(handler))
+			mustCrawl(t, testConfig(base+"/"))
+			for _, p := range tt.allowed {
+				if n := len(log.times(p)); n != 1 {
+					t.Errorf("%s requested %d times, want 1", p, n)
+				}
+			}
+			for _, p := range tt.disallowed {
+				if n := len(log.times(p)); n != 0 {
+					t.Errorf("%s requested %d times, want 0", p, n)
+				}
+			}
+		})
+	}
+}
+
+func TestCrawl_RobotsMetaAndHeaders(t *testing.T) {
+	var log timedLog
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		switch r.URL.Path {
+		case "/":
+			fmt.Fprint(w, `<a href="/meta-nofollow">1</a><a href="/header">2</a><a href="/skip" rel="nofollow">3</a><a href="/other-bot">4</a>`)
+		case "/meta-nofollow":
+			fmt.Fprint(w, `<meta name="robots" content="noindex, nofollow"><a href="/behind-meta">x</a>`)
+		case "/header":
+			w.Header().Set("X-Robots-Tag", "crawld-test: nofollow")
+			w.Header().Add("X-Robots-Tag", "noindex")
+			fmt.Fprint(w, `<a href="/behind-header">x</a>`)
+		case "/other-bot":
+			w.Header().Set("X-Robots-Tag", "otherbot: nofollow")
+			fmt.Fprint(w, `<meta name="otherbot" content="nofollow"><a href="/followed">x</a>`)
+		default:
+			fmt.Fprint(w, "leaf")
+		}
+	})
+	base := serve(t, "127.0.0.2", log.wrap(handler))
+	recs := mustCrawl(t, testConfig(base+"/")).byURL(t)
+	for _, p := range []string{"/behind-meta", "/behind-header", "/skip"} {
+		if n := len(log.times(p)); n != 0 {
+			t.Errorf("%s requested %d times, want 0", p, n)
+		}
+	}
+	if n := len(log.times("/followed")); n != 1 {
+		t.Errorf("/followed (directives for another crawler) requested %d times, want 1", n)
+	}
+	if rec := recs[base+"/meta-nofollow"]; !rec.Noindex || !rec.Nofollow {
+		t.Errorf("meta robots record: %+v", rec)
+	}
+	if rec := recs[base+"/header"]; !rec.Noindex || !rec.Nofollow {
+		t.Errorf("X-Robots-Tag record: %+v", rec)
+	}
+	if rec := recs[base+"/other-bot"]; rec.Noindex || rec.Nofollow {
+		t.Errorf("record of a page with directives for another crawler: %+v", rec)
+	}
+
+	cfg := testConfig(base + "/")
+	cfg.FollowNofollow = true
+	mustCrawl(t, cfg)
+	if n := len(log.times("/skip")); n != 1 {
+		t.Errorf("with follow_nofollow, /skip requested %d times, want 1", n)
 	}
 }

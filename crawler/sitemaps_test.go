@@ -1,9 +1,12 @@
 package crawler
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -161,5 +164,50 @@ func TestConfig_MaxSitemapsPerHost(t *testing.T) {
 	var ce *ConfigError
 	if err := cfg.Validate(); !errors.As(err, &ce) || ce.Key != "max_sitemaps_per_host" {
 		t.Errorf("Validate: got %v, want a ConfigError for max_sitemaps_per_host", err)
+	}
+}
+
+func TestCrawl_SitemapSeeding(t *testing.T) {
+	var base string
+	gz := func(s string) []byte {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		io.WriteString(zw, s)
+		zw.Close()
+		return b.Bytes()
+	}
+	var log timedLog
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/robots.txt":
+			fmt.Fprintf(w, "User-agent: *\nDisallow: /hidden\nSitemap: %s/index.xml\n", base)
+		case "/index.xml":
+			fmt.Fprintf(w, `<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><sitemap><loc>%s/part.xml.gz</loc></sitemap></sitemapindex>`, base)
+		case "/part.xml.gz":
+			w.Header().Set("Content-Type", "application/gzip")
+			w.Write(gz(fmt.Sprintf(`<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9"><url><loc>%[1]s/deep1</loc></url><url><loc>%[1]s/deep2</loc></url><url><loc>%[1]s/hidden</loc></url><url><loc>%[1]s/file.pdf</loc></url></urlset>`, base)))
+		case "/sitemap.xml":
+			fmt.Fprintf(w, `<urlset><url><loc>%s/deep3</loc></url><url><loc>http://127.0.0.9/elsewhere</loc></url></urlset>`, base)
+		default:
+			w.Header().Set("Content-Type", "text/html")
+			fmt.Fprint(w, "page")
+		}
+	})
+	base = serve(t, "127.0.0.2", log.wrap(handler))
+	cfg := testConfig(base + "/")
+	cfg.Sitemaps = true
+	recs := mustCrawl(t, cfg).byURL(t)
+	for _, p := range []string{"/", "/deep1", "/deep2", "/deep3", "/index.xml", "/part.xml.gz", "/sitemap.xml"} {
+		if n := len(log.times(p)); n != 1 {
+			t.Errorf("%s requested %d times, want 1", p, n)
+		}
+	}
+	for _, p := range []string{"/hidden", "/file.pdf"} {
+		if n := len(log.times(p)); n != 0 {
+			t.Errorf("%s requested %d times, want 0", p, n)
+		}
+	}
+	if len(recs) != 5 { // /, deep1-3, and /hidden as robots-disallowed
+		t.Errorf("records: got %d, want 5: %v", len(recs), recs)
 	}
 }
