@@ -35,6 +35,14 @@ func (m *Memory) Revisit(ctx context.Context) (int, error) {
 	return len(m.revisit), nil
 }
 
+// seenURL is what a new round needs to queue a seen URL again.
+type seenURL struct {
+	url   string
+	host  string
+	depth int32
+	kind  Kind
+}
+
 // fetchMeta is what a conditional request needs of the last fetch of a URL.
 type fetchMeta struct {
 	etag, lastModified string
