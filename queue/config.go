@@ -6,12 +6,14 @@ type Config struct {
 	Rate               float64 // per-host requests per second; 0 (or negative/+Inf) means unlimited
 	Burst              int     // per-host burst; values < 1 mean 1
 	PerHostConcurrency int     // max items of one host handed out by Get and not yet Done; values < 1 mean 1
-	// Revisitable keeps every URL given to Add (not just its 8-byte
-	// fingerprint), so that Revisit can queue them all again.
+	// Revisitable keeps every URL admitted (not just its 8-byte
+	// fingerprint), so that Revisit can queue them all again, and the
+	// validators given to SaveValidators, for the next round's
+	// conditional requests.
 	Revisitable bool
-	// Depths keeps each added URL's depth with its fingerprint (one more
-	// byte per slot), so that it is the shortest link distance found: Add
-	// of a known URL at a smaller depth lowers it (Shallower), and Get
+	// Depths keeps each admitted URL's depth with its fingerprint (one
+	// more byte per slot), so that it is the shortest link distance found:
+	// Admit of a known URL at a smaller depth lowers it (Shallower), and Get
 	// hands an item out at its URL's smallest depth. Set it when depths
 	// matter (a crawl with max_depth). Reconfigure ignores it.
 	Depths bool

@@ -34,6 +34,11 @@
 // interval or a block: every eligible host is then ready at once. While one
 // has, the whole frontier runs on the clock (see Memory.now).
 //
+// New URLs come in through Admit, which deduplicates them through the
+// frontier's seen set and applies the crawl's Limits; Put queues an item
+// whatever was seen (a retry), and Revisit queues every admitted URL again
+// for a new round.
+//
 // Put, Get, Done and Join give WaitGroup-style join semantics, like Python's
 // asyncio.Queue: every Put counts one unfinished task, Done finishes one, and
 // Join waits until none remain.

@@ -144,7 +144,7 @@ func timedGet(m *Memory, t0 time.Time) <-chan event {
 }
 
 // withoutBytes clears MemoryBytes, an estimate tests of the counts leave
-// to TestSpill.
+// to the spill tests.
 func withoutBytes(s Stats) Stats {
 	s.MemoryBytes = 0
 	return s

@@ -7,6 +7,8 @@ import (
 	"golang.org/x/time/rate"
 )
 
+// host is the frontier's state for one politeness key: its FIFO (in
+// memory, then spilled), its limiter and pacing, and its place in the heaps.
 type host struct {
 	// The fields the heaps compare and swap come first, to share a cache line.
 	readyAt time.Time // when the host may next be handed an item (see due); kept while in ready

@@ -13,7 +13,9 @@ const (
 	KindExpand
 )
 
-// Item is one unit of work. The queue reads only Host; the rest is carried for the crawler.
+// Item is one unit of work. The frontier paces it by Host and admits it by
+// URL (with Config.Depths, Depth and Kind too); the rest is carried for the
+// crawler.
 type Item struct {
 	URL       string // absolute, normalised URL to fetch
 	Host      string // politeness key: items with the same Host share one rate limiter and one in-flight cap

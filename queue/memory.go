@@ -19,7 +19,7 @@ type Stats struct {
 	Hosts        int   // hosts with state held in memory
 	HostsWaiting int   // hosts with queued items that Get may not hand out right now (rate-limited, blocked or at their in-flight cap)
 	Blocked      int   // hosts under a Block that has not passed yet
-	Seen         int   // distinct URLs given to Add
+	Seen         int   // distinct URLs admitted
 	Spilled      int   // of the Queued items, those held by the Overflow
 	MemoryBytes  int64 // estimated bytes of the queued items and hosts held in memory (see Config.MemoryLimit)
 }
@@ -61,8 +61,8 @@ type Memory struct {
 	fetchedMu sync.Mutex
 	fetched   map[string]fetchMeta
 	depths    bool      // Config.Depths: seen keeps a depthValue with each URL
-	seen      *seen.Set // fingerprints of the URLs given to Add
-	revisit   []seenURL // the URLs given to Add, kept only with Config.Revisitable
+	seen      *seen.Set // fingerprints of the URLs admitted
+	revisit   []seenURL // the URLs admitted, kept only with Config.Revisitable
 	counted   int       // items admitted that counted toward Limits.Pages
 	// hostPages counts, per host, the items admitted that counted toward
 	// Limits.PagesPerHost; nil until one did.
