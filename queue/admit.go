@@ -130,7 +130,7 @@ func depthValue(depth int, handed bool) uint8 {
 	return v
 }
 
-// shallower is Add of it, whose URL (fingerprint fp) is known with seen
+// shallower is admit of it, whose URL (fingerprint fp) is known with seen
 // value v; m.mu is held.
 func (m *Memory) shallower(it Item, fp uint64, v uint8) (Admission, error) {
 	depth := depthValue(it.Depth, false)

@@ -7,11 +7,12 @@ import (
 	"time"
 )
 
-// Revisit starts a new round of the crawl (a recrawl): every URL added so
-// far is queued again, as a fresh item at the depth it was first added with,
-// in the order it was first added, and the count behind Add's limit restarts
-// at the number of pages so queued. The seen set stays, so a URL found again
-// during the round is not queued twice. It returns how many items it queued.
+// Revisit starts a new round of the crawl (a recrawl): every URL admitted
+// so far is queued again, as a fresh item at the depth it was first admitted
+// with, in the order it was first admitted, and the count behind
+// Limits.Pages restarts at the number of pages so queued. The seen set
+// stays, so a URL found again during the round is not queued twice. It
+// returns how many items it queued.
 // It needs Config.Revisitable. If the Overflow fails, Revisit stops there
 // and returns how many it queued with the error.
 func (m *Memory) Revisit(ctx context.Context) (int, error) {
@@ -33,6 +34,14 @@ func (m *Memory) Revisit(ctx context.Context) (int, error) {
 		}
 	}
 	return len(m.revisit), nil
+}
+
+// seenURL is what a new round needs to queue a seen URL again.
+type seenURL struct {
+	url   string
+	host  string
+	depth int32
+	kind  Kind
 }
 
 // fetchMeta is what a conditional request needs of the last fetch of a URL.
