@@ -1,2 +1,2 @@
-// Package deploy holds crawld's deployment files; its test checks them.
+// Package deploy holds crawld's deployment files; its tests check them.
 package deploy
