@@ -219,32 +219,3 @@ func BenchmarkSpill(b *testing.B) {
 		}
 	}
 }
-
-// BenchmarkAddGetDoneBacklog Adds, Gets and Dones one item per op on a
-// Frontier holding a backlog of 20,000 items on 100 hosts, with no memory
-// limit and with a 256 KiB one (about 1,300 items), under which nearly the
-// whole backlog stays on disk and each Get reads its item back.
-func BenchmarkAddGetDoneBacklog(b *testing.B) {
-	const backlog = 20_000
-	for _, limit := range []int64{0, 256 << 10} {
-		b.Run(fmt.Sprint("limit=", limit), func(b *testing.B) {
-			cfg := unlimited
-			cfg.MemoryLimit = limit
-			f := mustOpen(b, b.TempDir(), cfg)
-			defer mustClose(b, f)
-			ctx := context.Background()
-			for i := range backlog {
-				if _, err := f.Add(ctx, realisticURL(i), 0); err != nil {
-					b.Fatal(err)
-				}
-			}
-			benchAddGetDone(b, f, backlog)
-			b.StopTimer()
-			s := f.Stats()
-			if limit > 0 && s.Spilled == 0 {
-				b.Fatalf("nothing spilled: %+v", s)
-			}
-			b.ReportMetric(float64(s.MemoryBytes)/1024, "KiB-in-memory")
-		})
-	}
-}
