@@ -114,7 +114,7 @@ func TestBounded(t *testing.T) {
 	if s := f.Stats(); s.Queued != 0 || s.Spilled != 0 || s.InFlight != 0 {
 		t.Errorf("after draining: %+v", s)
 	}
-	if n := len(f.ovf.tails); n != 0 {
+	if n := f.ovf.tails.Hosts(); n != 0 {
 		t.Errorf("%d hosts still have a spilled tail recorded", n)
 	}
 	if n := queueEntries(t, f); n != 0 {

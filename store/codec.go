@@ -2,19 +2,16 @@ package store
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/url"
 	"time"
 
+	"github.com/crawld/crawld/internal/pebbleq"
 	"github.com/crawld/crawld/queue"
 )
 
-const (
-	itemVersion  = 1 // the encoding of a queued item
-	itemVersionV = 2 // the encoding of a queued item with Via
-	validVersion = 2 // the encoding of validators (2: with the fetch time)
-)
+// validVersion is the encoding of validators (2: with the fetch time).
+const validVersion = 2
 
 // seenValue is what a seen key's value holds.
 type seenValue struct {
@@ -76,7 +73,7 @@ func seenItem(rawURL string, value []byte) (queue.Item, error) {
 
 // appendQueueKey appends the key of host's queue entry id to b.
 func appendQueueKey(b []byte, host string, id uint64) []byte {
-	return appendTailKey(b, prefixQueue, host, id)
+	return pebbleq.AppendKey(b, prefixQueue, host, id)
 }
 
 // parseQueueKey splits a queue key into host and id; ok is false if k is
@@ -98,63 +95,18 @@ func prefixEnd(p string) []byte {
 	return end
 }
 
-// appendItem appends the encoding of it (see the package doc) to b.
-func appendItem(b []byte, it queue.Item) []byte {
-	version := byte(itemVersion)
-	if it.Via != "" {
-		version = itemVersionV
-	}
-	b = append(b, version)
-	b = appendString(b, it.URL)
-	b = appendString(b, it.Host)
-	b = binary.AppendVarint(b, int64(it.Depth))
-	b = append(b, byte(it.Kind))
-	b = binary.AppendVarint(b, int64(it.Redirects))
-	b = appendString(b, it.Origin)
-	b = binary.AppendVarint(b, int64(it.Attempt))
-	if it.Via != "" {
-		b = appendString(b, it.Via)
-	}
-	return b
-}
-
 // decodeQueued decodes the queue entry of id, setting the item's ID.
 func decodeQueued(v []byte, id uint64) (queue.Item, error) {
-	it, err := decodeItem(v)
+	it, err := pebbleq.DecodeItem(v)
 	it.ID = id
 	return it, err
-}
-
-// decodeItem decodes an item encoded by appendItem.
-func decodeItem(b []byte) (queue.Item, error) {
-	d := decoder{b: b}
-	v := d.byte()
-	if v != itemVersion && v != itemVersionV {
-		return queue.Item{}, fmt.Errorf("unknown item encoding version %d", v)
-	}
-	it := queue.Item{
-		URL:       d.string(),
-		Host:      d.string(),
-		Depth:     d.int(),
-		Kind:      queue.Kind(d.byte()),
-		Redirects: d.int(),
-		Origin:    d.string(),
-		Attempt:   d.int(),
-	}
-	if v == itemVersionV {
-		it.Via = d.string()
-	}
-	if err := d.finish(); err != nil {
-		return queue.Item{}, err
-	}
-	return it, nil
 }
 
 // appendValidators appends the encoding of a validators entry to b.
 func appendValidators(b []byte, etag, lastModified string, fetchedAt time.Time) []byte {
 	b = append(b, validVersion)
-	b = appendString(b, etag)
-	b = appendString(b, lastModified)
+	b = pebbleq.AppendString(b, etag)
+	b = pebbleq.AppendString(b, lastModified)
 	var unix int64
 	if !fetchedAt.IsZero() {
 		unix = fetchedAt.UnixNano()
@@ -164,82 +116,18 @@ func appendValidators(b []byte, etag, lastModified string, fetchedAt time.Time) 
 
 // decodeValidators decodes a validators entry.
 func decodeValidators(b []byte) (etag, lastModified string, fetchedAt time.Time, err error) {
-	d := decoder{b: b}
-	if v := d.byte(); v != validVersion {
+	d := pebbleq.NewDecoder(b)
+	if v := d.Byte(); v != validVersion {
 		return "", "", time.Time{}, fmt.Errorf("unknown validators encoding version %d", v)
 	}
-	etag = d.string()
-	lastModified = d.string()
-	unix, n := binary.Varint(d.b)
-	if d.err != nil || n <= 0 {
-		return "", "", time.Time{}, cmpOr(d.err, errors.New("bad fetch time"))
+	etag = d.Text()
+	lastModified = d.Text()
+	unix := d.Int64()
+	if err := d.Err(); err != nil {
+		return "", "", time.Time{}, err
 	}
 	if unix != 0 {
 		fetchedAt = time.Unix(0, unix).UTC()
 	}
 	return etag, lastModified, fetchedAt, nil
-}
-
-func appendString(b []byte, s string) []byte {
-	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
-}
-
-// decoder reads the fields of an encoded value, remembering the first error.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-var errTruncated = errors.New("truncated value")
-
-func (d *decoder) byte() byte {
-	if d.err != nil || len(d.b) == 0 {
-		d.err = cmpOr(d.err, errTruncated)
-		return 0
-	}
-	c := d.b[0]
-	d.b = d.b[1:]
-	return c
-}
-
-func (d *decoder) int() int {
-	if d.err != nil {
-		return 0
-	}
-	n, k := binary.Varint(d.b)
-	if k <= 0 {
-		d.err = errTruncated
-		return 0
-	}
-	d.b = d.b[k:]
-	return int(n)
-}
-
-func (d *decoder) string() string {
-	if d.err != nil {
-		return ""
-	}
-	n, k := binary.Uvarint(d.b)
-	if k <= 0 || n > uint64(len(d.b)-k) {
-		d.err = errTruncated
-		return ""
-	}
-	s := string(d.b[k : k+int(n)])
-	d.b = d.b[k+int(n):]
-	return s
-}
-
-// finish reports the first error, or trailing bytes.
-func (d *decoder) finish() error {
-	if d.err == nil && len(d.b) > 0 {
-		d.err = fmt.Errorf("%d trailing bytes", len(d.b))
-	}
-	return d.err
-}
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/crawld/crawld/crawler"
+	"github.com/crawld/crawld/internal/pebbleq"
 	"github.com/crawld/crawld/internal/testsite"
 	"github.com/crawld/crawld/queue"
 )
@@ -69,7 +70,7 @@ func TestCrash_DoneOnlyAfterRecordDurable(t *testing.T) {
 	defer site.Close()
 	fs := vfs.NewCrashableMem()
 	const state, out = "/state", "/out.jsonl"
-	f, err := open(fs, state, unlimited, 5*time.Millisecond)
+	f, err := open(fs, state, unlimited, 5*time.Millisecond, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +148,7 @@ func TestCrash_DoneOnlyAfterRecordDurable(t *testing.T) {
 // would, and returns the URLs it holds as done: seen and no longer queued.
 func doneURLs(t *testing.T, fs vfs.FS, dir string) []string {
 	t.Helper()
-	f, err := open(fs, dir, unlimited, time.Hour)
+	f, err := open(fs, dir, unlimited, time.Hour, nil)
 	if err != nil {
 		t.Fatalf("open after the crash: %v", err)
 	}
@@ -180,7 +181,7 @@ func queuedURLs(t *testing.T, f *Frontier) []string {
 	defer iter.Close()
 	var urls []string
 	for iter.First(); iter.Valid(); iter.Next() {
-		it, err := decodeItem(iter.Value())
+		it, err := pebbleq.DecodeItem(iter.Value())
 		if err != nil {
 			t.Fatal(err)
 		}

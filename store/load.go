@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/crawld/crawld/internal/pebbleq"
 )
 
 const (
@@ -115,7 +116,7 @@ func (f *Frontier) migrate1() error {
 			_ = b.Close()
 			return err
 		}
-		it, err := decodeItem(v)
+		it, err := pebbleq.DecodeItem(v)
 		if err == nil {
 			err = checkHost(it.Host)
 		}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/crawld/crawld/internal/pebbleq"
 	"github.com/crawld/crawld/queue"
 )
 
@@ -18,7 +19,7 @@ import (
 // interrupted migration leaves them.
 func writeV1(t *testing.T, dir string, items []queue.Item, moved bool) (ids []uint64) {
 	t.Helper()
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}, FormatMajorVersion: format})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleq.Logger(nil), FormatMajorVersion: format})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +34,7 @@ func writeV1(t *testing.T, dir string, items []queue.Item, moved bool) (ids []ui
 		if moved && id%3 == 0 {
 			key = appendQueueKey(nil, it.Host, id)
 		}
-		_ = b.Set(key, appendItem(nil, it), nil)
+		_ = b.Set(key, pebbleq.AppendItem(nil, it), nil)
 		_ = b.Set(append([]byte(prefixSeen), it.URL...), appendSeen(nil, seenValue{kind: it.Kind, depth: it.Depth}, false), nil)
 		ids = append(ids, id)
 	}
@@ -130,7 +131,7 @@ func TestMigrateV1(t *testing.T) {
 func TestMigrateError(t *testing.T) {
 	dir := t.TempDir()
 	writeV1(t, dir, []queue.Item{item("a", 1)}, false)
-	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}, FormatMajorVersion: format})
+	db, err := pebble.Open(dir, &pebble.Options{Logger: pebbleq.Logger(nil), FormatMajorVersion: format})
 	if err != nil {
 		t.Fatal(err)
 	}

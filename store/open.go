@@ -7,7 +7,9 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"go.uber.org/zap"
 
+	"github.com/crawld/crawld/internal/pebbleq"
 	"github.com/crawld/crawld/queue"
 )
 
@@ -24,13 +26,40 @@ import (
 //
 // Only one process may open a dir at a time (Pebble's lock); a second Open
 // fails with a clear error.
-func Open(dir string, cfg queue.Config) (*Frontier, error) {
-	return open(vfs.Default, dir, cfg, syncEvery)
+//
+// Without WithLogger the store logs nothing; the errors of the calls that
+// have a caller are returned to it either way.
+func Open(dir string, cfg queue.Config, opts ...Option) (*Frontier, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return open(vfs.Default, dir, cfg, syncEvery, o.log)
+}
+
+// Option is an optional setting of Open.
+type Option func(*options)
+
+type options struct {
+	log *zap.Logger
+}
+
+// WithLogger makes the Frontier log to log: Pebble's own lines (at debug
+// level, its errors at error level) and its background events (a failed
+// flush or compaction at error level, write stalls and low disk space at
+// warn; see pebbleq.EventListener), and the failures of the store's writes
+// and reads that have no caller to return them to, when they happen. A nil
+// log logs nothing.
+func WithLogger(log *zap.Logger) Option {
+	return func(o *options) { o.log = log }
 }
 
 // open is Open with the file system and the syncer's period as parameters,
 // for tests.
-func open(osFS vfs.FS, dir string, cfg queue.Config, every time.Duration) (*Frontier, error) {
+func open(osFS vfs.FS, dir string, cfg queue.Config, every time.Duration, log *zap.Logger) (*Frontier, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
 	fail := func(what string, err error) (*Frontier, error) {
 		return nil, fmt.Errorf("store: open %s: %s: %w", dir, what, err)
 	}
@@ -42,13 +71,14 @@ func open(osFS vfs.FS, dir string, cfg queue.Config, every time.Duration) (*Fron
 		return fail("directory is in use by another process or frontier", err)
 	}
 	fs := newWALFS(osFS)
-	db, err := pebble.Open(dir, pebbleOptions(fs, lock))
+	db, err := pebble.Open(dir, pebbleOptions(fs, lock, log))
 	if err != nil {
 		_ = lock.Close()
 		return fail("open database", err)
 	}
 	f := &Frontier{
 		dir:      dir,
+		log:      log,
 		db:       db,
 		fs:       fs,
 		lock:     lock,
@@ -77,12 +107,14 @@ func open(osFS vfs.FS, dir string, cfg queue.Config, every time.Duration) (*Fron
 // format is the database's format major version; see the package doc.
 const format = pebble.FormatColumnarBlocks
 
-// pebbleOptions returns the options the database is opened with.
-func pebbleOptions(fs vfs.FS, lock *pebble.Lock) *pebble.Options {
+// pebbleOptions returns the options the database is opened with, logging
+// to log.
+func pebbleOptions(fs vfs.FS, lock *pebble.Lock, log *zap.Logger) *pebble.Options {
 	opts := &pebble.Options{
 		FS:                 fs,
 		Lock:               lock,
-		Logger:             quietLogger{},
+		Logger:             pebbleq.Logger(log),
+		EventListener:      pebbleq.EventListener(log),
 		FormatMajorVersion: format,
 	}
 	// Most Adds look up a URL that is not there; bloom filters answer
@@ -129,16 +161,4 @@ func (f *Frontier) Close() error {
 		return fmt.Errorf("store: close %s: %w", f.dir, err)
 	}
 	return nil
-}
-
-// quietLogger is Pebble's logger for the store: crawld logs JSON through zap,
-// and Pebble's informational lines would pollute it. Fatalf must not return
-// (Pebble continues as if the process had ended), so it panics with the
-// message, as the default logger would exit with it.
-type quietLogger struct{}
-
-func (quietLogger) Infof(string, ...any)  {}
-func (quietLogger) Errorf(string, ...any) {}
-func (quietLogger) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf("pebble: "+format, args...))
 }

@@ -5,13 +5,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"go.uber.org/zap"
 
+	"github.com/crawld/crawld/internal/pebbleq"
 	"github.com/crawld/crawld/queue"
 )
 
@@ -28,19 +29,12 @@ const (
 	keyNextV1   = "c/next" // schema version 1 only; see the package doc
 )
 
-var (
-	errClosed  = errors.New("store: frontier is closed")
-	errNoHost  = errors.New("store: item has no host")
-	errNULHost = errors.New("store: item host contains a NUL byte")
-)
+var errClosed = errors.New("store: frontier is closed")
 
 // checkHost refuses the hosts a queue key cannot hold (see the package doc).
 func checkHost(host string) error {
-	switch {
-	case host == "":
-		return errNoHost
-	case strings.IndexByte(host, 0) >= 0:
-		return errNULHost
+	if err := pebbleq.CheckHost(host); err != nil {
+		return fmt.Errorf("store: %w", err)
 	}
 	return nil
 }
@@ -50,6 +44,7 @@ func checkHost(host string) error {
 // interface. Safe for concurrent use.
 type Frontier struct {
 	dir  string
+	log  *zap.Logger
 	db   *pebble.DB
 	fs   *walFS
 	lock *pebble.Lock
@@ -269,7 +264,7 @@ func (f *Frontier) Put(ctx context.Context, it queue.Item) error {
 // setQueued adds the queue entry of it, under it.ID, to b; f.mu is held.
 func (f *Frontier) setQueued(b *pebble.Batch, it queue.Item) {
 	f.key = appendQueueKey(f.key[:0], it.Host, it.ID)
-	f.val = appendItem(f.val[:0], it)
+	f.val = pebbleq.AppendItem(f.val[:0], it)
 	_ = b.Set(f.key, f.val, nil)
 }
 

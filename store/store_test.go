@@ -14,6 +14,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.uber.org/goleak"
 
+	"github.com/crawld/crawld/internal/pebbleq"
 	"github.com/crawld/crawld/queue"
 )
 
@@ -370,8 +371,8 @@ func TestOpenErrors(t *testing.T) {
 	}{
 		{"schema", keyVersion, "schema version 3", []byte{0, 0, 0, 0, 0, 0, 0, 3}},
 		{"item", string(appendQueueKey(nil, "h", 7)), "item 7 of h", []byte{1, 200}},
-		{"host", string(appendQueueKey(nil, "h", 7)), `host "g"`, appendItem(nil, queue.Item{URL: "u", Host: "g"})},
-		{"key", "q/h", "malformed queue key", appendItem(nil, queue.Item{URL: "u", Host: "h"})},
+		{"host", string(appendQueueKey(nil, "h", 7)), `host "g"`, pebbleq.AppendItem(nil, queue.Item{URL: "u", Host: "g"})},
+		{"key", "q/h", "malformed queue key", pebbleq.AppendItem(nil, queue.Item{URL: "u", Host: "h"})},
 		{"counter", keyCount, "malformed counter", []byte{1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -481,7 +482,7 @@ func TestConcurrentAdd(t *testing.T) {
 
 // TestSyncer: the background syncer fsyncs what was written, and only then.
 func TestSyncer(t *testing.T) {
-	f, err := open(vfs.Default, t.TempDir(), unlimited, time.Millisecond)
+	f, err := open(vfs.Default, t.TempDir(), unlimited, time.Millisecond, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package store
+package pebbleq
 
 import (
 	"strings"
@@ -15,21 +15,21 @@ func TestEncoding(t *testing.T) {
 		{URL: "http://a.example/c", Host: "a.example", Redirects: 2, Origin: "http://a.example/a", Via: "http://a.example/b"},
 	}
 	for _, it := range its {
-		b := appendItem(nil, it)
-		got, err := decodeItem(b)
+		b := AppendItem(nil, it)
+		got, err := DecodeItem(b)
 		if err != nil || got != it {
 			t.Errorf("round trip of %+v: %+v, %v", it, got, err)
 		}
 		for n := range len(b) {
-			if _, err := decodeItem(b[:n]); err == nil {
+			if _, err := DecodeItem(b[:n]); err == nil {
 				t.Errorf("decoding %d of %d bytes: no error", n, len(b))
 			}
 		}
-		if _, err := decodeItem(append(b, 0)); err == nil {
+		if _, err := DecodeItem(append(b, 0)); err == nil {
 			t.Error("trailing byte: no error")
 		}
 	}
-	if _, err := decodeItem([]byte{9}); err == nil {
+	if _, err := DecodeItem([]byte{9}); err == nil {
 		t.Error("unknown version: no error")
 	}
 }
