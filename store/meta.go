@@ -2,10 +2,13 @@ package store
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/crawld/crawld/internal/pebbleq"
+	"go.uber.org/zap"
 )
 
 // Validators returns the HTTP cache validators stored for url by
@@ -19,11 +22,17 @@ func (f *Frontier) Validators(url string) (etag, lastModified string, fetchedAt 
 	}
 	v, closer, err := f.db.Get(append([]byte(prefixValid), url...))
 	if err != nil {
+		if !errors.Is(err, pebble.ErrNotFound) {
+			f.log.Warn("store: cannot read validators; fetching unconditionally", zap.String("url", url), pebbleq.Err(err))
+		}
 		return "", "", time.Time{}, false
 	}
 	defer closer.Close()
-	etag, lastModified, fetchedAt, err = decodeValidators(v)
-	return etag, lastModified, fetchedAt, err == nil
+	if etag, lastModified, fetchedAt, err = decodeValidators(v); err != nil {
+		f.log.Warn("store: malformed validators; fetching unconditionally", zap.String("url", url), zap.Error(err))
+		return "", "", time.Time{}, false
+	}
+	return etag, lastModified, fetchedAt, true
 }
 
 // SaveValidators stores url's ETag, Last-Modified and the time it was last
@@ -63,9 +72,13 @@ func (f *Frontier) Counters() (map[string]int64, error) {
 	defer iter.Close()
 	counters := make(map[string]int64)
 	for iter.First(); iter.Valid(); iter.Next() {
-		if n, k := binary.Varint(iter.Value()); k > 0 {
-			counters[string(iter.Key()[len(prefixStat):])] = n
+		name := string(iter.Key()[len(prefixStat):])
+		n, k := binary.Varint(iter.Value())
+		if k <= 0 {
+			f.log.Warn("store: malformed counter left out", zap.String("counter", name))
+			continue
 		}
+		counters[name] = n
 	}
 	return counters, iter.Error()
 }

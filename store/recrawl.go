@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
+	"go.uber.org/zap"
 
 	"github.com/crawld/crawld/queue"
 )
@@ -56,7 +57,9 @@ func (f *Frontier) Revisit(ctx context.Context) (int, error) {
 		raw := string(iter.Key()[len(prefixSeen):])
 		it, err := seenItem(raw, iter.Value())
 		if err != nil {
-			continue // a URL that no longer parses cannot be fetched anyway
+			// A URL that no longer parses cannot be fetched anyway.
+			f.log.Warn("store: revisit: URL left out", zap.Error(err))
+			continue
 		}
 		if it.Kind == queue.KindPage {
 			pages++

@@ -285,7 +285,9 @@ func (f *Frontier) enqueue(it queue.Item) {
 		panic(fmt.Sprintf("store: internal error: item %s queued with id %d, next id %d", it.URL, it.ID, f.next))
 	}
 	f.next++
-	_ = f.mem.Put(context.Background(), it)
+	if err := f.mem.Put(context.Background(), it); err != nil {
+		f.log.Error("store: internal error: the memory queue refused an item queued on disk", zap.String("url", it.URL), zap.Error(err))
+	}
 }
 
 // Get blocks until some host may be fetched now, then hands out the oldest
@@ -307,11 +309,10 @@ func (f *Frontier) Get(ctx context.Context) (queue.Item, error) {
 	if f.depths && it.Kind != queue.KindSitemap {
 		f.depthMu.Lock()
 		f.inFlight[it.URL]++
-		if value, closer, err := f.db.Get(append([]byte(prefixSeen), it.URL...)); err == nil {
+		if sv, ok := f.readSeen(it.URL); ok {
 			// Unreadable, the item keeps its depth: the worst is a
 			// depth found since not applied.
-			it.Depth = min(it.Depth, decodeSeen(value).depth)
-			_ = closer.Close()
+			it.Depth = min(it.Depth, sv.depth)
 		}
 		f.depthMu.Unlock()
 	}
@@ -356,15 +357,27 @@ func (f *Frontier) doneAtDepth(b *pebble.Batch, url string) {
 		delete(f.inFlight, url)
 	}
 	f.depthMu.Unlock()
-	key := append([]byte(prefixSeen), url...)
-	value, closer, err := f.db.Get(key)
-	if err != nil {
+	sv, ok := f.readSeen(url)
+	if !ok {
 		return // not seen (Put without Add): nothing to mark
 	}
-	sv := decodeSeen(value)
-	_ = closer.Close()
 	sv.handed = true
-	_ = b.Set(key, appendSeen(nil, sv, true), nil)
+	_ = b.Set(append([]byte(prefixSeen), url...), appendSeen(nil, sv, true), nil)
+}
+
+// readSeen reads url's seen value; ok is false if url is not in the seen
+// set or its value cannot be read. The callers go on without it, so a
+// failed read is logged here.
+func (f *Frontier) readSeen(url string) (sv seenValue, ok bool) {
+	value, closer, err := f.db.Get(append([]byte(prefixSeen), url...))
+	if err != nil {
+		if !errors.Is(err, pebble.ErrNotFound) {
+			f.log.Warn("store: cannot read a URL's depth", zap.String("url", url), pebbleq.Err(err))
+		}
+		return seenValue{}, false
+	}
+	defer closer.Close()
+	return decodeSeen(value), true
 }
 
 // Release gives back an item returned by Get without finishing it, for an

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/crawld/crawld/internal/pebbleq"
 )
 
 // syncEvery is how often the background syncer fsyncs the log when
@@ -33,8 +34,10 @@ func (f *Frontier) syncLoop(every time.Duration) {
 	}
 }
 
-// fail records the first write failure that has no caller to report it to.
+// fail logs a write failure that has no caller to report it to, and
+// records the first, for Close.
 func (f *Frontier) fail(err error) {
+	f.log.Error("store: write failed", pebbleq.Err(err))
 	f.failMu.Lock()
 	defer f.failMu.Unlock()
 	if f.failure == nil {
