@@ -86,6 +86,8 @@
 // item without one is still written as version 1. A field is added by
 // appending it under a new version byte, the decoder then reading both
 // versions (the field zero in the old one). The item's ID is its key's.
+// The encoding is pebbleq.AppendItem's, shared with the memory frontier's
+// scratch spill (package spill).
 //
 // Admit writes the seen keys, queue entries and updated counters of a call in
 // one batch, Put writes a queue entry, Done deletes one queue entry, and Revisit
