@@ -1,12 +1,17 @@
 package store
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
+	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,7 +21,9 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/crawld/crawld/crawler"
+	"github.com/crawld/crawld/internal/pebbleq"
 	"github.com/crawld/crawld/internal/testsite"
+	"github.com/crawld/crawld/queue"
 )
 
 // crashSink writes JSONL records to a file on a vfs.FS and fsyncs it on
@@ -63,7 +70,7 @@ func TestCrash_DoneOnlyAfterRecordDurable(t *testing.T) {
 	defer site.Close()
 	fs := vfs.NewCrashableMem()
 	const state, out = "/state", "/out.jsonl"
-	f, err := open(fs, state, unlimited, 5*time.Millisecond)
+	f, err := open(fs, state, unlimited, 5*time.Millisecond, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +148,7 @@ func TestCrash_DoneOnlyAfterRecordDurable(t *testing.T) {
 // would, and returns the URLs it holds as done: seen and no longer queued.
 func doneURLs(t *testing.T, fs vfs.FS, dir string) []string {
 	t.Helper()
-	f, err := open(fs, dir, unlimited, time.Hour)
+	f, err := open(fs, dir, unlimited, time.Hour, nil)
 	if err != nil {
 		t.Fatalf("open after the crash: %v", err)
 	}
@@ -174,7 +181,7 @@ func queuedURLs(t *testing.T, f *Frontier) []string {
 	defer iter.Close()
 	var urls []string
 	for iter.First(); iter.Valid(); iter.Next() {
-		it, err := decodeItem(iter.Value())
+		it, err := pebbleq.DecodeItem(iter.Value())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,4 +211,115 @@ func recordedURLs(t *testing.T, fs vfs.FS, name string) map[string]bool {
 		}
 	}
 	return urls
+}
+
+// crashChild is the child process of TestCrash. It opens the store, Adds 50
+// items, Gets 10 without Done, Dones 5 of them and prints their URLs, then
+// ends without Close: with os.Exit ("exit") or by waiting for the parent's
+// SIGKILL ("kill").
+func crashChild(arg string) int {
+	mode, dir, _ := strings.Cut(arg, " ")
+	f, err := Open(dir, unlimited)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ctx := context.Background()
+	for i := range 50 {
+		if a, err := f.Add(ctx, item(fmt.Sprintf("h%d", i%10), i), 0); err != nil || a != queue.Added {
+			fmt.Fprintln(os.Stderr, "add:", a, err)
+			return 2
+		}
+	}
+	var got []queue.Item
+	for range 10 {
+		it, err := f.Get(ctx)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "get:", err)
+			return 2
+		}
+		got = append(got, it)
+	}
+	for _, it := range got[:5] {
+		f.Done(it)
+		fmt.Println("done", it.URL)
+	}
+	fmt.Println("ready")
+	if mode == "kill" {
+		time.Sleep(time.Minute) // the parent kills us long before
+		return 3
+	}
+	return 0 // os.Exit without Close
+}
+
+// TestCrash ends a process that has the store open without Close, by exit
+// and by SIGKILL, and reopens the store: the 40 items never handed out and
+// the 5 in flight are queued, the 5 Done are not, and all 50 URLs are seen.
+func TestCrash(t *testing.T) {
+	for _, mode := range []string{"exit", "kill"} {
+		t.Run(mode, func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), childEnv+"="+mode+" "+dir)
+			cmd.Stderr = os.Stderr
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := map[string]bool{}
+			sc := bufio.NewScanner(out)
+			ready := false
+			for !ready && sc.Scan() {
+				line := sc.Text()
+				switch {
+				case line == "ready":
+					ready = true
+				case strings.HasPrefix(line, "done "):
+					done[strings.TrimPrefix(line, "done ")] = true
+				}
+			}
+			if !ready {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				t.Fatal("child did not get ready")
+			}
+			if mode == "kill" {
+				if err := cmd.Process.Kill(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err = cmd.Wait()
+			if mode == "exit" && err != nil {
+				t.Fatalf("child: %v", err)
+			}
+			if len(done) != 5 {
+				t.Fatalf("child reported %d items Done, want 5", len(done))
+			}
+
+			f := mustOpen(t, dir, unlimited)
+			defer mustClose(t, f)
+			if s := f.Stats(); s.Queued != 45 || s.Seen != 50 {
+				t.Fatalf("after the crash: %+v, want 45 queued, 50 seen", s)
+			}
+			got := map[string]int{}
+			for _, it := range drain(t, f) {
+				got[it.URL]++
+			}
+			for i := range 50 {
+				it := item(fmt.Sprintf("h%d", i%10), i)
+				switch n := got[it.URL]; {
+				case done[it.URL] && n != 0:
+					t.Errorf("%s was Done but came back", it.URL)
+				case !done[it.URL] && n != 1:
+					t.Errorf("%s came back %d times, want once", it.URL, n)
+				}
+				if a := mustAdd(t, f, it, 0); a != queue.Duplicate {
+					t.Errorf("Add %s after the crash = %d, want Duplicate", it.URL, a)
+				}
+			}
+		})
+	}
 }

@@ -1,13 +1,9 @@
 package store
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io/fs"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -18,6 +14,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.uber.org/goleak"
 
+	"github.com/crawld/crawld/internal/pebbleq"
 	"github.com/crawld/crawld/queue"
 )
 
@@ -251,117 +248,6 @@ func TestInFlightAtClose(t *testing.T) {
 	}
 }
 
-// crashChild is the child process of TestCrash. It opens the store, Adds 50
-// items, Gets 10 without Done, Dones 5 of them and prints their URLs, then
-// ends without Close: with os.Exit ("exit") or by waiting for the parent's
-// SIGKILL ("kill").
-func crashChild(arg string) int {
-	mode, dir, _ := strings.Cut(arg, " ")
-	f, err := Open(dir, unlimited)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	ctx := context.Background()
-	for i := range 50 {
-		if a, err := f.Add(ctx, item(fmt.Sprintf("h%d", i%10), i), 0); err != nil || a != queue.Added {
-			fmt.Fprintln(os.Stderr, "add:", a, err)
-			return 2
-		}
-	}
-	var got []queue.Item
-	for range 10 {
-		it, err := f.Get(ctx)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "get:", err)
-			return 2
-		}
-		got = append(got, it)
-	}
-	for _, it := range got[:5] {
-		f.Done(it)
-		fmt.Println("done", it.URL)
-	}
-	fmt.Println("ready")
-	if mode == "kill" {
-		time.Sleep(time.Minute) // the parent kills us long before
-		return 3
-	}
-	return 0 // os.Exit without Close
-}
-
-// TestCrash ends a process that has the store open without Close, by exit
-// and by SIGKILL, and reopens the store: the 40 items never handed out and
-// the 5 in flight are queued, the 5 Done are not, and all 50 URLs are seen.
-func TestCrash(t *testing.T) {
-	for _, mode := range []string{"exit", "kill"} {
-		t.Run(mode, func(t *testing.T) {
-			dir := t.TempDir()
-			cmd := exec.Command(os.Args[0], "-test.run=^$")
-			cmd.Env = append(os.Environ(), childEnv+"="+mode+" "+dir)
-			cmd.Stderr = os.Stderr
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := map[string]bool{}
-			sc := bufio.NewScanner(out)
-			ready := false
-			for !ready && sc.Scan() {
-				line := sc.Text()
-				switch {
-				case line == "ready":
-					ready = true
-				case strings.HasPrefix(line, "done "):
-					done[strings.TrimPrefix(line, "done ")] = true
-				}
-			}
-			if !ready {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-				t.Fatal("child did not get ready")
-			}
-			if mode == "kill" {
-				if err := cmd.Process.Kill(); err != nil {
-					t.Fatal(err)
-				}
-			}
-			err = cmd.Wait()
-			if mode == "exit" && err != nil {
-				t.Fatalf("child: %v", err)
-			}
-			if len(done) != 5 {
-				t.Fatalf("child reported %d items Done, want 5", len(done))
-			}
-
-			f := mustOpen(t, dir, unlimited)
-			defer mustClose(t, f)
-			if s := f.Stats(); s.Queued != 45 || s.Seen != 50 {
-				t.Fatalf("after the crash: %+v, want 45 queued, 50 seen", s)
-			}
-			got := map[string]int{}
-			for _, it := range drain(t, f) {
-				got[it.URL]++
-			}
-			for i := range 50 {
-				it := item(fmt.Sprintf("h%d", i%10), i)
-				switch n := got[it.URL]; {
-				case done[it.URL] && n != 0:
-					t.Errorf("%s was Done but came back", it.URL)
-				case !done[it.URL] && n != 1:
-					t.Errorf("%s came back %d times, want once", it.URL, n)
-				}
-				if a := mustAdd(t, f, it, 0); a != queue.Duplicate {
-					t.Errorf("Add %s after the crash = %d, want Duplicate", it.URL, a)
-				}
-			}
-		})
-	}
-}
-
 // TestRequeue: Put of a retry while the original is in flight, then Done of
 // the original, leaves only the retry on disk.
 func TestRequeue(t *testing.T) {
@@ -455,41 +341,6 @@ func TestRevisit(t *testing.T) {
 	}
 }
 
-func TestValidators(t *testing.T) {
-	dir := t.TempDir()
-	f := mustOpen(t, dir, unlimited)
-	const u, lm = "https://a/x", "Mon, 02 Jan 2006 15:04:05 GMT"
-	at := time.Date(2026, 11, 22, 1, 2, 3, 4, time.UTC)
-	if _, _, _, ok := f.Validators(u); ok {
-		t.Error("validators of an unknown URL")
-	}
-	check := func(etag, lastModified string, fetchedAt time.Time, ok bool) {
-		t.Helper()
-		e, l, a, o := f.Validators(u)
-		if e != etag || l != lastModified || !a.Equal(fetchedAt) || o != ok {
-			t.Errorf("Validators = %q %q %v %v, want %q %q %v %v", e, l, a, o, etag, lastModified, fetchedAt, ok)
-		}
-	}
-	for _, v := range [][2]string{{`W/"x"`, lm}, {`"only-etag"`, ""}, {"", lm}, {`"é\x00"`, "x"}, {"", ""}} {
-		if err := f.SaveValidators(u, v[0], v[1], at); err != nil {
-			t.Fatal(err)
-		}
-		check(v[0], v[1], at, true)
-	}
-	mustClose(t, f)
-	if err := f.SaveValidators(u, "a", "b", at); err == nil {
-		t.Error("SaveValidators after Close: no error")
-	}
-
-	f = mustOpen(t, dir, unlimited)
-	defer mustClose(t, f)
-	check("", "", at, true)
-	if err := f.SaveValidators(u, "", "", time.Time{}); err != nil {
-		t.Fatal(err)
-	}
-	check("", "", time.Time{}, false)
-}
-
 func TestSecondOpen(t *testing.T) {
 	dir := t.TempDir()
 	f := mustOpen(t, dir, unlimited)
@@ -520,8 +371,8 @@ func TestOpenErrors(t *testing.T) {
 	}{
 		{"schema", keyVersion, "schema version 3", []byte{0, 0, 0, 0, 0, 0, 0, 3}},
 		{"item", string(appendQueueKey(nil, "h", 7)), "item 7 of h", []byte{1, 200}},
-		{"host", string(appendQueueKey(nil, "h", 7)), `host "g"`, appendItem(nil, queue.Item{URL: "u", Host: "g"})},
-		{"key", "q/h", "malformed queue key", appendItem(nil, queue.Item{URL: "u", Host: "h"})},
+		{"host", string(appendQueueKey(nil, "h", 7)), `host "g"`, pebbleq.AppendItem(nil, queue.Item{URL: "u", Host: "g"})},
+		{"key", "q/h", "malformed queue key", pebbleq.AppendItem(nil, queue.Item{URL: "u", Host: "h"})},
 		{"counter", keyCount, "malformed counter", []byte{1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -631,7 +482,7 @@ func TestConcurrentAdd(t *testing.T) {
 
 // TestSyncer: the background syncer fsyncs what was written, and only then.
 func TestSyncer(t *testing.T) {
-	f, err := open(vfs.Default, t.TempDir(), unlimited, time.Millisecond)
+	f, err := open(vfs.Default, t.TempDir(), unlimited, time.Millisecond, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -646,204 +497,6 @@ func TestSyncer(t *testing.T) {
 			t.Fatal("the syncer did not sync")
 		}
 		time.Sleep(time.Millisecond)
-	}
-}
-
-func TestEncoding(t *testing.T) {
-	its := []queue.Item{
-		{},
-		{URL: "https://a.example/x?y=1#z", Host: "a.example", Depth: 3, Kind: queue.KindSitemap, Redirects: 2, Origin: "http://a.example/x", Attempt: 4},
-		{URL: strings.Repeat("u", 300), Host: "h", Depth: -1, Redirects: 1 << 40, Attempt: -7},
-		{URL: "http://a.example/c", Host: "a.example", Redirects: 2, Origin: "http://a.example/a", Via: "http://a.example/b"},
-	}
-	for _, it := range its {
-		b := appendItem(nil, it)
-		got, err := decodeItem(b)
-		if err != nil || got != it {
-			t.Errorf("round trip of %+v: %+v, %v", it, got, err)
-		}
-		for n := range len(b) {
-			if _, err := decodeItem(b[:n]); err == nil {
-				t.Errorf("decoding %d of %d bytes: no error", n, len(b))
-			}
-		}
-		if _, err := decodeItem(append(b, 0)); err == nil {
-			t.Error("trailing byte: no error")
-		}
-	}
-	if _, err := decodeItem([]byte{9}); err == nil {
-		t.Error("unknown version: no error")
-	}
-}
-
-// dirSize sums the sizes of the files under dir: all of them, and the
-// write-ahead logs (*.log) among them.
-func dirSize(tb testing.TB, dir string) (total, logs int64) {
-	tb.Helper()
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		total += info.Size()
-		if strings.HasSuffix(path, ".log") {
-			logs += info.Size()
-		}
-		return nil
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return total, logs
-}
-
-// words make up the paths of realisticURL.
-var words = strings.Fields(`news sport world local about contact blog post
-	article review guide how why best new old city river market garden music
-	travel food health money science video photo story green blue winter summer`)
-
-// realisticURL returns a URL of about 60 bytes on one of 100 hosts, with a
-// path of words and a number that vary as a site's would.
-func realisticURL(i int) queue.Item {
-	x := uint64(i)*0x9e3779b97f4a7c15 + 1
-	word := func() string {
-		x ^= x >> 29
-		x *= 0xbf58476d1ce4e5b9
-		return words[x>>40%uint64(len(words))]
-	}
-	host := fmt.Sprintf("www.site%03d.example.com", i%100)
-	url := fmt.Sprintf("https://%s/%s/%s-%s-%s-%d", host, word(), word(), word(), word(), i)
-	return queue.Item{URL: url, Host: host}
-}
-
-func BenchmarkAdd(b *testing.B) {
-	f := mustOpen(b, b.TempDir(), unlimited)
-	defer mustClose(b, f)
-	ctx := context.Background()
-	its := make([]queue.Item, b.N)
-	for i := range its {
-		its[i] = realisticURL(i)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for _, it := range its {
-		if _, err := f.Add(ctx, it, 0); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// benchAddGetDone times b.N rounds of Add, Get and Done on f, with the
-// URLs realisticURL(first), realisticURL(first+1)…
-func benchAddGetDone(b *testing.B, f *Frontier, first int) {
-	ctx := context.Background()
-	its := make([]queue.Item, b.N)
-	for i := range its {
-		its[i] = realisticURL(first + i)
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for _, it := range its {
-		if _, err := f.Add(ctx, it, 0); err != nil {
-			b.Fatal(err)
-		}
-		got, err := f.Get(ctx)
-		if err != nil {
-			b.Fatal(err)
-		}
-		f.Done(got)
-	}
-}
-
-func BenchmarkAddGetDone(b *testing.B) {
-	f := mustOpen(b, b.TempDir(), unlimited)
-	defer mustClose(b, f)
-	benchAddGetDone(b, f, 0)
-}
-
-// BenchmarkDiskSize Adds 100,000 URLs of about 60 bytes on 100 hosts, then
-// Closes ("queued"), or first Gets and Dones all of them ("drained", the seen
-// set alone), and reports the size of the directory: per URL and per 100k
-// URLs, and how much of it is write-ahead log (a fixed cost rather than one
-// per URL: the log of the memtable not yet flushed, up to 4 MiB, and logs kept
-// for recycling). It then reopens the store, flushes and compacts it, and
-// reports the size the tables settle at per URL ("settled-B/URL").
-func BenchmarkDiskSize(b *testing.B) {
-	const urls = 100_000
-	for _, drained := range []bool{false, true} {
-		name := "queued"
-		if drained {
-			name = "drained"
-		}
-		b.Run(name, func(b *testing.B) {
-			ctx := context.Background()
-			var size, logs, settled int64
-			for range b.N {
-				dir := b.TempDir()
-				f := mustOpen(b, dir, unlimited)
-				length := 0
-				for i := range urls {
-					it := realisticURL(i)
-					length += len(it.URL)
-					if _, err := f.Add(ctx, it, 0); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if drained {
-					for range urls {
-						it, err := f.Get(ctx)
-						if err != nil {
-							b.Fatal(err)
-						}
-						f.Done(it)
-					}
-				}
-				mustClose(b, f)
-				size, logs = dirSize(b, dir)
-
-				b.StopTimer()
-				f = mustOpen(b, dir, unlimited)
-				if err := f.db.Flush(); err != nil {
-					b.Fatal(err)
-				}
-				if err := f.db.Compact(ctx, []byte{0}, []byte{0xff}, false); err != nil {
-					b.Fatal(err)
-				}
-				mustClose(b, f)
-				total, logs := dirSize(b, dir)
-				settled = total - logs
-				b.StartTimer()
-				b.ReportMetric(float64(length)/urls, "URL-bytes")
-			}
-			b.ReportMetric(float64(size)/urls, "bytes/URL")
-			b.ReportMetric(float64(size)/(1<<20), "MiB/100kURLs")
-			b.ReportMetric(float64(logs)/(1<<20), "MiB-of-WAL")
-			b.ReportMetric(float64(settled)/urls, "settled-B/URL")
-		})
-	}
-}
-
-func TestCounters(t *testing.T) {
-	dir := t.TempDir()
-	f := mustOpen(t, dir, unlimited)
-	if c, err := f.Counters(); err != nil || len(c) != 0 {
-		t.Fatalf("Counters of a new store = %v, %v", c, err)
-	}
-	if err := f.SaveCounters(map[string]int64{"pages": 10, "errors": 2}); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.SaveCounters(map[string]int64{"pages": 12}); err != nil {
-		t.Fatal(err)
-	}
-	mustClose(t, f)
-	f = mustOpen(t, dir, unlimited)
-	defer mustClose(t, f)
-	got, err := f.Counters()
-	if err != nil || got["pages"] != 12 || got["errors"] != 2 || len(got) != 2 {
-		t.Errorf("Counters after reopen = %v, %v; want pages 12, errors 2", got, err)
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/crawld/crawld/crawler"
 	"github.com/crawld/crawld/internal/admin"
+	"github.com/crawld/crawld/internal/spill"
 	"github.com/crawld/crawld/queue"
 	"github.com/crawld/crawld/store"
 )
@@ -322,7 +323,7 @@ func openFrontier(ctx context.Context, s settings, fallback string, log *zap.Log
 	// the collector's headroom.
 	cfg.MemoryLimit = s.frontierMemory / 2
 	if storageKind(s, fallback) == storagePebble {
-		return store.Open(s.dataDir, cfg)
+		return store.Open(s.dataDir, cfg, store.WithLogger(log.Named("store")))
 	}
 	// The in-memory frontier keeps every URL and its fetch metadata only
 	// when a recrawl will use them, so a one-shot crawl holds just 8-byte
@@ -331,7 +332,7 @@ func openFrontier(ctx context.Context, s settings, fallback string, log *zap.Log
 	// only if needed and removed by Close.
 	cfg.Revisitable = s.recrawlInterval > 0
 	if cfg.MemoryLimit > 0 {
-		cfg.Overflow = store.NewSpill(s.dataDir)
+		cfg.Overflow = spill.New(s.dataDir, log.Named("spill"))
 	}
 	return queue.NewMemory(cfg), nil
 }
