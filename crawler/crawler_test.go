@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 func TestCrawl_FetchesEveryReachablePageOnce(t *testing.T) {
 	site := startSite(t, testsite.Config{Hosts: 3, PagesPerHost: 15, Decoys: true, Seed: 7})
 	cfg := testConfig(site.SeedURL())
-	cfg.AllowDomains = siteDomains(site)
+	cfg.AllowDomains = site.Domains()
 	leaks := goleak.IgnoreCurrent()
 	sink := mustCrawl(t, cfg)
 	goleak.VerifyNone(t, leaks) // the crawl ended by joining
@@ -77,7 +77,7 @@ func TestCrawl_MaxPagesYieldsExactlyN(t *testing.T) {
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 			before := len(site.Requests())
 			cfg := testConfig(site.SeedURL())
-			cfg.AllowDomains = siteDomains(site)
+			cfg.AllowDomains = site.Domains()
 			cfg.MaxPages = n
 			cfg.Robots = false
 			sink := mustCrawl(t, cfg)
@@ -220,14 +220,8 @@ func TestCrawl_ErrorsBecomeRecords(t *testing.T) {
 			fmt.Fprintf(w, `<a href="/500">a</a><a href="/big">b</a><a href="/reset">d</a><a href="%s">e</a><a href="/fine">f</a>`, refusedURL)
 		case "/500":
 			http.Error(w, "boom", http.StatusInternalServerError)
-		case "/big":
-			w.Header().Set("Content-Type", "text/html")
-			fmt.Fprint(w, strings.Repeat("x", 5000))
-		case "/hang":
-			<-r.Context().Done()
-		case "/reset":
-			conn, _, _ := w.(http.Hijacker).Hijack()
-			conn.Close()
+		case "/big", "/hang", "/reset":
+			serveFailure(w, r)
 		default:
 			w.Header().Set("Content-Type", "text/html")
 			fmt.Fprint(w, "fine")
@@ -293,7 +287,7 @@ func TestCrawl_RateMeasuredServerSide(t *testing.T) {
 	const rate, burst = 4, 1
 	site := startSite(t, testsite.Config{Hosts: 3, PagesPerHost: 10, Decoys: true})
 	cfg := testConfig(site.SeedURL())
-	cfg.AllowDomains = siteDomains(site)
+	cfg.AllowDomains = site.Domains()
 	cfg.Rate, cfg.Burst = rate, burst
 	sink := mustCrawl(t, cfg)
 	if got, want := len(sink.records()), len(site.URLs()); got != want {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -114,16 +115,6 @@ func startSite(t *testing.T, cfg testsite.Config) *testsite.Site {
 	return site
 }
 
-// siteDomains returns the hosts of a site without ports, for allow_domains.
-func siteDomains(site *testsite.Site) []string {
-	var domains []string
-	for _, h := range site.Hosts() {
-		host, _, _ := net.SplitHostPort(h)
-		domains = append(domains, host)
-	}
-	return domains
-}
-
 // serve starts handler on a loopback address such as "127.0.0.2" and
 // returns its base URL ("http://127.0.0.2:PORT").
 func serve(t *testing.T, ip string, handler http.Handler) string {
@@ -184,4 +175,20 @@ func htmlPages(pages map[string]string) http.Handler {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, body)
 	})
+}
+
+// serveFailure answers the paths whose fetch fails in a set way: /big, 5,000
+// bytes of HTML (over a max_body of 1,000); /hang, no answer until the
+// client gives up; /reset, the connection closed unanswered.
+func serveFailure(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Path {
+	case "/big":
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, strings.Repeat("x", 5000))
+	case "/hang":
+		<-r.Context().Done()
+	case "/reset":
+		conn, _, _ := w.(http.Hijacker).Hijack()
+		conn.Close()
+	}
 }

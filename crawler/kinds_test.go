@@ -69,14 +69,8 @@ func TestCrawl_ErrorKinds(t *testing.T) {
 			fmt.Fprint(w, "User-agent: *\nDisallow: /private\n")
 		case "/503":
 			http.Error(w, "busy", http.StatusServiceUnavailable)
-		case "/big":
-			w.Header().Set("Content-Type", "text/html")
-			fmt.Fprint(w, strings.Repeat("x", 5000))
-		case "/hang":
-			<-r.Context().Done()
-		case "/reset":
-			conn, _, _ := w.(http.Hijacker).Hijack()
-			conn.Close()
+		case "/big", "/hang", "/reset":
+			serveFailure(w, r)
 		case "/elsewhere":
 			http.Redirect(w, r, "http://elsewhere.invalid/", http.StatusFound)
 		case "/r1", "/r2", "/r3":

@@ -270,7 +270,7 @@ func TestCrawl_RecordSyncedBeforeDone(t *testing.T) {
 		t.Run(backend, func(t *testing.T) {
 			site := startSite(t, testsite.Config{Hosts: 2, PagesPerHost: 20})
 			cfg := testConfig(site.SeedURL())
-			cfg.AllowDomains = siteDomains(site)
+			cfg.AllowDomains = site.Domains()
 			var front Frontier = queue.NewMemory(queue.Config{PerHostConcurrency: cfg.PerHostConcurrency})
 			if backend == "redis" {
 				srv := redistest.Start(t)

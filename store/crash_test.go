@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -108,10 +107,7 @@ func TestCrash_DoneOnlyAfterRecordDurable(t *testing.T) {
 	cfg.Rate, cfg.Workers, cfg.ProgressInterval = 0, 8, 0
 	cfg.Sitemaps = false
 	cfg.AllowCIDRs = []string{"127.0.0.0/8"}
-	for _, h := range site.Hosts() {
-		host, _, _ := net.SplitHostPort(h)
-		cfg.AllowDomains = append(cfg.AllowDomains, host)
-	}
+	cfg.AllowDomains = site.Domains()
 	sink := &crashSink{JSONLSink: crawler.NewJSONLSink(file), file: file, crash: crash}
 	c, err := crawler.New(cfg, f, sink, nil)
 	if err != nil {

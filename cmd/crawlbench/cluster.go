@@ -55,7 +55,7 @@ func measureCluster(ctx context.Context, binary string, sc scenario) (result, er
 		"--rate", fmt.Sprint(sc.rate), "--burst", fmt.Sprint(sc.burst),
 		"--log-level", "warn", "--log-format", "json", "--progress-interval", "0", "--allow-cidr", "127.0.0.0/8",
 		"--storage", "redis", "--redis-url", rs.URL, "--redis-crawl-id", "crawlbench"}
-	env := append(os.Environ(), "CRAWLD_ALLOW_DOMAINS="+strings.Join(siteDomains(site), " "))
+	env := append(os.Environ(), "CRAWLD_ALLOW_DOMAINS="+strings.Join(site.Domains(), " "))
 	type node struct {
 		id, out string
 		proc    *meteredProc

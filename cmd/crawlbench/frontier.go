@@ -37,7 +37,7 @@ func measureFrontier(ctx context.Context, binary string, sc scenario) (result, e
 		"--log-level", "info", "--log-format", "json", "--progress-interval", "1s",
 		"--allow-cidr", "127.0.0.0/8", "--data-dir", dataDir}, sc.args...)
 	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = append(os.Environ(), "CRAWLD_ALLOW_DOMAINS="+strings.Join(siteDomains(site), " "), "TMPDIR="+dataDir)
+	cmd.Env = append(os.Environ(), "CRAWLD_ALLOW_DOMAINS="+strings.Join(site.Domains(), " "), "TMPDIR="+dataDir)
 	records := newRecordChecker(site)
 	recordLines := &lineWriter{line: records.record}
 	progress := &progressWatcher{forward: os.Stderr, dataDir: dataDir}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -85,7 +84,7 @@ func measure(ctx context.Context, binary string, sc scenario) (result, error) {
 		args = append(args, "--storage", "pebble", "--data-dir", dataDir)
 	}
 	cmd := exec.CommandContext(ctx, binary, args...)
-	cmd.Env = append(os.Environ(), "CRAWLD_ALLOW_DOMAINS="+strings.Join(siteDomains(site), " "))
+	cmd.Env = append(os.Environ(), "CRAWLD_ALLOW_DOMAINS="+strings.Join(site.Domains(), " "))
 	var records bytes.Buffer
 	cmd.Stdout = &records
 	cmd.Stderr = os.Stderr
@@ -128,16 +127,6 @@ func runCrawld(cmd *exec.Cmd, exited func()) (res result, start time.Time, err e
 		return result{}, start, err
 	}
 	return res, start, nil
-}
-
-// siteDomains are the site's host names, for CRAWLD_ALLOW_DOMAINS.
-func siteDomains(site *testsite.Site) []string {
-	var domains []string
-	for _, h := range site.Hosts() {
-		host, _, _ := net.SplitHostPort(h)
-		domains = append(domains, host)
-	}
-	return domains
 }
 
 // healthyHosts reports whether a host ("ip:port") of the site is not one of

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,8 +44,7 @@ func startSite(t *testing.T, cfg testsite.Config) *testsite.Site {
 
 func domainFlags(site *testsite.Site) []string {
 	var args []string
-	for _, h := range site.Hosts() {
-		host, _, _ := net.SplitHostPort(h)
+	for _, host := range site.Domains() {
 		args = append(args, "--allow-domain", host)
 	}
 	return args

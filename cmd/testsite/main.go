@@ -89,10 +89,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	defer site.Close()
 
-	var ips []string
 	for i, h := range site.Hosts() {
 		fmt.Fprintf(stderr, "testsite: host %d: http://%s/\n", i, h)
-		ips = append(ips, strings.Split(h, ":")[0])
 	}
 	fmt.Fprintf(stderr, "testsite: %d pages; seed: %s\n", len(site.URLs()), site.SeedURL())
 
@@ -103,7 +101,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	return runCommand(command, []string{
 		"CRAWLD_SEEDS=" + site.SeedURL(),
-		"CRAWLD_ALLOW_DOMAINS=" + strings.Join(ips, " "),
+		"CRAWLD_ALLOW_DOMAINS=" + strings.Join(site.Domains(), " "),
 		// crawld refuses loopback addresses unless told otherwise.
 		"CRAWLD_ALLOW_CIDRS=127.0.0.0/8",
 	}, stdin, stdout, stderr)

@@ -282,6 +282,16 @@ func (s *Site) Config() Config { return s.cfg }
 // Hosts returns the "ip:port" address of every host, host 0 first.
 func (s *Site) Hosts() []string { return append([]string(nil), s.hosts...) }
 
+// Domains returns every host's IP address without its port, host 0 first:
+// what allow_domains needs to keep a crawl on the site.
+func (s *Site) Domains() []string {
+	domains := make([]string, len(s.hosts))
+	for i, h := range s.hosts {
+		domains[i], _, _ = net.SplitHostPort(h)
+	}
+	return domains
+}
+
 // SeedURL returns host 0's home page, from which every page is reachable.
 func (s *Site) SeedURL() string { return s.PageURL(0, 0) }
 
