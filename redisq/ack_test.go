@@ -16,9 +16,7 @@ func noAckLoop(o *Options) { o.ackWait = time.Hour }
 
 // buffered returns how many of f's acks wait to be sent.
 func buffered(f *Frontier) int {
-	f.ackMu.Lock()
-	defer f.ackMu.Unlock()
-	return len(f.acks)
+	return f.acks.len()
 }
 
 // stat reads a counter of crawl's stats hash.

@@ -8,16 +8,6 @@ import (
 	"github.com/crawld/crawld/queue"
 )
 
-// pendingAck is a Done not yet applied in Redis.
-type pendingAck struct {
-	id   uint64
-	host string
-	url  string
-	ran  bool // a try that carried it may have run: its repeat finds no lease, and is not stale
-	// clear ends the host's run of failed requests (HostSucceeded).
-	clear bool
-}
-
 // Done finishes an item returned by Get: it frees one in-flight slot of its
 // host and finishes one task in the cluster. Only it.ID and it.Host are
 // read. If the lease was handed out again meanwhile (it expired, or this
@@ -35,16 +25,8 @@ func (f *Frontier) Done(it queue.Item) {
 		panic("redisq: Done of an item Get did not return (ID 0), host " + it.Host)
 	}
 	f.unhold(it.ID)
-	f.ackMu.Lock()
-	if f.closing {
-		f.ackMu.Unlock()
+	if !f.acks.add(pendingAck{id: it.ID, host: it.Host, url: it.URL, clear: f.takeClear(it.Host)}) {
 		return // Close handed the lease back
-	}
-	f.acks = append(f.acks, pendingAck{id: it.ID, host: it.Host, url: it.URL, clear: f.takeClear(it.Host)})
-	first := len(f.acks) == 1
-	f.ackMu.Unlock()
-	if first {
-		f.kickAcks()
 	}
 	// A sleeping Get claims at once: its claim carries the ack, and may
 	// take the slot it frees.
@@ -64,14 +46,14 @@ func (f *Frontier) Finish(ctx context.Context, it queue.Item) error {
 	f.unhold(it.ID)
 	own := pendingAck{id: it.ID, host: it.Host, url: it.URL, clear: f.takeClear(it.Host)}
 	for {
-		taken := f.takeAcks()
+		taken := f.acks.take()
 		acks := taken
 		last := len(acks) < ackBatch
 		if last {
 			acks = append(acks[:len(acks):len(acks)], own)
 		}
 		err := f.sendAcks(ctx, acks, last)
-		f.sent(taken)
+		f.acks.sent(taken)
 		if err != nil && own.clear {
 			f.HostSucceeded(own.host) // for the next ack of the host to carry
 		}
@@ -85,45 +67,6 @@ func (f *Frontier) Finish(ctx context.Context, it queue.Item) error {
 			return nil
 		}
 	}
-}
-
-// kickAcks asks the ack loop to send the acks waiting, ackDelay from now.
-func (f *Frontier) kickAcks() {
-	select {
-	case f.ackKick <- struct{}{}:
-	default:
-	}
-}
-
-// takeAcks takes up to ackBatch of the acks waiting to be sent.
-func (f *Frontier) takeAcks() []pendingAck {
-	f.ackMu.Lock()
-	defer f.ackMu.Unlock()
-	n := min(len(f.acks), ackBatch)
-	if n == 0 {
-		return nil
-	}
-	acks := append([]pendingAck(nil), f.acks[:n]...)
-	f.acks = append(f.acks[:0], f.acks[n:]...)
-	if len(f.acks) > 0 {
-		f.kickAcks()
-	}
-	if f.sending++; f.sending == 1 {
-		f.idle = make(chan struct{})
-	}
-	return acks
-}
-
-// sent ends the call that carried acks taken by takeAcks.
-func (f *Frontier) sent(taken []pendingAck) {
-	if len(taken) == 0 {
-		return
-	}
-	f.ackMu.Lock()
-	if f.sending--; f.sending == 0 {
-		close(f.idle)
-	}
-	f.ackMu.Unlock()
 }
 
 // ackArgs are the ARGV of acks for the scripts' acks function.
@@ -189,12 +132,7 @@ func (f *Frontier) unsentAcks(ctx context.Context, acks []pendingAck, err error)
 		return
 	}
 	if ctx.Err() != nil || f.ctx.Err() != nil {
-		f.ackMu.Lock()
-		if !f.closing {
-			f.acks = append(f.acks, acks...)
-			f.kickAcks()
-		}
-		f.ackMu.Unlock()
+		f.acks.putBack(acks)
 		return
 	}
 	f.fail(fmt.Errorf("redisq: done (%d leases, first %s lease %d): %w", len(acks), acks[0].url, acks[0].id, err))
@@ -237,9 +175,9 @@ func (f *Frontier) sendAcks(ctx context.Context, acks []pendingAck, own bool) er
 // flush sends every ack waiting, in batches of ackBatch.
 func (f *Frontier) flush(ctx context.Context) {
 	for {
-		acks := f.takeAcks()
+		acks := f.acks.take()
 		err := f.sendAcks(ctx, acks, false)
-		f.sent(acks)
+		f.acks.sent(acks)
 		if len(acks) == 0 || err != nil {
 			return
 		}
@@ -251,29 +189,20 @@ func (f *Frontier) flush(ctx context.Context) {
 // done: the Dones this node made before are then applied (or failed).
 func (f *Frontier) settleAcks(ctx context.Context) {
 	f.flush(ctx)
-	f.ackMu.Lock()
-	idle := f.idle
-	busy := f.sending > 0
-	f.ackMu.Unlock()
-	if busy {
-		select {
-		case <-idle:
-		case <-ctx.Done():
-		}
-	}
+	f.acks.waitIdle(ctx)
 }
 
 // ackLoop sends the acks that no claim carried within ackDelay, until
 // Close.
 func (f *Frontier) ackLoop() {
-	defer close(f.ackDone)
+	defer close(f.acks.done)
 	t := time.NewTimer(f.ackWait)
 	t.Stop()
 	for {
 		select {
 		case <-f.ctx.Done():
 			return
-		case <-f.ackKick:
+		case <-f.acks.kick:
 		}
 		t.Reset(f.ackWait)
 		select {

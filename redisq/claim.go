@@ -26,7 +26,7 @@ func (f *Frontier) Get(ctx context.Context) (queue.Item, error) {
 			return queue.Item{}, err
 		}
 		id := leaseID()
-		acks := f.takeAcks()
+		acks := f.acks.take()
 		var res []any
 		err := f.retry(ctx, transient, func() error {
 			var err error
@@ -38,18 +38,18 @@ func (f *Frontier) Get(ctx context.Context) (queue.Item, error) {
 		})
 		if err != nil {
 			f.unsentAcks(ctx, acks, err)
-			f.sent(acks)
+			f.acks.sent(acks)
 			if err := f.usable(ctx); err != nil {
 				return queue.Item{}, err
 			}
 			return queue.Item{}, fmt.Errorf("redisq: get: %w", err)
 		}
 		if len(res) < 2 {
-			f.sent(acks)
+			f.acks.sent(acks)
 			return queue.Item{}, fmt.Errorf("redisq: get: malformed claim reply %v", res)
 		}
 		f.acked(acks, res[1], nil)
-		f.sent(acks)
+		f.acks.sent(acks)
 		kind, _ := res[0].(int64)
 		res = append(res[:1:1], res[2:]...) // the claim's own reply, as before acks were carried
 		switch {
@@ -187,10 +187,7 @@ func (f *Frontier) Release(it queue.Item) {
 	// Not renewed any more: if the hand-back below fails, the lease
 	// expires and the item is claimed again.
 	f.unhold(it.ID)
-	f.ackMu.Lock()
-	closing := f.closing
-	f.ackMu.Unlock()
-	if closing || f.usable(f.ctx) != nil {
+	if f.acks.closed() || f.usable(f.ctx) != nil {
 		return // Close hands the lease back, or the crawl is lost
 	}
 	// A repeat finds the lease gone and does nothing.

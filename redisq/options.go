@@ -237,8 +237,7 @@ func newFrontier(rdb redis.UniversalClient, own bool, opts Options) *Frontier {
 		ctls:     make(map[string]*hostCtl),
 		beatDone: make(chan struct{}),
 		noBeat:   make(chan struct{}),
-		ackKick:  make(chan struct{}, 1),
-		ackDone:  make(chan struct{}),
+		acks:     newAckBuffer(),
 	}
 	f.ctx, f.stop = context.WithCancel(context.Background())
 	if r := opts.Config.Rate; r > 0 && !math.IsInf(r, 1) {

@@ -104,16 +104,7 @@ type Frontier struct {
 	clearMu sync.Mutex
 	clears  map[string]struct{}
 
-	// acks are the Dones not yet sent to Redis: the next claim carries
-	// them, or the ack loop sends them ackDelay after the first (see
-	// Done). closing is set once Close took the last of them.
-	ackMu   sync.Mutex
-	acks    []pendingAck
-	closing bool
-	sending int           // batches taken from acks whose call has not ended
-	idle    chan struct{} // closed when sending falls to 0
-	ackKick chan struct{} // holds a token when acks may wait for the ack loop
-	ackDone chan struct{} // closed when the ack loop ended
+	acks *ackBuffer // the Dones not yet sent to Redis, with their own lock
 }
 
 // NodeID returns the node's id in the crawl.
@@ -195,19 +186,8 @@ func (f *Frontier) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), callLimit)
 		defer cancel()
 		// Claims cut short by the halt put the acks they carried back.
-		f.ackMu.Lock()
-		idle, busy := f.idle, f.sending > 0
-		f.ackMu.Unlock()
-		if busy {
-			select {
-			case <-idle:
-			case <-ctx.Done():
-			}
-		}
-		f.ackMu.Lock()
-		acks := f.acks
-		f.acks, f.closing = nil, true
-		f.ackMu.Unlock()
+		f.acks.waitIdle(ctx)
+		acks := f.acks.close()
 		ackErr := error(nil)
 		for len(acks) > 0 && ackErr == nil && !f.lost.Load() {
 			n := min(len(acks), ackBatch)
@@ -239,7 +219,7 @@ func (f *Frontier) Close() error {
 func (f *Frontier) halt() {
 	f.stop()
 	<-f.beatDone
-	<-f.ackDone
+	<-f.acks.done
 }
 
 // kill stops the node as a crash would, for tests: no more heartbeats,
