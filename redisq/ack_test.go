@@ -293,7 +293,7 @@ func TestRelease(t *testing.T) {
 	first := mustGet(t, a)
 	a.Release(first)
 	a.Release(first) // the lease is gone: nothing happens
-	if st := a.Stats(); st.Queued != 2 || st.InFlight != 0 {
+	if st := freshStats(t, a); st.Queued != 2 || st.InFlight != 0 {
 		t.Errorf("after Release: %d queued, %d in flight; want 2, 0", st.Queued, st.InFlight)
 	}
 	again := mustGet(t, b)
@@ -321,7 +321,7 @@ func TestRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Release(held) // Close handed it back already
-	if st := b.Stats(); st.Queued != 1 || st.InFlight != 0 {
+	if st := freshStats(t, b); st.Queued != 1 || st.InFlight != 0 {
 		t.Errorf("after Close and Release: %d queued, %d in flight; want 1, 0", st.Queued, st.InFlight)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/crawld/crawld/queue"
 )
 
@@ -19,7 +21,8 @@ import (
 // Done does not wait for Redis: it leaves the ack to this node's next
 // claim, which applies it first, in the same script, or, if no claim comes
 // within 5 ms, to a batch sent by the node (see the package doc). Join,
-// Stats, Stale, Finish and Close send the acks left over first.
+// Stale, Finish and Close send the acks left over first, and so does the
+// heartbeat before it reads what Stats serves.
 func (f *Frontier) Done(it queue.Item) {
 	if it.ID == 0 {
 		panic("redisq: Done of an item Get did not return (ID 0), host " + it.Host)
@@ -115,7 +118,7 @@ func (f *Frontier) acked(acks []pendingAck, reply any, own *error) {
 			if own != nil && i == len(acks)-1 {
 				*own = err
 			} else {
-				f.fail(err)
+				f.fail(err, zap.String("host", k.host), zap.String("what", "done"))
 			}
 		}
 	}
@@ -135,7 +138,7 @@ func (f *Frontier) unsentAcks(ctx context.Context, acks []pendingAck, err error)
 		f.acks.putBack(acks)
 		return
 	}
-	f.fail(fmt.Errorf("redisq: done (%d leases, first %s lease %d): %w", len(acks), acks[0].url, acks[0].id, err))
+	f.fail(fmt.Errorf("redisq: done (%d leases, first %s lease %d): %w", len(acks), acks[0].url, acks[0].id, err), zap.String("what", "done"))
 }
 
 // sendAcks applies acks in one ackScript call, retried (a repeat finds no

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/crawld/crawld/queue"
 )
 
@@ -196,7 +198,7 @@ func (f *Frontier) Release(it queue.Item) {
 	})
 	if err != nil {
 		if f.ctx.Err() == nil {
-			f.fail(fmt.Errorf("redisq: release %s (lease %d): %w", it.URL, it.ID, err))
+			f.fail(fmt.Errorf("redisq: release %s (lease %d): %w", it.URL, it.ID, err), zap.String("host", it.Host), zap.String("what", "release"))
 		}
 		return
 	}

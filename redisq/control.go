@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 )
 
 // SetInterval sets the least time between two request starts to host, for
@@ -153,11 +154,14 @@ func (f *Frontier) control(ctx context.Context, what string, script *redis.Scrip
 	err := f.retry(ctx, transient, func() error {
 		return f.run(ctx, script, append([]any{host}, args...)...).Err()
 	})
-	if err != nil {
-		if ctx.Err() == nil {
-			f.fail(fmt.Errorf("redisq: %s %s: %w", what, host, err))
-		}
-		return
+	switch {
+	case err == nil:
+		f.broadcast()
+	case ctx.Err() == nil:
+		f.fail(fmt.Errorf("redisq: %s %s: %w", what, host, err), zap.String("host", host), zap.String("what", what))
+	case f.ctx.Err() == nil:
+		// The caller gave up (its crawl is stopping): not the frontier's
+		// failure, but the control was not made.
+		f.log.Debug("redis control abandoned", zap.String("host", host), zap.String("what", what), zap.Error(err))
 	}
-	f.broadcast()
 }

@@ -47,7 +47,7 @@
 // (Put), claim (Get, carrying the node's acks), ack (a batch of acks:
 // Finish, and the Dones no claim carried), interval, block, unblock,
 // heartbeat (with the lease renewal and the dead-node reaper), release
-// (Close), handback (Release), join and init (Open), stats (Stats and
+// (Close), handback (Release), join and init (Open), stats (Snapshot and
 // Join), saverobots (SaveRobots: robots.txt outcomes, in keys that expire
 // with them, within a memory budget). Two reads and one count need no
 // script: LoadRobots (GET and PTTL) and HostFailed's count (HINCRBY; acks
@@ -119,7 +119,8 @@
 // alone. A crawler's worker calls Get right after Done, so a page costs
 // one round trip for both. Acks no claim took within 5 ms are sent in one
 // batch by the node's ack loop (a goroutine that ends with Close). Join
-// sends them before each poll, Stats, Stale and Err before they read, and
+// sends them before each poll, the heartbeat before it reads the
+// Snapshot that Stats serves, Stale and Err before they read, and
 // Close before handing leases back; each waits too for the calls carrying
 // acks taken before (by a claim or the ack loop) to end, so that it sees
 // every Done made before it. Finish is Done sent at once: it returns

@@ -12,8 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/crawld/crawld/queue"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/crawld/crawld/queue"
 )
 
 // Defaults for Options.
@@ -40,7 +42,7 @@ const (
 	reapBatch   = 16                     // expired leases a claim hands back at most
 	addBatchMax = 256                    // items one add script call carries at most
 	reapNodes   = 8                      // dead nodes a heartbeat reaps at most
-	callLimit   = 10 * time.Second       // bound on calls that have no context (Close, Stats, heartbeat)
+	callLimit   = 10 * time.Second       // bound on calls that have no context (Close, the heartbeat and its Snapshot)
 	putKeep     = 10 * time.Minute       // least time a Put's token is kept (more if 2×RetryFor is longer)
 	ackDelay    = 5 * time.Millisecond   // longest a Done's ack waits for a claim to carry it
 	ackBatch    = 256                    // most acks one script call carries
@@ -109,6 +111,11 @@ type Options struct {
 	// Warnings), and later, from the heartbeat or a Get, when the node
 	// finds that Redis restarted (its run id changed).
 	Warn func(string)
+	// Logger, if set, logs what fails where no caller hears of it when it
+	// happens: a SetInterval, Block, Unblock, Release or Done whose Redis
+	// call failed (also kept for Err), and missed heartbeats. nil logs
+	// nothing.
+	Logger *zap.Logger
 
 	// onClaim, if set, is called with each item Get hands out and the
 	// Redis time (µs) of its claim; for tests.
@@ -151,6 +158,11 @@ func Open(ctx context.Context, opts Options) (*Frontier, error) {
 		}
 		f.stop()
 		return nil, err
+	}
+	// Stats serves a Snapshot from the start; if this reading fails, the
+	// first heartbeat's is the first.
+	if err := f.refresh(ctx); err != nil {
+		f.log.Debug("redis stats not read", zap.Error(err))
 	}
 	go f.beatLoop()
 	go f.ackLoop()
@@ -226,6 +238,7 @@ func newFrontier(rdb redis.UniversalClient, own bool, opts Options) *Frontier {
 		beat:     max(min(durOr(opts.Heartbeat, DefaultHeartbeat), durOr(opts.LeaseTTL, DefaultLeaseTTL)/LeaseBeats), time.Millisecond),
 		retryFor: durOr(opts.RetryFor, DefaultRetryFor),
 		warn:     opts.Warn,
+		log:      opts.Logger,
 		onClaim:  opts.onClaim,
 		ackWait:  durOr(opts.ackWait, ackDelay),
 		wake:     make(chan struct{}),
@@ -238,6 +251,9 @@ func newFrontier(rdb redis.UniversalClient, own bool, opts Options) *Frontier {
 		beatDone: make(chan struct{}),
 		noBeat:   make(chan struct{}),
 		acks:     newAckBuffer(),
+	}
+	if f.log == nil {
+		f.log = zap.NewNop()
 	}
 	f.ctx, f.stop = context.WithCancel(context.Background())
 	if r := opts.Config.Rate; r > 0 && !math.IsInf(r, 1) {

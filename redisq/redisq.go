@@ -8,8 +8,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/crawld/crawld/queue"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+
+	"github.com/crawld/crawld/queue"
 )
 
 // ErrStateLost is wrapped by the errors of a Frontier whose crawl's state
@@ -46,6 +48,7 @@ type Frontier struct {
 	putKeep  int64 // µs a Put's token is kept
 	warns    []string
 	warn     func(string)
+	log      *zap.Logger
 	onClaim  func(queue.Item, int64)
 	ackWait  time.Duration // how long a Done's ack waits for a claim to carry it
 
@@ -105,6 +108,8 @@ type Frontier struct {
 	clears  map[string]struct{}
 
 	acks *ackBuffer // the Dones not yet sent to Redis, with their own lock
+
+	snaps snapshots // what Stats and Snapshot serve, read by the heartbeat
 }
 
 // NodeID returns the node's id in the crawl.
@@ -130,8 +135,9 @@ func (f *Frontier) call(args ...any) ([]string, []any) {
 func (f *Frontier) check(err error) error {
 	if err != nil && redis.HasErrorPrefix(err, "LOST") {
 		lost := fmt.Errorf("redisq: crawl %s: %w", f.crawl, ErrStateLost)
-		f.fail(lost)
-		f.lost.Store(true)
+		if !f.lost.Swap(true) {
+			f.fail(lost) // once: the calls in flight meet it too
+		}
 		f.broadcast()
 		return lost
 	}
@@ -152,8 +158,11 @@ func (f *Frontier) usable(ctx context.Context) error {
 	return nil
 }
 
-// fail records the first error a call without an error result met.
-func (f *Frontier) fail(err error) {
+// fail records the first error a call without an error result met, for
+// Err and Close, and logs each one when it happens, with fields saying
+// what failed: the caller has no result to hear of it by.
+func (f *Frontier) fail(err error, fields ...zap.Field) {
+	f.log.Warn("redis call failed", append(fields, zap.Error(err))...)
 	f.failMu.Lock()
 	if f.failure == nil {
 		f.failure = err
