@@ -16,9 +16,7 @@ func noAckLoop(o *Options) { o.ackWait = time.Hour }
 
 // buffered returns how many of f's acks wait to be sent.
 func buffered(f *Frontier) int {
-	f.ackMu.Lock()
-	defer f.ackMu.Unlock()
-	return len(f.acks)
+	return f.acks.len()
 }
 
 // stat reads a counter of crawl's stats hash.
@@ -295,7 +293,7 @@ func TestRelease(t *testing.T) {
 	first := mustGet(t, a)
 	a.Release(first)
 	a.Release(first) // the lease is gone: nothing happens
-	if st := a.Stats(); st.Queued != 2 || st.InFlight != 0 {
+	if st := freshStats(t, a); st.Queued != 2 || st.InFlight != 0 {
 		t.Errorf("after Release: %d queued, %d in flight; want 2, 0", st.Queued, st.InFlight)
 	}
 	again := mustGet(t, b)
@@ -323,7 +321,7 @@ func TestRelease(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.Release(held) // Close handed it back already
-	if st := b.Stats(); st.Queued != 1 || st.InFlight != 0 {
+	if st := freshStats(t, b); st.Queued != 1 || st.InFlight != 0 {
 		t.Errorf("after Close and Release: %d queued, %d in flight; want 1, 0", st.Queued, st.InFlight)
 	}
 }

@@ -41,7 +41,7 @@ func TestAdmitBatchAsOneByOne(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("admissions %v, want %v", got, want)
 	}
-	if st := a.Stats(); st.Queued != 5 || st.Seen != 5 {
+	if st := freshStats(t, a); st.Queued != 5 || st.Seen != 5 {
 		t.Errorf("Stats after the batch = %+v, want 5 queued, 5 seen", st)
 	}
 	var urls []string
@@ -80,7 +80,7 @@ func TestAdmitBatchSplit(t *testing.T) {
 			t.Fatalf("item %d: %v, want added", i, a)
 		}
 	}
-	if st := f.Stats(); st.Queued != len(items) {
+	if st := freshStats(t, f); st.Queued != len(items) {
 		t.Fatalf("queued %d, want %d", st.Queued, len(items))
 	}
 	calls := func() int64 {

@@ -104,7 +104,7 @@ func seenSetBytes(tb testing.TB, n, maxDepth int) (float64, string) {
 	if err := s.rdb.Del(ctx, keys...).Err(); err != nil {
 		tb.Fatal(err)
 	}
-	if got := f.Stats().Seen; got != n {
+	if got := freshStats(tb, f).Seen; got != n {
 		tb.Fatalf("Stats.Seen = %d, want %d", got, n)
 	}
 	bucket := bucketKey(f, seen.Fingerprint("http://h0/0"))

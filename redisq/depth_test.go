@@ -84,7 +84,7 @@ func TestShallower(t *testing.T) {
 	if n := statsField(t, s, a, "admitted"); n != 1 {
 		t.Fatalf("admitted = %d after a Shallower, want 1", n)
 	}
-	if st := a.Stats(); st.Queued != 1 || st.Seen != 1 {
+	if st := freshStats(t, a); st.Queued != 1 || st.Seen != 1 {
 		t.Fatalf("Stats = %+v, want 1 queued, 1 seen", st)
 	}
 	got := mustGet(t, b)
@@ -109,7 +109,7 @@ func TestShallower(t *testing.T) {
 	if n := statsField(t, s, a, "admitted"); n != 1 {
 		t.Fatalf("admitted = %d after an expand, want 1", n)
 	}
-	if st := a.Stats(); st.Seen != 1 {
+	if st := freshStats(t, a); st.Seen != 1 {
 		t.Fatalf("Stats = %+v, want 1 seen", st)
 	}
 	// Not a page (a sitemap of the same URL): never lowered.
@@ -159,7 +159,7 @@ func TestShallowerInBatch(t *testing.T) {
 	if it := mustGet(t, f); it.Depth != 1 || it.Kind != queue.KindPage {
 		t.Fatalf("Get = %+v, want depth 1, a page", it)
 	}
-	if st := f.Stats(); st.Queued != 0 {
+	if st := freshStats(t, f); st.Queued != 0 {
 		t.Fatalf("Stats = %+v, want nothing queued", st)
 	}
 }
@@ -204,7 +204,7 @@ func TestShallowerAfterRelease(t *testing.T) {
 	if err := f.Join(ctxT(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if st := f.Stats(); st.Queued != 0 || st.InFlight != 0 {
+	if st := freshStats(t, f); st.Queued != 0 || st.InFlight != 0 {
 		t.Fatalf("Stats = %+v, want nothing left (no expand item)", st)
 	}
 }

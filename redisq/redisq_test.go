@@ -40,6 +40,18 @@ func mustAdd(t *testing.T, f *Frontier, it queue.Item, limit int, want queue.Adm
 	}
 }
 
+// freshStats returns f's Stats after a reading made now, for the tests
+// that look at the counts right after a change, not a heartbeat later.
+func freshStats(tb testing.TB, f *Frontier) queue.Stats {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := f.refresh(ctx); err != nil {
+		tb.Fatalf("read stats: %v", err)
+	}
+	return f.Stats()
+}
+
 func mustGet(t *testing.T, f *Frontier) queue.Item {
 	t.Helper()
 	it, err := f.Get(ctxT(t, 30*time.Second)) // bounds a hang
@@ -80,7 +92,7 @@ func TestAddDedupeFIFOJoin(t *testing.T) {
 	}
 	mustAdd(t, b, item("a", 3), 0, queue.Duplicate)
 	mustAdd(t, a, item("b", 0), 0, queue.Duplicate)
-	if st := a.Stats(); st.Queued != 10 || st.Seen != 10 || st.Hosts != 2 || st.InFlight != 0 {
+	if st := freshStats(t, a); st.Queued != 10 || st.Seen != 10 || st.Hosts != 2 || st.InFlight != 0 {
 		t.Fatalf("Stats = %+v", st)
 	}
 	next := map[string]int{}
@@ -101,7 +113,7 @@ func TestAddDedupeFIFOJoin(t *testing.T) {
 		next[it.Host]++
 		got = append(got, it)
 	}
-	if st := b.Stats(); st.Queued != 0 || st.InFlight != 10 {
+	if st := freshStats(t, b); st.Queued != 0 || st.InFlight != 10 {
 		t.Fatalf("Stats with all leased = %+v", st)
 	}
 	short, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
@@ -189,7 +201,7 @@ func TestSharedBudget(t *testing.T) {
 	}
 	// Uncounted Adds (limit 0) still go in; an over-limit URL was not marked seen.
 	mustAdd(t, nodes[0], item("x", 1), 0, queue.Added)
-	if st := nodes[1].Stats(); st.Queued != limit+1 || st.Seen != limit+1 {
+	if st := freshStats(t, nodes[1]); st.Queued != limit+1 || st.Seen != limit+1 {
 		t.Fatalf("Stats = %+v", st)
 	}
 }
@@ -432,7 +444,7 @@ func TestBlockAcrossNodes(t *testing.T) {
 		t.Fatalf("Get after Unblock took %v", d)
 	}
 	b.Done(it)
-	if st := a.Stats(); st.Queued != 0 || st.Hosts != 0 {
+	if st := freshStats(t, a); st.Queued != 0 || st.Hosts != 0 {
 		t.Fatalf("Stats = %+v", st)
 	}
 	if a.Err() != nil {
@@ -531,7 +543,7 @@ func TestCloseHandsBack(t *testing.T) {
 	if z := mustGet(t, b); z.URL != y.URL {
 		t.Fatalf("got %s; want %s", z.URL, y.URL)
 	}
-	if st := b.Stats(); st.Queued != 1 || st.InFlight != 1 {
+	if st := freshStats(t, b); st.Queued != 1 || st.InFlight != 1 {
 		t.Fatalf("Stats = %+v", st)
 	}
 }
@@ -553,7 +565,7 @@ func TestStaleDone(t *testing.T) {
 	if a.Stale() != 1 || a.Err() != nil {
 		t.Fatalf("stale %d, err %v", a.Stale(), a.Err())
 	}
-	if st := a.Stats(); st.Queued != 0 || st.InFlight != 1 {
+	if st := freshStats(t, a); st.Queued != 0 || st.InFlight != 1 {
 		t.Fatalf("after the stale Done, Stats = %+v", st)
 	}
 	b.Done(y)
@@ -701,7 +713,7 @@ func TestStateLost(t *testing.T) {
 	if _, err := c.Add(context.Background(), item("h", 5), 0); !errors.Is(err, ErrStateLost) {
 		t.Fatalf("Add on the old run's node = %v", err)
 	}
-	if st := d.Stats(); st.Queued != 1 {
+	if st := freshStats(t, d); st.Queued != 1 {
 		t.Fatalf("new run Stats = %+v", st)
 	}
 }

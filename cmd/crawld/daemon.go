@@ -255,11 +255,7 @@ func (d *daemon) status() any {
 	}
 	if rf, ok := d.front.(redisFrontier); ok {
 		st.Node = rf.NodeID()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if nodes, err := rf.LiveNodes(ctx); err == nil {
-			st.LiveNodes = nodes
-		}
+		st.LiveNodes = rf.Snapshot().LiveNodes // the heartbeat's: /status never waits on Redis
 	}
 	return st
 }

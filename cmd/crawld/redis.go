@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -46,6 +45,7 @@ func openRedis(ctx context.Context, s settings, log *zap.Logger) (frontier, erro
 		LeaseTTL:     s.redisLeaseTTL,
 		RobotsMemory: s.redisRobotsMem,
 		Warn:         func(w string) { log.Warn("redis", zap.String("warning", w)) },
+		Logger:       log.Named("redisq"),
 	})
 	if err != nil {
 		err = fmt.Errorf("storage redis (%s, crawl %q): %w", s.redisURL, s.redisCrawlID, err)
@@ -72,15 +72,13 @@ func clusterMetrics(rf redisFrontier) []prometheus.Collector {
 	info.Set(1)
 	live := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "crawld_cluster_live_nodes",
-		Help: "Nodes of the shared crawl whose heartbeat is recent.",
+		Help: "Nodes of the shared crawl whose heartbeat is recent, as this node's heartbeat last read them.",
 	}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		nodes, err := rf.LiveNodes(ctx)
-		if err != nil {
-			return math.NaN()
+		snap := rf.Snapshot() // never waits on Redis: a scrape must not
+		if snap.At.IsZero() {
+			return math.NaN() // not read yet
 		}
-		return float64(len(nodes))
+		return float64(len(snap.LiveNodes))
 	})
 	return []prometheus.Collector{info, live}
 }

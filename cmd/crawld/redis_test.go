@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -19,7 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
 
 	"github.com/crawld/crawld/internal/redistest"
 	"github.com/crawld/crawld/internal/testsite"
@@ -599,5 +602,42 @@ func TestShared_LeaseAndRobotsConfigRefused(t *testing.T) {
 		if msg := stderr.String(); code != exitUsage || !strings.Contains(msg, tt.wantKey) {
 			t.Errorf("%v: exit %d, stderr %q; want %d naming %s", tt.args, code, msg, exitUsage, tt.wantKey)
 		}
+	}
+}
+
+// The cluster's live-nodes gauge reads the heartbeat's snapshot: a scrape
+// of /metrics answers while Redis does not (it used to ask Redis, and
+// report NaN after 2 s).
+func TestShared_LiveNodesGaugeWhileRedisStopped(t *testing.T) {
+	r := redistest.Start(t)
+	s := defaultSettings()
+	s.redisURL, s.redisCrawlID, s.nodeID = r.URL, "gauge", "n1"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	front, err := openRedis(ctx, s, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = front.(redisFrontier).Close() })
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(clusterMetrics(front.(redisFrontier))[1])
+	r.Pause(t)
+	got := make(chan float64, 1)
+	go func() {
+		v := math.Inf(-1) // not gathered
+		if mfs, err := reg.Gather(); err == nil && len(mfs) == 1 && len(mfs[0].GetMetric()) == 1 {
+			v = mfs[0].GetMetric()[0].GetGauge().GetValue()
+		}
+		got <- v
+	}()
+	select {
+	case v := <-got:
+		r.Resume()
+		if v != 1 {
+			t.Errorf("crawld_cluster_live_nodes while Redis is stopped = %v; want 1", v)
+		}
+	case <-time.After(60 * time.Second):
+		r.Resume()
+		t.Fatal("crawld_cluster_live_nodes still waits on the stopped Redis after 60s")
 	}
 }

@@ -147,6 +147,30 @@ func (s *Server) Kill(tb testing.TB) {
 	s.signal(os.Kill)
 }
 
+// Pause stops the server's process with SIGSTOP, as a hung machine or a
+// stalled disk would: connections stay open and commands are accepted, but
+// nothing is answered until Resume, which runs at cleanup too. It does
+// nothing if the server is not running.
+func (s *Server) Pause(tb testing.TB) {
+	tb.Helper()
+	tb.Cleanup(s.Resume)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGSTOP)
+	}
+}
+
+// Resume lets a paused server go on (SIGCONT). It does nothing if the
+// server is not running or not paused.
+func (s *Server) Resume() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		_ = s.cmd.Process.Signal(syscall.SIGCONT)
+	}
+}
+
 // Running reports whether the server's process runs (it may still be
 // loading its data).
 func (s *Server) Running() bool {
