@@ -39,11 +39,18 @@ func (s *failingSink) Write(r Record) error {
 	return s.err
 }
 
-// settleFrontier is a frontier a test can close and open again, as a
-// process restart would.
-type settleFrontier interface {
-	Frontier
-	Stats() queue.Stats
+// freshStats returns front's Stats as they are now: a shared frontier
+// serves a snapshot its heartbeat reads, so it is read again first.
+func freshStats(t *testing.T, front Frontier) queue.Stats {
+	t.Helper()
+	if r, ok := front.(interface{ Refresh(context.Context) error }); ok {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := r.Refresh(ctx); err != nil {
+			t.Fatalf("refresh stats: %v", err)
+		}
+	}
+	return front.Stats()
 }
 
 // threePages serves / linking to /a and /b; robots.txt is a 404.
@@ -56,15 +63,15 @@ func threePages(t *testing.T) (seed string, urls []string) {
 	return base + "/", []string{base + "/", base + "/a", base + "/b"}
 }
 
-// closingFrontier is a settleFrontier that a restart closes.
+// closingFrontier is a Frontier that a restart closes.
 type closingFrontier interface {
-	settleFrontier
+	Frontier
 	Close() error
 }
 
 // reopenable opens a frontier with open and returns it, with a function
 // that closes it and opens it again, as a restarted process would.
-func reopenable[F closingFrontier](t *testing.T, open func() (F, error)) (settleFrontier, func() settleFrontier) {
+func reopenable[F closingFrontier](t *testing.T, open func() (F, error)) (Frontier, func() Frontier) {
 	t.Helper()
 	mustOpen := func() F {
 		f, err := open()
@@ -75,7 +82,7 @@ func reopenable[F closingFrontier](t *testing.T, open func() (F, error)) (settle
 		return f
 	}
 	f := mustOpen()
-	return f, func() settleFrontier {
+	return f, func() Frontier {
 		if err := f.Close(); err != nil {
 			t.Fatalf("close: %v", err)
 		}
@@ -94,19 +101,19 @@ func TestCrawl_UnwritableRecordIsNotDone(t *testing.T) {
 		// open returns the frontier, and reopen closes it and opens it
 		// again as a restarted process would (the memory frontier is
 		// simply kept).
-		open func(t *testing.T, cfg Config) (f settleFrontier, reopen func() settleFrontier)
+		open func(t *testing.T, cfg Config) (f Frontier, reopen func() Frontier)
 	}{
-		{"memory", func(t *testing.T, cfg Config) (settleFrontier, func() settleFrontier) {
+		{"memory", func(t *testing.T, cfg Config) (Frontier, func() Frontier) {
 			m := queue.NewMemory(queue.Config{PerHostConcurrency: cfg.PerHostConcurrency})
-			return m, func() settleFrontier { return m }
+			return m, func() Frontier { return m }
 		}},
-		{"pebble", func(t *testing.T, cfg Config) (settleFrontier, func() settleFrontier) {
+		{"pebble", func(t *testing.T, cfg Config) (Frontier, func() Frontier) {
 			dir := t.TempDir()
 			return reopenable(t, func() (*store.Frontier, error) {
 				return store.Open(dir, queue.Config{PerHostConcurrency: cfg.PerHostConcurrency})
 			})
 		}},
-		{"redis", func(t *testing.T, cfg Config) (settleFrontier, func() settleFrontier) {
+		{"redis", func(t *testing.T, cfg Config) (Frontier, func() Frontier) {
 			srv := redistest.Start(t)
 			return reopenable(t, func() (*redisq.Frontier, error) {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -129,12 +136,12 @@ func TestCrawl_UnwritableRecordIsNotDone(t *testing.T) {
 			// Nothing was recorded, so nothing is done: all three are
 			// queued (the seed's links were admitted before its write
 			// failed), none left in flight.
-			if st := front.Stats(); st.Queued != 3 || st.InFlight != 0 {
+			if st := freshStats(t, front); st.Queued != 3 || st.InFlight != 0 {
 				t.Errorf("after the failed write: %d queued, %d in flight; want 3, 0", st.Queued, st.InFlight)
 			}
 
 			front = reopen()
-			if st := front.Stats(); st.Queued != 3 {
+			if st := freshStats(t, front); st.Queued != 3 {
 				t.Errorf("after a restart: %d queued, want 3", st.Queued)
 			}
 			sink := &recordSink{}

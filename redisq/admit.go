@@ -23,7 +23,7 @@ import (
 // effect, the item is reported Duplicate.
 //
 // With Options.MaxDepth, the seen set keeps each URL's smallest depth, as
-// queue.Memory does with Config.Depths: Add of a page whose URL was added
+// queue.Memory does with Config.Depths: Admit of a page whose URL was added
 // at a greater depth lowers it and returns queue.Shallower, counting
 // toward no limit. If an item of the URL is still queued, Get hands it out
 // at the smaller depth; if every item was handed out already (a retry or
@@ -145,7 +145,7 @@ const memberMask = 1<<48 - 1
 // fingerprint's: the low 6 are the URL's smallest depth found (at most
 // MaxDepthKept), and memberHanded is set while no item of the URL is
 // queued since one was handed out (as queue.Memory keeps them), which
-// tells Add of a smaller depth whether the page must be fetched again
+// tells Admit of a smaller depth whether the page must be fetched again
 // for its links (an expand item) or will be fetched at that depth. The
 // member stays an integer below 2^48, 8 bytes in an intset, and 57 bits
 // of the fingerprint (16 + 41) tell URLs apart: two of 10 million

@@ -129,7 +129,7 @@ func (f *Frontier) noteRun(run string) {
 	changed := old != "" && old != run && !past
 	if changed {
 		f.pastRun[old] = struct{}{}
-		// Dropped under runMu, so that no Add's answer from the old
+		// Dropped under runMu, so that no Admit's answer from the old
 		// process lands in the cache after the drop (see seenCache).
 		f.known.reset()
 	}

@@ -32,7 +32,7 @@
 //	                with a max depth (meta's depth), the low 7 of them are the URL's
 //	                smallest depth and a handed-out bit (see memberDepth)
 //	P stats         HASH pending (queued + leased), admitted (the budget count behind
-//	                Add's limit), seen, done, stale, requeued, restarts, robots (bytes of r: keys)
+//	                Limits.Pages), seen, done, stale, requeued, restarts, robots (bytes of r: keys)
 //	P hc            HASH host → items admitted with a Limits.PagesPerHost (Admit)
 //	P hf            HASH host → failed requests in a row, by all nodes (HostFailed; an ack
 //	                after HostSucceeded clears it)

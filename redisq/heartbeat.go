@@ -52,7 +52,7 @@ func (f *Frontier) beatLoop() {
 		// Within a quarter of DeadAfter, so that a slow reading cannot
 		// hold the next beat back long enough for this node to look dead.
 		ctx, cancel = context.WithTimeout(f.ctx, min(callLimit, time.Duration(f.deadUS)*time.Microsecond/4))
-		if err := f.refresh(ctx); err != nil && f.ctx.Err() == nil {
+		if err := f.Refresh(ctx); err != nil && f.ctx.Err() == nil {
 			// The last Snapshot stays; the next beat reads again.
 			f.log.Debug("redis stats not read", zap.Error(err))
 		}

@@ -39,7 +39,7 @@ func freshStats(tb testing.TB, f *Frontier) queue.Stats {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := f.refresh(ctx); err != nil {
+	if err := f.Refresh(ctx); err != nil {
 		tb.Fatalf("read stats: %v", err)
 	}
 	return f.Stats()

@@ -161,7 +161,7 @@ func Open(ctx context.Context, opts Options) (*Frontier, error) {
 	}
 	// Stats serves a Snapshot from the start; if this reading fails, the
 	// first heartbeat's is the first.
-	if err := f.refresh(ctx); err != nil {
+	if err := f.Refresh(ctx); err != nil {
 		f.log.Debug("redis stats not read", zap.Error(err))
 	}
 	go f.beatLoop()

@@ -30,7 +30,7 @@ type Snapshot struct {
 
 // snapshots keeps the latest Snapshot. A reading is kept only if no
 // reading that began after it was kept already, so that a slow heartbeat
-// reading cannot hide a later one (refresh).
+// reading cannot hide a later one (Refresh).
 type snapshots struct {
 	mu    sync.Mutex
 	last  Snapshot // guarded by mu
@@ -85,10 +85,12 @@ func (f *Frontier) Snapshot() Snapshot {
 	return f.snaps.latest()
 }
 
-// refresh reads a new Snapshot from Redis, after sending this node's acks
-// left over, so that it counts every Done made before it. On error the
-// previous Snapshot stays.
-func (f *Frontier) refresh(ctx context.Context) error {
+// Refresh reads a new Snapshot from Redis now, after sending this node's
+// acks left over, so that it counts every Done made before it: for a
+// caller that must see its own changes at once (a test, a final report)
+// rather than within a heartbeat. The heartbeat calls it after each beat.
+// On error the previous Snapshot stays.
+func (f *Frontier) Refresh(ctx context.Context) error {
 	n := f.snaps.begin()
 	at := time.Now()
 	f.settleAcks(ctx)

@@ -53,7 +53,7 @@
 //
 // One Pebble database, keys distinguished by a two-byte prefix:
 //
-//	s/<url>              seen set: the URL was given to Add so far (value: version, kind, depth, for Revisit
+//	s/<url>              seen set: the URL was admitted so far (value: version, kind, depth, for Revisit
 //	                     and the shortest depth; version 2 adds a byte: 1 when no item of the URL was
 //	                     queued since one was Done, see queue.Config.Depths)
 //	q/<host>\x00<id>     a queued item (see below); id is 8 bytes, big-endian, and ids
@@ -63,7 +63,7 @@
 //	k/<name>             the crawl's counters (pages, errors, bytes…), saved by SaveCounters
 //	h/<host>             the host's admission count behind queue.Limits.PagesPerHost
 //	c/version            schema version of the layout (currently 2)
-//	c/count              the admission count behind queue.Limits.Pages (Add's limit)
+//	c/count              the admission count behind queue.Limits.Pages
 //	c/seen               the size of the seen set, for Stats
 //
 // Counters are 8 bytes, big-endian. An h/<host> counter is written only by

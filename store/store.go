@@ -60,7 +60,7 @@ type Frontier struct {
 	mu       sync.RWMutex
 	closed   bool
 	next     uint64 // the next queue id; ids start at 1
-	count    uint64 // the admission count behind Add's limit
+	count    uint64 // the admission count behind queue.Limits.Pages
 	seen     uint64 // the size of the seen set
 	key, val []byte // scratch buffers for building keys and values; mu is held
 
@@ -443,7 +443,7 @@ func (f *Frontier) Holds(host string) bool { return f.mem.Holds(host) }
 func (f *Frontier) Reconfigure(cfg queue.Config) { f.mem.Reconfigure(cfg) }
 
 // Stats returns the memory queue's stats, with Seen the size of the
-// persisted seen set (distinct URLs given to Add so far, over
+// persisted seen set (distinct URLs admitted so far, over
 // all runs). With a MemoryLimit, Spilled counts the queued items that are
 // on disk only, and MemoryBytes is the memory queue's estimate of what the
 // others take.
