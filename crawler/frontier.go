@@ -9,10 +9,11 @@ import (
 
 // This file is the whole contract between the crawler and a frontier: the
 // core every frontier implements, and the capabilities some add, each an
-// interface of its own. New resolves them once (see capabilities); the
+// interface of its own. New resolves them once (see capabilities) and Run
+// logs them at start, so that a wrapper hiding one shows in the log; the
 // tests guard at compile time which backend implements which
-// (frontier_guard_test.go), so a backend, or a wrapper around one, that
-// loses a method fails to build instead of silently crawling with less.
+// (frontier_guard_test.go), so a backend that loses a method fails to
+// build instead of silently crawling with less.
 //
 //	                 Frontier  SharedFrontier  DurableFrontier  ValidatorStore  HostHolder
 //	queue.Memory         ✓                                            ✓              ✓
