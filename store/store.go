@@ -63,6 +63,11 @@ type Frontier struct {
 	count    uint64 // the admission count behind queue.Limits.Pages
 	seen     uint64 // the size of the seen set
 	key, val []byte // scratch buffers for building keys and values; mu is held
+	// hostPages caches the per-host counts behind queue.Limits.PagesPerHost
+	// as committed (h/<host>), read from disk on a host's first capped
+	// admission and kept while the Frontier is open: one entry per host
+	// counted, as the crawl's hosts are. mu is held.
+	hostPages map[string]uint64
 
 	// handed holds the id and host of every item Get handed out and Done
 	// has not finished, to catch misuse (see the package doc). It has its
@@ -119,7 +124,7 @@ func (f *Frontier) Admit(ctx context.Context, items []queue.Item, lim queue.Limi
 		f.depthMu.Lock()
 		defer f.depthMu.Unlock()
 	}
-	ad := admission{b: f.db.NewIndexedBatch(), count: f.count, seen: f.seen}
+	ad := admission{b: f.db.NewBatch(), count: f.count, seen: f.seen}
 	out := make([]queue.Admission, len(items))
 	for i, it := range items {
 		a, err := f.admit(&ad, it, lim)
@@ -147,6 +152,9 @@ func (f *Frontier) Admit(ctx context.Context, items []queue.Item, lim queue.Limi
 		return nil, fmt.Errorf("store: add %s: %w", what, err)
 	}
 	f.count, f.seen = ad.count, ad.seen
+	for host, n := range ad.hosts {
+		f.hostPages[host] = n
+	}
 	for _, it := range ad.queued {
 		f.enqueue(it)
 	}
@@ -165,34 +173,43 @@ func (f *Frontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Adm
 // admission is what an Admit call has decided so far, written to its batch
 // but not yet committed.
 type admission struct {
-	b      *pebble.Batch // indexed, so that reads see the call's own writes
-	count  uint64        // the admission count after the batch
-	seen   uint64        // the size of the seen set after the batch
-	queued []queue.Item  // the items the batch queues, ids from f.next on
+	b      *pebble.Batch
+	count  uint64      // the admission count after the batch
+	seen   uint64      // the size of the seen set after the batch
+	queued []queue.Item // the items the batch queues, ids from f.next on
+	// urls and hosts are what the batch writes for the items after:
+	// each URL's seen value, each host's count. A map each, rather than
+	// an indexed batch read back, which costs a skiplist insert per write.
+	urls  map[string]seenValue
+	hosts map[string]uint64
 }
 
 // admit decides the admission of it and writes it to ad's batch; f.mu is
 // held.
 func (f *Frontier) admit(ad *admission, it queue.Item, lim queue.Limits) (queue.Admission, error) {
 	seenKey := append([]byte(prefixSeen), it.URL...)
-	value, closer, err := ad.b.Get(seenKey)
-	switch {
-	case err == nil:
-		sv := decodeSeen(value)
-		_ = closer.Close()
+	sv, known := ad.urls[it.URL]
+	if !known {
+		value, closer, err := f.db.Get(seenKey)
+		switch {
+		case err == nil:
+			sv, known = decodeSeen(value), true
+			_ = closer.Close()
+		case !errors.Is(err, pebble.ErrNotFound):
+			return queue.Duplicate, fmt.Errorf("check seen set: %w", err)
+		}
+	}
+	if known {
 		if f.depths && it.Kind == queue.KindPage && it.Depth < sv.depth {
 			f.shallower(ad, it, seenKey, sv)
 			return queue.Shallower, nil
 		}
 		return queue.Duplicate, nil
-	case !errors.Is(err, pebble.ErrNotFound):
-		return queue.Duplicate, fmt.Errorf("check seen set: %w", err)
 	}
-	var hostKey []byte
 	var hostCount uint64
 	if lim.PagesPerHost > 0 {
-		hostKey = append([]byte(prefixHost), it.Host...)
-		if hostCount, _, err = counter(ad.b, hostKey); err != nil {
+		var err error
+		if hostCount, err = f.hostCount(ad, it.Host); err != nil {
 			return queue.Duplicate, err
 		}
 		if hostCount >= uint64(lim.PagesPerHost) {
@@ -205,13 +222,50 @@ func (f *Frontier) admit(ad *admission, it queue.Item, lim queue.Limits) (queue.
 		}
 		ad.count++
 	}
-	if hostKey != nil {
-		_ = ad.b.Set(hostKey, binary.BigEndian.AppendUint64(nil, hostCount+1), nil)
+	if lim.PagesPerHost > 0 {
+		_ = ad.b.Set(append([]byte(prefixHost), it.Host...), binary.BigEndian.AppendUint64(nil, hostCount+1), nil)
+		ad.setHost(it.Host, hostCount+1)
 	}
-	_ = ad.b.Set(seenKey, appendSeen(nil, seenValue{kind: it.Kind, depth: it.Depth}, f.depths), nil)
+	sv = seenValue{kind: it.Kind, depth: it.Depth}
+	_ = ad.b.Set(seenKey, appendSeen(nil, sv, f.depths), nil)
+	ad.setURL(it.URL, sv)
 	ad.seen++
 	f.queue(ad, it)
 	return queue.Added, nil
+}
+
+// hostCount returns host's count behind queue.Limits.PagesPerHost as ad
+// leaves it; f.mu is held.
+func (f *Frontier) hostCount(ad *admission, host string) (uint64, error) {
+	if n, ok := ad.hosts[host]; ok {
+		return n, nil
+	}
+	if n, ok := f.hostPages[host]; ok {
+		return n, nil
+	}
+	n, _, err := counter(f.db, append([]byte(prefixHost), host...))
+	if err != nil {
+		return 0, err
+	}
+	if f.hostPages == nil {
+		f.hostPages = make(map[string]uint64)
+	}
+	f.hostPages[host] = n
+	return n, nil
+}
+
+func (ad *admission) setURL(url string, sv seenValue) {
+	if ad.urls == nil {
+		ad.urls = make(map[string]seenValue)
+	}
+	ad.urls[url] = sv
+}
+
+func (ad *admission) setHost(host string, n uint64) {
+	if ad.hosts == nil {
+		ad.hosts = make(map[string]uint64)
+	}
+	ad.hosts[host] = n
 }
 
 // queue adds it to ad's batch under the next id; f.mu is held.
@@ -226,7 +280,9 @@ func (f *Frontier) queue(ad *admission, it queue.Item) {
 // of the URL was handed out (in flight, or Done), a KindExpand item is
 // queued at the new depth. f.mu and f.depthMu are held.
 func (f *Frontier) shallower(ad *admission, it queue.Item, seenKey []byte, sv seenValue) {
-	_ = ad.b.Set(seenKey, appendSeen(nil, seenValue{kind: sv.kind, depth: it.Depth}, true), nil)
+	lowered := seenValue{kind: sv.kind, depth: it.Depth}
+	_ = ad.b.Set(seenKey, appendSeen(nil, lowered, true), nil)
+	ad.setURL(it.URL, lowered)
 	if sv.handed || f.inFlight[it.URL] > 0 {
 		it.Kind, it.Attempt = queue.KindExpand, 0
 		f.queue(ad, it)
