@@ -174,8 +174,8 @@ func (f *Frontier) Add(ctx context.Context, it queue.Item, limit int) (queue.Adm
 // but not yet committed.
 type admission struct {
 	b      *pebble.Batch
-	count  uint64      // the admission count after the batch
-	seen   uint64      // the size of the seen set after the batch
+	count  uint64       // the admission count after the batch
+	seen   uint64       // the size of the seen set after the batch
 	queued []queue.Item // the items the batch queues, ids from f.next on
 	// urls and hosts are what the batch writes for the items after:
 	// each URL's seen value, each host's count. A map each, rather than
