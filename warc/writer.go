@@ -1,0 +1,226 @@
+// Package warc keeps what crawld fetches as WARC/1.1 files (ISO 28500), the
+// format web archives read: for each HTTP exchange a request record and a
+// response record, linked by WARC-Concurrent-To, with block and payload
+// digests in SHA-1, base32 (the form CDXJ indexes and the Wayback
+// Machine's tooling use), in files that start with a warcinfo record. It
+// writes through github.com/nlnwa/gowarc/v3, which marshals the records,
+// compresses each as its own gzip member, and rotates files by size, and
+// it records the exchange as crawld's own client made it; it opens no
+// connection of its own.
+package warc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/nlnwa/gowarc/v3"
+)
+
+// Config says where and how the files are written.
+type Config struct {
+	Dir      string // the directory, created if missing
+	Prefix   string // the first part of every file name ("crawld" if empty)
+	Node     string // the node writing, the last part of every name; unsafe characters become _
+	MaxSize  int64  // a file is closed and a new one opened beyond about this many bytes; 0 or less means 1 GiB
+	Compress bool   // each record its own gzip member, in NAME.warc.gz
+	// Software names the writer in each file's warcinfo record, e.g.
+	// "crawld/1.2.3 (+https://…)".
+	Software string
+	// Info are more warcinfo fields, in order: the crawl's settings that
+	// matter to a reader of the archive (user agent, robots policy).
+	Info [][2]string
+}
+
+// Writer writes exchanges to WARC files. Safe for concurrent use; Close
+// it to complete the file being written.
+type Writer struct {
+	files *gowarc.WarcFileWriter
+}
+
+// defaultMaxSize is the rotation size without Config.MaxSize.
+const defaultMaxSize = 1 << 30
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]`)
+
+// Open returns a Writer for cfg. It creates the directory; the first file
+// is created by the first write.
+func Open(cfg Config) (*Writer, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("warc: no directory")
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("warc: %w", err)
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "crawld"
+	}
+	if cfg.MaxSize <= 0 {
+		cfg.MaxSize = defaultMaxSize
+	}
+	n := &names{dir: cfg.Dir, prefix: unsafeName.ReplaceAllString(cfg.Prefix, "_"),
+		node: unsafeName.ReplaceAllString(cfg.Node, "_"), now: time.Now}
+	files := gowarc.NewWarcFileWriter(
+		gowarc.WithFileNameGenerator(n),
+		gowarc.WithMaxFileSize(cfg.MaxSize),
+		gowarc.WithCompression(cfg.Compress),
+		gowarc.WithOpenFileSuffix(".open"),
+		gowarc.WithMaxConcurrentWriters(1),
+		gowarc.WithAddWarcConcurrentToHeader(true),
+		gowarc.WithRecordOptions(recordOptions()...),
+		gowarc.WithWarcInfoFunc(func(b gowarc.WarcRecordBuilder) error {
+			var fields bytes.Buffer
+			fmt.Fprintf(&fields, "software: %s\r\nformat: WARC File Format 1.1\r\nconformsTo: http://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/\r\n", cfg.Software)
+			if host, err := os.Hostname(); err == nil {
+				fmt.Fprintf(&fields, "hostname: %s\r\n", host)
+			}
+			for _, f := range cfg.Info {
+				fmt.Fprintf(&fields, "%s: %s\r\n", f[0], f[1])
+			}
+			_, err := b.Write(fields.Bytes())
+			return err
+		}),
+	)
+	return &Writer{files: files}, nil
+}
+
+// recordOptions make every record carry SHA-1 digests in base32, a record
+// id and its length, and validate it strictly before it is written.
+func recordOptions() []gowarc.WarcRecordOption {
+	return []gowarc.WarcRecordOption{
+		gowarc.WithDefaultDigestAlgorithm("sha1"),
+		gowarc.WithDefaultDigestEncoding(gowarc.Base32),
+		gowarc.WithAddMissingDigest(true),
+		gowarc.WithAddMissingRecordId(true),
+		gowarc.WithAddMissingContentLength(true),
+		gowarc.WithStrictValidation(),
+	}
+}
+
+// Exchange is one HTTP request and its response, as crawld's client made
+// them.
+type Exchange struct {
+	URL      string    // the target URI
+	Date     time.Time // when the request was sent
+	IP       string    // the address connected to; "" if unknown
+	Protocol string    // the protocol used ("http/1.1", "h2"); recorded in WARC-Protocol
+	// Request is the request as written: request line and headers,
+	// ending with an empty line.
+	Request []byte
+	// Status and Header are the response's; the status line is written
+	// as HTTP/1.1 whatever the protocol was.
+	Status int
+	Header http.Header
+	// Body is the payload: the entity body after transfer decoding.
+	Body []byte
+	// Truncated says Body was cut short (by max_body): WARC-Truncated:
+	// length.
+	Truncated bool
+}
+
+// Location is where a response record was written: the file's name
+// (without the .open suffix it has while written), the record's offset in
+// it, and its payload digest.
+type Location struct {
+	File   string
+	Offset int64
+	Digest string
+}
+
+// WriteExchange writes ex as a request record and a response record, in
+// one file, and returns where the response record is. The records are in
+// the operating system's hands when it returns (gowarc writes each file
+// through; it does not fsync).
+func (w *Writer) WriteExchange(ex Exchange) (Location, error) {
+	req, err := w.requestRecord(ex)
+	if err != nil {
+		return Location{}, err
+	}
+	defer req.Close()
+	resp, err := w.responseRecord(ex)
+	if err != nil {
+		return Location{}, err
+	}
+	defer resp.Close()
+	results := w.files.Write(req, resp)
+	if len(results) != 2 {
+		return Location{}, errors.New("warc: writer closed")
+	}
+	for _, r := range results {
+		if r.Err != nil {
+			return Location{}, fmt.Errorf("warc: write %s: %w", ex.URL, r.Err)
+		}
+	}
+	loc := Location{File: results[1].FileName, Offset: results[1].FileOffset, Digest: resp.WarcHeader().Get(gowarc.WarcPayloadDigest)}
+	return loc, nil
+}
+
+func (w *Writer) requestRecord(ex Exchange) (gowarc.WarcRecord, error) {
+	b := gowarc.NewRecordBuilder(gowarc.Request, recordOptions()...)
+	if _, err := b.Write(ex.Request); err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	w.common(b, ex, "application/http;msgtype=request")
+	return build(b, ex.URL)
+}
+
+func (w *Writer) responseRecord(ex Exchange) (gowarc.WarcRecord, error) {
+	b := gowarc.NewRecordBuilder(gowarc.Response, recordOptions()...)
+	var head bytes.Buffer
+	fmt.Fprintf(&head, "HTTP/1.1 %d %s\r\n", ex.Status, http.StatusText(ex.Status))
+	h := ex.Header.Clone()
+	// The payload is stored as received after transfer decoding, so the
+	// headers must describe it: no chunking, and its own length.
+	h.Del("Transfer-Encoding")
+	h.Set("Content-Length", strconv.Itoa(len(ex.Body)))
+	_ = h.Write(&head) // a bytes.Buffer does not fail
+	head.WriteString("\r\n")
+	_, err := b.Write(head.Bytes())
+	if err == nil {
+		_, err = b.Write(ex.Body)
+	}
+	if err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	w.common(b, ex, "application/http;msgtype=response")
+	if ex.Truncated {
+		b.AddWarcHeader(gowarc.WarcTruncated, "length")
+	}
+	return build(b, ex.URL)
+}
+
+// common adds the fields both records of ex carry.
+func (w *Writer) common(b gowarc.WarcRecordBuilder, ex Exchange, contentType string) {
+	b.AddWarcHeader(gowarc.WarcTargetURI, ex.URL)
+	b.AddWarcHeaderTime(gowarc.WarcDate, ex.Date)
+	b.AddWarcHeader(gowarc.ContentType, contentType)
+	if ex.IP != "" {
+		b.AddWarcHeader(gowarc.WarcIPAddress, ex.IP)
+	}
+	if ex.Protocol != "" {
+		b.AddWarcHeader("WARC-Protocol", ex.Protocol)
+	}
+}
+
+// build builds b's record, which holds b's buffer until it is closed;
+// on error the buffer is released here.
+func build(b gowarc.WarcRecordBuilder, url string) (gowarc.WarcRecord, error) {
+	rec, _, err := b.Build()
+	if err != nil {
+		_ = b.Close()
+		return nil, fmt.Errorf("warc: record of %s: %w", url, err)
+	}
+	return rec, nil
+}
+
+// Close completes the file being written (renaming it without .open).
+func (w *Writer) Close() error {
+	return w.files.Close()
+}

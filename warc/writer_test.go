@@ -1,0 +1,142 @@
+package warc
+
+import (
+	"crypto/sha1"
+	"encoding/base32"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nlnwa/gowarc/v3"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func exchange(url, body string, truncated bool) Exchange {
+	return Exchange{
+		URL:       url,
+		Date:      time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC),
+		IP:        "127.0.0.2",
+		Protocol:  "http/1.1",
+		Request:   []byte("GET " + url[strings.Index(url[8:], "/")+8:] + " HTTP/1.1\r\nHost: 127.0.0.2\r\nUser-Agent: crawld-test\r\n\r\n"),
+		Status:    http.StatusOK,
+		Header:    http.Header{"Content-Type": {"text/html"}, "Transfer-Encoding": {"chunked"}},
+		Body:      []byte(body),
+		Truncated: truncated,
+	}
+}
+
+func sha1Base32(b []byte) string {
+	sum := sha1.Sum(b)
+	return "sha1:" + base32.StdEncoding.EncodeToString(sum[:])
+}
+
+// Exchanges written and read back with gowarc's strict validation: no
+// finding; a warcinfo record first; each response after its request,
+// linked to it; the payload the bytes given, its digest their SHA-1; the
+// returned location opening the response record; the file complete (no
+// .open) and named prefix-timestamp-serial-node.
+func TestWriteExchange_RoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Open(Config{Dir: dir, Prefix: "test", Node: "node/1", Compress: true, Software: "crawld/test",
+		Info: [][2]string{{"robots", "obey"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := []Exchange{
+		exchange("http://127.0.0.2:8080/", "<a href=/a>a</a>", false),
+		exchange("http://127.0.0.2:8080/big", strings.Repeat("x", 1000), true),
+	}
+	var locs []Location
+	for _, ex := range pages {
+		loc, err := w.WriteExchange(ex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		locs = append(locs, loc)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(files) != 1 || !regexp.MustCompile(`/test-\d{17}-00001-node_1\.warc\.gz$`).MatchString(files[0]) {
+		t.Fatalf("files %v, want one test-TIMESTAMP-00001-node_1.warc.gz", files)
+	}
+	for i, loc := range locs {
+		if loc.File != filepath.Base(files[0]) {
+			t.Errorf("location %d names %q, want %q", i, loc.File, filepath.Base(files[0]))
+		}
+		if want := sha1Base32(pages[i].Body); loc.Digest != want {
+			t.Errorf("location %d digest %q, want %q", i, loc.Digest, want)
+		}
+	}
+
+	r, err := gowarc.NewWarcFileReader(files[0], 0, gowarc.WithStrictValidation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var types []string
+	var lastRequest string
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.Validation) > 0 {
+			t.Errorf("record %d: validation findings %v", len(types), rec.Validation)
+		}
+		wr := rec.WarcRecord
+		types = append(types, wr.Type().String())
+		switch wr.Type() {
+		case gowarc.Request:
+			lastRequest = wr.RecordId()
+		case gowarc.Response:
+			i := len(types)/2 - 1
+			if got := wr.WarcHeader().GetId(gowarc.WarcConcurrentTo); got != lastRequest {
+				t.Errorf("response %d concurrent to %q, want its request %q", i, got, lastRequest)
+			}
+			if got, want := wr.WarcHeader().Get(gowarc.WarcPayloadDigest), sha1Base32(pages[i].Body); got != want {
+				t.Errorf("response %d payload digest %q, want %q", i, got, want)
+			}
+			if got := wr.WarcHeader().Get(gowarc.WarcTruncated); (got == "length") != pages[i].Truncated {
+				t.Errorf("response %d WARC-Truncated %q, want it iff truncated (%v)", i, got, pages[i].Truncated)
+			}
+			block, ok := wr.Block().(gowarc.HttpResponseBlock)
+			if !ok {
+				t.Fatalf("response %d block is %T", i, wr.Block())
+			}
+			payload, err := block.PayloadBytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(payload)
+			if string(got) != string(pages[i].Body) {
+				t.Errorf("response %d payload %q, want %q", i, got, pages[i].Body)
+			}
+			if te := block.HttpHeader().Get("Transfer-Encoding"); te != "" {
+				t.Errorf("response %d keeps Transfer-Encoding %q for a decoded payload", i, te)
+			}
+			if rec.Offset != locs[i].Offset {
+				t.Errorf("response %d at offset %d, location says %d", i, rec.Offset, locs[i].Offset)
+			}
+		}
+		wr.Close()
+	}
+	if want := "warcinfo request response request response"; strings.Join(types, " ") != want {
+		t.Errorf("record types %q, want %q", strings.Join(types, " "), want)
+	}
+	if _, err := os.Stat(files[0] + ".open"); !os.IsNotExist(err) {
+		t.Errorf("an .open file is left: %v", err)
+	}
+}
