@@ -40,6 +40,7 @@ type Crawler struct {
 	client  *http.Client
 	fetcher *fetcher
 	robots  *robotsCache // nil when robots.txt is not obeyed
+	archive Archive      // nil unless WithArchive
 	hosts   hostStates
 
 	sitemaps sitemapBudget // max_sitemaps_per_host

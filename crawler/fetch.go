@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -20,6 +21,7 @@ import (
 	"github.com/crawld/crawld/internal/dnscache"
 	"github.com/crawld/crawld/internal/netguard"
 	"github.com/crawld/crawld/queue"
+	"github.com/crawld/crawld/warc"
 )
 
 // dnsNegativeTTL is how long a failed name lookup is remembered: long enough
@@ -133,6 +135,10 @@ type response struct {
 	body       []byte
 	latency    time.Duration // until the response headers arrived
 	release    func()        // gives the body's memory back to the budget; call once done with body
+	proto      string        // the protocol of the response, e.g. HTTP/2.0
+	decoded    bool          // the transport took a gzip coding off the body
+	// exchange is the exchange as an Archive takes it, with fetcher.capture.
+	exchange func() warc.Exchange
 }
 
 // retryForMemory handles a fetch whose body found no memory within the fetch
@@ -164,6 +170,7 @@ type fetcher struct {
 	maxBody   int64         // largest (decompressed) body read
 	idle      time.Duration // longest wait for the next bytes of a body
 	budget    *bodyBudget   // memory all bodies held at once may take
+	capture   bool          // capture each exchange for an Archive (response.exchange)
 }
 
 // errBodyBudget marks a body that found no room in max_body_memory within
@@ -379,6 +386,11 @@ func (f *fetcher) fetch(ctx context.Context, rawURL string, extra http.Header) (
 	maps.Copy(req.Header, extra)
 	req.Header.Set("User-Agent", f.userAgent)
 	req.Header.Set("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5")
+	var captured *capture
+	if f.capture {
+		captured = &capture{}
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), captured.trace()))
+	}
 	start := time.Now()
 	resp, err := f.client.Do(req)
 	if err != nil {
@@ -430,7 +442,12 @@ func (f *fetcher) fetch(ctx context.Context, rawURL string, extra http.Header) (
 		release()
 		return nil, fmt.Errorf("%w (> %d bytes)", errBodyTooLarge, f.maxBody)
 	}
-	return &response{status: resp.StatusCode, statusText: resp.Status, header: resp.Header, body: body, latency: latency, release: release}, nil
+	r := &response{status: resp.StatusCode, statusText: resp.Status, header: resp.Header, body: body, latency: latency, release: release,
+		proto: resp.Proto, decoded: resp.Uncompressed}
+	if captured != nil {
+		r.exchange = func() warc.Exchange { return captured.exchange(req, r) }
+	}
+	return r, nil
 }
 
 // progressReader calls progress after every read that returned data.

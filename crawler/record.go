@@ -30,6 +30,13 @@ type Record struct {
 	Noindex   bool   `json:"noindex,omitempty"`  // robots meta tag or X-Robots-Tag: noindex
 	Nofollow  bool   `json:"nofollow,omitempty"` // robots meta tag or X-Robots-Tag: nofollow; its links were not followed
 	Node      string `json:"node,omitempty"`     // the node that fetched the page, in a crawl shared over Redis
+	// Digest is the payload's SHA-1, "sha1:" and base32, as WARC and CDXJ
+	// write it; with an archive only.
+	Digest string `json:"digest,omitempty"`
+	// WARCFile and WARCOffset locate the response record a WARC reader
+	// should open for the page; with an archive only.
+	WARCFile   string `json:"warc_file,omitempty"`
+	WARCOffset int64  `json:"warc_offset,omitempty"`
 }
 
 // Sink receives every record. Write is called from many workers at once and

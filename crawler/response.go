@@ -112,6 +112,9 @@ func (c *Crawler) crawlResponse(ctx context.Context, it queue.Item, page *url.UR
 	rec.ContentType = resp.header.Get("Content-Type")
 	rec.Bytes = int64(len(resp.body))
 	c.counts.bytes.Add(rec.Bytes)
+	if err := c.archiveExchange(&rec, resp); err != nil {
+		return err
+	}
 
 	if loc := resp.header.Get("Location"); loc != "" && isRedirect(resp.status) {
 		queued, err := c.redirect(ctx, it, page, loc, &rec)
