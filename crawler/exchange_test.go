@@ -121,26 +121,21 @@ func requestRecords(t *testing.T, dir string) map[string]string {
 	files, _ := filepath.Glob(filepath.Join(dir, "*.warc.gz"))
 	out := make(map[string]string)
 	for _, f := range files {
-		r, err := gowarc.NewWarcFileReader(f, 0, gowarc.WithStrictValidation())
+		err := warc.Each(f, func(rec gowarc.WarcRecord, _ int64, _ []error) error {
+			if rec.Type() == gowarc.Request {
+				raw, err := rec.Block().RawBytes()
+				if err != nil {
+					return err
+				}
+				b, err := io.ReadAll(raw)
+				out[rec.RecordId()] = string(b)
+				return err
+			}
+			return nil
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for {
-			rec, err := r.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if rec.WarcRecord.Type() == gowarc.Request {
-				raw, _ := rec.WarcRecord.Block().RawBytes()
-				b, _ := io.ReadAll(raw)
-				out[rec.WarcRecord.RecordId()] = string(b)
-			}
-			rec.WarcRecord.Close()
-		}
-		r.Close()
 	}
 	return out
 }

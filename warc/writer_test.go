@@ -78,25 +78,12 @@ func TestWriteExchange_RoundTrip(t *testing.T) {
 		}
 	}
 
-	r, err := gowarc.NewWarcFileReader(files[0], 0, gowarc.WithStrictValidation())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	var types []string
 	var lastRequest string
-	for {
-		rec, err := r.Next()
-		if err == io.EOF {
-			break
+	err = Each(files[0], func(wr gowarc.WarcRecord, offset int64, findings []error) error {
+		if len(findings) > 0 {
+			t.Errorf("record %d: validation findings %v", len(types), findings)
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(rec.Validation) > 0 {
-			t.Errorf("record %d: validation findings %v", len(types), rec.Validation)
-		}
-		wr := rec.WarcRecord
 		types = append(types, wr.Type().String())
 		switch wr.Type() {
 		case gowarc.Request:
@@ -118,7 +105,7 @@ func TestWriteExchange_RoundTrip(t *testing.T) {
 			}
 			payload, err := block.PayloadBytes()
 			if err != nil {
-				t.Fatal(err)
+				return err
 			}
 			got, _ := io.ReadAll(payload)
 			if string(got) != string(pages[i].Body) {
@@ -127,11 +114,14 @@ func TestWriteExchange_RoundTrip(t *testing.T) {
 			if te := block.HttpHeader().Get("Transfer-Encoding"); te != "" {
 				t.Errorf("response %d keeps Transfer-Encoding %q for a decoded payload", i, te)
 			}
-			if rec.Offset != locs[i].Offset {
-				t.Errorf("response %d at offset %d, location says %d", i, rec.Offset, locs[i].Offset)
+			if offset != locs[i].Offset {
+				t.Errorf("response %d at offset %d, location says %d", i, offset, locs[i].Offset)
 			}
 		}
-		wr.Close()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	if want := "warcinfo request response request response"; strings.Join(types, " ") != want {
 		t.Errorf("record types %q, want %q", strings.Join(types, " "), want)
