@@ -17,6 +17,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nlnwa/gowarc/v3"
@@ -40,6 +41,12 @@ type Config struct {
 // Writer writes exchanges to WARC files. Safe for concurrent use; Close
 // it to complete the file being written.
 type Writer struct {
+	// mu is held across each WriteExchange: gowarc writes a package
+	// variable (uuid.EnableRandPool) whenever it makes a record builder,
+	// ours or the warcinfo record its file writer makes for a new file,
+	// so no two may be made at once. The records go to one file at a
+	// time anyway.
+	mu    sync.Mutex
 	files *gowarc.WarcFileWriter
 }
 
@@ -137,6 +144,8 @@ type Location struct {
 // the operating system's hands when it returns (gowarc writes each file
 // through; it does not fsync).
 func (w *Writer) WriteExchange(ex Exchange) (Location, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	req, err := w.requestRecord(ex)
 	if err != nil {
 		return Location{}, err
@@ -222,5 +231,7 @@ func build(b gowarc.WarcRecordBuilder, url string) (gowarc.WarcRecord, error) {
 
 // Close completes the file being written (renaming it without .open).
 func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	return w.files.Close()
 }

@@ -99,7 +99,13 @@ func runDaemon(flags *pflag.FlagSet, s settings, stdout, stderr io.Writer) error
 	if rf, ok := d.front.(redisFrontier); ok {
 		reg.MustRegister(clusterMetrics(rf)...)
 	}
-	d.crawler, err = crawler.New(s.crawl, d.front, sinkFor(d.front, out.sink(storageKind(s, storagePebble) != storageMemory)), log, crawler.WithRegistry(reg))
+	arch, err := openArchive(s)
+	if err != nil {
+		return runtimeError{err}
+	}
+	defer func() { _ = arch.close(log) }()
+	d.crawler, err = crawler.New(s.crawl, d.front, sinkFor(d.front, out.sink(storageKind(s, storagePebble) != storageMemory)), log,
+		append(arch.options(), crawler.WithRegistry(reg))...)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}

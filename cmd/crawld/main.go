@@ -176,15 +176,24 @@ func crawlOnce(ctx context.Context, s settings, stdout, stderr io.Writer) error 
 			log.Error("closing store", zap.Error(err))
 		}
 	}()
-	c, err := crawler.New(s.crawl, front, sinkFor(front, out.sink(storageKind(s, storageMemory) != storageMemory)), log)
+	arch, err := openArchive(s)
 	if err != nil {
 		_ = out.Close()
+		return runtimeError{err}
+	}
+	c, err := crawler.New(s.crawl, front, sinkFor(front, out.sink(storageKind(s, storageMemory) != storageMemory)), log, arch.options()...)
+	if err != nil {
+		_ = out.Close()
+		_ = arch.close(log)
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	log.Info("crawl starting", zap.Strings("seeds", s.crawl.Seeds), zap.Int("max_pages", s.crawl.MaxPages),
 		zap.Int("workers", s.crawl.Workers), zap.Float64("rate", s.crawl.Rate), zap.String("output", s.output))
 	_, err = c.Run(ctx)
 	if cerr := out.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if cerr := arch.close(log); err == nil && cerr != nil {
 		err = cerr
 	}
 	if err != nil {

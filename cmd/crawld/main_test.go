@@ -150,6 +150,7 @@ func TestRun_ConfigErrorsExit2NamingTheKey(t *testing.T) {
 		{name: "bad cidr", args: []string{"--seed", "http://127.0.0.2/", "--allow-cidr", "10.0.0.0/33"}, wantKey: "allow_cidrs"},
 		{name: "unknown flag", args: []string{"--bogus"}, wantKey: "--bogus"},
 		{name: "broken yaml", yaml: "seeds: [http://127.0.0.2/\n", wantKey: "config"},
+		{name: "bad warc size", args: []string{"--seed", "http://127.0.0.2/", "--warc-max-size", "0"}, wantKey: "warc.max_size"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

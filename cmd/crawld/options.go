@@ -42,6 +42,12 @@ type settings struct {
 	frontierMemory   int64 // frontier_memory_limit, bytes; 0 = unbounded
 	shutdownGrace    time.Duration
 	recrawlInterval  time.Duration
+
+	// The archive (warc.*).
+	warcDir      string // empty: no archive
+	warcMaxSize  int64
+	warcPrefix   string
+	warcCompress bool
 }
 
 func defaultSettings() settings {
@@ -61,6 +67,9 @@ func defaultSettings() settings {
 		redisRobotsMem:   redisq.DefaultRobotsMemory,
 		frontierMemory:   256 << 20,
 		shutdownGrace:    10 * time.Second,
+		warcMaxSize:      1 << 30,
+		warcPrefix:       "crawld",
+		warcCompress:     true,
 	}
 }
 
@@ -230,6 +239,10 @@ func options(s *settings) []option {
 		sizeOpt("frontier_memory_limit", "frontier-memory-limit", "memory the queued URLs may take; beyond it they spill to disk under data_dir; 0 = no bound", &s.frontierMemory),
 		durationOpt("shutdown_grace", "shutdown-grace", "crawld run: time in-flight requests get to finish after SIGTERM", &s.shutdownGrace),
 		durationOpt("recrawl_interval", "recrawl-interval", "crawld run: wait this long after a crawl completes, then crawl the seeds again; 0 = never", &s.recrawlInterval),
+		stringOpt("warc.dir", "warc-dir", "write every page's HTTP exchange as WARC/1.1 files in this directory; empty = no archive", &s.warcDir),
+		sizeOpt("warc.max_size", "warc-max-size", "start a new WARC file beyond about this size (units KiB, MiB, GiB allowed)", &s.warcMaxSize),
+		stringOpt("warc.prefix", "warc-prefix", "first part of every WARC file name", &s.warcPrefix),
+		boolOpt("warc.compress", "warc-compress", "one gzip member per WARC record, in .warc.gz files", &s.warcCompress),
 	}
 }
 
@@ -343,6 +356,8 @@ func (s settings) validate() error {
 		{"output_max_backups", s.outputMaxBackups < 0},
 		{"shutdown_grace", s.shutdownGrace < 0},
 		{"recrawl_interval", s.recrawlInterval < 0},
+		{"warc.max_size", s.warcMaxSize <= 0},
+		{"warc.prefix", s.warcPrefix == ""},
 	} {
 		if v.bad {
 			return &crawler.ConfigError{Key: v.key, Problem: "must be set to a positive value (see configs/crawld.yaml)"}

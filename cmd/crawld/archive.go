@@ -1,0 +1,60 @@
+package main
+
+import (
+	"os"
+	"strconv"
+
+	"go.uber.org/zap"
+
+	"github.com/crawld/crawld/crawler"
+	"github.com/crawld/crawld/internal/buildinfo"
+	"github.com/crawld/crawld/warc"
+)
+
+// archive is the WARC writer warc.dir asks for; the zero value is no
+// archive.
+type archive struct{ w *warc.Writer }
+
+// openArchive opens the WARC writer s asks for, or none without warc.dir.
+// Its files are named after the node (node_id, else the host name), so
+// that nodes writing into one directory do not collide.
+func openArchive(s settings) (archive, error) {
+	if s.warcDir == "" {
+		return archive{}, nil
+	}
+	node := s.nodeID
+	if node == "" {
+		node, _ = os.Hostname()
+	}
+	w, err := warc.Open(warc.Config{
+		Dir: s.warcDir, Prefix: s.warcPrefix, Node: node, MaxSize: s.warcMaxSize, Compress: s.warcCompress,
+		Software: buildinfo.String(),
+		Info: [][2]string{
+			{"http-header-user-agent", s.crawl.UserAgent},
+			{"robots", map[bool]string{true: "obey", false: "ignore"}[s.crawl.Robots]},
+			{"max-body", strconv.FormatInt(s.crawl.MaxBody, 10)},
+		},
+	})
+	return archive{w}, err
+}
+
+// options are the crawler options that keep the crawl's exchanges in the
+// archive.
+func (a archive) options() []crawler.Option {
+	if a.w == nil {
+		return nil
+	}
+	return []crawler.Option{crawler.WithArchive(a.w)}
+}
+
+// close completes the file being written, logging a failure.
+func (a archive) close(log *zap.Logger) error {
+	if a.w == nil {
+		return nil
+	}
+	err := a.w.Close()
+	if err != nil {
+		log.Error("closing the WARC archive", zap.Error(err))
+	}
+	return err
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/nlnwa/gowarc/v3"
+
+	"github.com/crawld/crawld/internal/testsite"
+	"github.com/crawld/crawld/warc"
+)
+
+// `crawld crawl --warc-dir DIR` archives every page: the WARC files read
+// back under strict validation with no finding, none is left .open, and
+// each record's warc_file and warc_offset open the response record of its
+// URL, with its digest.
+func TestRun_CrawlWritesWARC(t *testing.T) {
+	site := startSite(t, testsite.Config{Hosts: 2, PagesPerHost: 5})
+	dir := t.TempDir()
+	out, warcDir := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "warc")
+	args := append([]string{"crawl", "--seed", site.SeedURL(), "--rate", "0", "--output", out, "--log-level", "warn",
+		"--allow-cidr", "127.0.0.0/8", "--warc-dir", warcDir, "--warc-prefix", "test"}, domainFlags(site)...)
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), args, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit code %d, stderr: %s", code, stderr.String())
+	}
+	type response struct{ url, digest string }
+	responses := make(map[string]response) // file:offset → the response there
+	files, _ := filepath.Glob(filepath.Join(warcDir, "*"))
+	for _, f := range files {
+		if filepath.Ext(f) != ".gz" {
+			t.Errorf("unexpected file %s (an unfinished WARC?)", f)
+			continue
+		}
+		err := warc.Each(f, func(rec gowarc.WarcRecord, offset int64, findings []error) error {
+			if len(findings) > 0 {
+				t.Errorf("%s at %d: %v", filepath.Base(f), offset, findings)
+			}
+			if rec.Type() == gowarc.Response {
+				responses[fmt.Sprintf("%s:%d", filepath.Base(f), offset)] = response{rec.WarcHeader().Get(gowarc.WarcTargetURI), rec.WarcHeader().Get(gowarc.WarcPayloadDigest)}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := readRecords(t, data)
+	if len(recs) != len(site.URLs()) {
+		t.Fatalf("%d records, want %d", len(recs), len(site.URLs()))
+	}
+	for _, rec := range recs {
+		file, _ := rec["warc_file"].(string)
+		offset, _ := rec["warc_offset"].(float64)
+		got, ok := responses[fmt.Sprintf("%s:%d", file, int64(offset))]
+		if !ok || got.url != rec["url"] || got.digest != rec["digest"] {
+			t.Errorf("record %v: the WARC holds %+v there (found: %v)", rec, got, ok)
+		}
+	}
+	if len(responses) != len(recs) {
+		t.Errorf("%d responses archived for %d records", len(responses), len(recs))
+	}
+}
