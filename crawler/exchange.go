@@ -49,6 +49,10 @@ func (c *capture) trace() *httptrace.ClientTrace {
 		GotConn: func(info httptrace.GotConnInfo) {
 			c.mu.Lock()
 			defer c.mu.Unlock()
+			// A new attempt (the transport retries a request whose
+			// kept-alive connection had closed) writes the fields anew.
+			c.request.Reset()
+			c.host = false
 			if host, _, err := net.SplitHostPort(info.Conn.RemoteAddr().String()); err == nil {
 				c.ip = host
 			}
