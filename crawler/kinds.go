@@ -111,7 +111,6 @@ func fetchKind(err error) string {
 		dnsErr  *net.DNSError
 		addrErr *net.AddrError
 		opErr   *net.OpError
-		netErr  net.Error
 	)
 	switch {
 	case errors.As(err, &urlErr) && urlErr.Op == "parse":
@@ -126,8 +125,7 @@ func fetchKind(err error) string {
 		return kindDNS
 	case tlsFailure(err):
 		return kindTLS
-	case errors.Is(err, errIdleTimeout), errors.Is(err, context.DeadlineExceeded),
-		errors.As(err, &netErr) && netErr.Timeout():
+	case timeoutError(err), errors.Is(err, context.DeadlineExceeded):
 		return kindTimeout
 	case errors.As(err, &opErr) && opErr.Op == "dial":
 		return kindConnect
