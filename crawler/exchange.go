@@ -16,14 +16,19 @@ import (
 // Archive keeps the HTTP exchanges of a crawl (warc.Writer does, as WARC
 // files). WriteExchange returns where the response was stored; an error
 // means it may not be, so the item is not done.
+// Sync makes every exchange written before it durable (a group commit);
+// the crawler calls it before an item's record is written, so that
+// neither the record nor the item's Done can outlive, in a crash, the
+// exchange they point at.
 type Archive interface {
 	WriteExchange(warc.Exchange) (warc.Location, error)
+	Sync() error
 }
 
 var _ Archive = (*warc.Writer)(nil)
 
 // WithArchive keeps every page's HTTP exchange in a, and names where in
-// each record (digest, warc_file, warc_offset).
+// each record (digest, warc_file, warc_offset, warc_length).
 func WithArchive(a Archive) Option {
 	return func(c *Crawler) error {
 		c.archive = a
@@ -116,6 +121,6 @@ func (c *Crawler) archiveExchange(rec *Record, resp *response) error {
 	if err != nil {
 		return fmt.Errorf("archive: %w", err)
 	}
-	rec.Digest, rec.WARCFile, rec.WARCOffset = loc.Digest, loc.File, loc.Offset
+	rec.Digest, rec.WARCFile, rec.WARCOffset, rec.WARCLength = loc.Digest, loc.File, loc.Offset, loc.Length
 	return nil
 }

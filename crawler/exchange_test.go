@@ -70,7 +70,7 @@ func TestCrawl_ArchivesEveryPage(t *testing.T) {
 	requests := requestRecords(t, dir)
 	for path, body := range pages {
 		rec := recs[base+path]
-		if rec.WARCFile == "" || rec.Digest == "" {
+		if rec.WARCFile == "" || rec.Digest == "" || rec.WARCLength <= 0 {
 			t.Errorf("%s: record names no WARC record: %+v", path, rec)
 			continue
 		}

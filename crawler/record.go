@@ -33,10 +33,12 @@ type Record struct {
 	// Digest is the payload's SHA-1, "sha1:" and base32, as WARC and CDXJ
 	// write it; with an archive only.
 	Digest string `json:"digest,omitempty"`
-	// WARCFile and WARCOffset locate the response record a WARC reader
-	// should open for the page; with an archive only.
+	// WARCFile, WARCOffset and WARCLength locate the response record a
+	// WARC reader should open for the page (its gzip member, when
+	// compressed); with an archive only.
 	WARCFile   string `json:"warc_file,omitempty"`
 	WARCOffset int64  `json:"warc_offset,omitempty"`
+	WARCLength int64  `json:"warc_length,omitempty"`
 }
 
 // Sink receives every record. Write is called from many workers at once and

@@ -11,6 +11,7 @@ package warc
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"net/http"
@@ -36,18 +37,33 @@ type Config struct {
 	// Info are more warcinfo fields, in order: the crawl's settings that
 	// matter to a reader of the archive (user agent, robots policy).
 	Info [][2]string
+	// Durable makes Sync fsync: with a frontier that survives a crash,
+	// an item must not be done before its records are on disk.
+	Durable bool
 }
 
 // Writer writes exchanges to WARC files. Safe for concurrent use; Close
 // it to complete the file being written.
 type Writer struct {
-	// mu is held across each WriteExchange: gowarc writes a package
-	// variable (uuid.EnableRandPool) whenever it makes a record builder,
-	// ours or the warcinfo record its file writer makes for a new file,
-	// so no two may be made at once. The records go to one file at a
-	// time anyway.
-	mu    sync.Mutex
-	files *gowarc.WarcFileWriter
+	cfg       Config
+	names     *names
+	marshaler gowarc.Marshaler
+
+	// mu is held across each write: the records of an exchange go
+	// together into one file, and gowarc writes a package variable
+	// (uuid.EnableRandPool) whenever it makes a record builder, so no
+	// two may be made at once.
+	mu      sync.Mutex
+	cur     *file        // nil until the first write, and after Close
+	gz      *gzip.Writer // reused for every record's gzip member
+	infoID  string       // the current file's warcinfo record
+	broken  bool         // the current file ends in a partial record
+	err     error        // a failed fsync: the writer is unusable (see Sync)
+	closed  bool
+	written uint64 // exchanges written
+	synced  uint64 // exchanges known durable
+
+	syncMu sync.Mutex // one fsync at a time (see Sync)
 }
 
 // defaultMaxSize is the rotation size without Config.MaxSize.
@@ -72,28 +88,29 @@ func Open(cfg Config) (*Writer, error) {
 	}
 	n := &names{dir: cfg.Dir, prefix: unsafeName.ReplaceAllString(cfg.Prefix, "_"),
 		node: unsafeName.ReplaceAllString(cfg.Node, "_"), now: time.Now}
-	files := gowarc.NewWarcFileWriter(
-		gowarc.WithFileNameGenerator(n),
-		gowarc.WithMaxFileSize(cfg.MaxSize),
-		gowarc.WithCompression(cfg.Compress),
-		gowarc.WithOpenFileSuffix(".open"),
-		gowarc.WithMaxConcurrentWriters(1),
-		gowarc.WithAddWarcConcurrentToHeader(true),
-		gowarc.WithRecordOptions(recordOptions()...),
-		gowarc.WithWarcInfoFunc(func(b gowarc.WarcRecordBuilder) error {
-			var fields bytes.Buffer
-			fmt.Fprintf(&fields, "software: %s\r\nformat: WARC File Format 1.1\r\nconformsTo: http://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/\r\n", cfg.Software)
-			if host, err := os.Hostname(); err == nil {
-				fmt.Fprintf(&fields, "hostname: %s\r\n", host)
-			}
-			for _, f := range cfg.Info {
-				fmt.Fprintf(&fields, "%s: %s\r\n", f[0], f[1])
-			}
-			_, err := b.Write(fields.Bytes())
-			return err
-		}),
-	)
-	return &Writer{files: files}, nil
+	return &Writer{cfg: cfg, names: n, marshaler: gowarc.NewMarshaler()}, nil
+}
+
+// warcinfo is the record that starts the file name: who wrote it, and the
+// crawl's settings a reader of the archive needs.
+func (w *Writer) warcinfo(name string) (gowarc.WarcRecord, error) {
+	b := gowarc.NewRecordBuilder(gowarc.Warcinfo, recordOptions()...)
+	b.AddWarcHeaderTime(gowarc.WarcDate, time.Now())
+	b.AddWarcHeader(gowarc.WarcFilename, name)
+	b.AddWarcHeader(gowarc.ContentType, gowarc.ApplicationWarcFields)
+	var fields bytes.Buffer
+	fmt.Fprintf(&fields, "software: %s\r\nformat: WARC File Format 1.1\r\nconformsTo: http://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/\r\n", w.cfg.Software)
+	if host, err := os.Hostname(); err == nil {
+		fmt.Fprintf(&fields, "hostname: %s\r\n", host)
+	}
+	for _, f := range w.cfg.Info {
+		fmt.Fprintf(&fields, "%s: %s\r\n", f[0], f[1])
+	}
+	if _, err := b.Write(fields.Bytes()); err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	return build(b, name)
 }
 
 // recordOptions make every record carry SHA-1 digests in base32, a record
@@ -131,18 +148,18 @@ type Exchange struct {
 }
 
 // Location is where a response record was written: the file's name
-// (without the .open suffix it has while written), the record's offset in
-// it, and its payload digest.
+// (without the .open suffix it has while written), the record's offset
+// and length in it (gzip member included), and its payload digest.
 type Location struct {
 	File   string
 	Offset int64
+	Length int64
 	Digest string
 }
 
 // WriteExchange writes ex as a request record and a response record, in
 // one file, and returns where the response record is. The records are in
-// the operating system's hands when it returns (gowarc writes each file
-// through; it does not fsync).
+// the operating system's hands when it returns; Sync makes them durable.
 func (w *Writer) WriteExchange(ex Exchange) (Location, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -156,17 +173,55 @@ func (w *Writer) WriteExchange(ex Exchange) (Location, error) {
 		return Location{}, err
 	}
 	defer resp.Close()
-	results := w.files.Write(req, resp)
-	if len(results) != 2 {
-		return Location{}, errors.New("warc: writer closed")
+	resp.WarcHeader().SetId(gowarc.WarcConcurrentTo, req.RecordId())
+	spans, err := w.write(req, resp)
+	if err != nil {
+		return Location{}, fmt.Errorf("warc: write %s: %w", ex.URL, err)
 	}
-	for _, r := range results {
-		if r.Err != nil {
-			return Location{}, fmt.Errorf("warc: write %s: %w", ex.URL, r.Err)
+	return Location{File: w.cur.name, Offset: spans[1][0], Length: spans[1][1],
+		Digest: resp.WarcHeader().Get(gowarc.WarcPayloadDigest)}, nil
+}
+
+// write appends records to one file, opening the first or the next one
+// first if need be, and returns each record's offset and length. With
+// w.mu held.
+func (w *Writer) write(records ...gowarc.WarcRecord) ([][2]int64, error) {
+	if err := w.usable(); err != nil {
+		return nil, err
+	}
+	if w.cur != nil && (w.broken || w.cur.size >= w.cfg.MaxSize) {
+		if err := w.finishFile(); err != nil {
+			w.err = err
+			return nil, err
 		}
 	}
-	loc := Location{File: results[1].FileName, Offset: results[1].FileOffset, Digest: resp.WarcHeader().Get(gowarc.WarcPayloadDigest)}
-	return loc, nil
+	if w.cur == nil {
+		if err := w.createFile(); err != nil {
+			return nil, err
+		}
+	}
+	spans := make([][2]int64, len(records))
+	for i, rec := range records {
+		rec.WarcHeader().SetId(gowarc.WarcWarcinfoID, w.infoID)
+		off, n, err := w.writeRecord(rec)
+		if err != nil {
+			return nil, err
+		}
+		spans[i] = [2]int64{off, n}
+	}
+	if err := w.flush(); err != nil {
+		return nil, err
+	}
+	w.written++
+	return spans, nil
+}
+
+// usable says why nothing more may be written, if so. With w.mu held.
+func (w *Writer) usable() error {
+	if w.closed {
+		return errors.New("warc: writer closed")
+	}
+	return w.err
 }
 
 func (w *Writer) requestRecord(ex Exchange) (gowarc.WarcRecord, error) {
@@ -229,9 +284,53 @@ func build(b gowarc.WarcRecordBuilder, url string) (gowarc.WarcRecord, error) {
 	return rec, nil
 }
 
-// Close completes the file being written (renaming it without .open).
+// Sync makes every exchange written before it durable, if the writer was
+// opened with Config.Durable (else it does nothing), so that an item is
+// marked done only once its records would survive a machine crash. It is
+// a group commit: one fsync covers every write made before it started,
+// and none is made if nothing was written since. A failed fsync leaves
+// the writer failed for good: what the kernel did not write may be lost
+// without another error to say so.
+func (w *Writer) Sync() error {
+	if !w.cfg.Durable {
+		return nil
+	}
+	w.mu.Lock()
+	want := w.written
+	w.mu.Unlock()
+	w.syncMu.Lock()
+	defer w.syncMu.Unlock()
+	w.mu.Lock()
+	upTo, cur, err := w.written, w.cur, w.err
+	done := w.synced >= want
+	w.mu.Unlock()
+	if err != nil || done {
+		return err
+	}
+	if cur != nil {
+		err = cur.f.Sync()
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if errors.Is(err, os.ErrClosed) && w.synced >= upTo {
+		err = nil // the file was finished, and fsynced, since
+	}
+	if err != nil {
+		w.err = fmt.Errorf("warc: sync %s: %w", cur.name, err)
+		return w.err
+	}
+	w.synced = max(w.synced, upTo)
+	return nil
+}
+
+// Close completes the file being written (fsynced and renamed without
+// .open); nothing can be written after it.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.files.Close()
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	return errors.Join(w.err, w.finishFile())
 }

@@ -3,6 +3,7 @@ package warc
 import (
 	"crypto/sha1"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -181,5 +182,69 @@ func TestWriteExchange_Concurrent(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%s archived %d times", u, n)
 		}
+	}
+}
+
+// A location's offset and length cut out exactly the response record: the
+// bytes there, read alone (compressed or not), are one whole, valid
+// record of the URL with the digest the location names. Sync on a durable
+// writer succeeds between writes and after the file changed.
+func TestLocation_OpensTheRecord(t *testing.T) {
+	for _, compress := range []bool{true, false} {
+		t.Run(fmt.Sprintf("compress=%v", compress), func(t *testing.T) {
+			dir := t.TempDir()
+			w, err := Open(Config{Dir: dir, Node: "n", Compress: compress, MaxSize: 2 << 10, Durable: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var locs []Location
+			var urls []string
+			for i := range 6 {
+				u := fmt.Sprintf("http://127.0.0.2/%d", i)
+				loc, err := w.WriteExchange(exchange(u, strings.Repeat("p", 200*i), false))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := w.Sync(); err != nil {
+					t.Fatal(err)
+				}
+				locs, urls = append(locs, loc), append(urls, u)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for i, loc := range locs {
+				data, err := os.ReadFile(filepath.Join(dir, loc.File))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if loc.Length <= 0 || loc.Offset+loc.Length > int64(len(data)) {
+					t.Fatalf("location %d %+v outside the file's %d bytes", i, loc, len(data))
+				}
+				r, err := gowarc.NewWarcFileReaderFromStream(strings.NewReader(string(data[loc.Offset:loc.Offset+loc.Length])), 0, gowarc.WithStrictValidation())
+				if err != nil {
+					t.Fatal(err)
+				}
+				rec, err := r.Next()
+				if err != nil {
+					t.Fatalf("location %d: %v", i, err)
+				}
+				if len(rec.Validation) > 0 || rec.Size != loc.Length {
+					t.Errorf("location %d: findings %v, record size %d, want none and %d", i, rec.Validation, rec.Size, loc.Length)
+				}
+				h := rec.WarcRecord.WarcHeader()
+				if rec.WarcRecord.Type() != gowarc.Response || h.Get(gowarc.WarcTargetURI) != urls[i] || h.Get(gowarc.WarcPayloadDigest) != loc.Digest {
+					t.Errorf("location %d opens a %s of %s (%s), want the response of %s (%s)", i, rec.WarcRecord.Type(), h.Get(gowarc.WarcTargetURI), h.Get(gowarc.WarcPayloadDigest), urls[i], loc.Digest)
+				}
+				_ = rec.WarcRecord.Close()
+				if _, err := r.Next(); !errors.Is(err, io.EOF) {
+					t.Errorf("location %d: more than one record in its span (%v)", i, err)
+				}
+				_ = r.Close()
+			}
+			if locs[0].File == locs[len(locs)-1].File {
+				t.Errorf("all in %s with max size 2 KiB, want rotation", locs[0].File)
+			}
+		})
 	}
 }

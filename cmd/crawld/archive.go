@@ -17,8 +17,9 @@ type archive struct{ w *warc.Writer }
 
 // openArchive opens the WARC writer s asks for, or none without warc.dir.
 // Its files are named after the node (node_id, else the host name), so
-// that nodes writing into one directory do not collide.
-func openArchive(s settings) (archive, error) {
+// that nodes writing into one directory do not collide. With a durable
+// frontier, each exchange is fsynced before its item is done.
+func openArchive(s settings, durable bool) (archive, error) {
 	if s.warcDir == "" {
 		return archive{}, nil
 	}
@@ -28,7 +29,7 @@ func openArchive(s settings) (archive, error) {
 	}
 	w, err := warc.Open(warc.Config{
 		Dir: s.warcDir, Prefix: s.warcPrefix, Node: node, MaxSize: s.warcMaxSize, Compress: s.warcCompress,
-		Software: buildinfo.String(),
+		Software: buildinfo.String(), Durable: durable,
 		Info: [][2]string{
 			{"http-header-user-agent", s.crawl.UserAgent},
 			{"robots", map[bool]string{true: "obey", false: "ignore"}[s.crawl.Robots]},
