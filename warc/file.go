@@ -2,10 +2,9 @@ package warc
 
 import (
 	"bufio"
-	"compress/gzip"
+	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,28 +16,14 @@ import (
 // when complete.
 const openSuffix = ".open"
 
-// file is the WARC file being written: records go through a buffer (so a
-// record's gzip member is not many small writes) that is flushed after
-// each exchange, so that what WriteExchange returns is in the operating
-// system's hands.
+// file is the WARC file being written: records go through a buffer that
+// Sync flushes, for all the exchanges written since at once.
 type file struct {
 	f    *os.File
 	buf  *bufio.Writer
 	path string // the path while written, ending .open
 	name string // the final name, without directory or .open
 	size int64  // bytes written, buffered or not: the next record's offset
-}
-
-// counter counts the bytes written through it.
-type counter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *counter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // createFile creates the next file and writes its warcinfo record.
@@ -56,56 +41,46 @@ func (w *Writer) createFile() error {
 	w.cur = &file{f: f, buf: bufio.NewWriterSize(f, 64<<10), path: path, name: name}
 	info, err := w.warcinfo(name)
 	if err == nil {
-		_, _, err = w.writeRecord(info)
+		var encoded *bytes.Buffer
+		encoded, _, err = w.encode("", []gowarc.WarcRecord{info})
 		_ = info.Close()
-	}
-	if err == nil {
-		err = w.cur.buf.Flush()
+		if err == nil {
+			err = w.appendBytes(encoded.Bytes())
+		}
 	}
 	if err != nil {
 		_ = f.Close()
 		_ = os.Remove(path)
-		w.cur = nil
+		w.cur, w.broken = nil, false
 		return fmt.Errorf("warc: %s: %w", name, err)
 	}
 	w.infoID = info.RecordId()
 	return nil
 }
 
-// writeRecord appends rec to the current file, as its own gzip member if
-// compressed, and returns its offset and length in the file.
-func (w *Writer) writeRecord(rec gowarc.WarcRecord) (offset, length int64, err error) {
-	cur := w.cur
-	offset = cur.size
-	out := &counter{w: cur.buf}
-	var to io.Writer = out
-	if w.cfg.Compress {
-		if w.gz == nil {
-			w.gz = gzip.NewWriter(out)
-		} else {
-			w.gz.Reset(out)
-		}
-		to = w.gz
-	}
-	_, _, err = w.marshaler.Marshal(to, rec, 0)
-	if err == nil && w.cfg.Compress {
-		err = w.gz.Close()
-	}
-	cur.size += out.n
+// appendBytes appends encoded records to the current file's buffer. A
+// failure leaves the file ending in part of a record, which no later
+// record may follow.
+func (w *Writer) appendBytes(b []byte) error {
+	n, err := w.cur.buf.Write(b)
+	w.cur.size += int64(n)
 	if err != nil {
-		// The file now ends in part of a record: no later record may
-		// follow it there.
 		w.broken = true
+		return fmt.Errorf("warc: %s: %w", w.cur.name, err)
 	}
-	return offset, out.n, err
+	return nil
 }
 
-// flush hands what is buffered to the operating system.
+// flush hands what is buffered to the operating system. With w.mu held.
 func (w *Writer) flush() error {
+	if w.cur == nil || w.flushed == w.written {
+		return nil
+	}
 	if err := w.cur.buf.Flush(); err != nil {
 		w.broken = true
 		return fmt.Errorf("warc: %s: %w", w.cur.name, err)
 	}
+	w.flushed = w.written
 	return nil
 }
 
@@ -135,7 +110,7 @@ func (w *Writer) finishFile() error {
 	if err := syncDir(filepath.Dir(final)); err != nil {
 		return fmt.Errorf("warc: %w", err)
 	}
-	w.synced = w.written
+	w.flushed, w.synced = w.written, w.written
 	return nil
 }
 

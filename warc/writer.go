@@ -11,7 +11,6 @@ package warc
 
 import (
 	"bytes"
-	"compress/gzip"
 	"errors"
 	"fmt"
 	"net/http"
@@ -45,22 +44,23 @@ type Config struct {
 // Writer writes exchanges to WARC files. Safe for concurrent use; Close
 // it to complete the file being written.
 type Writer struct {
-	cfg       Config
-	names     *names
-	marshaler gowarc.Marshaler
+	cfg        Config
+	names      *names
+	recordOpts []gowarc.WarcRecordOption
+	enc        encoders
+	builders   sync.Mutex // see newBuilder
 
-	// mu is held across each write: the records of an exchange go
-	// together into one file, and gowarc writes a package variable
-	// (uuid.EnableRandPool) whenever it makes a record builder, so no
-	// two may be made at once.
+	// mu is held while records are appended to the file, and so while
+	// the file changes: the records of an exchange go together into one
+	// file. They are built and encoded before, without it.
 	mu      sync.Mutex
-	cur     *file        // nil until the first write, and after Close
-	gz      *gzip.Writer // reused for every record's gzip member
-	infoID  string       // the current file's warcinfo record
-	broken  bool         // the current file ends in a partial record
-	err     error        // a failed fsync: the writer is unusable (see Sync)
+	cur     *file  // nil until the first write, and after Close
+	infoID  string // the current file's warcinfo record
+	broken  bool   // the current file ends in a partial record
+	err     error  // a failed fsync: the writer is unusable (see Sync)
 	closed  bool
 	written uint64 // exchanges written
+	flushed uint64 // exchanges handed to the operating system
 	synced  uint64 // exchanges known durable
 
 	syncMu sync.Mutex // one fsync at a time (see Sync)
@@ -88,13 +88,14 @@ func Open(cfg Config) (*Writer, error) {
 	}
 	n := &names{dir: cfg.Dir, prefix: unsafeName.ReplaceAllString(cfg.Prefix, "_"),
 		node: unsafeName.ReplaceAllString(cfg.Node, "_"), now: time.Now}
-	return &Writer{cfg: cfg, names: n, marshaler: gowarc.NewMarshaler()}, nil
+	return &Writer{cfg: cfg, names: n, recordOpts: recordOptions(),
+		enc: newEncoders(cfg.Compress)}, nil
 }
 
 // warcinfo is the record that starts the file name: who wrote it, and the
 // crawl's settings a reader of the archive needs.
 func (w *Writer) warcinfo(name string) (gowarc.WarcRecord, error) {
-	b := gowarc.NewRecordBuilder(gowarc.Warcinfo, recordOptions()...)
+	b := w.newBuilder(gowarc.Warcinfo)
 	b.AddWarcHeaderTime(gowarc.WarcDate, time.Now())
 	b.AddWarcHeader(gowarc.WarcFilename, name)
 	b.AddWarcHeader(gowarc.ContentType, gowarc.ApplicationWarcFields)
@@ -110,20 +111,8 @@ func (w *Writer) warcinfo(name string) (gowarc.WarcRecord, error) {
 		_ = b.Close()
 		return nil, err
 	}
+	b.AddWarcHeader(gowarc.WarcBlockDigest, digest(fields.Bytes()))
 	return build(b, name)
-}
-
-// recordOptions make every record carry SHA-1 digests in base32, a record
-// id and its length, and validate it strictly before it is written.
-func recordOptions() []gowarc.WarcRecordOption {
-	return []gowarc.WarcRecordOption{
-		gowarc.WithDefaultDigestAlgorithm("sha1"),
-		gowarc.WithDefaultDigestEncoding(gowarc.Base32),
-		gowarc.WithAddMissingDigest(true),
-		gowarc.WithAddMissingRecordId(true),
-		gowarc.WithAddMissingContentLength(true),
-		gowarc.WithStrictValidation(),
-	}
 }
 
 // Exchange is one HTTP request and its response, as crawld's client made
@@ -161,8 +150,6 @@ type Location struct {
 // one file, and returns where the response record is. The records are in
 // the operating system's hands when it returns; Sync makes them durable.
 func (w *Writer) WriteExchange(ex Exchange) (Location, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	req, err := w.requestRecord(ex)
 	if err != nil {
 		return Location{}, err
@@ -178,14 +165,31 @@ func (w *Writer) WriteExchange(ex Exchange) (Location, error) {
 	if err != nil {
 		return Location{}, fmt.Errorf("warc: write %s: %w", ex.URL, err)
 	}
-	return Location{File: w.cur.name, Offset: spans[1][0], Length: spans[1][1],
+	return Location{File: spans[1].file, Offset: spans[1].offset, Length: spans[1].length,
 		Digest: resp.WarcHeader().Get(gowarc.WarcPayloadDigest)}, nil
 }
 
+// span is where a record was written.
+type span struct {
+	file           string
+	offset, length int64
+}
+
 // write appends records to one file, opening the first or the next one
-// first if need be, and returns each record's offset and length. With
-// w.mu held.
-func (w *Writer) write(records ...gowarc.WarcRecord) ([][2]int64, error) {
+// if need be, and returns where each went. The records are encoded before
+// the lock is taken, naming the file's warcinfo record as it was then;
+// in the rare case that the file changed meanwhile, they are encoded
+// again.
+func (w *Writer) write(records ...gowarc.WarcRecord) ([]span, error) {
+	w.mu.Lock()
+	infoID := w.infoID
+	w.mu.Unlock()
+	encoded, ends, err := w.encode(infoID, records)
+	if err != nil {
+		return nil, err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if err := w.usable(); err != nil {
 		return nil, err
 	}
@@ -200,20 +204,40 @@ func (w *Writer) write(records ...gowarc.WarcRecord) ([][2]int64, error) {
 			return nil, err
 		}
 	}
-	spans := make([][2]int64, len(records))
-	for i, rec := range records {
-		rec.WarcHeader().SetId(gowarc.WarcWarcinfoID, w.infoID)
-		off, n, err := w.writeRecord(rec)
-		if err != nil {
+	if w.infoID != infoID {
+		if encoded, ends, err = w.encode(w.infoID, records); err != nil {
 			return nil, err
 		}
-		spans[i] = [2]int64{off, n}
 	}
-	if err := w.flush(); err != nil {
+	spans := make([]span, len(records))
+	start := int64(0)
+	for i, end := range ends {
+		spans[i] = span{file: w.cur.name, offset: w.cur.size + start, length: end - start}
+		start = end
+	}
+	if err := w.appendBytes(encoded.Bytes()); err != nil {
 		return nil, err
 	}
 	w.written++
 	return spans, nil
+}
+
+// encode encodes records one after another, naming infoID as their
+// warcinfo record, and returns the bytes and where each record ends in
+// them.
+func (w *Writer) encode(infoID string, records []gowarc.WarcRecord) (*bytes.Buffer, []int64, error) {
+	var buf bytes.Buffer
+	ends := make([]int64, len(records))
+	for i, rec := range records {
+		if infoID != "" {
+			rec.WarcHeader().SetId(gowarc.WarcWarcinfoID, infoID)
+		}
+		if err := w.enc.encode(&buf, rec); err != nil {
+			return nil, nil, err
+		}
+		ends[i] = int64(buf.Len())
+	}
+	return &buf, ends, nil
 }
 
 // usable says why nothing more may be written, if so. With w.mu held.
@@ -225,17 +249,18 @@ func (w *Writer) usable() error {
 }
 
 func (w *Writer) requestRecord(ex Exchange) (gowarc.WarcRecord, error) {
-	b := gowarc.NewRecordBuilder(gowarc.Request, recordOptions()...)
+	b := w.newBuilder(gowarc.Request)
 	if _, err := b.Write(ex.Request); err != nil {
 		_ = b.Close()
 		return nil, err
 	}
+	setDigests(b, ex.Request, nil)
 	w.common(b, ex, "application/http;msgtype=request")
 	return build(b, ex.URL)
 }
 
 func (w *Writer) responseRecord(ex Exchange) (gowarc.WarcRecord, error) {
-	b := gowarc.NewRecordBuilder(gowarc.Response, recordOptions()...)
+	b := w.newBuilder(gowarc.Response)
 	var head bytes.Buffer
 	fmt.Fprintf(&head, "HTTP/1.1 %d %s\r\n", ex.Status, http.StatusText(ex.Status))
 	h := ex.Header.Clone()
@@ -253,6 +278,7 @@ func (w *Writer) responseRecord(ex Exchange) (gowarc.WarcRecord, error) {
 		_ = b.Close()
 		return nil, err
 	}
+	setDigests(b, head.Bytes(), ex.Body)
 	w.common(b, ex, "application/http;msgtype=response")
 	if ex.Truncated {
 		b.AddWarcHeader(gowarc.WarcTruncated, "length")
@@ -284,20 +310,23 @@ func build(b gowarc.WarcRecordBuilder, url string) (gowarc.WarcRecord, error) {
 	return rec, nil
 }
 
-// Sync makes every exchange written before it durable, if the writer was
-// opened with Config.Durable (else it does nothing), so that an item is
-// marked done only once its records would survive a machine crash. It is
-// a group commit: one fsync covers every write made before it started,
-// and none is made if nothing was written since. A failed fsync leaves
-// the writer failed for good: what the kernel did not write may be lost
-// without another error to say so.
+// Sync hands every exchange written before it to the operating system
+// (so that a record pointing at it is never read before it can be), and,
+// if the writer was opened with Config.Durable, makes them durable, so
+// that an item is marked done only once its records would survive a
+// machine crash. Both are group commits: one write, or one fsync, covers
+// every exchange written before it started, and none is made if nothing
+// was written since. A failed fsync leaves the writer failed for good:
+// what the kernel did not write may be lost without another error to say
+// so.
 func (w *Writer) Sync() error {
-	if !w.cfg.Durable {
-		return nil
-	}
 	w.mu.Lock()
 	want := w.written
+	err := w.flush()
 	w.mu.Unlock()
+	if err != nil || !w.cfg.Durable {
+		return err
+	}
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
 	w.mu.Lock()

@@ -32,6 +32,7 @@ type result struct {
 	busiest      int           // most requests any host received within 1 s
 	gaps         requestGaps   // how closely the site's hosts were requested
 	storeBytes   int64         // size of the embedded store after the crawl; 0 without one
+	warcBytes    int64         // size of the WARC files written; 0 without them
 	noLog        bool          // the site kept no request log: no finish time or busiest window
 	frontier     *frontierPeak // nil when crawld did not report its frontier
 	// The cluster's: records by node (nil without Redis), the nodes' peak
@@ -83,6 +84,14 @@ func measure(ctx context.Context, binary string, sc scenario) (result, error) {
 		defer os.RemoveAll(dataDir)
 		args = append(args, "--storage", "pebble", "--data-dir", dataDir)
 	}
+	var warcDir string
+	if sc.warc {
+		if warcDir, err = os.MkdirTemp("", "crawlbench-warc"); err != nil {
+			return result{}, err
+		}
+		defer os.RemoveAll(warcDir)
+		args = append(args, "--warc-dir", warcDir)
+	}
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = append(os.Environ(), "CRAWLD_ALLOW_DOMAINS="+strings.Join(site.Domains(), " "))
 	var records bytes.Buffer
@@ -95,6 +104,11 @@ func measure(ctx context.Context, binary string, sc scenario) (result, error) {
 	res.rssSum = res.peakRSS
 	if dataDir != "" {
 		if res.storeBytes, err = dirSize(dataDir); err != nil {
+			return result{}, err
+		}
+	}
+	if warcDir != "" {
+		if res.warcBytes, err = dirSize(warcDir); err != nil {
 			return result{}, err
 		}
 	}

@@ -56,6 +56,9 @@ func (r result) cells(sc scenario) []string {
 	if r.storeBytes > 0 {
 		store = fmt.Sprintf("%.0f", float64(r.storeBytes)/float64(max(r.pages, 1)))
 	}
+	if r.warcBytes > 0 {
+		store = strings.TrimPrefix(store+" ", "– ") + fmt.Sprintf("(WARC %.0f)", float64(r.warcBytes)/float64(max(r.pages, 1)))
+	}
 	done, busiest := fmt.Sprintf("%.2f", r.healthyDone.Seconds()), fmt.Sprintf("%d (%s)", r.busiest, limit)
 	if r.noLog {
 		done, busiest = "–", "–"

@@ -17,6 +17,7 @@ import (
 type scenario struct {
 	name    string
 	durable bool // keep the crawl's state in the embedded store
+	warc    bool // archive the crawl as WARC files (warc.dir)
 	site    testsite.Config
 	rate    float64
 	burst   int
@@ -55,6 +56,10 @@ type goal struct {
 
 // groupCluster is the -scenario name of the scale-out scenarios.
 const groupCluster = "cluster"
+
+// groupWARC is the -scenario name of the throughput scenarios with and
+// without the WARC archive.
+const groupWARC = "warc"
 
 // The sites of the scenarios that share them.
 var (
@@ -114,7 +119,7 @@ func scenarios() []scenario {
 			rate:   0,
 			burst:  1,
 			args:   throughputArgs(),
-			groups: []string{groupCluster},
+			groups: []string{groupCluster, groupWARC},
 		},
 		{
 			name:    "throughput-pebble",
@@ -123,7 +128,29 @@ func scenarios() []scenario {
 			burst:   1,
 			args:    throughputArgs(),
 			durable: true,
-			groups:  []string{groupCluster},
+			groups:  []string{groupCluster, groupWARC},
+		},
+		// Archiving costs at most a tenth of the pages/s (issue 14).
+		{
+			name:   "throughput-warc",
+			site:   throughputSite,
+			rate:   0,
+			burst:  1,
+			args:   throughputArgs(),
+			warc:   true,
+			goal:   &goal{of: "throughput", min: 0.9},
+			groups: []string{groupWARC},
+		},
+		{
+			name:    "throughput-pebble-warc",
+			site:    throughputSite,
+			rate:    0,
+			burst:   1,
+			args:    throughputArgs(),
+			durable: true,
+			warc:    true,
+			goal:    &goal{of: "throughput-pebble", min: 0.9},
+			groups:  []string{groupWARC},
 		},
 		{
 			name:      "frontier",
