@@ -27,6 +27,8 @@ type file struct {
 	path string // the path while written, ending .open
 	name string // the final name, without directory or .open
 	size int64  // bytes written, buffered or not: the next record's offset
+
+	cdxj []string // the index lines of its records so far (cdxj.go)
 }
 
 // counter counts the bytes written through it.
@@ -136,7 +138,7 @@ func (w *Writer) finishFile() error {
 		return fmt.Errorf("warc: %w", err)
 	}
 	w.synced = w.written
-	return nil
+	return w.fileDone(final, cur)
 }
 
 // syncDir makes a directory's entries durable.

@@ -40,6 +40,8 @@ type Config struct {
 	// Durable makes Sync fsync: with a frontier that survives a crash,
 	// an item must not be done before its records are on disk.
 	Durable bool
+	// CDXJ writes each finished file's CDXJ index beside it (cdxj.go).
+	CDXJ bool
 }
 
 // Writer writes exchanges to WARC files. Safe for concurrent use; Close
@@ -62,6 +64,8 @@ type Writer struct {
 	closed  bool
 	written uint64 // exchanges written
 	synced  uint64 // exchanges known durable
+
+	done []string // the files finished, in order (see Files)
 
 	syncMu sync.Mutex // one fsync at a time (see Sync)
 }
@@ -207,6 +211,7 @@ func (w *Writer) write(records ...gowarc.WarcRecord) ([][2]int64, error) {
 		if err != nil {
 			return nil, err
 		}
+		w.index(rec, off, n)
 		spans[i] = [2]int64{off, n}
 	}
 	if err := w.flush(); err != nil {
