@@ -97,12 +97,17 @@ func newCDXJEntry(rec gowarc.WarcRecord, file string) (cdxjEntry, bool) {
 // long.
 func (e cdxjEntry) line(offset, length int64) string {
 	e.fields.Offset, e.fields.Length = strconv.FormatInt(offset, 10), strconv.FormatInt(length, 10)
-	var line bytes.Buffer
-	line.WriteString(e.key + " ")
-	enc := json.NewEncoder(&line)
-	enc.SetEscapeHTML(false) // as JavaScript's JSON.stringify
-	_ = enc.Encode(e.fields) // strings only: it does not fail
-	return strings.TrimSuffix(line.String(), "\n")
+	return e.key + " " + jsonLine(e.fields)
+}
+
+// jsonLine is v, made of strings and numbers, in JSON on one line,
+// without escaping <, > and & (as JavaScript's JSON.stringify).
+func jsonLine(v any) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // strings and numbers only: it does not fail
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 // indexLength is the length an index gives a record n bytes long as
