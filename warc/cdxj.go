@@ -24,9 +24,9 @@ import (
 // (numbers as strings, the digest without its "sha1:", the mime without
 // parameters). crawld writes NAME.cdxj beside each finished NAME.warc.gz
 // (or NAME.warc): the lines are gathered as the records are written, a
-// few hundred bytes each (the line itself: about 200 bytes and twice the
-// URL's length, plus Go's 16-byte string header), and written sorted when
-// the file is complete.
+// few hundred bytes each (the line: about 190 bytes with a 45-byte file
+// name, and twice the URL's length; plus Go's 16-byte string header), and
+// written sorted when the file is complete.
 
 // CDXJPath returns the path of the index of the WARC file at warcPath:
 // NAME.cdxj beside NAME.warc.gz or NAME.warc.
