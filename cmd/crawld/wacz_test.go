@@ -123,12 +123,22 @@ func TestRun_CrawlWritesWACZ(t *testing.T) {
 	}
 }
 
-// Without warc.wacz no package is written; with it but without warc.cdxj
-// the configuration is refused, naming the key.
-func TestRun_WACZOffAndNeedsCDXJ(t *testing.T) {
+// Without warc.wacz no package is written, and each WARC file has its
+// index beside it (warc.cdxj is on by default); with --warc-cdxj=false
+// none has; warc.wacz without warc.cdxj is refused, naming the key.
+func TestRun_CDXJAndWACZKeys(t *testing.T) {
 	warcDir := crawlMixed(t)
 	if got, _ := filepath.Glob(filepath.Join(warcDir, "*.wacz")); len(got) != 0 {
 		t.Errorf("packages %q without warc.wacz", got)
+	}
+	warcs, _ := filepath.Glob(filepath.Join(warcDir, "*.warc.gz"))
+	indexes, _ := filepath.Glob(filepath.Join(warcDir, "*.cdxj"))
+	if len(warcs) == 0 || len(indexes) != len(warcs) {
+		t.Errorf("%d WARC files, %d indexes; want one each", len(warcs), len(indexes))
+	}
+	warcDir = crawlMixed(t, "--warc-cdxj=false")
+	if got, _ := filepath.Glob(filepath.Join(warcDir, "*.cdxj")); len(got) != 0 {
+		t.Errorf("indexes %q with --warc-cdxj=false", got)
 	}
 	var stdout, stderr bytes.Buffer
 	code := run(context.Background(), []string{"crawl", "--seed", "http://127.0.0.2/", "--warc-dir", t.TempDir(), "--warc-wacz", "--warc-cdxj=false"}, &stdout, &stderr)
