@@ -50,7 +50,7 @@ func archiveMixed(t *testing.T, w *Writer) ([]string, []Location) {
 	page.Header.Set("Content-Type", "text/html; charset=utf-8")
 	missing := exchange("http://127.0.0.2:8080/missing", "not found", false)
 	missing.Status = http.StatusNotFound
-	missing.Header.Set("Content-Type", "text/plain")
+	missing.Header.Set("Content-Type", "text/html") // an HTML page, but not a WACZ page
 	moved := exchange("http://www.example.test/old/", "", false)
 	moved.Status = http.StatusMovedPermanently
 	moved.Header = http.Header{"Location": {"/new"}}
@@ -123,7 +123,7 @@ func TestCDXJ_BesideEachFile(t *testing.T) {
 			}
 			want := map[string]map[string]string{ // url → fields
 				urls[0]: {"mime": "text/html", "status": "200"},
-				urls[1]: {"mime": "text/plain", "status": "404"},
+				urls[1]: {"mime": "text/html", "status": "404"},
 				urls[2]: {"status": "301"},
 				urls[3]: {"mime": "warc/revisit", "status": "200"},
 			}
