@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -78,18 +79,16 @@ func TestRun_CrawlWritesWACZ(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	entries := make(map[string]string)
+	entries := make(map[string]string) // the names, and the content of those read
 	for _, f := range r.File {
-		rc, err := f.Open()
+		entries[f.Name] = ""
+	}
+	for _, name := range []string{"indexes/index.cdxj", "pages/pages.jsonl"} {
+		b, err := fs.ReadFile(r, name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := io.ReadAll(rc)
-		_ = rc.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		entries[f.Name] = string(b)
+		entries[name] = string(b)
 	}
 	warcs, _ := filepath.Glob(filepath.Join(warcDir, "*.warc.gz"))
 	if len(warcs) < 2 {
