@@ -18,7 +18,8 @@ import (
 )
 
 // A CDXJ index (the form pywb, ReplayWeb.page and WACZ read) has one line
-// per archived response: `SURT TIMESTAMP {json}`, sorted in byte order,
+// per archived response or revisit: `SURT TIMESTAMP {json}`, sorted in
+// byte order,
 // the json giving url, mime, status, digest, length, offset and filename
 // in that order and in the forms warcio.js's and pywb's indexers write
 // (numbers as strings, the digest without its "sha1:", the mime without
