@@ -19,11 +19,10 @@ import (
 
 // A CDXJ index (the form pywb, ReplayWeb.page and WACZ read) has one line
 // per archived response or revisit: `SURT TIMESTAMP {json}`, sorted in
-// byte order,
-// the json giving url, mime, status, digest, length, offset and filename
-// in that order and in the forms warcio.js's and pywb's indexers write
-// (numbers as strings, the digest without its "sha1:", the mime without
-// parameters). crawld writes NAME.cdxj beside each finished NAME.warc.gz
+// byte order, the json giving url, mime, status, digest, length, offset
+// and filename in that order and in the forms warcio.js's and pywb's
+// indexers write (numbers as strings, the digest without its "sha1:", the
+// mime without parameters). crawld writes NAME.cdxj beside each finished NAME.warc.gz
 // (or NAME.warc): the lines are gathered as the records are written, a
 // few hundred bytes each (the line: about 190 bytes with a 45-byte file
 // name, and twice the URL's length; plus Go's 16-byte string header), and
