@@ -133,3 +133,25 @@ func (e *encoders) encode(out *bytes.Buffer, rec gowarc.WarcRecord) error {
 	}
 	return errors.Join(err, gz.Close())
 }
+
+// withHead returns rec, whose block was not parsed when it was built,
+// with the HTTP head it starts with, as a parsed block gives it
+// (gowarc.ProtocolHeaderBlock): the index takes the status and the media
+// type from it.
+func withHead(rec gowarc.WarcRecord, head []byte) gowarc.WarcRecord {
+	return headed{WarcRecord: rec, head: head}
+}
+
+type headed struct {
+	gowarc.WarcRecord
+	head []byte
+}
+
+func (h headed) Block() gowarc.Block { return headedBlock{Block: h.WarcRecord.Block(), head: h.head} }
+
+type headedBlock struct {
+	gowarc.Block
+	head []byte
+}
+
+func (b headedBlock) ProtocolHeaderBytes() []byte { return b.head }

@@ -24,6 +24,8 @@ type file struct {
 	path string // the path while written, ending .open
 	name string // the final name, without directory or .open
 	size int64  // bytes written, buffered or not: the next record's offset
+
+	cdxj []cdxjEntry // the index entries of its records so far (cdxj.go)
 }
 
 // createFile creates the next file and writes its warcinfo record.
@@ -111,7 +113,7 @@ func (w *Writer) finishFile() error {
 		return fmt.Errorf("warc: %w", err)
 	}
 	w.flushed, w.synced = w.written, w.written
-	return nil
+	return w.fileDone(final, cur)
 }
 
 // syncDir makes a directory's entries durable.

@@ -39,6 +39,8 @@ type Config struct {
 	// Durable makes Sync fsync: with a frontier that survives a crash,
 	// an item must not be done before its records are on disk.
 	Durable bool
+	// CDXJ writes each finished file's CDXJ index beside it (cdxj.go).
+	CDXJ bool
 }
 
 // Writer writes exchanges to WARC files. Safe for concurrent use; Close
@@ -62,6 +64,8 @@ type Writer struct {
 	written uint64 // exchanges written
 	flushed uint64 // exchanges handed to the operating system
 	synced  uint64 // exchanges known durable
+
+	done []string // the files finished, in order (see Files)
 
 	syncMu sync.Mutex // one fsync at a time (see Sync)
 }
@@ -188,6 +192,7 @@ func (w *Writer) write(records ...gowarc.WarcRecord) ([]span, error) {
 	if err != nil {
 		return nil, err
 	}
+	entries := w.entries(records)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if err := w.usable(); err != nil {
@@ -218,6 +223,7 @@ func (w *Writer) write(records ...gowarc.WarcRecord) ([]span, error) {
 	if err := w.appendBytes(encoded.Bytes()); err != nil {
 		return nil, err
 	}
+	w.index(entries, spans)
 	w.written++
 	return spans, nil
 }
@@ -283,7 +289,11 @@ func (w *Writer) responseRecord(ex Exchange) (gowarc.WarcRecord, error) {
 	if ex.Truncated {
 		b.AddWarcHeader(gowarc.WarcTruncated, "length")
 	}
-	return build(b, ex.URL)
+	rec, err := build(b, ex.URL)
+	if err != nil {
+		return nil, err
+	}
+	return withHead(rec, head.Bytes()), nil
 }
 
 // common adds the fields both records of ex carry.

@@ -29,7 +29,7 @@ func openArchive(s settings, durable bool) (archive, error) {
 	}
 	w, err := warc.Open(warc.Config{
 		Dir: s.warcDir, Prefix: s.warcPrefix, Node: node, MaxSize: s.warcMaxSize, Compress: s.warcCompress,
-		Software: buildinfo.String(), Durable: durable,
+		Software: buildinfo.String(), Durable: durable, CDXJ: s.warcCDXJ,
 		Info: [][2]string{
 			{"http-header-user-agent", s.crawl.UserAgent},
 			{"robots", map[bool]string{true: "obey", false: "ignore"}[s.crawl.Robots]},

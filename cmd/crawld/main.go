@@ -196,6 +196,9 @@ func crawlOnce(ctx context.Context, s settings, stdout, stderr io.Writer) error 
 	if cerr := arch.close(log); err == nil && cerr != nil {
 		err = cerr
 	}
+	if err == nil && ctx.Err() == nil && s.warcWACZ {
+		err = arch.pack(log)
+	}
 	if err != nil {
 		return runtimeError{err}
 	}

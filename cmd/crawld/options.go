@@ -48,6 +48,8 @@ type settings struct {
 	warcMaxSize  int64
 	warcPrefix   string
 	warcCompress bool
+	warcCDXJ     bool
+	warcWACZ     bool
 }
 
 func defaultSettings() settings {
@@ -70,6 +72,7 @@ func defaultSettings() settings {
 		warcMaxSize:      1 << 30,
 		warcPrefix:       "crawld",
 		warcCompress:     true,
+		warcCDXJ:         true,
 	}
 }
 
@@ -243,6 +246,8 @@ func options(s *settings) []option {
 		sizeOpt("warc.max_size", "warc-max-size", "start a new WARC file beyond about this size (units KiB, MiB, GiB allowed)", &s.warcMaxSize),
 		stringOpt("warc.prefix", "warc-prefix", "first part of every WARC file name", &s.warcPrefix),
 		boolOpt("warc.compress", "warc-compress", "one gzip member per WARC record, in .warc.gz files", &s.warcCompress),
+		boolOpt("warc.cdxj", "warc-cdxj", "write a sorted CDXJ index (pywb, ReplayWeb.page) beside each finished WARC file", &s.warcCDXJ),
+		boolOpt("warc.wacz", "warc-wacz", "crawld crawl: package the WARC files of the crawl, their index and its pages as DIR/PREFIX-TIMESTAMP.wacz at its end", &s.warcWACZ),
 	}
 }
 
@@ -345,6 +350,9 @@ func (s settings) validate() error {
 	}
 	if s.redisRobotsMem < redisq.MaxRobotsEntry {
 		return &crawler.ConfigError{Key: "redis.robots_memory", Problem: fmt.Sprintf("must be at least %dKiB, the largest robots.txt outcome shared (got %d bytes)", redisq.MaxRobotsEntry>>10, s.redisRobotsMem)}
+	}
+	if s.warcWACZ && !s.warcCDXJ {
+		return &crawler.ConfigError{Key: "warc.wacz", Problem: "needs warc.cdxj: the package's index is the WARC files' indexes merged"}
 	}
 	for _, v := range []struct {
 		key string

@@ -1,0 +1,274 @@
+package warc
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/textproto"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/nlnwa/gowarc/v3"
+)
+
+// A CDXJ index (the form pywb, ReplayWeb.page and WACZ read) has one line
+// per archived response or revisit: `SURT TIMESTAMP {json}`, sorted in
+// byte order, the json giving url, mime, status, digest, length, offset
+// and filename in that order and in the forms warcio.js's and pywb's
+// indexers write (numbers as strings, the digest without its "sha1:", the
+// mime without parameters). crawld writes NAME.cdxj beside each finished NAME.warc.gz
+// (or NAME.warc): the lines are gathered as the records are written, a
+// few hundred bytes each (the line: about 190 bytes with a 45-byte file
+// name, and twice the URL's length; plus Go's 16-byte string header), and
+// written sorted when the file is complete.
+
+// CDXJPath returns the path of the index of the WARC file at warcPath:
+// NAME.cdxj beside NAME.warc.gz or NAME.warc.
+func CDXJPath(warcPath string) string {
+	return strings.TrimSuffix(strings.TrimSuffix(warcPath, ".gz"), ".warc") + ".cdxj"
+}
+
+// cdxjFields is the json of an index line, in the order warcio.js writes
+// it; absent values are left out, as it leaves them.
+type cdxjFields struct {
+	URL      string `json:"url,omitempty"`
+	Mime     string `json:"mime,omitempty"`
+	Status   string `json:"status,omitempty"`
+	Digest   string `json:"digest,omitempty"`
+	Length   string `json:"length"`
+	Offset   string `json:"offset"`
+	Filename string `json:"filename"`
+}
+
+// indexed says whether rec gets an index line: as in warcio.js and pywb,
+// every record but requests, warcinfo, and metadata or resource records
+// of WARC fields (crawld's outlinks). A request's line would be its
+// response's, which has its own.
+func indexed(rec gowarc.WarcRecord) bool {
+	switch rec.Type() {
+	case gowarc.Request, gowarc.Warcinfo:
+		return false
+	case gowarc.Metadata, gowarc.Resource:
+		return rec.WarcHeader().Get(gowarc.ContentType) != gowarc.ApplicationWarcFields
+	}
+	return true
+}
+
+// cdxjEntry is a record's index line before its place in the file is
+// known: the key (SURT and timestamp) and the json.
+type cdxjEntry struct {
+	key            string
+	fields         cdxjFields
+	offset, length int64 // the record's place in the file, as the index gives it
+}
+
+// newCDXJEntry returns the entry of rec, in the file named file, and
+// false for a record not indexed.
+func newCDXJEntry(rec gowarc.WarcRecord, file string) (cdxjEntry, bool) {
+	if !indexed(rec) {
+		return cdxjEntry{}, false
+	}
+	h := rec.WarcHeader()
+	uri := h.Get(gowarc.WarcTargetURI)
+	f := cdxjFields{URL: uri, Filename: file}
+	if _, digest, ok := strings.Cut(h.Get(gowarc.WarcPayloadDigest), ":"); ok {
+		f.Digest = digest
+	}
+	switch rec.Type() {
+	case gowarc.Response, gowarc.Revisit:
+		if b, ok := rec.Block().(gowarc.ProtocolHeaderBlock); ok {
+			f.Status, f.Mime = httpHead(b.ProtocolHeaderBytes())
+		}
+		if rec.Type() == gowarc.Revisit {
+			f.Mime = "warc/revisit"
+		}
+	default:
+		f.Mime = h.Get(gowarc.ContentType)
+	}
+	return cdxjEntry{key: SURT(uri) + " " + timestamp14(h.Get(gowarc.WarcDate)), fields: f}, true
+}
+
+// line is the entry's index line.
+func (e cdxjEntry) line() string {
+	e.fields.Offset, e.fields.Length = strconv.FormatInt(e.offset, 10), strconv.FormatInt(e.length, 10)
+	return e.key + " " + jsonLine(e.fields)
+}
+
+// jsonLine is v, made of strings and numbers, in JSON on one line,
+// without escaping <, > and & (as JavaScript's JSON.stringify).
+func jsonLine(v any) string {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // strings and numbers only: it does not fail
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// indexLength is the length an index gives a record n bytes long as
+// written: in an uncompressed file, without the two CRLFs that end it, as
+// warcio.js and pywb's warcio count it (a reader needs only the header
+// and the block); in a .warc.gz, its whole gzip member.
+func indexLength(compressed bool, n int64) int64 {
+	if compressed {
+		return n
+	}
+	return n - int64(len("\r\n\r\n"))
+}
+
+// timestamp14 is a WARC-Date as a CDXJ timestamp: its first 14 digits,
+// YYYYMMDDhhmmss.
+func timestamp14(date string) string {
+	ts := strings.NewReplacer("-", "", ":", "", "T", "").Replace(date)
+	return ts[:min(len(ts), 14)]
+}
+
+// httpHead returns the status code of an HTTP response head and its
+// Content-Type without parameters; "" for what it lacks.
+func httpHead(head []byte) (status, mime string) {
+	r := textproto.NewReader(bufio.NewReader(bytes.NewReader(head)))
+	line, err := r.ReadLine()
+	if err != nil {
+		return "", ""
+	}
+	if fields := strings.Fields(line); len(fields) > 1 {
+		if _, err := strconv.Atoi(fields[1]); err == nil {
+			status = fields[1]
+		}
+	}
+	h, _ := r.ReadMIMEHeader() // what was read before an error is kept
+	ct, _, _ := strings.Cut(h.Get("Content-Type"), ";")
+	return status, strings.TrimSpace(ct)
+}
+
+// entries are the index entries of records, nil for those not indexed
+// (and for all without Config.CDXJ). They are made before the records'
+// place is known, without w.mu, so that the workers make them in
+// parallel.
+func (w *Writer) entries(records []gowarc.WarcRecord) []*cdxjEntry {
+	if !w.cfg.CDXJ {
+		return nil
+	}
+	entries := make([]*cdxjEntry, len(records))
+	for i, rec := range records {
+		if e, ok := newCDXJEntry(rec, ""); ok {
+			entries[i] = &e
+		}
+	}
+	return entries
+}
+
+// index keeps the entries of records written at spans for the current
+// file's index. With w.mu held.
+func (w *Writer) index(entries []*cdxjEntry, spans []span) {
+	for i, e := range entries {
+		if e != nil {
+			e.fields.Filename, e.offset, e.length = spans[i].file, spans[i].offset, indexLength(w.cfg.Compress, spans[i].length)
+			w.cur.cdxj = append(w.cur.cdxj, *e)
+		}
+	}
+}
+
+// fileDone is called when the WARC file cur is complete at path: the
+// writer remembers it (for Files) and writes its index.
+func (w *Writer) fileDone(path string, cur *file) error {
+	w.done = append(w.done, path)
+	if !w.cfg.CDXJ {
+		return nil
+	}
+	lines := make([]string, len(cur.cdxj))
+	for i, e := range cur.cdxj {
+		lines[i] = e.line()
+	}
+	return writeCDXJ(CDXJPath(path), lines)
+}
+
+// IndexFile writes the CDXJ index of the finished WARC file at warcPath
+// (NAME.cdxj beside it) from its records, the lines the writer writes for
+// the file it completes: for a file whose index was not written as it was
+// (one repaired after a crash, or written with Config.CDXJ off).
+func IndexFile(warcPath string) error {
+	lines, err := indexLines(warcPath)
+	if err != nil {
+		return err
+	}
+	return writeCDXJ(CDXJPath(warcPath), lines)
+}
+
+// indexLines reads the WARC file at path and returns its index lines,
+// unsorted. A record's length is where the next one starts (the end of
+// the file for the last), which is its length as written.
+func indexLines(path string) ([]string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("warc: %w", err)
+	}
+	name := filepath.Base(path)
+	compressed := strings.HasSuffix(name, ".gz")
+	var lines []string
+	var last *cdxjEntry // the previous record's, until its length is known
+	var lastOffset int64
+	end := func(next int64) {
+		if last != nil {
+			last.offset, last.length = lastOffset, indexLength(compressed, next-lastOffset)
+			lines = append(lines, last.line())
+		}
+		last = nil
+	}
+	err = Each(path, func(rec gowarc.WarcRecord, offset int64, _ []error) error {
+		end(offset)
+		if e, ok := newCDXJEntry(rec, name); ok {
+			last, lastOffset = &e, offset
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	end(st.Size())
+	return lines, nil
+}
+
+// writeCDXJ writes lines, sorted, to path: through NAME.cdxj.open,
+// fsynced and renamed, so that a crash leaves the whole index or none.
+func writeCDXJ(path string, lines []string) error {
+	slices.Sort(lines)
+	tmp := path + openSuffix
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("warc: index: %w", err)
+	}
+	buf := bufio.NewWriterSize(f, 64<<10)
+	for _, line := range lines {
+		_, _ = io.WriteString(buf, line+"\n") // a failure sticks to buf, for Flush
+	}
+	err = buf.Flush()
+	if err == nil {
+		err = f.Sync()
+	}
+	err = errors.Join(err, f.Close())
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("warc: index %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+// Files returns the paths of the WARC files the writer has finished, in
+// the order it finished them; after Close, every file it wrote.
+func (w *Writer) Files() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.done)
+}
