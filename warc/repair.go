@@ -3,10 +3,12 @@ package warc
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 
 	"github.com/nlnwa/gowarc/v3"
 	"go.uber.org/zap"
@@ -56,17 +58,35 @@ func openFileName(prefix, node string) *regexp.Regexp {
 
 // repairFile cuts the file at path after its last whole, valid record,
 // fsyncs it and renames it without .open (the directory fsynced too); a
-// file without even its whole warcinfo record is removed.
+// file without even its whole warcinfo record is removed. A file another
+// process holds locked (see lockFile) is being written, and left alone:
+// two processes may share a node's name (the host name, by default).
 func (w *Writer) repairFile(path string) error {
-	fi, err := os.Stat(path)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
-	scan, err := scanRecords(path)
-	if err != nil {
-		return err
-	}
+	defer f.Close() // and the lock with it
 	name := filepath.Base(path)
+	if err := lockFile(f); errors.Is(err, syscall.EWOULDBLOCK) {
+		w.cfg.Logger.Info("WARC file left .open alone: another process is writing it", zap.String("file", name))
+		return nil
+	} else if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if now, err := os.Stat(path); errors.Is(err, os.ErrNotExist) || err == nil && !os.SameFile(fi, now) {
+		return nil // completed by its writer between our open and our lock
+	} else if err != nil {
+		return err
+	}
+	scan, err := scanRecords(f)
+	if err != nil {
+		return err
+	}
 	final := strings.TrimSuffix(path, openSuffix)
 	log := w.cfg.Logger.With(zap.String("file", name), zap.Int64("size", fi.Size()), zap.Int("records", scan.records))
 	if scan.end < fi.Size() {
@@ -87,15 +107,11 @@ func (w *Writer) repairFile(path string) error {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
 	err = f.Truncate(scan.end)
 	if err == nil {
 		err = f.Sync()
 	}
-	if err = errors.Join(err, f.Close()); err != nil {
+	if err != nil {
 		return err
 	}
 	if err := os.Rename(path, final); err != nil {
@@ -114,18 +130,27 @@ func (w *Writer) repairFile(path string) error {
 	return w.repaired(final)
 }
 
+// lockFile takes an exclusive lock on f, held until f is closed, without
+// waiting: syscall.EWOULDBLOCK says another process holds it. The writer
+// holds it on the file it writes; the kernel drops it when the process
+// dies, however it dies.
+func lockFile(f *os.File) error {
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+}
+
 // repaired is called with the final path of each file repair renamed, as
 // the files finishFile completes: the place for what follows a finished
 // file (its CDXJ index).
 func (w *Writer) repaired(path string) error { return nil }
 
-// scanRecords reads the records of the file at path, gzip member by gzip
+// scanRecords reads the records of f from its start, gzip member by gzip
 // member if compressed, under strict validation, up to the first that is
 // not whole and valid (cut short, a corrupt gzip member, trailing garbage)
 // or the end. gowarc's reader gives each record's offset and size, gzip
 // member included.
-func scanRecords(path string) (repairScan, error) {
-	r, err := gowarc.NewWarcFileReader(path, 0, gowarc.WithStrictValidation())
+func scanRecords(f *os.File) (repairScan, error) {
+	// Without its Close, which would close f (and drop its lock).
+	r, err := gowarc.NewWarcFileReaderFromStream(struct{ io.Reader }{f}, 0, gowarc.WithStrictValidation())
 	if err != nil {
 		return repairScan{}, err
 	}

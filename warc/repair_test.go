@@ -2,6 +2,7 @@ package warc
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -268,5 +269,54 @@ func TestOpen_RepairKeepsAnExistingFile(t *testing.T) {
 		if got, err := os.ReadFile(filepath.Join(dir, name)); err != nil || !bytes.Equal(got, c.data) {
 			t.Errorf("%s changed (%v)", name, err)
 		}
+	}
+}
+
+// Two processes may share a node's name (the host name, by default): a
+// file another writer holds open is left alone, whatever its name, and
+// that writer goes on and completes it.
+func TestOpen_RepairLeavesALiveWritersFileAlone(t *testing.T) {
+	dir := t.TempDir()
+	live, err := Open(Config{Dir: dir, Prefix: "p", Node: "n1", Compress: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := live.WriteExchange(exchange("http://127.0.0.2/1", "first", false)); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.open"))
+	if len(files) != 1 {
+		t.Fatalf("files %v, want one .open", files)
+	}
+	before, _ := os.ReadFile(files[0])
+	core, logs := observer.New(zapcore.InfoLevel)
+	other, err := Open(Config{Dir: dir, Prefix: "p", Node: "n1", Compress: true, Logger: zap.New(core)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after, err := os.ReadFile(files[0]); err != nil || !bytes.Equal(after, before) {
+		t.Errorf("the live writer's file touched (%v)", err)
+	}
+	if n := logs.FilterMessage("WARC file left .open alone: another process is writing it").Len(); n != 1 {
+		t.Errorf("logged %v, want the file left alone", logs.All())
+	}
+	if _, err := live.WriteExchange(exchange("http://127.0.0.2/2", "second", false)); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(live.Close(), other.Close()); err != nil {
+		t.Fatal(err)
+	}
+	responses := 0
+	err = Each(strings.TrimSuffix(files[0], openSuffix), func(rec gowarc.WarcRecord, offset int64, findings []error) error {
+		if len(findings) > 0 {
+			t.Errorf("record at %d: findings %v", offset, findings)
+		}
+		if rec.Type() == gowarc.Response {
+			responses++
+		}
+		return nil
+	})
+	if err != nil || responses != 2 {
+		t.Errorf("the live writer's file holds %d responses (%v), want 2", responses, err)
 	}
 }
