@@ -8,16 +8,15 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 
 	"github.com/nlnwa/gowarc/v3"
 	"go.uber.org/zap"
 )
 
 // A crash (kill -9, a power cut) leaves the file being written with its
-// .open suffix, ending in at most one incomplete record: a record is
-// flushed whole after each exchange, so only the one being written, or a
-// buffer's worth of it, can be cut short. Before writing anything, Open
+// .open suffix, ending in at most one incomplete record: the buffer is
+// flushed after each exchange, so only the record being written can be
+// cut short (what of it the buffer had handed over when it filled). Before writing anything, Open
 // makes each such file of this writer a valid WARC again: cut after its
 // last whole record and renamed without .open, as finishFile would have.
 
@@ -68,7 +67,7 @@ func (w *Writer) repairFile(path string) error {
 	}
 	defer f.Close() // and the lock with it
 	name := filepath.Base(path)
-	if err := lockFile(f); errors.Is(err, syscall.EWOULDBLOCK) {
+	if err := lockFile(f); errors.Is(err, errLocked) {
 		w.cfg.Logger.Info("WARC file left .open alone: another process is writing it", zap.String("file", name))
 		return nil
 	} else if err != nil {
@@ -128,14 +127,6 @@ func (w *Writer) repairFile(path string) error {
 			zap.String("renamed_to", filepath.Base(final)))
 	}
 	return w.repaired(final)
-}
-
-// lockFile takes an exclusive lock on f, held until f is closed, without
-// waiting: syscall.EWOULDBLOCK says another process holds it. The writer
-// holds it on the file it writes; the kernel drops it when the process
-// dies, however it dies.
-func lockFile(f *os.File) error {
-	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 }
 
 // repaired is called with the final path of each file repair renamed, as
