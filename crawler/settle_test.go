@@ -20,6 +20,7 @@ import (
 	"github.com/crawld/crawld/queue"
 	"github.com/crawld/crawld/redisq"
 	"github.com/crawld/crawld/store"
+	"github.com/crawld/crawld/warc"
 )
 
 // fullDisk is the error of a write to a full disk, as *os.File returns it.
@@ -310,16 +311,53 @@ func (s *unsyncableSink) Sync() error {
 	return &os.PathError{Op: "sync", Path: "out.jsonl", Err: syscall.EIO}
 }
 
+// unsyncableArchive archives exchanges but fails to make them durable, as
+// an fsync of the WARC file failing with EIO does.
+type unsyncableArchive struct{}
+
+func (unsyncableArchive) WriteExchange(ex warc.Exchange) (warc.Location, error) {
+	return warc.Location{File: "a.warc.gz", Offset: 100, Length: 200, Digest: "sha1:" + ex.URL}, nil
+}
+
+func (unsyncableArchive) Sync() error {
+	return &os.PathError{Op: "sync", Path: "a.warc.gz.open", Err: syscall.EIO}
+}
+
 // TestCrawl_UnsyncedRecordIsNotDone: a record written but not made durable
 // counts as not written: the crawl stops with the sync's error and the item
-// stays queued.
+// stays queued. So does an exchange archived but not made durable, and its
+// record is not written: neither the record nor the item's Done may
+// outlive, in a crash, the WARC record they point at.
 func TestCrawl_UnsyncedRecordIsNotDone(t *testing.T) {
-	cfg := testConfig(serve(t, "127.0.0.1", htmlPages(map[string]string{"/": `no links`})) + "/")
-	front := queue.NewMemory(queue.Config{})
-	if _, err := runOn(t, context.Background(), cfg, front, &unsyncableSink{}, zap.ErrorLevel); !errors.Is(err, syscall.EIO) || !strings.Contains(err.Error(), "output: sync out.jsonl") {
-		t.Fatalf("Run = %v, want the sync's EIO", err)
+	tests := []struct {
+		name string
+		sink interface {
+			Sink
+			records() []Record
+		}
+		archive Archive
+		want    string
+	}{
+		{"record", &unsyncableSink{}, nil, "output: sync out.jsonl"},
+		{"exchange", &recordSink{}, unsyncableArchive{}, "archive: sync a.warc.gz.open"},
 	}
-	if st := front.Stats(); st.Queued != 1 || st.InFlight != 0 {
-		t.Errorf("after the failed sync: %d queued, %d in flight; want the seed queued again", st.Queued, st.InFlight)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(serve(t, "127.0.0.1", htmlPages(map[string]string{"/": `no links`})) + "/")
+			front := queue.NewMemory(queue.Config{})
+			var opts []Option
+			if tt.archive != nil {
+				opts = append(opts, WithArchive(tt.archive))
+			}
+			if _, err := runOn(t, context.Background(), cfg, front, tt.sink, zap.ErrorLevel, opts...); !errors.Is(err, syscall.EIO) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Run = %v, want the sync's EIO (%s)", err, tt.want)
+			}
+			if st := front.Stats(); st.Queued != 1 || st.InFlight != 0 {
+				t.Errorf("after the failed sync: %d queued, %d in flight; want the seed queued again", st.Queued, st.InFlight)
+			}
+			if recs := tt.sink.records(); tt.archive != nil && len(recs) != 0 {
+				t.Errorf("records %v written for an exchange not made durable, want none", recs)
+			}
+		})
 	}
 }

@@ -40,6 +40,11 @@ func (w *Writer) createFile() error {
 	if err != nil {
 		return fmt.Errorf("warc: %w", err)
 	}
+	if err := lockFile(f); err != nil { // kept from another process's repair
+		_ = f.Close()
+		_ = os.Remove(path)
+		return fmt.Errorf("warc: lock %s: %w", name, err)
+	}
 	w.cur = &file{f: f, buf: bufio.NewWriterSize(f, 64<<10), path: path, name: name}
 	info, err := w.warcinfo(name)
 	if err == nil {
@@ -100,13 +105,15 @@ func (w *Writer) finishFile() error {
 	if err == nil {
 		err = cur.f.Sync()
 	}
-	err = errors.Join(err, cur.f.Close())
 	if err != nil || w.broken {
 		w.broken = false
-		return errors.Join(fmt.Errorf("warc: %s left incomplete", cur.name), err)
+		return errors.Join(fmt.Errorf("warc: %s left incomplete", cur.name), err, cur.f.Close())
 	}
+	// Renamed before it is closed, under its lock: a repair that gets the
+	// lock finds it renamed, or its writer dead (see repairFile).
 	final := strings.TrimSuffix(cur.path, openSuffix)
-	if err := os.Rename(cur.path, final); err != nil {
+	err = os.Rename(cur.path, final)
+	if err = errors.Join(err, cur.f.Close()); err != nil {
 		return fmt.Errorf("warc: %w", err)
 	}
 	if err := syncDir(filepath.Dir(final)); err != nil {

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/nlnwa/gowarc/v3"
+	"go.uber.org/zap"
 )
 
 // Config says where and how the files are written.
@@ -41,6 +42,9 @@ type Config struct {
 	Durable bool
 	// CDXJ writes each finished file's CDXJ index beside it (cdxj.go).
 	CDXJ bool
+	// Logger is told what Open's repair of files left .open by a crash
+	// did; nil logs nothing.
+	Logger *zap.Logger
 }
 
 // Writer writes exchanges to WARC files. Safe for concurrent use; Close
@@ -75,8 +79,9 @@ const defaultMaxSize = 1 << 30
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]`)
 
-// Open returns a Writer for cfg. It creates the directory; the first file
-// is created by the first write.
+// Open returns a Writer for cfg. It creates the directory, and repairs the
+// files a crash left .open there with this writer's prefix and node (see
+// repair); the first file is created by the first write.
 func Open(cfg Config) (*Writer, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("warc: no directory")
@@ -90,10 +95,16 @@ func Open(cfg Config) (*Writer, error) {
 	if cfg.MaxSize <= 0 {
 		cfg.MaxSize = defaultMaxSize
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
 	n := &names{dir: cfg.Dir, prefix: unsafeName.ReplaceAllString(cfg.Prefix, "_"),
 		node: unsafeName.ReplaceAllString(cfg.Node, "_"), now: time.Now}
-	return &Writer{cfg: cfg, names: n, recordOpts: recordOptions(),
-		enc: newEncoders(cfg.Compress)}, nil
+	w := &Writer{cfg: cfg, names: n, recordOpts: recordOptions(), enc: newEncoders(cfg.Compress)}
+	if err := w.repair(); err != nil {
+		return nil, err
+	}
+	return w, nil
 }
 
 // warcinfo is the record that starts the file name: who wrote it, and the

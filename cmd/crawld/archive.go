@@ -18,8 +18,9 @@ type archive struct{ w *warc.Writer }
 // openArchive opens the WARC writer s asks for, or none without warc.dir.
 // Its files are named after the node (node_id, else the host name), so
 // that nodes writing into one directory do not collide. With a durable
-// frontier, each exchange is fsynced before its item is done.
-func openArchive(s settings, durable bool) (archive, error) {
+// frontier, each exchange is fsynced before its item is done. Files a
+// crash left .open are repaired first, and the repair logged to log.
+func openArchive(s settings, durable bool, log *zap.Logger) (archive, error) {
 	if s.warcDir == "" {
 		return archive{}, nil
 	}
@@ -29,7 +30,7 @@ func openArchive(s settings, durable bool) (archive, error) {
 	}
 	w, err := warc.Open(warc.Config{
 		Dir: s.warcDir, Prefix: s.warcPrefix, Node: node, MaxSize: s.warcMaxSize, Compress: s.warcCompress,
-		Software: buildinfo.String(), Durable: durable, CDXJ: s.warcCDXJ,
+		Software: buildinfo.String(), Durable: durable, CDXJ: s.warcCDXJ, Logger: log,
 		Info: [][2]string{
 			{"http-header-user-agent", s.crawl.UserAgent},
 			{"robots", map[bool]string{true: "obey", false: "ignore"}[s.crawl.Robots]},

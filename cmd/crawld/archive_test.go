@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/nlnwa/gowarc/v3"
@@ -28,30 +29,7 @@ func TestRun_CrawlWritesWARC(t *testing.T) {
 	if code := run(context.Background(), args, &stdout, &stderr); code != exitOK {
 		t.Fatalf("exit code %d, stderr: %s", code, stderr.String())
 	}
-	type response struct{ url, digest string }
-	responses := make(map[string]response) // file:offset → the response there
-	files, _ := filepath.Glob(filepath.Join(warcDir, "*"))
-	for _, f := range files {
-		if filepath.Ext(f) == ".cdxj" { // warc.cdxj is on: an index beside each file
-			continue
-		}
-		if filepath.Ext(f) != ".gz" {
-			t.Errorf("unexpected file %s (an unfinished WARC?)", f)
-			continue
-		}
-		err := warc.Each(f, func(rec gowarc.WarcRecord, offset int64, findings []error) error {
-			if len(findings) > 0 {
-				t.Errorf("%s at %d: %v", filepath.Base(f), offset, findings)
-			}
-			if rec.Type() == gowarc.Response {
-				responses[fmt.Sprintf("%s:%d", filepath.Base(f), offset)] = response{rec.WarcHeader().Get(gowarc.WarcTargetURI), rec.WarcHeader().Get(gowarc.WarcPayloadDigest)}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	responses := archivedResponses(t, warcDir)
 	data, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +38,50 @@ func TestRun_CrawlWritesWARC(t *testing.T) {
 	if len(recs) != len(site.URLs()) {
 		t.Fatalf("%d records, want %d", len(recs), len(site.URLs()))
 	}
+	checkRecordsResolve(t, recs, responses)
+	if len(responses) != len(recs) {
+		t.Errorf("%d responses archived for %d records", len(responses), len(recs))
+	}
+}
+
+// archived is a response (or revisit) record: its URL and payload digest.
+type archived struct{ url, digest string }
+
+// archivedResponses reads every WARC file in dir under strict validation,
+// failing the test at any finding or at a file left .open, and returns
+// the response and revisit records by "file:offset".
+func archivedResponses(t *testing.T, dir string) map[string]archived {
+	t.Helper()
+	responses := make(map[string]archived)
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	for _, f := range files {
+		switch {
+		case strings.HasSuffix(f, ".open"):
+			t.Errorf("%s left unfinished", filepath.Base(f))
+			continue
+		case !strings.HasSuffix(f, ".warc.gz") && !strings.HasSuffix(f, ".warc"):
+			continue
+		}
+		err := warc.Each(f, func(rec gowarc.WarcRecord, offset int64, findings []error) error {
+			if len(findings) > 0 {
+				t.Errorf("%s at %d: %v", filepath.Base(f), offset, findings)
+			}
+			if rec.Type() == gowarc.Response || rec.Type() == gowarc.Revisit {
+				responses[fmt.Sprintf("%s:%d", filepath.Base(f), offset)] = archived{rec.WarcHeader().Get(gowarc.WarcTargetURI), rec.WarcHeader().Get(gowarc.WarcPayloadDigest)}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return responses
+}
+
+// checkRecordsResolve checks that each record's warc_file and warc_offset
+// name one of responses, of its URL, with its digest.
+func checkRecordsResolve(t *testing.T, recs []map[string]any, responses map[string]archived) {
+	t.Helper()
 	for _, rec := range recs {
 		file, _ := rec["warc_file"].(string)
 		offset, _ := rec["warc_offset"].(float64)
@@ -67,8 +89,5 @@ func TestRun_CrawlWritesWARC(t *testing.T) {
 		if !ok || got.url != rec["url"] || got.digest != rec["digest"] {
 			t.Errorf("record %v: the WARC holds %+v there (found: %v)", rec, got, ok)
 		}
-	}
-	if len(responses) != len(recs) {
-		t.Errorf("%d responses archived for %d records", len(responses), len(recs))
 	}
 }
