@@ -341,7 +341,11 @@ func TestCrawl_ArchiveRoundTrip(t *testing.T) {
 		for _, a := range as {
 			req := byID[a.h.GetId(gowarc.WarcConcurrentTo)]
 			if p := a.h.Get("WARC-Protocol"); p != "h2" || req == nil || !strings.HasSuffix(req.line, " HTTP/1.1") || req.header.Get("Host") == "" {
-				t.Errorf("%s over HTTP/2: WARC-Protocol %q, request %+v", u, p, req)
+				line := "none"
+				if req != nil {
+					line = req.line
+				}
+				t.Errorf("%s over HTTP/2: WARC-Protocol %q, request line %q", u, p, line)
 			}
 		}
 	}
