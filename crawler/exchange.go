@@ -6,10 +6,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/crawld/crawld/queue"
 	"github.com/crawld/crawld/warc"
 )
 
@@ -27,12 +29,18 @@ type Archive interface {
 
 var _ Archive = (*warc.Writer)(nil)
 
-// WithArchive keeps every page's HTTP exchange in a, and names where in
-// each record (digest, warc_file, warc_offset, warc_length).
+// WithArchive keeps every HTTP exchange in a: every response received for
+// a page (redirects, error statuses, each attempt of a retried item, a body
+// cut at max_body), a sitemap or robots.txt (each of its redirects), and
+// names where in each record the page's last one is (digest, warc_file,
+// warc_offset, warc_length).
 func WithArchive(a Archive) Option {
 	return func(c *Crawler) error {
 		c.archive = a
 		c.fetcher.capture = true
+		if c.robots != nil {
+			c.robots.capture = true
+		}
 		return nil
 	}
 }
@@ -79,6 +87,24 @@ func (c *capture) trace() *httptrace.ClientTrace {
 	}
 }
 
+// traced returns req with hooks that capture it, and the capture, when
+// on; else req itself and nil.
+func traced(req *http.Request, on bool) (*http.Request, *capture) {
+	if !on {
+		return req, nil
+	}
+	c := &capture{}
+	return req.WithContext(httptrace.WithClientTrace(req.Context(), c.trace())), c
+}
+
+// attach lets resp give its exchange (response.exchange), if c captured
+// req; c may be nil.
+func (c *capture) attach(req *http.Request, resp *response) {
+	if c != nil {
+		resp.exchange = func() warc.Exchange { return c.exchange(req, resp) }
+	}
+}
+
 // exchange is what was captured of req and its response, in the form the
 // archive takes: the request line, then the header fields as written (a
 // Host field first if the transport wrote none, as HTTP/2's :authority).
@@ -99,28 +125,65 @@ func (c *capture) exchange(req *http.Request, resp *response) warc.Exchange {
 		header.Set("X-Crawld-Decoded-Content-Encoding", "gzip")
 	}
 	return warc.Exchange{
-		URL:      req.URL.String(),
-		Date:     c.sentAt.UTC(),
-		IP:       c.ip,
-		Protocol: strings.ToLower(resp.proto),
-		Request:  head.Bytes(),
-		Status:   resp.status,
-		Header:   header,
-		Body:     resp.body,
+		URL:       req.URL.String(),
+		Date:      c.sentAt.UTC(),
+		IP:        c.ip,
+		Protocol:  alpnID(resp.proto),
+		Request:   head.Bytes(),
+		Status:    resp.status,
+		Header:    header,
+		Body:      resp.body,
+		Truncated: resp.truncated,
 	}
 }
 
-// archiveExchange keeps resp's exchange in the archive, if there is one,
-// and names where in rec. An error means the page's record would point
-// nowhere: it ends the crawl, and the item is not done.
-func (c *Crawler) archiveExchange(rec *Record, resp *response) error {
+// alpnID names an HTTP version as WARC-Protocol does, by its ALPN protocol
+// ID ("h2", "http/1.1").
+func alpnID(proto string) string {
+	if proto == "HTTP/2.0" {
+		return "h2"
+	}
+	return strings.ToLower(proto)
+}
+
+// archiveItem keeps the exchange of resp, a response to item it, in the
+// archive, if there is one, and names where in rec. A page's (not a
+// sitemap's) response gets a metadata record too: the links found on it
+// and, for a redirect's target, the URL that redirected. An error means
+// the page's record would point nowhere: it ends the crawl, and the item
+// is not done.
+func (c *Crawler) archiveItem(rec *Record, it queue.Item, resp *response, links []*url.URL) error {
 	if c.archive == nil || resp.exchange == nil {
 		return nil
 	}
-	loc, err := c.archive.WriteExchange(resp.exchange())
+	ex := resp.exchange()
+	if it.Kind != queue.KindSitemap {
+		ex.Metadata = &warc.Metadata{FetchTime: time.Duration(rec.DurationMS) * time.Millisecond}
+		if chain := redirectChain(it); len(chain) > 1 {
+			ex.Metadata.Via = chain[len(chain)-2]
+		}
+		for _, l := range links {
+			ex.Metadata.Outlinks = append(ex.Metadata.Outlinks, l.String())
+		}
+	}
+	loc, err := c.archive.WriteExchange(ex)
 	if err != nil {
 		return fmt.Errorf("archive: %w", err)
 	}
 	rec.Digest, rec.WARCFile, rec.WARCOffset, rec.WARCLength = loc.Digest, loc.File, loc.Offset, loc.Length
+	return nil
+}
+
+// archiveExchanges keeps exchanges no record names (robots.txt's) in the
+// archive, if there is one. An error ends the crawl, as for a page's.
+func (c *Crawler) archiveExchanges(exchanges []warc.Exchange) error {
+	if c.archive == nil {
+		return nil
+	}
+	for _, ex := range exchanges {
+		if _, err := c.archive.WriteExchange(ex); err != nil {
+			return fmt.Errorf("archive: %w", err)
+		}
+	}
 	return nil
 }

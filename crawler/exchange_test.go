@@ -6,11 +6,13 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/nlnwa/gowarc/v3"
 
 	"github.com/crawld/crawld/queue"
+	"github.com/crawld/crawld/robots"
 	"github.com/crawld/crawld/warc"
 )
 
@@ -138,4 +140,65 @@ func requestRecords(t *testing.T, dir string) map[string]string {
 		}
 	}
 	return out
+}
+
+// memArchive keeps the exchanges written to it, in order.
+type memArchive struct {
+	mu        sync.Mutex
+	exchanges []warc.Exchange
+}
+
+func (a *memArchive) WriteExchange(ex warc.Exchange) (warc.Location, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.exchanges = append(a.exchanges, ex)
+	return warc.Location{File: "mem", Offset: int64(len(a.exchanges)), Length: 1, Digest: "sha1:X"}, nil
+}
+
+func (a *memArchive) Sync() error { return nil }
+
+// of returns the exchanges of u, in the order written.
+func (a *memArchive) of(u string) []warc.Exchange {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []warc.Exchange
+	for _, ex := range a.exchanges {
+		if ex.URL == u {
+			out = append(out, ex)
+		}
+	}
+	return out
+}
+
+// robots.txt's fetch is archived hop by hop: the redirect, then the file
+// it leads to, cut at robots.MaxSize and marked truncated, each with its
+// request as sent; its rules still apply.
+func TestCrawl_ArchivesRobotsRedirects(t *testing.T) {
+	var log timedLog
+	base := serve(t, "127.0.0.2", log.wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/robots.txt":
+			http.Redirect(w, r, "/moved/robots.txt", http.StatusMovedPermanently)
+		case "/moved/robots.txt":
+			io.WriteString(w, "User-agent: *\nDisallow: /private\n"+strings.Repeat("#", robots.MaxSize))
+		case "/":
+			w.Header().Set("Content-Type", "text/html")
+			io.WriteString(w, `<a href="/private">p</a>`)
+		}
+	})))
+	archive := &memArchive{}
+	mustRunOn(t, testConfig(base+"/"), queue.NewMemory(queue.Config{}), &recordSink{}, WithArchive(archive))
+	if n := len(log.times("/private")); n != 0 {
+		t.Errorf("/private fetched %d times: the rules read through the redirect do not apply", n)
+	}
+	first, moved := archive.of(base+"/robots.txt"), archive.of(base+"/moved/robots.txt")
+	if len(first) != 1 || first[0].Status != http.StatusMovedPermanently || first[0].Header.Get("Location") != "/moved/robots.txt" {
+		t.Fatalf("the redirect archived as %d exchanges %+v, want one 301", len(first), first)
+	}
+	if len(moved) != 1 || moved[0].Status != http.StatusOK || !moved[0].Truncated || len(moved[0].Body) != robots.MaxSize {
+		t.Fatalf("robots.txt archived as %d exchanges, want one 200 of %d bytes marked truncated", len(moved), robots.MaxSize)
+	}
+	if req := string(moved[0].Request); !strings.HasPrefix(req, "GET /moved/robots.txt HTTP/1.1\r\n") || !strings.Contains(req, "User-Agent: "+testConfig().UserAgent+"\r\n") {
+		t.Errorf("robots.txt's request archived as %q", req)
+	}
 }

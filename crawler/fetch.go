@@ -9,7 +9,6 @@ import (
 	"math"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/netip"
 	"net/url"
 	"slices"
@@ -137,6 +136,7 @@ type response struct {
 	release    func()        // gives the body's memory back to the budget; call once done with body
 	proto      string        // the protocol of the response, e.g. HTTP/2.0
 	decoded    bool          // the transport took a gzip coding off the body
+	truncated  bool          // body is the first bytes of a longer one
 	// exchange is the exchange as an Archive takes it, with fetcher.capture.
 	exchange func() warc.Exchange
 }
@@ -373,8 +373,10 @@ func readBody(r io.Reader, limit, sizeHint, room int64, take func(n int64) error
 // fetch GETs rawURL, reading at most maxBody bytes of the (decompressed)
 // body, so that neither a huge page nor a gzip bomb can exhaust memory: a body
 // over the limit is an error wrapping errBodyTooLarge, and the connection is
-// closed rather than drained. A body that makes no progress for the idle
-// timeout is abandoned with errIdleTimeout. Extra headers (conditional-request
+// closed rather than drained; when exchanges are captured, the response comes
+// with that error, its body cut at maxBody, for the archive (the caller
+// releases it). A body that makes no progress for the idle timeout is
+// abandoned with errIdleTimeout. Extra headers (conditional-request
 // validators) are added to the request.
 func (f *fetcher) fetch(ctx context.Context, rawURL string, extra http.Header) (*response, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -386,11 +388,7 @@ func (f *fetcher) fetch(ctx context.Context, rawURL string, extra http.Header) (
 	maps.Copy(req.Header, extra)
 	req.Header.Set("User-Agent", f.userAgent)
 	req.Header.Set("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5")
-	var captured *capture
-	if f.capture {
-		captured = &capture{}
-		req = req.WithContext(httptrace.WithClientTrace(req.Context(), captured.trace()))
-	}
+	req, captured := traced(req, f.capture)
 	start := time.Now()
 	resp, err := f.client.Do(req)
 	if err != nil {
@@ -438,14 +436,18 @@ func (f *fetcher) fetch(ctx context.Context, rawURL string, extra http.Header) (
 			return nil, fmt.Errorf("%w for %v", errIdleTimeout, f.idle)
 		}
 		return nil, fmt.Errorf("read body: %w", err)
-	case int64(len(body)) > f.maxBody:
-		release()
-		return nil, fmt.Errorf("%w (> %d bytes)", errBodyTooLarge, f.maxBody)
 	}
 	r := &response{status: resp.StatusCode, statusText: resp.Status, header: resp.Header, body: body, latency: latency, release: release,
 		proto: resp.Proto, decoded: resp.Uncompressed}
-	if captured != nil {
-		r.exchange = func() warc.Exchange { return captured.exchange(req, r) }
+	captured.attach(req, r)
+	if int64(len(body)) > f.maxBody {
+		tooLarge := fmt.Errorf("%w (> %d bytes)", errBodyTooLarge, f.maxBody)
+		if captured == nil {
+			release()
+			return nil, tooLarge
+		}
+		r.body, r.truncated = body[:f.maxBody], true
+		return r, tooLarge
 	}
 	return r, nil
 }

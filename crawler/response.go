@@ -32,7 +32,7 @@ func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) erro
 		}
 	}
 	resp, err := c.fetcher.fetch(ctx, it.URL, conditional)
-	if err == nil {
+	if resp != nil {
 		defer resp.release()
 	}
 	rec.DurationMS = time.Since(rec.FetchedAt).Milliseconds()
@@ -47,6 +47,11 @@ func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) erro
 	case err != nil && transientError(err):
 		return c.failed(fetched, it, rec, nil, fetchError(err))
 	case err != nil:
+		if resp != nil { // a body cut at max_body: what was read is archived
+			if err := c.archiveItem(&rec, it, resp, nil); err != nil {
+				return err
+			}
+		}
 		return c.finish(it, rec, fetchError(err))
 	case retryableStatus(resp.status):
 		return c.failed(fetched, it, rec, resp, withKind(kindHTTPStatus, errors.New(resp.statusText)))
@@ -66,6 +71,9 @@ func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) erro
 	}
 	c.hostSucceeded(it.Host)
 	if it.Kind == queue.KindSitemap {
+		if err := c.archiveItem(&rec, it, resp, nil); err != nil {
+			return err
+		}
 		return c.readSitemap(fetched, it, resp)
 	}
 	return c.crawlResponse(fetched, it, u, rec, resp)
@@ -75,6 +83,13 @@ func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) erro
 // (or the server's Retry-After), and the item is tried again unless it has
 // used up max_retries or the host has failed too often and is set aside.
 func (c *Crawler) failed(ctx context.Context, it queue.Item, rec Record, resp *response, cause error) error {
+	if resp != nil {
+		// Each attempt's answer is archived; the record, written when the
+		// item ends, names the last.
+		if err := c.archiveItem(&rec, it, resp, nil); err != nil {
+			return err
+		}
+	}
 	failures, setAside := c.hostFailed(ctx, it.Host, cause)
 	if !setAside {
 		var wait time.Duration
@@ -106,22 +121,43 @@ func (c *Crawler) failed(ctx context.Context, it queue.Item, rec Record, resp *r
 }
 
 // crawlResponse turns a page's response into its record, following a
-// redirect or taking the page's links.
+// redirect or taking the page's links. The exchange is archived once the
+// links are parsed (its metadata record lists them), before anything is
+// saved or queued because of it.
 func (c *Crawler) crawlResponse(ctx context.Context, it queue.Item, page *url.URL, rec Record, resp *response) error {
 	rec.Status = resp.status
 	rec.ContentType = resp.header.Get("Content-Type")
 	rec.Bytes = int64(len(resp.body))
 	c.counts.bytes.Add(rec.Bytes)
-	if err := c.archiveExchange(&rec, resp); err != nil {
-		return err
-	}
 
 	if loc := resp.header.Get("Location"); loc != "" && isRedirect(resp.status) {
+		if err := c.archiveItem(&rec, it, resp, nil); err != nil {
+			return err
+		}
 		queued, err := c.redirect(ctx, it, page, loc, &rec)
 		if queued || err != nil {
 			return err // the record is written when the chain ends
 		}
 		return c.finish(it, rec, nil)
+	}
+	token := c.cfg.productToken()
+	rec.Noindex, rec.Nofollow = robotsTag(resp.header, token)
+	var links []*url.URL
+	parsed := resp.status >= 200 && resp.status < 300 && htmlType(rec.ContentType, resp.body)
+	if parsed {
+		p, err := parsePage(page, rec.ContentType, resp.body, token, c.cfg.FollowNofollow, c.cfg.MaxLinksPerPage)
+		if err != nil {
+			c.log.Warn("links not extracted", zap.String("url", it.URL), zap.Error(err))
+		}
+		links, rec.Links = p.links, len(p.links)
+		if p.truncated {
+			c.log.Debug("links beyond max_links_per_page left out", zap.String("url", it.URL), zap.Int("max_links_per_page", c.cfg.MaxLinksPerPage))
+		}
+		rec.Noindex = rec.Noindex || p.noindex
+		rec.Nofollow = rec.Nofollow || p.nofollow
+	}
+	if err := c.archiveItem(&rec, it, resp, links); err != nil {
+		return err
 	}
 	if vs := c.caps.validators; vs != nil && (resp.status == http.StatusOK || resp.status == http.StatusNotModified) {
 		etag, lastModified := resp.header.Get("ETag"), resp.header.Get("Last-Modified")
@@ -134,23 +170,9 @@ func (c *Crawler) crawlResponse(ctx context.Context, it queue.Item, page *url.UR
 			c.log.Warn("validators not saved", zap.String("url", it.URL), zap.Error(err))
 		}
 	}
-	token := c.cfg.productToken()
-	rec.Noindex, rec.Nofollow = robotsTag(resp.header, token)
-	if resp.status >= 200 && resp.status < 300 && htmlType(rec.ContentType, resp.body) {
-		p, err := parsePage(page, rec.ContentType, resp.body, token, c.cfg.FollowNofollow, c.cfg.MaxLinksPerPage)
-		if err != nil {
-			c.log.Warn("links not extracted", zap.String("url", it.URL), zap.Error(err))
-		}
-		rec.Links = len(p.links)
-		if p.truncated {
-			c.log.Debug("links beyond max_links_per_page left out", zap.String("url", it.URL), zap.Int("max_links_per_page", c.cfg.MaxLinksPerPage))
-		}
-		rec.Noindex = rec.Noindex || p.noindex
-		rec.Nofollow = rec.Nofollow || p.nofollow
-		if !rec.Nofollow {
-			if err := c.admitLinks(ctx, p.links, it.Depth+1); err != nil {
-				return err
-			}
+	if parsed && !rec.Nofollow {
+		if err := c.admitLinks(ctx, links, it.Depth+1); err != nil {
+			return err
 		}
 	}
 	return c.finish(it, rec, nil)

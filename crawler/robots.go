@@ -8,12 +8,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/crawld/crawld/internal/netguard"
 	"github.com/crawld/crawld/robots"
+	"github.com/crawld/crawld/warc"
 )
 
 // maxRobotsRedirects is how many redirects a robots.txt fetch follows
@@ -48,6 +50,7 @@ type robotsCache struct {
 	timeout time.Duration // bounds a whole robots.txt fetch
 	backoff func(failures int, retryAfter time.Duration) time.Duration
 	share   RobotsStore // nil unless the frontier is shared with other crawlers
+	capture bool        // keep each exchange for the archive (robotsResult.exchanges)
 
 	limit     int64         // max_robots_memory; 0 means no bound
 	keepFresh time.Duration // robotsKeepFresh; shorter in tests
@@ -80,18 +83,13 @@ const (
 	robotsUnavailable               // robots.txt is unreachable: wait until the returned time
 )
 
+// newRobotsCache returns a cache fetching with the pages' client, which
+// follows no redirect: download does, so that each is archived.
 func newRobotsCache(cfg Config, pages *http.Client, backoff func(int, time.Duration) time.Duration, share RobotsStore) *robotsCache {
-	client := *pages
-	client.CheckRedirect = func(_ *http.Request, via []*http.Request) error {
-		if len(via) > maxRobotsRedirects {
-			return http.ErrUseLastResponse
-		}
-		return nil
-	}
 	return &robotsCache{
 		token:     cfg.productToken(),
 		agent:     cfg.UserAgent,
-		client:    &client,
+		client:    pages,
 		ttl:       cfg.RobotsTTL,
 		timeout:   min(cfg.HeaderTimeout, cfg.FetchTimeout),
 		backoff:   backoff,
@@ -212,6 +210,9 @@ type robotsResult struct {
 	// shareErr is why the shared outcome could not be read; the authority's
 	// robots.txt was then requested.
 	shareErr error
+	// exchanges are the HTTP exchanges of the fetch, each redirect's too,
+	// when the cache captures them.
+	exchanges []warc.Exchange
 	// toShare is the outcome as the other nodes of a shared crawl read it,
 	// and how long it holds, for publish; nil if it was not fetched here
 	// or nothing is shared.
@@ -237,7 +238,8 @@ func (c *robotsCache) fetch(ctx context.Context, authority string) robotsResult 
 		}
 		shareErr = err
 	}
-	body, rules, retryAfter, err := c.download(ctx, authority+"/robots.txt")
+	var exchanges []warc.Exchange
+	body, rules, retryAfter, err := c.download(ctx, authority+"/robots.txt", &exchanges)
 	now := time.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -246,7 +248,7 @@ func (c *robotsCache) fetch(ctx context.Context, authority string) robotsResult 
 	if ctx.Err() != nil {
 		return robotsResult{err: ctx.Err()} // nothing learnt; the next worker fetches again
 	}
-	res := robotsResult{first: e.rules == nil, shareErr: shareErr}
+	res := robotsResult{first: e.rules == nil, shareErr: shareErr, exchanges: exchanges}
 	switch {
 	case err == nil:
 		e.rules, e.unavailable, e.expires = rules, false, now.Add(c.ttl)
@@ -396,44 +398,86 @@ var errRobotsUnavailable = errors.New("robots.txt unavailable")
 
 // download fetches and parses one robots.txt, reading at most robots.MaxSize
 // bytes, and returns the body read (nil when there are no restrictions) and
-// its rules. An error means the server could not be reached or answered 5xx
-// or 429; wait is its Retry-After, if any.
-func (c *robotsCache) download(ctx context.Context, robotsURL string) (body []byte, rules *robots.Rules, wait time.Duration, err error) {
+// its rules. It follows up to maxRobotsRedirects redirects (RFC 9309
+// 2.3.1.2); a longer chain means no restrictions. An error means the server
+// could not be reached or answered 5xx or 429; wait is its Retry-After, if
+// any. With capture, the exchange of each response received is appended to
+// kept.
+func (c *robotsCache) download(ctx context.Context, robotsURL string, kept *[]warc.Exchange) (body []byte, rules *robots.Rules, wait time.Duration, err error) {
 	// robots.txt is small (robots.MaxSize) and the host waits for it, so
 	// the whole exchange, body included, gets the headers' time: a server
 	// dripping it holds the host no longer than one that never answers.
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, robotsURL, nil)
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	req.Header.Set("User-Agent", c.agent)
-	resp, err := c.client.Do(req)
-	var blocked *netguard.BlockedError
-	if errors.As(err, &blocked) {
-		// No request can reach this address: treat robots.txt as absent so
-		// the pages are refused at once, each with a "blocked address"
-		// record, instead of waiting out back-offs for a server that will
-		// never be contacted.
-		return nil, robots.AllowAll(), 0, nil
-	}
-	if err != nil {
-		return nil, nil, 0, fetchError(err)
-	}
-	defer resp.Body.Close()
-	switch status := resp.StatusCode; {
-	case status >= 200 && status < 300:
-		body, err := io.ReadAll(io.LimitReader(resp.Body, robots.MaxSize))
+	target := robotsURL
+	for redirects := 0; ; redirects++ {
+		resp, err := c.get(ctx, target, kept)
+		var blocked *netguard.BlockedError
+		if errors.As(err, &blocked) {
+			// No request can reach this address: treat robots.txt as
+			// absent so the pages are refused at once, each with a
+			// "blocked address" record, instead of waiting out back-offs
+			// for a server that will never be contacted.
+			return nil, robots.AllowAll(), 0, nil
+		}
 		if err != nil {
 			return nil, nil, 0, fetchError(err)
 		}
-		return body, robots.Parse(body, c.token), 0, nil
-	case status == http.StatusTooManyRequests || status >= 500:
-		// A server asking us to slow down is not one that has no rules.
-		wait, _ := retryAfter(resp.Header, time.Now())
-		return nil, nil, wait, fmt.Errorf("%w: %s", errRobotsUnavailable, resp.Status)
-	default:
-		return nil, robots.AllowAll(), 0, nil
+		if loc := resp.header.Get("Location"); loc != "" && isRedirect(resp.status) && redirects < maxRobotsRedirects {
+			next, err := url.Parse(target)
+			if err == nil {
+				next, err = next.Parse(loc)
+			}
+			if err != nil {
+				return nil, nil, 0, fmt.Errorf("%w: redirect to %q: %w", errRobotsUnavailable, clipURL(loc, maxEchoedURL), err)
+			}
+			target = next.String()
+			continue
+		}
+		switch status := resp.status; {
+		case status >= 200 && status < 300:
+			return resp.body, robots.Parse(resp.body, c.token), 0, nil
+		case status == http.StatusTooManyRequests || status >= 500:
+			// A server asking us to slow down is not one that has no rules.
+			wait, _ := retryAfter(resp.header, time.Now())
+			return nil, nil, wait, fmt.Errorf("%w: %s", errRobotsUnavailable, resp.statusText)
+		default:
+			return nil, robots.AllowAll(), 0, nil
+		}
 	}
+}
+
+// get makes one robots.txt request. It reads a 2xx body, up to
+// robots.MaxSize (a read error fails the request); with capture, it reads
+// any other body too (a read error only leaves it unarchived), and appends
+// the exchange to kept.
+func (c *robotsCache) get(ctx context.Context, target string, kept *[]warc.Exchange) (*response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("User-Agent", c.agent)
+	req, captured := traced(req, c.capture)
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	r := &response{status: resp.StatusCode, statusText: resp.Status, header: resp.Header, proto: resp.Proto, decoded: resp.Uncompressed}
+	success := r.status >= 200 && r.status < 300
+	if !success && captured == nil {
+		return r, nil
+	}
+	r.body, err = io.ReadAll(io.LimitReader(resp.Body, robots.MaxSize+1))
+	if len(r.body) > robots.MaxSize {
+		r.body, r.truncated = r.body[:robots.MaxSize], true
+	}
+	switch {
+	case err != nil && success:
+		return nil, err
+	case err == nil && captured != nil:
+		captured.attach(req, r)
+		*kept = append(*kept, r.exchange())
+	}
+	return r, nil
 }

@@ -40,6 +40,9 @@ func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bo
 	if ctx.Err() != nil {
 		return true, errStopped
 	}
+	if err := c.archiveExchanges(res.exchanges); err != nil {
+		return true, err
+	}
 	if res.shareErr != nil {
 		c.log.Warn("shared robots.txt rules unreadable: fetched here", zap.String("authority", authority), zap.Error(res.shareErr))
 	}

@@ -149,6 +149,9 @@ type Exchange struct {
 	// Truncated says Body was cut short (by max_body): WARC-Truncated:
 	// length.
 	Truncated bool
+	// Metadata, if set, is written as a metadata record after the
+	// response (see Metadata).
+	Metadata *Metadata
 }
 
 // Location is where a response record was written: the file's name
@@ -161,8 +164,9 @@ type Location struct {
 	Digest string
 }
 
-// WriteExchange writes ex as a request record and a response record, in
-// one file, and returns where the response record is. The records are in
+// WriteExchange writes ex as a request record and a response record (and
+// a metadata record with ex.Metadata), in one file, and returns where the
+// response record is. The records are in
 // the operating system's hands when it returns; Sync makes them durable.
 func (w *Writer) WriteExchange(ex Exchange) (Location, error) {
 	req, err := w.requestRecord(ex)
@@ -176,7 +180,12 @@ func (w *Writer) WriteExchange(ex Exchange) (Location, error) {
 	}
 	defer resp.Close()
 	resp.WarcHeader().SetId(gowarc.WarcConcurrentTo, req.RecordId())
-	spans, err := w.write(req, resp)
+	meta, err := w.metadataRecords(ex, resp)
+	if err != nil {
+		return Location{}, err
+	}
+	defer closeAll(meta)
+	spans, err := w.write(append([]gowarc.WarcRecord{req, resp}, meta...)...)
 	if err != nil {
 		return Location{}, fmt.Errorf("warc: write %s: %w", ex.URL, err)
 	}

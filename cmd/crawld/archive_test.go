@@ -15,10 +15,10 @@ import (
 	"github.com/crawld/crawld/warc"
 )
 
-// `crawld crawl --warc-dir DIR` archives every page: the WARC files read
-// back under strict validation with no finding, none is left .open, and
-// each record's warc_file and warc_offset open the response record of its
-// URL, with its digest.
+// `crawld crawl --warc-dir DIR` archives every page and robots.txt: the
+// WARC files read back under strict validation with no finding, none is
+// left .open, and each record's warc_file and warc_offset open the
+// response record of its URL, with its digest.
 func TestRun_CrawlWritesWARC(t *testing.T) {
 	site := startSite(t, testsite.Config{Hosts: 2, PagesPerHost: 5})
 	dir := t.TempDir()
@@ -39,8 +39,17 @@ func TestRun_CrawlWritesWARC(t *testing.T) {
 		t.Fatalf("%d records, want %d", len(recs), len(site.URLs()))
 	}
 	checkRecordsResolve(t, recs, responses)
-	if len(responses) != len(recs) {
-		t.Errorf("%d responses archived for %d records", len(responses), len(recs))
+	// Every page's response, and each host's robots.txt.
+	robots := 0
+	for _, r := range responses {
+		for _, h := range site.Hosts() {
+			if r.url == "http://"+h+"/robots.txt" {
+				robots++
+			}
+		}
+	}
+	if robots != len(site.Hosts()) || len(responses) != len(recs)+robots {
+		t.Errorf("%d responses archived for %d records and %d robots.txt, want one each for %d hosts", len(responses), len(recs), robots, len(site.Hosts()))
 	}
 }
 

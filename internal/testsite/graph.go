@@ -373,6 +373,12 @@ func (s *Site) render(p page) string {
 		b.WriteString("</li>\n")
 	}
 	b.WriteString("</ul>\n")
+	if s.cfg.Archival && p == (page{0, 0}) {
+		for _, path := range archivalLinks {
+			link(path, path)
+			b.WriteString("\n")
+		}
+	}
 	for _, d := range dec[half:] {
 		link(d, "more")
 		b.WriteString("\n")

@@ -100,6 +100,11 @@ type Config struct {
 	// Requests, BusiestWindow and Count then panic: answering from an empty
 	// log would pass any "never requested" assertion.
 	CountOnly bool
+	// Archival adds to host 0 the answers a web archive's round trip
+	// needs (the Archival* paths: chunked, gzip-coded, a redirect, a 404,
+	// a 500, an oversize body, two identical bodies, a sitemap), linked
+	// from its home page besides the links Links lists.
+	Archival bool
 }
 
 // Request is one request as the site saw it, for asserting crawler
@@ -432,19 +437,26 @@ func countKey(host, path, query string) string {
 
 // lookup maps any URL form of a page to the page.
 func (s *Site) lookup(rawURL string) (page, bool) {
-	u, err := url.Parse(rawURL)
-	if err != nil || !strings.EqualFold(u.Scheme, "http") || u.RawQuery != "" {
-		return page{}, false
-	}
-	h, ok := s.hostIdx[strings.ToLower(u.Host)]
+	h, path, ok := s.hostPath(rawURL)
 	if !ok {
 		return page{}, false
 	}
-	k, ok := s.parse(u.Path)
+	k, ok := s.parse(path)
 	if !ok {
 		return page{}, false
 	}
 	return page{h, k}, true
+}
+
+// hostPath returns the host and the path of an http URL on the site with
+// no query.
+func (s *Site) hostPath(rawURL string) (h int, path string, ok bool) {
+	u, err := url.Parse(rawURL)
+	if err != nil || !strings.EqualFold(u.Scheme, "http") || u.RawQuery != "" {
+		return 0, "", false
+	}
+	h, ok = s.hostIdx[strings.ToLower(u.Host)]
+	return h, u.Path, ok
 }
 
 func (s *Site) handler(h int) http.Handler {
@@ -521,6 +533,9 @@ func (s *Site) serve(w http.ResponseWriter, r *http.Request, h int) {
 		return
 	case DecoyPDFPath:
 		write(w, "application/pdf", fakePDF)
+		return
+	}
+	if s.serveArchival(w, r, h) {
 		return
 	}
 	k, ok := s.parse(r.URL.Path)
