@@ -82,7 +82,9 @@ func newCDXJEntry(rec gowarc.WarcRecord, file string) (cdxjEntry, bool) {
 	}
 	switch rec.Type() {
 	case gowarc.Response, gowarc.Revisit:
-		if b, ok := rec.Block().(gowarc.ProtocolHeaderBlock); ok {
+		if hd, ok := rec.(headed); ok && hd.status != 0 {
+			f.Status, f.Mime = strconv.Itoa(hd.status), hd.mime
+		} else if b, ok := rec.Block().(gowarc.ProtocolHeaderBlock); ok {
 			f.Status, f.Mime = httpHead(b.ProtocolHeaderBytes())
 		}
 		if rec.Type() == gowarc.Revisit {
@@ -142,8 +144,14 @@ func httpHead(head []byte) (status, mime string) {
 		}
 	}
 	h, _ := r.ReadMIMEHeader() // what was read before an error is kept
-	ct, _, _ := strings.Cut(h.Get("Content-Type"), ";")
-	return status, strings.TrimSpace(ct)
+	return status, mediaType(h.Get("Content-Type"))
+}
+
+// mediaType is a Content-Type without its parameters, as the index gives
+// it.
+func mediaType(contentType string) string {
+	ct, _, _ := strings.Cut(contentType, ";")
+	return strings.TrimSpace(ct)
 }
 
 // entries are the index entries of records, nil for those not indexed

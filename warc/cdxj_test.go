@@ -92,7 +92,7 @@ func archiveMixed(t *testing.T, w *Writer) ([]string, []Location) {
 		t.Fatal(err)
 	}
 	defer rev.Close()
-	rev = withHead(rev, head)
+	rev = withHead(rev, head, 0, "") // the index parses the head
 	b := w.newBuilder(gowarc.Metadata)
 	b.AddWarcHeader(gowarc.WarcTargetURI, again.URL)
 	b.AddWarcHeaderTime(gowarc.WarcDate, again.Date)

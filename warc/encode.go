@@ -83,15 +83,20 @@ type encoders struct {
 
 // encoder is a gzip writer with a buffer before it: gowarc's marshaler
 // writes each header field on its own and copies the block with io.Copy,
-// which a bufio.Writer serves from its own buffer. Request records are
-// stored in their gzip members, not compressed: a few hundred bytes of
-// header fields, where most of deflate's cost per member (building its
-// Huffman tables) would save some hundred bytes.
+// which a bufio.Writer serves from its own buffer. A record whose block
+// is under storeBelow bytes (a request, a redirect, the metadata of a
+// page with few links) is stored in its gzip member, not compressed: most
+// of deflate's cost for it would be building its Huffman tables, to save
+// a few hundred bytes.
 type encoder struct {
 	buf    *bufio.Writer
-	gz     *gzip.Writer // compressing, for all but requests
-	stored *gzip.Writer // storing, for requests
+	gz     *gzip.Writer // compressing
+	stored *gzip.Writer // storing
 }
+
+// storeBelow is the block size under which a record is stored rather
+// than compressed.
+const storeBelow = 1 << 10
 
 func newEncoders(compress bool) encoders {
 	return encoders{marshaler: gowarc.NewMarshaler(), compress: compress, free: make(chan *encoder, 2*runtime.GOMAXPROCS(0))}
@@ -122,7 +127,7 @@ func (e *encoders) encode(out *bytes.Buffer, rec gowarc.WarcRecord) error {
 		return errors.Join(err, enc.buf.Flush())
 	}
 	gz := enc.gz
-	if rec.Type() == gowarc.Request {
+	if n, err := rec.WarcHeader().GetInt64(gowarc.ContentLength); err == nil && n < storeBelow {
 		gz = enc.stored
 	}
 	gz.Reset(out)
@@ -136,15 +141,17 @@ func (e *encoders) encode(out *bytes.Buffer, rec gowarc.WarcRecord) error {
 
 // withHead returns rec, whose block was not parsed when it was built,
 // with the HTTP head it starts with, as a parsed block gives it
-// (gowarc.ProtocolHeaderBlock): the index takes the status and the media
-// type from it.
-func withHead(rec gowarc.WarcRecord, head []byte) gowarc.WarcRecord {
-	return headed{WarcRecord: rec, head: head}
+// (gowarc.ProtocolHeaderBlock), and the status and media type in it,
+// which the index takes without parsing the head again.
+func withHead(rec gowarc.WarcRecord, head []byte, status int, contentType string) gowarc.WarcRecord {
+	return headed{WarcRecord: rec, head: head, status: status, mime: mediaType(contentType)}
 }
 
 type headed struct {
 	gowarc.WarcRecord
-	head []byte
+	head   []byte
+	status int
+	mime   string
 }
 
 func (h headed) Block() gowarc.Block { return headedBlock{Block: h.WarcRecord.Block(), head: h.head} }

@@ -313,7 +313,7 @@ func (w *Writer) responseRecord(ex Exchange) (gowarc.WarcRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	return withHead(rec, head.Bytes()), nil
+	return withHead(rec, head.Bytes(), ex.Status, ex.Header.Get("Content-Type")), nil
 }
 
 // common adds the fields both records of ex carry.
