@@ -2,6 +2,7 @@ package crawler
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,6 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
+
+	"github.com/crawld/crawld/queue"
 	"github.com/crawld/crawld/warc"
 )
 
@@ -21,7 +25,7 @@ import (
 // neither the record nor the item's Done can outlive, in a crash, the
 // exchange they point at.
 type Archive interface {
-	WriteExchange(warc.Exchange) (warc.Location, error)
+	WriteExchange(context.Context, warc.Exchange) (warc.Location, error)
 	Sync() error
 }
 
@@ -113,14 +117,30 @@ func (c *capture) exchange(req *http.Request, resp *response) warc.Exchange {
 // archiveExchange keeps resp's exchange in the archive, if there is one,
 // and names where in rec. An error means the page's record would point
 // nowhere: it ends the crawl, and the item is not done.
-func (c *Crawler) archiveExchange(rec *Record, resp *response) error {
+func (c *Crawler) archiveExchange(ctx context.Context, it queue.Item, rec *Record, resp *response) error {
 	if c.archive == nil || resp.exchange == nil {
 		return nil
 	}
-	loc, err := c.archive.WriteExchange(resp.exchange())
+	ex := resp.exchange()
+	captures := c.caps.captures
+	if captures != nil && ex.Status == http.StatusNotModified {
+		// The 304 answers the conditional request made from the
+		// validators kept with this capture: it refers to it.
+		prev, _ := captures.Capture(it.URL)
+		ex.Previous = warc.Capture(prev)
+	}
+	loc, err := c.archive.WriteExchange(ctx, ex)
 	if err != nil {
 		return fmt.Errorf("archive: %w", err)
 	}
 	rec.Digest, rec.WARCFile, rec.WARCOffset, rec.WARCLength = loc.Digest, loc.File, loc.Offset, loc.Length
+	rec.Revisit = loc.Revisit
+	// Only a full 200 can be the original of a later 304; a URL without
+	// validators is never asked conditionally.
+	if captures != nil && ex.Status == http.StatusOK && !ex.Truncated && (ex.Header.Get("ETag") != "" || ex.Header.Get("Last-Modified") != "") {
+		if err := captures.SaveCapture(it.URL, queue.Capture(loc.Original)); err != nil {
+			c.log.Warn("archived capture not saved", zap.String("url", it.URL), zap.Error(err))
+		}
+	}
 	return nil
 }

@@ -112,7 +112,7 @@ func (c *Crawler) crawlResponse(ctx context.Context, it queue.Item, page *url.UR
 	rec.ContentType = resp.header.Get("Content-Type")
 	rec.Bytes = int64(len(resp.body))
 	c.counts.bytes.Add(rec.Bytes)
-	if err := c.archiveExchange(&rec, resp); err != nil {
+	if err := c.archiveExchange(ctx, it, &rec, resp); err != nil {
 		return err
 	}
 

@@ -12,6 +12,7 @@ package warc
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -40,6 +41,13 @@ type Config struct {
 	// Durable makes Sync fsync: with a frontier that survives a crash,
 	// an item must not be done before its records are on disk.
 	Durable bool
+	// Dedupe writes revisit records instead of responses for payloads
+	// already archived and for 304s to conditional requests (see
+	// Exchange.Previous); false writes every response in full.
+	Dedupe bool
+	// Digests is the index of archived payloads Dedupe consults; nil
+	// means one in memory (NewMemoryDigests).
+	Digests Digests
 }
 
 // Writer writes exchanges to WARC files. Safe for concurrent use; Close
@@ -85,6 +93,9 @@ func Open(cfg Config) (*Writer, error) {
 	}
 	if cfg.MaxSize <= 0 {
 		cfg.MaxSize = defaultMaxSize
+	}
+	if cfg.Dedupe && cfg.Digests == nil {
+		cfg.Digests = NewMemoryDigests()
 	}
 	n := &names{dir: cfg.Dir, prefix: unsafeName.ReplaceAllString(cfg.Prefix, "_"),
 		node: unsafeName.ReplaceAllString(cfg.Node, "_"), now: time.Now}
@@ -145,22 +156,47 @@ type Exchange struct {
 	// Truncated says Body was cut short (by max_body): WARC-Truncated:
 	// length.
 	Truncated bool
+	// Previous is the URL's last archived capture, if known: a 304
+	// answering a conditional request refers to it (a server-not-modified
+	// revisit).
+	Previous Capture
 }
 
-// Location is where a response record was written: the file's name
-// (without the .open suffix it has while written), the record's offset
-// and length in it (gzip member included), and its payload digest.
+// Location is where a response (or revisit) record was written: the
+// file's name (without the .open suffix it has while written), the
+// record's offset and length in it (gzip member included), and its
+// payload digest.
 type Location struct {
 	File   string
 	Offset int64
 	Length int64
 	Digest string
+	// Revisit is the kind of revisit the record is (RevisitIdentical,
+	// RevisitNotModified); "" for a response.
+	Revisit string
+	// Original is the capture holding the payload: the record itself, or
+	// the one the revisit refers to.
+	Original Capture
 }
 
-// WriteExchange writes ex as a request record and a response record, in
-// one file, and returns where the response record is. The records are in
-// the operating system's hands when it returns; Sync makes them durable.
-func (w *Writer) WriteExchange(ex Exchange) (Location, error) {
+// WriteExchange writes ex as a request record and a response record (or a
+// revisit record, see Config.Dedupe), in one file, and returns where the
+// response record is. The records are in the operating system's hands
+// when it returns; Sync makes them durable. ctx bounds the digest index's
+// calls.
+func (w *Writer) WriteExchange(ctx context.Context, ex Exchange) (Location, error) {
+	rv, err := w.revisitOf(ctx, ex)
+	if err != nil {
+		return Location{}, err
+	}
+	loc, err := w.writeExchange(ex, rv)
+	if err != nil {
+		return Location{}, errors.Join(err, w.unclaim(ctx, rv))
+	}
+	return loc, nil
+}
+
+func (w *Writer) writeExchange(ex Exchange, rv revisit) (Location, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	req, err := w.requestRecord(ex)
@@ -169,6 +205,9 @@ func (w *Writer) WriteExchange(ex Exchange) (Location, error) {
 	}
 	defer req.Close()
 	resp, err := w.responseRecord(ex)
+	if err == nil {
+		resp, err = rv.record(resp)
+	}
 	if err != nil {
 		return Location{}, err
 	}
@@ -178,8 +217,9 @@ func (w *Writer) WriteExchange(ex Exchange) (Location, error) {
 	if err != nil {
 		return Location{}, fmt.Errorf("warc: write %s: %w", ex.URL, err)
 	}
+	digest := resp.WarcHeader().Get(gowarc.WarcPayloadDigest)
 	return Location{File: w.cur.name, Offset: spans[1][0], Length: spans[1][1],
-		Digest: resp.WarcHeader().Get(gowarc.WarcPayloadDigest)}, nil
+		Digest: digest, Revisit: rv.kind, Original: rv.original(ex, digest)}, nil
 }
 
 // write appends records to one file, opening the first or the next one

@@ -1,0 +1,172 @@
+package warc
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base32"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/nlnwa/gowarc/v3"
+)
+
+// The revisit kinds, as records name them (Location.Revisit): the last
+// part of their WARC 1.1 profile URI (§6.7.2, §6.7.3).
+const (
+	// RevisitIdentical is a payload already archived in the crawl (any
+	// URL): the record holds the HTTP headers only.
+	RevisitIdentical = "identical-payload-digest"
+	// RevisitNotModified is a 304 answering a conditional request for a
+	// URL whose earlier capture is archived.
+	RevisitNotModified = "server-not-modified"
+)
+
+// Capture is an archived response record that holds a payload: what a
+// revisit refers to.
+type Capture struct {
+	URI      string    // its WARC-Target-URI
+	Date     time.Time // its WARC-Date
+	RecordID string    // its WARC-Record-ID, "urn:uuid:…" without the angle brackets; "" if unknown
+	Digest   string    // its WARC-Payload-Digest, "sha1:" and base32; "" if unknown
+}
+
+// Digests is the index of the payloads archived in a crawl, by payload
+// digest, that turns a payload archived again into a revisit. The Writer
+// uses one when deduplicating (Config.Dedupe); NewMemoryDigests is the
+// default, and a frontier that outlives the process or is shared by
+// several nodes offers its own (store, redisq), so that deduplication
+// spans restarts and nodes.
+type Digests interface {
+	// Claim names c the capture of the payload whose digest is c.Digest,
+	// unless a capture was named before, in one atomic step however many
+	// writers race, on however many nodes: the first wins. found reports
+	// that one was: orig is that capture, and c was not recorded. An index
+	// that cannot hold more may record nothing and report found false.
+	Claim(ctx context.Context, c Capture) (orig Capture, found bool, err error)
+	// Unclaim removes the claim Claim recorded for c, if c is still the
+	// capture of its payload: its record could not be written.
+	Unclaim(ctx context.Context, c Capture) error
+}
+
+// revisit is how WriteExchange writes an exchange's response: in full
+// (kind "") or as a revisit of another capture.
+type revisit struct {
+	id      string  // the record's WARC-Record-ID, without angle brackets
+	kind    string  // "", RevisitIdentical or RevisitNotModified
+	of      Capture // the capture a revisit refers to
+	claimed bool    // self is the capture of its payload in the index
+	self    Capture // the record as a capture, when claimed
+}
+
+// revisitOf decides how ex's response is written: as a revisit when the
+// Writer deduplicates and ex answers a conditional request with a 304 for
+// a URL archived before (ex.Previous), or its payload is one archived
+// before, by any URL; else in full, a payload seen for the first time
+// being claimed in the index first. An empty payload is not indexed (a
+// revisit would save nothing), nor is a truncated one, whose digest is not
+// the resource's.
+func (w *Writer) revisitOf(ctx context.Context, ex Exchange) (revisit, error) {
+	rv := revisit{id: newRecordID()}
+	if !w.cfg.Dedupe {
+		return rv, nil
+	}
+	if ex.Status == http.StatusNotModified {
+		if ex.Previous.URI != "" {
+			rv.kind, rv.of = RevisitNotModified, ex.Previous
+		}
+		// Else nothing is known to be archived for the URL (the archive
+		// was off when it was fetched): the 304 is all there is of it,
+		// kept as a plain response.
+		return rv, nil
+	}
+	if len(ex.Body) == 0 || ex.Truncated {
+		return rv, nil
+	}
+	rv.self = Capture{URI: ex.URL, Date: ex.Date, RecordID: rv.id, Digest: payloadDigest(ex.Body)}
+	orig, found, err := w.cfg.Digests.Claim(ctx, rv.self)
+	switch {
+	case err != nil:
+		return rv, fmt.Errorf("warc: digest index: %w", err)
+	case found:
+		rv.kind, rv.of = RevisitIdentical, orig
+	default:
+		rv.claimed = true
+	}
+	return rv, nil
+}
+
+// unclaim gives up rv's claim, its record not written, so that the next
+// capture of the payload is stored in full rather than referring to
+// nothing. The claim outlives a failure to give it up, which a crash
+// between Claim and the write also leaves: a revisit may then refer to a
+// capture that is not in the archive.
+func (w *Writer) unclaim(ctx context.Context, rv revisit) error {
+	if !rv.claimed {
+		return nil
+	}
+	if err := w.cfg.Digests.Unclaim(context.WithoutCancel(ctx), rv.self); err != nil {
+		return fmt.Errorf("warc: digest index: %w", err)
+	}
+	return nil
+}
+
+// record makes resp, the response record of ex, the record rv says to
+// write, with rv's record id: resp itself, or a revisit made from it
+// (WARC 1.1 §6.7.2: the HTTP headers as the response would have them,
+// WARC-Truncated: length; §6.7.3: the 304's headers), in which case resp
+// is closed.
+func (rv revisit) record(resp gowarc.WarcRecord) (gowarc.WarcRecord, error) {
+	resp.WarcHeader().SetId(gowarc.WarcRecordID, rv.id)
+	if rv.kind == "" {
+		return resp, nil
+	}
+	defer resp.Close()
+	profile := gowarc.ProfileIdenticalPayloadDigestV1_1
+	if rv.kind == RevisitNotModified {
+		profile = gowarc.ProfileServerNotModifiedV1_1
+	}
+	rec, err := resp.ToRevisitRecord(&gowarc.RevisitRef{Profile: profile, TargetRecordId: rv.of.RecordID,
+		TargetUri: rv.of.URI, TargetDate: rv.of.Date.UTC().Format(time.RFC3339Nano)})
+	if err != nil {
+		return nil, fmt.Errorf("warc: revisit of %s: %w", rv.of.URI, err)
+	}
+	if rv.kind == RevisitNotModified {
+		// A 304 has no payload to leave out; the payload it stands for is
+		// the original's.
+		rec.WarcHeader().Delete(gowarc.WarcTruncated)
+		rec.WarcHeader().Delete(gowarc.WarcPayloadDigest)
+		if rv.of.Digest != "" {
+			rec.WarcHeader().Set(gowarc.WarcPayloadDigest, rv.of.Digest)
+		}
+	}
+	return rec, nil
+}
+
+// original is the capture holding the payload of the record rv wrote for
+// ex, whose payload digest is digest.
+func (rv revisit) original(ex Exchange, digest string) Capture {
+	if rv.kind != "" {
+		return rv.of
+	}
+	return Capture{URI: ex.URL, Date: ex.Date, RecordID: rv.id, Digest: digest}
+}
+
+// payloadDigest is the WARC-Payload-Digest of payload: SHA-1, base32.
+func payloadDigest(payload []byte) string {
+	sum := sha1.Sum(payload)
+	return "sha1:" + base32.StdEncoding.EncodeToString(sum[:])
+}
+
+// newRecordID returns a random (version 4) UUID URN. It is made here, not
+// by github.com/google/uuid, because gowarc switches that package's random
+// pool on whenever it makes a record builder (a write of a package
+// variable): a record id drawn from it outside Writer.mu would race.
+func newRecordID() string {
+	var u [16]byte
+	_, _ = rand.Read(u[:]) // crypto/rand.Read does not fail
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return uuidURN(u)
+}
