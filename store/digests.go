@@ -8,19 +8,19 @@ import (
 	"github.com/crawld/crawld/warc"
 )
 
-// Digests is the crawl's index of archived payloads (warc.Digests), kept
+// digests is the crawl's index of archived payloads (warc.Digests), kept
 // in the store's database: a payload archived before a restart is a
 // revisit after it. Claims are atomic within the process, the only one
 // the store's lock lets open the database.
-type Digests struct{ f *Frontier }
+type digests struct{ f *Frontier }
 
-var _ warc.Digests = Digests{}
-
-// Digests returns the Frontier's index of archived payloads.
-func (f *Frontier) Digests() Digests { return Digests{f} }
+// Digests returns the crawl's index of archived payloads, kept in the
+// store's database, for the archive's deduplication (warc.Config.Digests):
+// a payload archived before a restart is a revisit after it.
+func (f *Frontier) Digests() warc.Digests { return digests{f} }
 
 // Claim implements warc.Digests.
-func (d Digests) Claim(_ context.Context, c warc.Capture) (warc.Capture, bool, error) {
+func (d digests) Claim(_ context.Context, c warc.Capture) (warc.Capture, bool, error) {
 	key := append([]byte(prefixDigest), c.Digest...)
 	d.f.digestMu.Lock()
 	defer d.f.digestMu.Unlock()
@@ -35,7 +35,7 @@ func (d Digests) Claim(_ context.Context, c warc.Capture) (warc.Capture, bool, e
 }
 
 // Unclaim implements warc.Digests.
-func (d Digests) Unclaim(_ context.Context, c warc.Capture) error {
+func (d digests) Unclaim(_ context.Context, c warc.Capture) error {
 	key := append([]byte(prefixDigest), c.Digest...)
 	d.f.digestMu.Lock()
 	defer d.f.digestMu.Unlock()

@@ -48,6 +48,7 @@ type settings struct {
 	warcMaxSize  int64
 	warcPrefix   string
 	warcCompress bool
+	warcDedupe   bool
 }
 
 func defaultSettings() settings {
@@ -70,6 +71,7 @@ func defaultSettings() settings {
 		warcMaxSize:      1 << 30,
 		warcPrefix:       "crawld",
 		warcCompress:     true,
+		warcDedupe:       true,
 	}
 }
 
@@ -243,6 +245,7 @@ func options(s *settings) []option {
 		sizeOpt("warc.max_size", "warc-max-size", "start a new WARC file beyond about this size (units KiB, MiB, GiB allowed)", &s.warcMaxSize),
 		stringOpt("warc.prefix", "warc-prefix", "first part of every WARC file name", &s.warcPrefix),
 		boolOpt("warc.compress", "warc-compress", "one gzip member per WARC record, in .warc.gz files", &s.warcCompress),
+		boolOpt("warc.dedupe", "warc-dedupe", "revisit records (headers only) for payloads already archived in the crawl and for 304s to a recrawl's conditional requests; false = every response in full", &s.warcDedupe),
 	}
 }
 
