@@ -82,11 +82,13 @@ func TestDigests_SurviveRestart(t *testing.T) {
 	f := mustOpen(t, dir, unlimited)
 	defer mustClose(t, f)
 	d := f.Digests()
-	const n = 8
+	const n = 64
 	won := make(chan int, n)
+	start := make(chan struct{})
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
+			<-start
 			_, found, err := d.Claim(ctx, warc.Capture{URI: fmt.Sprint("https://b/", i), Date: time.Now(), Digest: "sha1:RACE"})
 			if err != nil {
 				t.Error(err)
@@ -96,6 +98,7 @@ func TestDigests_SurviveRestart(t *testing.T) {
 			}
 		})
 	}
+	close(start)
 	wg.Wait()
 	close(won)
 	if len(won) != 1 {

@@ -23,8 +23,9 @@ import (
 
 // copiesSite serves, on ip, an index page linking to /copy/0 … /copy/k-1,
 // which all answer one body, and /alone/0 … with that body too but
-// linked from nowhere (seeds of later runs).
-func copiesSite(t *testing.T, ip string, k int) string {
+// linked from nowhere (seeds of later runs). The index waits until ready
+// is closed, and each copy takes delay.
+func copiesSite(t *testing.T, ip string, k int, ready <-chan struct{}, delay time.Duration) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", ip+":0")
 	if err != nil {
@@ -34,10 +35,12 @@ func copiesSite(t *testing.T, ip string, k int) string {
 		w.Header().Set("Content-Type", "text/html")
 		switch {
 		case r.URL.Path == "/":
+			<-ready
 			for i := range k {
 				fmt.Fprintf(w, `<a href="/copy/%d">%d</a>`, i, i)
 			}
 		case strings.HasPrefix(r.URL.Path, "/copy/"), strings.HasPrefix(r.URL.Path, "/alone/"):
+			time.Sleep(delay) // a slow page, so that both nodes of a shared crawl fetch copies
 			fmt.Fprint(w, "<html><body>one body for every copy</body></html>")
 		default:
 			http.NotFound(w, r)
@@ -186,7 +189,9 @@ func TestDaemon_RecrawlArchives304sAsRevisits(t *testing.T) {
 // second run whose body the first archived is a revisit of the first
 // run's response.
 func TestRun_PebbleDedupesAcrossRestarts(t *testing.T) {
-	base := copiesSite(t, "127.0.0.2", 1)
+	ready := make(chan struct{})
+	close(ready)
+	base := copiesSite(t, "127.0.0.2", 1, ready, 0)
 	dir := t.TempDir()
 	warcDir := filepath.Join(dir, "warc")
 	crawlOnce := func(seed, out string) map[string]any {
@@ -216,20 +221,23 @@ func TestRun_PebbleDedupesAcrossRestarts(t *testing.T) {
 	checkRefersTo(t, entryOf(t, archive, second), entryOf(t, archive, first))
 }
 
-// Two `crawld run` nodes on one Redis crawling pages with one body: the
-// payload is stored once across both nodes' files, every other copy a
-// revisit of that response.
+// Two `crawld run` nodes on one Redis crawling pages with one body (both
+// fetching copies): the payload is stored once across both nodes' files,
+// every other copy a revisit of that response.
 func TestShared_DedupeAcrossNodes(t *testing.T) {
 	const k = 12
 	r := redistest.Start(t)
-	base := copiesSite(t, "127.0.0.2", k)
+	ready := make(chan struct{})
+	base := copiesSite(t, "127.0.0.2", k, ready, 200*time.Millisecond) // longer than an idle node sleeps between claims
 	dir := t.TempDir()
 	warcDir := filepath.Join(dir, "warc")
 	start := func(id string) *daemonProc {
 		return startDaemon(t, "--seed", base+"/", "--rate", "0", "--storage", "redis", "--redis-url", r.URL,
-			"--redis-crawl-id", "dedupe", "--node-id", id, "--output", filepath.Join(dir, id+".jsonl"), "--warc-dir", warcDir)
+			"--redis-crawl-id", "dedupe", "--node-id", id, "--output", filepath.Join(dir, id+".jsonl"), "--warc-dir", warcDir,
+			"--per-host-concurrency", "4", "--workers", "2") // a node fills half the host's slots: the other claims the rest
 	}
 	nodes := []*daemonProc{start("a"), start("b")}
+	close(ready) // the copies are found once both nodes are up
 	records := func() []map[string]any {
 		var recs []map[string]any
 		for _, id := range []string{"a", "b"} {
@@ -243,6 +251,13 @@ func TestShared_DedupeAcrossNodes(t *testing.T) {
 		if code := d.stop(t, syscall.SIGTERM); code != 0 {
 			t.Errorf("exit code %d; log:\n%s", code, d.log())
 		}
+	}
+	fetchedBy := make(map[any]int)
+	for _, rec := range records() {
+		fetchedBy[rec["node"]]++
+	}
+	if fetchedBy["a"] == 0 || fetchedBy["b"] == 0 {
+		t.Fatalf("pages recorded by node: %v, want both nodes", fetchedBy)
 	}
 	archive := readArchive(t, warcDir)
 	var orig warcEntry
