@@ -2,9 +2,6 @@ package warc
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha1"
-	"encoding/base32"
 	"fmt"
 	"net/http"
 	"time"
@@ -53,22 +50,22 @@ type Digests interface {
 // revisit is how WriteExchange writes an exchange's response: in full
 // (kind "") or as a revisit of another capture.
 type revisit struct {
-	id      string  // the record's WARC-Record-ID, without angle brackets
 	kind    string  // "", RevisitIdentical or RevisitNotModified
 	of      Capture // the capture a revisit refers to
+	self    Capture // the response record as a capture, when kind is ""
 	claimed bool    // self is the capture of its payload in the index
-	self    Capture // the record as a capture, when claimed
 }
 
-// revisitOf decides how ex's response is written: as a revisit when the
-// Writer deduplicates and ex answers a conditional request with a 304 for
-// a URL archived before (ex.Previous), or its payload is one archived
-// before, by any URL; else in full, a payload seen for the first time
-// being claimed in the index first. An empty payload is not indexed (a
-// revisit would save nothing), nor is a truncated one, whose digest is not
-// the resource's.
-func (w *Writer) revisitOf(ctx context.Context, ex Exchange) (revisit, error) {
-	rv := revisit{id: newRecordID()}
+// revisitOf decides how ex's response record resp is written: as a
+// revisit when the Writer deduplicates and ex answers a conditional
+// request with a 304 for a URL archived before (ex.Previous), or its
+// payload is one archived before, by any URL; else in full, a payload
+// seen for the first time being claimed in the index first. An empty
+// payload is not indexed (a revisit would save nothing), nor is a
+// truncated one, whose digest is not the resource's.
+func (w *Writer) revisitOf(ctx context.Context, ex Exchange, resp gowarc.WarcRecord) (revisit, error) {
+	rv := revisit{self: Capture{URI: ex.URL, Date: ex.Date, RecordID: resp.RecordId(),
+		Digest: resp.WarcHeader().Get(gowarc.WarcPayloadDigest)}}
 	if !w.cfg.Dedupe {
 		return rv, nil
 	}
@@ -84,7 +81,6 @@ func (w *Writer) revisitOf(ctx context.Context, ex Exchange) (revisit, error) {
 	if len(ex.Body) == 0 || ex.Truncated {
 		return rv, nil
 	}
-	rv.self = Capture{URI: ex.URL, Date: ex.Date, RecordID: rv.id, Digest: payloadDigest(ex.Body)}
 	orig, found, err := w.cfg.Digests.Claim(ctx, rv.self)
 	switch {
 	case err != nil:
@@ -112,13 +108,12 @@ func (w *Writer) unclaim(ctx context.Context, rv revisit) error {
 	return nil
 }
 
-// record makes resp, the response record of ex, the record rv says to
-// write, with rv's record id: resp itself, or a revisit made from it
-// (WARC 1.1 §6.7.2: the HTTP headers as the response would have them,
-// WARC-Truncated: length; §6.7.3: the 304's headers), in which case resp
-// is closed.
+// record returns the record rv says to write for resp, the exchange's
+// response record: resp itself, or a revisit made from it (WARC 1.1
+// §6.7.2: the HTTP headers as the response has them, WARC-Truncated:
+// length; §6.7.3: the 304's headers), in which case resp is closed (and
+// on error).
 func (rv revisit) record(resp gowarc.WarcRecord) (gowarc.WarcRecord, error) {
-	resp.WarcHeader().SetId(gowarc.WarcRecordID, rv.id)
 	if rv.kind == "" {
 		return resp, nil
 	}
@@ -144,29 +139,10 @@ func (rv revisit) record(resp gowarc.WarcRecord) (gowarc.WarcRecord, error) {
 	return rec, nil
 }
 
-// original is the capture holding the payload of the record rv wrote for
-// ex, whose payload digest is digest.
-func (rv revisit) original(ex Exchange, digest string) Capture {
+// original is the capture holding the payload of the record rv wrote.
+func (rv revisit) original() Capture {
 	if rv.kind != "" {
 		return rv.of
 	}
-	return Capture{URI: ex.URL, Date: ex.Date, RecordID: rv.id, Digest: digest}
-}
-
-// payloadDigest is the WARC-Payload-Digest of payload: SHA-1, base32.
-func payloadDigest(payload []byte) string {
-	sum := sha1.Sum(payload)
-	return "sha1:" + base32.StdEncoding.EncodeToString(sum[:])
-}
-
-// newRecordID returns a random (version 4) UUID URN. It is made here, not
-// by github.com/google/uuid, because gowarc switches that package's random
-// pool on whenever it makes a record builder (a write of a package
-// variable): a record id drawn from it outside Writer.mu would race.
-func newRecordID() string {
-	var u [16]byte
-	_, _ = rand.Read(u[:]) // crypto/rand.Read does not fail
-	u[6] = u[6]&0x0f | 0x40
-	u[8] = u[8]&0x3f | 0x80
-	return uuidURN(u)
+	return rv.self
 }

@@ -165,7 +165,7 @@ type Exchange struct {
 // Location is where a response (or revisit) record was written: the
 // file's name (without the .open suffix it has while written), the
 // record's offset and length in it (gzip member included), and its
-// payload digest.
+// payload digest (a revisit's: that of the payload it stands for).
 type Location struct {
 	File   string
 	Offset int64
@@ -183,43 +183,56 @@ type Location struct {
 // revisit record, see Config.Dedupe), in one file, and returns where the
 // response record is. The records are in the operating system's hands
 // when it returns; Sync makes them durable. ctx bounds the digest index's
-// calls.
+// calls, which are made without the writer's lock.
 func (w *Writer) WriteExchange(ctx context.Context, ex Exchange) (Location, error) {
-	rv, err := w.revisitOf(ctx, ex)
-	if err != nil {
-		return Location{}, err
-	}
-	loc, err := w.writeExchange(ex, rv)
-	if err != nil {
-		return Location{}, errors.Join(err, w.unclaim(ctx, rv))
-	}
-	return loc, nil
-}
-
-func (w *Writer) writeExchange(ex Exchange, rv revisit) (Location, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	req, err := w.requestRecord(ex)
+	req, resp, err := w.exchangeRecords(ex)
 	if err != nil {
 		return Location{}, err
 	}
 	defer req.Close()
-	resp, err := w.responseRecord(ex)
+	rv, err := w.revisitOf(ctx, ex, resp)
 	if err == nil {
 		resp, err = rv.record(resp)
+	} else {
+		_ = resp.Close()
 	}
-	if err != nil {
-		return Location{}, err
+	if err == nil {
+		defer resp.Close()
+		var loc Location
+		if loc, err = w.writeExchange(ex, req, resp, rv); err == nil {
+			return loc, nil
+		}
 	}
-	defer resp.Close()
+	return Location{}, errors.Join(err, w.unclaim(ctx, rv))
+}
+
+// exchangeRecords builds ex's request and response records (the builders
+// need w.mu, see Writer).
+func (w *Writer) exchangeRecords(ex Exchange) (req, resp gowarc.WarcRecord, err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if req, err = w.requestRecord(ex); err != nil {
+		return nil, nil, err
+	}
+	if resp, err = w.responseRecord(ex); err != nil {
+		_ = req.Close()
+		return nil, nil, err
+	}
+	return req, resp, nil
+}
+
+// writeExchange writes ex's request record req and its response (or
+// revisit) record resp, as rv made it.
+func (w *Writer) writeExchange(ex Exchange, req, resp gowarc.WarcRecord, rv revisit) (Location, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	resp.WarcHeader().SetId(gowarc.WarcConcurrentTo, req.RecordId())
 	spans, err := w.write(req, resp)
 	if err != nil {
 		return Location{}, fmt.Errorf("warc: write %s: %w", ex.URL, err)
 	}
-	digest := resp.WarcHeader().Get(gowarc.WarcPayloadDigest)
 	return Location{File: w.cur.name, Offset: spans[1][0], Length: spans[1][1],
-		Digest: digest, Revisit: rv.kind, Original: rv.original(ex, digest)}, nil
+		Digest: resp.WarcHeader().Get(gowarc.WarcPayloadDigest), Revisit: rv.kind, Original: rv.original()}, nil
 }
 
 // write appends records to one file, opening the first or the next one
