@@ -2,11 +2,9 @@ package store
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/cockroachdb/pebble/v2"
 	"go.uber.org/zap"
 
 	"github.com/crawld/crawld/internal/pebbleq"
@@ -28,7 +26,7 @@ const captureVersion = 1
 func (f *Frontier) Capture(url string) (queue.Capture, bool) {
 	c, ok, err := f.getCapture(append([]byte(prefixCapture), url...))
 	if err != nil {
-		f.log.Warn("store: cannot read the archived capture", zap.String("url", url), zap.Error(err))
+		f.log.Warn("store: cannot read the archived capture", zap.String("url", url), pebbleq.Err(err))
 	}
 	if c.URI == "" {
 		c.URI = url
@@ -51,41 +49,19 @@ func (f *Frontier) SaveCapture(url string, c queue.Capture) error {
 // getCapture reads the capture at key; ok is false if there is none, or
 // the Frontier is closed.
 func (f *Frontier) getCapture(key []byte) (c queue.Capture, ok bool, err error) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	if f.closed {
-		return queue.Capture{}, false, nil
-	}
-	v, closer, err := f.db.Get(key)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return queue.Capture{}, false, nil
-	}
-	if err != nil {
-		return queue.Capture{}, false, err
-	}
-	defer closer.Close()
-	c, err = decodeCapture(v)
-	return c, err == nil, err
+	ok, err = f.getValue(key, func(v []byte) (err error) {
+		c, err = decodeCapture(v)
+		return err
+	})
+	return c, ok, err
 }
 
 // setCapture writes c at key, or deletes key if c is nil.
 func (f *Frontier) setCapture(key []byte, c *queue.Capture) error {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	if f.closed {
-		return errClosed
-	}
-	var err error
 	if c == nil {
-		err = f.db.Delete(key, pebble.Sync)
-	} else {
-		err = f.db.Set(key, appendCapture(nil, *c), pebble.Sync)
+		return f.setValue(key, nil)
 	}
-	if err != nil {
-		return err
-	}
-	f.dirty.Store(true)
-	return nil
+	return f.setValue(key, appendCapture(nil, *c))
 }
 
 // appendCapture appends the encoding of c to b: the version, the date
