@@ -11,7 +11,6 @@ import (
 	"github.com/nlnwa/gowarc/v3"
 
 	"github.com/crawld/crawld/internal/testsite"
-	"github.com/crawld/crawld/warc"
 )
 
 // `crawld crawl --warc-dir DIR` archives every page: the WARC files read
@@ -28,27 +27,7 @@ func TestRun_CrawlWritesWARC(t *testing.T) {
 	if code := run(context.Background(), args, &stdout, &stderr); code != exitOK {
 		t.Fatalf("exit code %d, stderr: %s", code, stderr.String())
 	}
-	type response struct{ url, digest string }
-	responses := make(map[string]response) // file:offset → the response there
-	files, _ := filepath.Glob(filepath.Join(warcDir, "*"))
-	for _, f := range files {
-		if filepath.Ext(f) != ".gz" {
-			t.Errorf("unexpected file %s (an unfinished WARC?)", f)
-			continue
-		}
-		err := warc.Each(f, func(rec gowarc.WarcRecord, offset int64, findings []error) error {
-			if len(findings) > 0 {
-				t.Errorf("%s at %d: %v", filepath.Base(f), offset, findings)
-			}
-			if rec.Type() == gowarc.Response {
-				responses[fmt.Sprintf("%s:%d", filepath.Base(f), offset)] = response{rec.WarcHeader().Get(gowarc.WarcTargetURI), rec.WarcHeader().Get(gowarc.WarcPayloadDigest)}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	archive := readArchive(t, warcDir)
 	data, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
@@ -60,12 +39,12 @@ func TestRun_CrawlWritesWARC(t *testing.T) {
 	for _, rec := range recs {
 		file, _ := rec["warc_file"].(string)
 		offset, _ := rec["warc_offset"].(float64)
-		got, ok := responses[fmt.Sprintf("%s:%d", file, int64(offset))]
-		if !ok || got.url != rec["url"] || got.digest != rec["digest"] {
+		got, ok := archive[fmt.Sprintf("%s:%d", file, int64(offset))]
+		if !ok || got.typ != gowarc.Response || got.uri != rec["url"] || got.digest != rec["digest"] {
 			t.Errorf("record %v: the WARC holds %+v there (found: %v)", rec, got, ok)
 		}
 	}
-	if len(responses) != len(recs) {
-		t.Errorf("%d responses archived for %d records", len(responses), len(recs))
+	if len(archive) != len(recs) {
+		t.Errorf("%d responses archived for %d records", len(archive), len(recs))
 	}
 }

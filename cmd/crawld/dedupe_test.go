@@ -58,6 +58,7 @@ type warcEntry struct {
 	id       string
 	uri      string
 	date     string
+	digest   string // WARC-Payload-Digest
 	profile  string
 	refersTo string // WARC-Refers-To
 	refURI   string // WARC-Refers-To-Target-URI
@@ -83,7 +84,7 @@ func readArchive(t *testing.T, dir string) map[string]warcEntry {
 			if rec.Type() == gowarc.Response || rec.Type() == gowarc.Revisit {
 				h := rec.WarcHeader()
 				out[fmt.Sprintf("%s:%d", filepath.Base(f), offset)] = warcEntry{rec.Type(), rec.RecordId(), h.Get(gowarc.WarcTargetURI),
-					h.Get(gowarc.WarcDate), h.Get(gowarc.WarcProfile), h.GetId(gowarc.WarcRefersTo), h.Get(gowarc.WarcRefersToTargetURI), h.Get(gowarc.WarcRefersToDate)}
+					h.Get(gowarc.WarcDate), h.Get(gowarc.WarcPayloadDigest), h.Get(gowarc.WarcProfile), h.GetId(gowarc.WarcRefersTo), h.Get(gowarc.WarcRefersToTargetURI), h.Get(gowarc.WarcRefersToDate)}
 			}
 			return nil
 		})
