@@ -157,7 +157,8 @@ func (c *Crawler) run(stop, abort context.Context, untilJoined bool) (Summary, e
 	c.started.Store(true)
 	defer c.client.CloseIdleConnections()
 	c.log.Info("frontier", zap.Bool("shared", c.caps.shared != nil), zap.Bool("durable", c.caps.durable != nil),
-		zap.Bool("validators", c.caps.validators != nil), zap.Bool("holds_hosts", c.caps.holder != nil))
+		zap.Bool("validators", c.caps.validators != nil), zap.Bool("holds_hosts", c.caps.holder != nil),
+		zap.Bool("captures", c.caps.captures != nil))
 	if c.caps.durable != nil {
 		c.loadCounters(c.caps.durable)
 	}

@@ -2,6 +2,7 @@ package crawler
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/crawld/crawld/queue"
 	"github.com/crawld/crawld/warc"
@@ -23,7 +26,7 @@ import (
 // neither the record nor the item's Done can outlive, in a crash, the
 // exchange they point at.
 type Archive interface {
-	WriteExchange(warc.Exchange) (warc.Location, error)
+	WriteExchange(context.Context, warc.Exchange) (warc.Location, error)
 	Sync() error
 }
 
@@ -152,7 +155,7 @@ func alpnID(proto string) string {
 // and, for a redirect's target, the URL that redirected. An error means
 // the page's record would point nowhere: it ends the crawl, and the item
 // is not done.
-func (c *Crawler) archiveItem(rec *Record, it queue.Item, resp *response, links []*url.URL) error {
+func (c *Crawler) archiveItem(ctx context.Context, rec *Record, it queue.Item, resp *response, links []*url.URL) error {
 	if c.archive == nil || resp.exchange == nil {
 		return nil
 	}
@@ -166,22 +169,37 @@ func (c *Crawler) archiveItem(rec *Record, it queue.Item, resp *response, links 
 			ex.Metadata.Outlinks = append(ex.Metadata.Outlinks, l.String())
 		}
 	}
-	loc, err := c.archive.WriteExchange(ex)
+	captures := c.caps.captures
+	if captures != nil && ex.Status == http.StatusNotModified {
+		// The 304 answers the conditional request made from the
+		// validators kept with this capture: it refers to it.
+		prev, _ := captures.Capture(it.URL)
+		ex.Previous = warc.Capture(prev)
+	}
+	loc, err := c.archive.WriteExchange(ctx, ex)
 	if err != nil {
 		return fmt.Errorf("archive: %w", err)
 	}
 	rec.Digest, rec.WARCFile, rec.WARCOffset, rec.WARCLength = loc.Digest, loc.File, loc.Offset, loc.Length
+	rec.Revisit = loc.Revisit
+	// Only a full 200 can be the original of a later 304; a URL without
+	// validators is never asked conditionally.
+	if captures != nil && ex.Status == http.StatusOK && !ex.Truncated && (ex.Header.Get("ETag") != "" || ex.Header.Get("Last-Modified") != "") {
+		if err := captures.SaveCapture(it.URL, queue.Capture(loc.Original)); err != nil {
+			c.log.Warn("archived capture not saved", zap.String("url", it.URL), zap.Error(err))
+		}
+	}
 	return nil
 }
 
 // archiveExchanges keeps exchanges no record names (robots.txt's) in the
 // archive, if there is one. An error ends the crawl, as for a page's.
-func (c *Crawler) archiveExchanges(exchanges []warc.Exchange) error {
+func (c *Crawler) archiveExchanges(ctx context.Context, exchanges []warc.Exchange) error {
 	if c.archive == nil {
 		return nil
 	}
 	for _, ex := range exchanges {
-		if _, err := c.archive.WriteExchange(ex); err != nil {
+		if _, err := c.archive.WriteExchange(ctx, ex); err != nil {
 			return fmt.Errorf("archive: %w", err)
 		}
 	}

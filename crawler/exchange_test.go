@@ -2,6 +2,7 @@ package crawler
 
 import (
 	"compress/gzip"
+	"context"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -148,7 +149,7 @@ type memArchive struct {
 	exchanges []warc.Exchange
 }
 
-func (a *memArchive) WriteExchange(ex warc.Exchange) (warc.Location, error) {
+func (a *memArchive) WriteExchange(_ context.Context, ex warc.Exchange) (warc.Location, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.exchanges = append(a.exchanges, ex)

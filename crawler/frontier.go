@@ -15,9 +15,9 @@ import (
 // (frontier_guard_test.go), so a backend that loses a method fails to
 // build instead of silently crawling with less.
 //
-//	                 Frontier  SharedFrontier  DurableFrontier  ValidatorStore  HostHolder
-//	queue.Memory         ✓                                            ✓              ✓
-//	store.Frontier       ✓                           ✓                ✓              ✓
+//	                 Frontier  SharedFrontier  DurableFrontier  ValidatorStore  HostHolder  CaptureStore
+//	queue.Memory         ✓                                            ✓              ✓            ✓
+//	store.Frontier       ✓                           ✓                ✓              ✓            ✓
 //	redisq.Frontier      ✓            ✓
 
 // Frontier is the work queue the crawler consumes, with WaitGroup-style join
@@ -112,6 +112,16 @@ type ValidatorStore interface {
 	SaveValidators(url, etag, lastModified string, fetchedAt time.Time) error
 }
 
+// CaptureStore is a ValidatorStore that also keeps, per page, the archived
+// record holding its payload (the one the archive wrote for its last 200
+// with validators), so that a 304 to the conditional request made from
+// those validators is archived as a revisit referring to it.
+type CaptureStore interface {
+	ValidatorStore
+	Capture(url string) (c queue.Capture, ok bool)
+	SaveCapture(url string, c queue.Capture) error
+}
+
 // HostHolder is a frontier that keeps a host's state only while it needs
 // it. Holds reports whether it still holds host's: items queued or in
 // flight, a block, a rate limiter not yet full again. Once it is false,
@@ -129,6 +139,7 @@ type capabilities struct {
 	durable    DurableFrontier
 	validators ValidatorStore
 	holder     HostHolder
+	captures   CaptureStore
 }
 
 func capabilitiesOf(front Frontier) capabilities {
@@ -137,5 +148,6 @@ func capabilitiesOf(front Frontier) capabilities {
 	c.durable, _ = front.(DurableFrontier)
 	c.validators, _ = front.(ValidatorStore)
 	c.holder, _ = front.(HostHolder)
+	c.captures, _ = front.(CaptureStore)
 	return c
 }

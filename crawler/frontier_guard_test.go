@@ -13,11 +13,13 @@ var (
 	_ crawler.Frontier       = (*queue.Memory)(nil)
 	_ crawler.ValidatorStore = (*queue.Memory)(nil)
 	_ crawler.HostHolder     = (*queue.Memory)(nil)
+	_ crawler.CaptureStore   = (*queue.Memory)(nil)
 
 	_ crawler.Frontier        = (*store.Frontier)(nil)
 	_ crawler.DurableFrontier = (*store.Frontier)(nil)
 	_ crawler.ValidatorStore  = (*store.Frontier)(nil)
 	_ crawler.HostHolder      = (*store.Frontier)(nil)
+	_ crawler.CaptureStore    = (*store.Frontier)(nil)
 
 	_ crawler.Frontier       = (*redisq.Frontier)(nil)
 	_ crawler.SharedFrontier = (*redisq.Frontier)(nil)

@@ -39,6 +39,11 @@ type Record struct {
 	WARCFile   string `json:"warc_file,omitempty"`
 	WARCOffset int64  `json:"warc_offset,omitempty"`
 	WARCLength int64  `json:"warc_length,omitempty"`
+	// Revisit says the record at the location is a revisit record, of
+	// this kind: identical-payload-digest (a payload archived before,
+	// by any URL) or server-not-modified (a 304 to a recrawl's
+	// conditional request); with an archive only.
+	Revisit string `json:"revisit,omitempty"`
 }
 
 // Sink receives every record. Write is called from many workers at once and

@@ -48,7 +48,7 @@ func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) erro
 		return c.failed(fetched, it, rec, nil, fetchError(err))
 	case err != nil:
 		if resp != nil { // a body cut at max_body: what was read is archived
-			if err := c.archiveItem(&rec, it, resp, nil); err != nil {
+			if err := c.archiveItem(fetched, &rec, it, resp, nil); err != nil {
 				return err
 			}
 		}
@@ -71,7 +71,7 @@ func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) erro
 	}
 	c.hostSucceeded(it.Host)
 	if it.Kind == queue.KindSitemap {
-		if err := c.archiveItem(&rec, it, resp, nil); err != nil {
+		if err := c.archiveItem(ctx, &rec, it, resp, nil); err != nil {
 			return err
 		}
 		return c.readSitemap(fetched, it, resp)
@@ -86,7 +86,7 @@ func (c *Crawler) failed(ctx context.Context, it queue.Item, rec Record, resp *r
 	if resp != nil {
 		// Each attempt's answer is archived; the record, written when the
 		// item ends, names the last.
-		if err := c.archiveItem(&rec, it, resp, nil); err != nil {
+		if err := c.archiveItem(ctx, &rec, it, resp, nil); err != nil {
 			return err
 		}
 	}
@@ -131,7 +131,7 @@ func (c *Crawler) crawlResponse(ctx context.Context, it queue.Item, page *url.UR
 	c.counts.bytes.Add(rec.Bytes)
 
 	if loc := resp.header.Get("Location"); loc != "" && isRedirect(resp.status) {
-		if err := c.archiveItem(&rec, it, resp, nil); err != nil {
+		if err := c.archiveItem(ctx, &rec, it, resp, nil); err != nil {
 			return err
 		}
 		queued, err := c.redirect(ctx, it, page, loc, &rec)
@@ -156,7 +156,7 @@ func (c *Crawler) crawlResponse(ctx context.Context, it queue.Item, page *url.UR
 		rec.Noindex = rec.Noindex || p.noindex
 		rec.Nofollow = rec.Nofollow || p.nofollow
 	}
-	if err := c.archiveItem(&rec, it, resp, links); err != nil {
+	if err := c.archiveItem(ctx, &rec, it, resp, links); err != nil {
 		return err
 	}
 	if vs := c.caps.validators; vs != nil && (resp.status == http.StatusOK || resp.status == http.StatusNotModified) {

@@ -40,7 +40,7 @@ func (c *Crawler) obeyRobots(ctx context.Context, it queue.Item, u *url.URL) (bo
 	if ctx.Err() != nil {
 		return true, errStopped
 	}
-	if err := c.archiveExchanges(res.exchanges); err != nil {
+	if err := c.archiveExchanges(ctx, res.exchanges); err != nil {
 		return true, err
 	}
 	if res.shareErr != nil {

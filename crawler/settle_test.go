@@ -315,7 +315,7 @@ func (s *unsyncableSink) Sync() error {
 // an fsync of the WARC file failing with EIO does.
 type unsyncableArchive struct{}
 
-func (unsyncableArchive) WriteExchange(ex warc.Exchange) (warc.Location, error) {
+func (unsyncableArchive) WriteExchange(_ context.Context, ex warc.Exchange) (warc.Location, error) {
 	return warc.Location{File: "a.warc.gz", Offset: 100, Length: 200, Digest: "sha1:" + ex.URL}, nil
 }
 

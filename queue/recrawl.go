@@ -44,10 +44,12 @@ type seenURL struct {
 	kind  Kind
 }
 
-// fetchMeta is what a conditional request needs of the last fetch of a URL.
+// fetchMeta is what a conditional request needs of the last fetch of a
+// URL, and the capture a 304 to it refers to (URI "" for the URL's own).
 type fetchMeta struct {
 	etag, lastModified string
 	at                 time.Time
+	capture            Capture
 }
 
 func fetchedMap(keep bool) map[string]fetchMeta {
@@ -72,7 +74,9 @@ func (m *Memory) SaveValidators(url, etag, lastModified string, fetchedAt time.T
 	m.fetchedMu.Lock()
 	defer m.fetchedMu.Unlock()
 	if m.fetched != nil {
-		m.fetched[url] = fetchMeta{etag, lastModified, fetchedAt}
+		v := m.fetched[url]
+		v.etag, v.lastModified, v.at = etag, lastModified, fetchedAt
+		m.fetched[url] = v
 	}
 	return nil
 }

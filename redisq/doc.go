@@ -39,6 +39,8 @@
 //	P r:<authority> STRING a robots.txt outcome (SaveRobots), expiring with it (24 h at most)
 //	P rx            ZSET authority → when its r: key expires (µs), to bound them all
 //	P rs            HASH authority → bytes its r: key is charged; stats' robots field is their sum
+//	P d             HASH payload digest → the capture that archived it first (Digests): its
+//	                WARC-Date (Unix ns), record id and URI, a line each
 //
 // # Scripts
 //
@@ -49,7 +51,8 @@
 // heartbeat (with the lease renewal and the dead-node reaper), release
 // (Close), handback (Release), join and init (Open), stats (Snapshot and
 // Join), saverobots (SaveRobots: robots.txt outcomes, in keys that expire
-// with them, within a memory budget). Two reads and one count need no
+// with them, within a memory budget), claimdigest and unclaimdigest
+// (Digests, in digests.go: the archive's index of payloads). Two reads and one count need no
 // script: LoadRobots (GET and PTTL) and HostFailed's count (HINCRBY; acks
 // clear it). Every time is Redis's TIME read inside the
 // script; a node's clock is only used to sleep the wait a claim

@@ -61,6 +61,11 @@
 //	v/<url>              fetch metadata: version byte 2, ETag and Last-Modified (uvarint
 //	                     length, bytes), then the last fetch time (varint Unix nanoseconds)
 //	k/<name>             the crawl's counters (pages, errors, bytes…), saved by SaveCounters
+//	a/<url>              the archived capture a 304 for the URL refers to (SaveCapture): version 1,
+//	                     the WARC-Date (varint Unix nanoseconds), then the record's URI ("" for the
+//	                     URL's own), id and payload digest (uvarint length, bytes)
+//	d/<digest>           the archive's digest index (Digests): the capture first archived with that
+//	                     payload digest, encoded as a/ values are (its digest being the key)
 //	h/<host>             the host's admission count behind queue.Limits.PagesPerHost
 //	c/version            schema version of the layout (currently 2)
 //	c/count              the admission count behind queue.Limits.Pages

@@ -15,44 +15,69 @@ import (
 // SaveValidators; ok is false if none are stored (or the Frontier is closed,
 // or they cannot be read).
 func (f *Frontier) Validators(url string) (etag, lastModified string, fetchedAt time.Time, ok bool) {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	if f.closed {
-		return "", "", time.Time{}, false
-	}
-	v, closer, err := f.db.Get(append([]byte(prefixValid), url...))
+	ok, err := f.getValue(append([]byte(prefixValid), url...), func(v []byte) (err error) {
+		etag, lastModified, fetchedAt, err = decodeValidators(v)
+		return err
+	})
 	if err != nil {
-		if !errors.Is(err, pebble.ErrNotFound) {
-			f.log.Warn("store: cannot read validators; fetching unconditionally", zap.String("url", url), pebbleq.Err(err))
-		}
+		f.log.Warn("store: cannot read validators; fetching unconditionally", zap.String("url", url), pebbleq.Err(err))
 		return "", "", time.Time{}, false
 	}
-	defer closer.Close()
-	if etag, lastModified, fetchedAt, err = decodeValidators(v); err != nil {
-		f.log.Warn("store: malformed validators; fetching unconditionally", zap.String("url", url), zap.Error(err))
-		return "", "", time.Time{}, false
-	}
-	return etag, lastModified, fetchedAt, true
+	return etag, lastModified, fetchedAt, ok
 }
 
 // SaveValidators stores url's ETag, Last-Modified and the time it was last
 // fetched, for conditional requests in a recrawl. A zero fetchedAt with
 // empty validators deletes the entry.
 func (f *Frontier) SaveValidators(url, etag, lastModified string, fetchedAt time.Time) error {
+	var v []byte // nil deletes
+	if etag != "" || lastModified != "" || !fetchedAt.IsZero() {
+		v = appendValidators(nil, etag, lastModified, fetchedAt)
+	}
+	if err := f.setValue(append([]byte(prefixValid), url...), v); err != nil {
+		return fmt.Errorf("store: save validators of %s: %w", url, err)
+	}
+	return nil
+}
+
+// getValue calls decode with key's value; ok is false if key has none, or
+// the Frontier is closed. A value decode refuses is an error saying so.
+func (f *Frontier) getValue(key []byte, decode func([]byte) error) (ok bool, err error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return false, nil
+	}
+	v, closer, err := f.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer closer.Close()
+	if err := decode(v); err != nil {
+		return false, fmt.Errorf("malformed value: %w", err)
+	}
+	return true, nil
+}
+
+// setValue writes v at key, or deletes key if v is nil, as durably as
+// every commit (see the package doc).
+func (f *Frontier) setValue(key, v []byte) error {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.closed {
 		return errClosed
 	}
-	key := append([]byte(prefixValid), url...)
 	var err error
-	if etag == "" && lastModified == "" && fetchedAt.IsZero() {
+	if v == nil {
 		err = f.db.Delete(key, pebble.Sync)
 	} else {
-		err = f.db.Set(key, appendValidators(nil, etag, lastModified, fetchedAt), pebble.Sync)
+		err = f.db.Set(key, v, pebble.Sync)
 	}
 	if err != nil {
-		return fmt.Errorf("store: save validators of %s: %w", url, err)
+		return err
 	}
 	f.dirty.Store(true)
 	return nil

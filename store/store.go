@@ -68,6 +68,8 @@ type Frontier struct {
 	// admission and kept while the Frontier is open: one entry per host
 	// counted, as the crawl's hosts are. mu is held.
 	hostPages map[string]uint64
+	// digestMu makes a claim of a payload digest (Digests) one step.
+	digestMu sync.Mutex
 
 	// handed holds the id and host of every item Get handed out and Done
 	// has not finished, to catch misuse (see the package doc). It has its

@@ -1,6 +1,7 @@
 package warc
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -57,7 +58,7 @@ func archiveMixed(t *testing.T, w *Writer) ([]string, []Location) {
 	var urls []string
 	var locs []Location
 	for _, ex := range []Exchange{page, missing, moved} {
-		loc, err := w.WriteExchange(ex)
+		loc, err := w.WriteExchange(context.Background(), ex)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package warc
 
 import (
+	"context"
 	"io"
 	"path/filepath"
 	"strings"
@@ -25,7 +26,7 @@ func TestWriteExchange_Metadata(t *testing.T) {
 		Outlinks: []string{"http://127.0.0.2:8080/a", "http://127.0.0.3/c?d=1"}}
 	bare := exchange("http://127.0.0.2:8080/robots.txt", "User-agent: *\n", false)
 	for _, ex := range []Exchange{page, bare} {
-		if _, err := w.WriteExchange(ex); err != nil {
+		if _, err := w.WriteExchange(context.Background(), ex); err != nil {
 			t.Fatal(err)
 		}
 	}

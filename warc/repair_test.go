@@ -2,6 +2,7 @@ package warc
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -34,7 +35,7 @@ func writeWhole(t *testing.T, compress bool, exchanges int) crashed {
 		t.Fatal(err)
 	}
 	for i := range exchanges {
-		if _, err := w.WriteExchange(exchange(fmt.Sprintf("http://127.0.0.2/%d", i), strings.Repeat("body ", 20), false)); err != nil {
+		if _, err := w.WriteExchange(context.Background(), exchange(fmt.Sprintf("http://127.0.0.2/%d", i), strings.Repeat("body ", 20), false)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -281,7 +282,7 @@ func TestOpen_RepairLeavesALiveWritersFileAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := live.WriteExchange(exchange("http://127.0.0.2/1", "first", false)); err != nil {
+	if _, err := live.WriteExchange(context.Background(), exchange("http://127.0.0.2/1", "first", false)); err != nil {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob(filepath.Join(dir, "*.open"))
@@ -300,7 +301,7 @@ func TestOpen_RepairLeavesALiveWritersFileAlone(t *testing.T) {
 	if n := logs.FilterMessage("WARC file left .open alone: another process is writing it").Len(); n != 1 {
 		t.Errorf("logged %v, want the file left alone", logs.All())
 	}
-	if _, err := live.WriteExchange(exchange("http://127.0.0.2/2", "second", false)); err != nil {
+	if _, err := live.WriteExchange(context.Background(), exchange("http://127.0.0.2/2", "second", false)); err != nil {
 		t.Fatal(err)
 	}
 	if err := errors.Join(live.Close(), other.Close()); err != nil {

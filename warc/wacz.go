@@ -113,12 +113,10 @@ func writeWACZ(f io.Writer, warcs, indexes []string, software string, created ti
 			return err
 		}
 	}
-	var pages []waczPage
+	var pages pageList
 	err := z.entry("indexes/index.cdxj", zip.Deflate, func(w io.Writer) error {
 		return mergeLines(indexes, func(line string) error {
-			if page, ok := pageOf(line); ok {
-				pages = append(pages, page)
-			}
+			pages.add(line)
 			_, err := io.WriteString(w, line+"\n")
 			return err
 		})
@@ -128,7 +126,7 @@ func writeWACZ(f io.Writer, warcs, indexes []string, software string, created ti
 	}
 	err = z.entry("pages/pages.jsonl", zip.Deflate, func(w io.Writer) error {
 		lines := []string{pagesHeader}
-		for _, p := range pages {
+		for _, p := range pages.list() {
 			lines = append(lines, jsonLine(p))
 		}
 		_, err := io.WriteString(w, strings.Join(lines, "\n")+"\n")
@@ -192,20 +190,55 @@ func (z *waczWriter) entry(name string, method uint16, fill func(io.Writer) erro
 	return nil
 }
 
-// pageOf returns the page an index line stands for: an HTML response
-// with status 200.
-func pageOf(line string) (waczPage, bool) {
+// pageList gathers the pages of a package from its index lines: each HTML
+// response with status 200, and each revisit (status 200) of a payload
+// that one of them holds, a page whose copy the archive stores once.
+type pageList struct {
+	candidates []pageCandidate
+	html       map[string]bool // the payload digests of HTML pages
+}
+
+type pageCandidate struct {
+	page    waczPage
+	revisit string // the payload digest a revisit needs to be an HTML page's; "" for a page
+}
+
+// add takes the index line's page, if it may be one.
+func (l *pageList) add(line string) {
 	_, rest, _ := strings.Cut(line, " ")
 	ts, js, _ := strings.Cut(rest, " ")
 	var f cdxjFields
-	if json.Unmarshal([]byte(js), &f) != nil || f.Status != "200" || (f.Mime != "text/html" && f.Mime != "application/xhtml+xml") {
-		return waczPage{}, false
+	if json.Unmarshal([]byte(js), &f) != nil || f.Status != "200" {
+		return
 	}
 	t, err := time.Parse("20060102150405", ts)
 	if err != nil {
-		return waczPage{}, false
+		return
 	}
-	return waczPage{URL: f.URL, TS: t.Format(time.RFC3339)}, true
+	c := pageCandidate{page: waczPage{URL: f.URL, TS: t.Format(time.RFC3339)}}
+	switch f.Mime {
+	case "text/html", "application/xhtml+xml":
+		if l.html == nil {
+			l.html = make(map[string]bool)
+		}
+		l.html[f.Digest] = true
+	case "warc/revisit":
+		c.revisit = f.Digest
+	default:
+		return
+	}
+	l.candidates = append(l.candidates, c)
+}
+
+// list returns the pages, in index order.
+func (l *pageList) list() []waczPage {
+	var pages []waczPage
+	for _, c := range l.candidates {
+		if c.revisit == "" || l.html[c.revisit] {
+			pages = append(pages, c.page)
+		}
+	}
+	return pages
 }
 
 // mergeLines calls fn with the lines of the sorted files paths, in byte

@@ -2,6 +2,7 @@ package warc
 
 import (
 	"archive/zip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -63,7 +64,7 @@ func TestPackage(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i := range 4 {
-				if _, err := w.WriteExchange(exchange(fmt.Sprintf("http://127.0.0.3/%d", i), strings.Repeat("z", 500*i), false)); err != nil {
+				if _, err := w.WriteExchange(context.Background(), exchange(fmt.Sprintf("http://127.0.0.3/%d", i), strings.Repeat("z", 500*i), false)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -114,8 +115,11 @@ func TestPackage(t *testing.T) {
 				t.Errorf("indexes/index.cdxj:\n%s\nwant the files' lines merged:\n%s", got, strings.Join(lines, "\n"))
 			}
 
+			// The copy is a revisit of the HTML page's payload: a page too,
+			// in index order (its key sorts first); the 404 and the
+			// redirect are not.
 			wantPages := []string{pagesHeader}
-			for _, u := range []string{"http://127.0.0.2:8080/Page?b=2&a=1", "http://127.0.0.3/0", "http://127.0.0.3/1", "http://127.0.0.3/2", "http://127.0.0.3/3"} {
+			for _, u := range []string{"http://127.0.0.2:8080/copy", "http://127.0.0.2:8080/Page?b=2&a=1", "http://127.0.0.3/0", "http://127.0.0.3/1", "http://127.0.0.3/2", "http://127.0.0.3/3"} {
 				wantPages = append(wantPages, fmt.Sprintf(`{"url":%q,"ts":"2026-12-07T12:00:00Z"}`, u))
 			}
 			if got := string(entries["pages/pages.jsonl"]); got != strings.Join(wantPages, "\n")+"\n" {

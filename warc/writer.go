@@ -11,6 +11,7 @@ package warc
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -45,6 +46,13 @@ type Config struct {
 	// Logger is told what Open's repair of files left .open by a crash
 	// did; nil logs nothing.
 	Logger *zap.Logger
+	// Dedupe writes revisit records instead of responses for payloads
+	// already archived and for 304s to conditional requests (see
+	// Exchange.Previous); false writes every response in full.
+	Dedupe bool
+	// Digests is the index of archived payloads Dedupe consults; nil
+	// means one in memory (NewMemoryDigests).
+	Digests Digests
 }
 
 // Writer writes exchanges to WARC files. Safe for concurrent use; Close
@@ -97,6 +105,9 @@ func Open(cfg Config) (*Writer, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Dedupe && cfg.Digests == nil {
+		cfg.Digests = NewMemoryDigests()
 	}
 	n := &names{dir: cfg.Dir, prefix: unsafeName.ReplaceAllString(cfg.Prefix, "_"),
 		node: unsafeName.ReplaceAllString(cfg.Node, "_"), now: time.Now}
@@ -152,33 +163,71 @@ type Exchange struct {
 	// Metadata, if set, is written as a metadata record after the
 	// response (see Metadata).
 	Metadata *Metadata
+	// Previous is the URL's last archived capture, if known: a 304
+	// answering a conditional request refers to it (a server-not-modified
+	// revisit).
+	Previous Capture
 }
 
-// Location is where a response record was written: the file's name
-// (without the .open suffix it has while written), the record's offset
-// and length in it (gzip member included), and its payload digest.
+// Location is where a response (or revisit) record was written: the
+// file's name (without the .open suffix it has while written), the
+// record's offset and length in it (gzip member included), and its
+// payload digest (a revisit's: that of the payload it stands for).
 type Location struct {
 	File   string
 	Offset int64
 	Length int64
 	Digest string
+	// Revisit is the kind of revisit the record is (RevisitIdentical,
+	// RevisitNotModified); "" for a response.
+	Revisit string
+	// Original is the capture holding the payload: the record itself, or
+	// the one the revisit refers to.
+	Original Capture
 }
 
-// WriteExchange writes ex as a request record and a response record (and
-// a metadata record with ex.Metadata), in one file, and returns where the
-// response record is. The records are in
-// the operating system's hands when it returns; Sync makes them durable.
-func (w *Writer) WriteExchange(ex Exchange) (Location, error) {
-	req, err := w.requestRecord(ex)
+// WriteExchange writes ex as a request record and a response record (or a
+// revisit record, see Config.Dedupe), and a metadata record with
+// ex.Metadata, in one file, and returns where the response record is.
+// Sync hands them to the operating system, and makes them durable. ctx
+// bounds the digest index's calls.
+func (w *Writer) WriteExchange(ctx context.Context, ex Exchange) (Location, error) {
+	req, resp, err := w.exchangeRecords(ex)
 	if err != nil {
 		return Location{}, err
 	}
 	defer req.Close()
-	resp, err := w.responseRecord(ex)
-	if err != nil {
-		return Location{}, err
+	rv, err := w.revisitOf(ctx, ex, resp)
+	if err == nil {
+		resp, err = w.revisitRecord(rv, resp)
+	} else {
+		_ = resp.Close()
 	}
-	defer resp.Close()
+	if err == nil {
+		defer resp.Close()
+		var loc Location
+		if loc, err = w.writeExchange(ex, req, resp, rv); err == nil {
+			return loc, nil
+		}
+	}
+	return Location{}, errors.Join(err, w.unclaim(ctx, rv))
+}
+
+// exchangeRecords builds ex's request and response records.
+func (w *Writer) exchangeRecords(ex Exchange) (req, resp gowarc.WarcRecord, err error) {
+	if req, err = w.requestRecord(ex); err != nil {
+		return nil, nil, err
+	}
+	if resp, err = w.responseRecord(ex); err != nil {
+		_ = req.Close()
+		return nil, nil, err
+	}
+	return req, resp, nil
+}
+
+// writeExchange writes ex's request record req and its response (or
+// revisit) record resp, as rv made it.
+func (w *Writer) writeExchange(ex Exchange, req, resp gowarc.WarcRecord, rv revisit) (Location, error) {
 	resp.WarcHeader().SetId(gowarc.WarcConcurrentTo, req.RecordId())
 	meta, err := w.metadataRecords(ex, resp)
 	if err != nil {
@@ -190,7 +239,7 @@ func (w *Writer) WriteExchange(ex Exchange) (Location, error) {
 		return Location{}, fmt.Errorf("warc: write %s: %w", ex.URL, err)
 	}
 	return Location{File: spans[1].file, Offset: spans[1].offset, Length: spans[1].length,
-		Digest: resp.WarcHeader().Get(gowarc.WarcPayloadDigest)}, nil
+		Digest: resp.WarcHeader().Get(gowarc.WarcPayloadDigest), Revisit: rv.kind, Original: rv.original()}, nil
 }
 
 // span is where a record was written.

@@ -1,6 +1,7 @@
 package warc
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -22,7 +23,7 @@ func BenchmarkWriteExchange(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if _, err := w.WriteExchange(ex); err != nil {
+					if _, err := w.WriteExchange(context.Background(), ex); err != nil {
 						b.Error(err)
 						return
 					}

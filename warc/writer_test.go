@@ -58,7 +58,7 @@ func TestWriteExchange_RoundTrip(t *testing.T) {
 	}
 	var locs []Location
 	for _, ex := range pages {
-		loc, err := w.WriteExchange(ex)
+		loc, err := w.WriteExchange(t.Context(), ex)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +147,7 @@ func TestWriteExchange_Concurrent(t *testing.T) {
 	for i := range workers {
 		wg.Go(func() {
 			for j := range each {
-				if _, err := w.WriteExchange(exchange(fmt.Sprintf("http://127.0.0.2/%d/%d", i, j), strings.Repeat("b", 300), false)); err != nil {
+				if _, err := w.WriteExchange(t.Context(), exchange(fmt.Sprintf("http://127.0.0.2/%d/%d", i, j), strings.Repeat("b", 300), false)); err != nil {
 					t.Error(err)
 				}
 			}
@@ -201,7 +201,7 @@ func TestLocation_OpensTheRecord(t *testing.T) {
 			var urls []string
 			for i := range 6 {
 				u := fmt.Sprintf("http://127.0.0.2/%d", i)
-				loc, err := w.WriteExchange(exchange(u, strings.Repeat("p", 200*i), false))
+				loc, err := w.WriteExchange(t.Context(), exchange(u, strings.Repeat("p", 200*i), false))
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -19,8 +19,11 @@ type archive struct{ w *warc.Writer }
 // Its files are named after the node (node_id, else the host name), so
 // that nodes writing into one directory do not collide. With a durable
 // frontier, each exchange is fsynced before its item is done. Files a
-// crash left .open are repaired first, and the repair logged to log.
-func openArchive(s settings, durable bool, log *zap.Logger) (archive, error) {
+// crash left .open are repaired first, and the repair logged to log. With
+// warc.dedupe, payloads already archived are found in front's index when
+// it offers one (Pebble: across restarts; Redis: across the crawl's
+// nodes), else in one in memory.
+func openArchive(s settings, front crawler.Frontier, durable bool, log *zap.Logger) (archive, error) {
 	if s.warcDir == "" {
 		return archive{}, nil
 	}
@@ -31,6 +34,7 @@ func openArchive(s settings, durable bool, log *zap.Logger) (archive, error) {
 	w, err := warc.Open(warc.Config{
 		Dir: s.warcDir, Prefix: s.warcPrefix, Node: node, MaxSize: s.warcMaxSize, Compress: s.warcCompress,
 		Software: buildinfo.String(), Durable: durable, CDXJ: s.warcCDXJ, Logger: log,
+		Dedupe: s.warcDedupe, Digests: digestsOf(front),
 		Info: [][2]string{
 			{"http-header-user-agent", s.crawl.UserAgent},
 			{"robots", map[bool]string{true: "obey", false: "ignore"}[s.crawl.Robots]},
@@ -38,6 +42,19 @@ func openArchive(s settings, durable bool, log *zap.Logger) (archive, error) {
 		},
 	})
 	return archive{w}, err
+}
+
+// digestIndex is a frontier that keeps an index of archived payloads
+// (store.Frontier, redisq.Frontier).
+type digestIndex interface{ Digests() warc.Digests }
+
+// digestsOf returns front's index of archived payloads, or nil (the
+// archive then keeps one in memory).
+func digestsOf(front crawler.Frontier) warc.Digests {
+	if d, ok := front.(digestIndex); ok {
+		return d.Digests()
+	}
+	return nil
 }
 
 // options are the crawler options that keep the crawl's exchanges in the

@@ -54,13 +54,13 @@ func TestDaemon_WARCSurvivesKill9(t *testing.T) {
 			filepath.Base(open[0]), ok, cut, partial, second.log())
 	}
 
-	responses := archivedResponses(t, warcDir)
+	archive := readArchive(t, warcDir)
 	data, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	recs := readRecords(t, data)
-	checkRecordsResolve(t, recs, responses)
+	checkRecordsResolve(t, recs, archive)
 	firstFile := strings.TrimSuffix(filepath.Base(open[0]), ".open")
 	fromFirst := 0
 	for _, rec := range recs {

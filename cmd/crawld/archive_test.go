@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/nlnwa/gowarc/v3"
 
 	"github.com/crawld/crawld/internal/testsite"
-	"github.com/crawld/crawld/warc"
 )
 
 // `crawld crawl --warc-dir DIR` archives every page and robots.txt: the
@@ -29,7 +27,7 @@ func TestRun_CrawlWritesWARC(t *testing.T) {
 	if code := run(context.Background(), args, &stdout, &stderr); code != exitOK {
 		t.Fatalf("exit code %d, stderr: %s", code, stderr.String())
 	}
-	responses := archivedResponses(t, warcDir)
+	archive := readArchive(t, warcDir)
 	data, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
@@ -38,64 +36,35 @@ func TestRun_CrawlWritesWARC(t *testing.T) {
 	if len(recs) != len(site.URLs()) {
 		t.Fatalf("%d records, want %d", len(recs), len(site.URLs()))
 	}
-	checkRecordsResolve(t, recs, responses)
+	checkRecordsResolve(t, recs, archive)
 	// Every page's response, and each host's robots.txt.
 	robots := 0
-	for _, r := range responses {
+	for _, r := range archive {
 		for _, h := range site.Hosts() {
-			if r.url == "http://"+h+"/robots.txt" {
+			if r.uri == "http://"+h+"/robots.txt" {
 				robots++
 			}
 		}
 	}
-	if robots != len(site.Hosts()) || len(responses) != len(recs)+robots {
-		t.Errorf("%d responses archived for %d records and %d robots.txt, want one each for %d hosts", len(responses), len(recs), robots, len(site.Hosts()))
+	if robots != len(site.Hosts()) || len(archive) != len(recs)+robots {
+		t.Errorf("%d responses archived for %d records and %d robots.txt, want one each for %d hosts", len(archive), len(recs), robots, len(site.Hosts()))
 	}
-}
-
-// archived is a response (or revisit) record: its URL and payload digest.
-type archived struct{ url, digest string }
-
-// archivedResponses reads every WARC file in dir under strict validation,
-// failing the test at any finding or at a file left .open, and returns
-// the response and revisit records by "file:offset".
-func archivedResponses(t *testing.T, dir string) map[string]archived {
-	t.Helper()
-	responses := make(map[string]archived)
-	files, _ := filepath.Glob(filepath.Join(dir, "*"))
-	for _, f := range files {
-		switch {
-		case strings.HasSuffix(f, ".open"):
-			t.Errorf("%s left unfinished", filepath.Base(f))
-			continue
-		case !strings.HasSuffix(f, ".warc.gz") && !strings.HasSuffix(f, ".warc"):
-			continue
-		}
-		err := warc.Each(f, func(rec gowarc.WarcRecord, offset int64, findings []error) error {
-			if len(findings) > 0 {
-				t.Errorf("%s at %d: %v", filepath.Base(f), offset, findings)
-			}
-			if rec.Type() == gowarc.Response || rec.Type() == gowarc.Revisit {
-				responses[fmt.Sprintf("%s:%d", filepath.Base(f), offset)] = archived{rec.WarcHeader().Get(gowarc.WarcTargetURI), rec.WarcHeader().Get(gowarc.WarcPayloadDigest)}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return responses
 }
 
 // checkRecordsResolve checks that each record's warc_file and warc_offset
-// name one of responses, of its URL, with its digest.
-func checkRecordsResolve(t *testing.T, recs []map[string]any, responses map[string]archived) {
+// name a response of archive (see readArchive), or a revisit if the record
+// says so, of its URL, with its digest.
+func checkRecordsResolve(t *testing.T, recs []map[string]any, archive map[string]warcEntry) {
 	t.Helper()
 	for _, rec := range recs {
 		file, _ := rec["warc_file"].(string)
 		offset, _ := rec["warc_offset"].(float64)
-		got, ok := responses[fmt.Sprintf("%s:%d", file, int64(offset))]
-		if !ok || got.url != rec["url"] || got.digest != rec["digest"] {
+		got, ok := archive[fmt.Sprintf("%s:%d", file, int64(offset))]
+		want := gowarc.Response
+		if rec["revisit"] != nil {
+			want = gowarc.Revisit
+		}
+		if !ok || got.typ != want || got.uri != rec["url"] || got.digest != rec["digest"] {
 			t.Errorf("record %v: the WARC holds %+v there (found: %v)", rec, got, ok)
 		}
 	}

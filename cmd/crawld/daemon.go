@@ -99,7 +99,7 @@ func runDaemon(flags *pflag.FlagSet, s settings, stdout, stderr io.Writer) error
 	if rf, ok := d.front.(redisFrontier); ok {
 		reg.MustRegister(clusterMetrics(rf)...)
 	}
-	arch, err := openArchive(s, storageKind(s, storagePebble) != storageMemory, log)
+	arch, err := openArchive(s, d.front, storageKind(s, storagePebble) != storageMemory, log)
 	if err != nil {
 		return runtimeError{err}
 	}

@@ -176,7 +176,7 @@ func crawlOnce(ctx context.Context, s settings, stdout, stderr io.Writer) error 
 			log.Error("closing store", zap.Error(err))
 		}
 	}()
-	arch, err := openArchive(s, storageKind(s, storageMemory) != storageMemory, log)
+	arch, err := openArchive(s, front, storageKind(s, storageMemory) != storageMemory, log)
 	if err != nil {
 		_ = out.Close()
 		return runtimeError{err}

@@ -50,6 +50,7 @@ type settings struct {
 	warcCompress bool
 	warcCDXJ     bool
 	warcWACZ     bool
+	warcDedupe   bool
 }
 
 func defaultSettings() settings {
@@ -73,6 +74,7 @@ func defaultSettings() settings {
 		warcPrefix:       "crawld",
 		warcCompress:     true,
 		warcCDXJ:         true,
+		warcDedupe:       true,
 	}
 }
 
@@ -248,6 +250,7 @@ func options(s *settings) []option {
 		boolOpt("warc.compress", "warc-compress", "one gzip member per WARC record, in .warc.gz files", &s.warcCompress),
 		boolOpt("warc.cdxj", "warc-cdxj", "write a sorted CDXJ index (pywb, ReplayWeb.page) beside each finished WARC file", &s.warcCDXJ),
 		boolOpt("warc.wacz", "warc-wacz", "crawld crawl: package the WARC files of the crawl, their index and its pages as DIR/PREFIX-TIMESTAMP.wacz at its end", &s.warcWACZ),
+		boolOpt("warc.dedupe", "warc-dedupe", "revisit records (headers only) for payloads already archived in the crawl and for 304s to a recrawl's conditional requests; false = every response in full", &s.warcDedupe),
 	}
 }
 
