@@ -34,7 +34,7 @@ func (f *Frontier) SaveValidators(url, etag, lastModified string, fetchedAt time
 	if etag != "" || lastModified != "" || !fetchedAt.IsZero() {
 		v = appendValidators(nil, etag, lastModified, fetchedAt)
 	}
-	if err := f.setValue(append([]byte(prefixValid), url...), v); err != nil {
+	if err := f.setValue(append([]byte(prefixValid), url...), v, pebble.Sync); err != nil {
 		return fmt.Errorf("store: save validators of %s: %w", url, err)
 	}
 	return nil
@@ -62,9 +62,9 @@ func (f *Frontier) getValue(key []byte, decode func([]byte) error) (ok bool, err
 	return true, nil
 }
 
-// setValue writes v at key, or deletes key if v is nil, as durably as
-// every commit (see the package doc).
-func (f *Frontier) setValue(key, v []byte) error {
+// setValue writes v at key, or deletes key if v is nil, with opts
+// (pebble.Sync: as durably as every commit, see the package doc).
+func (f *Frontier) setValue(key, v []byte, opts *pebble.WriteOptions) error {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if f.closed {
@@ -72,9 +72,9 @@ func (f *Frontier) setValue(key, v []byte) error {
 	}
 	var err error
 	if v == nil {
-		err = f.db.Delete(key, pebble.Sync)
+		err = f.db.Delete(key, opts)
 	} else {
-		err = f.db.Set(key, v, pebble.Sync)
+		err = f.db.Set(key, v, opts)
 	}
 	if err != nil {
 		return err

@@ -82,8 +82,8 @@ func newCDXJEntry(rec gowarc.WarcRecord, file string) (cdxjEntry, bool) {
 	}
 	switch rec.Type() {
 	case gowarc.Response, gowarc.Revisit:
-		if hd, ok := rec.(headed); ok && hd.status != 0 {
-			f.Status, f.Mime = strconv.Itoa(hd.status), hd.mime
+		if r, ok := rec.(*record); ok && r.status != 0 {
+			f.Status, f.Mime = strconv.Itoa(r.status), r.mime
 		} else if b, ok := rec.Block().(gowarc.ProtocolHeaderBlock); ok {
 			f.Status, f.Mime = httpHead(b.ProtocolHeaderBytes())
 		}
@@ -126,8 +126,13 @@ func indexLength(compressed bool, n int64) int64 {
 // timestamp14 is a WARC-Date as a CDXJ timestamp: its first 14 digits,
 // YYYYMMDDhhmmss.
 func timestamp14(date string) string {
-	ts := strings.NewReplacer("-", "", ":", "", "T", "").Replace(date)
-	return ts[:min(len(ts), 14)]
+	ts := make([]byte, 0, 14)
+	for i := 0; i < len(date) && len(ts) < cap(ts); i++ {
+		if c := date[i]; c >= '0' && c <= '9' {
+			ts = append(ts, c)
+		}
+	}
+	return string(ts)
 }
 
 // httpHead returns the status code of an HTTP response head and its

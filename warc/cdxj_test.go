@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nlnwa/gowarc/v3"
 )
@@ -73,41 +72,16 @@ func archiveMixed(t *testing.T, w *Writer) ([]string, []Location) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Close()
-	head := resp.Block().(gowarc.ProtocolHeaderBlock).ProtocolHeaderBytes()
-	rb := w.newBuilder(gowarc.Revisit)
-	if _, err := rb.Write(head); err != nil {
-		t.Fatal(err)
-	}
-	rb.AddWarcHeader(gowarc.WarcTargetURI, again.URL)
-	rb.AddWarcHeaderTime(gowarc.WarcDate, again.Date)
-	rb.AddWarcHeader(gowarc.ContentType, "application/http;msgtype=response")
-	rb.AddWarcHeader(gowarc.WarcProfile, gowarc.ProfileIdenticalPayloadDigestV1_1)
-	rb.AddWarcHeader(gowarc.WarcRefersToTargetURI, page.URL)
-	rb.AddWarcHeader(gowarc.WarcRefersToDate, page.Date.Format(time.RFC3339))
-	rb.AddWarcHeader(gowarc.WarcPayloadDigest, resp.WarcHeader().Get(gowarc.WarcPayloadDigest))
-	rb.AddWarcHeader(gowarc.WarcBlockDigest, digest(head))
-	rb.AddWarcHeader(gowarc.WarcTruncated, "length")
-	rev, err := build(rb, again.URL)
+	rev, err := w.revisitRecord(revisit{kind: RevisitIdentical, of: Capture{URI: page.URL, Date: page.Date}}, resp)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rev.Close()
-	rev = withHead(rev, head, 0, "") // the index parses the head
-	b := w.newBuilder(gowarc.Metadata)
-	b.AddWarcHeader(gowarc.WarcTargetURI, again.URL)
-	b.AddWarcHeaderTime(gowarc.WarcDate, again.Date)
-	b.AddWarcHeader(gowarc.ContentType, gowarc.ApplicationWarcFields)
-	outlinks := "outlink: http://127.0.0.2:8080/\r\n"
-	if _, err := b.WriteString(outlinks); err != nil {
-		t.Fatal(err)
-	}
-	b.AddWarcHeader(gowarc.WarcBlockDigest, digest([]byte(outlinks)))
-	meta, err := build(b, again.URL)
+	rev.(*record).status = 0 // the index parses the head, as it does reading a file
+	meta, err := newRecord(gowarc.Metadata, again.URL, again.Date, gowarc.ApplicationWarcFields)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer meta.Close()
+	meta.seal(nil, []byte("outlink: http://127.0.0.2:8080/\r\n"), false)
 	spans, err := w.write(rev, meta)
 	if err != nil {
 		t.Fatal(err)

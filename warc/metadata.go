@@ -1,8 +1,7 @@
 package warc
 
 import (
-	"bytes"
-	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/nlnwa/gowarc/v3"
@@ -38,27 +37,20 @@ func (w *Writer) metadataRecords(ex Exchange, resp gowarc.WarcRecord) ([]gowarc.
 	if m == nil {
 		return nil, nil
 	}
-	var fields bytes.Buffer
+	var fields []byte
 	if m.Via != "" {
-		fmt.Fprintf(&fields, "via: %s\r\n", m.Via)
+		fields = append(append(append(fields, "via: "...), m.Via...), "\r\n"...)
 	}
-	fmt.Fprintf(&fields, "fetchTimeMs: %d\r\n", m.FetchTime.Milliseconds())
+	fields = strconv.AppendInt(append(fields, "fetchTimeMs: "...), m.FetchTime.Milliseconds(), 10)
+	fields = append(fields, "\r\n"...)
 	for _, link := range m.Outlinks {
-		fmt.Fprintf(&fields, "outlink: %s L a/@href\r\n", link)
+		fields = append(append(append(fields, "outlink: "...), link...), " L a/@href\r\n"...)
 	}
-	b := w.newBuilder(gowarc.Metadata)
-	if _, err := b.Write(fields.Bytes()); err != nil {
-		_ = b.Close()
-		return nil, err
-	}
-	b.AddWarcHeader(gowarc.WarcBlockDigest, digest(fields.Bytes()))
-	b.AddWarcHeader(gowarc.WarcTargetURI, ex.URL)
-	b.AddWarcHeaderTime(gowarc.WarcDate, ex.Date)
-	b.AddWarcHeader(gowarc.ContentType, gowarc.ApplicationWarcFields)
-	rec, err := build(b, ex.URL)
+	rec, err := newRecord(gowarc.Metadata, ex.URL, ex.Date, gowarc.ApplicationWarcFields)
 	if err != nil {
 		return nil, err
 	}
+	rec.seal(nil, fields, false)
 	rec.WarcHeader().SetId(gowarc.WarcConcurrentTo, resp.RecordId())
 	return []gowarc.WarcRecord{rec}, nil
 }

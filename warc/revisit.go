@@ -118,44 +118,36 @@ func (w *Writer) revisitRecord(rv revisit, resp gowarc.WarcRecord) (gowarc.WarcR
 	if rv.kind == "" {
 		return resp, nil
 	}
-	defer resp.Close()
-	hd := resp.(headed) // as responseRecord makes them
-	b := w.newBuilder(gowarc.Revisit)
-	if _, err := b.Write(hd.head); err != nil {
-		_ = b.Close()
-		return nil, err
-	}
-	for _, f := range *resp.WarcHeader() {
+	orig := resp.(*record) // as responseRecord makes them
+	r := &record{typ: gowarc.Revisit, status: orig.status, mime: orig.mime}
+	for _, f := range orig.fields {
 		switch f.Name {
-		case gowarc.WarcType, gowarc.WarcRecordID, gowarc.ContentLength, gowarc.WarcBlockDigest,
-			gowarc.WarcPayloadDigest, gowarc.WarcTruncated:
+		case gowarc.WarcType:
+			r.fields.Add(gowarc.WarcType, gowarc.Revisit.String())
+		case gowarc.ContentLength, gowarc.WarcBlockDigest, gowarc.WarcPayloadDigest, gowarc.WarcTruncated:
 		default:
-			b.AddWarcHeader(f.Name, f.Value)
+			r.fields.Add(f.Name, f.Value)
 		}
 	}
-	b.AddWarcHeader(gowarc.WarcBlockDigest, digest(hd.head))
-	profile, payloadDigest := gowarc.ProfileIdenticalPayloadDigestV1_1, resp.WarcHeader().Get(gowarc.WarcPayloadDigest)
+	profile, payloadDigest := gowarc.ProfileIdenticalPayloadDigestV1_1, orig.fields.Get(gowarc.WarcPayloadDigest)
 	if rv.kind == RevisitNotModified {
 		// A 304 has no payload to leave out; the payload it stands for is
 		// the original's.
 		profile, payloadDigest = gowarc.ProfileServerNotModifiedV1_1, rv.of.Digest
 	} else {
-		b.AddWarcHeader(gowarc.WarcTruncated, "length")
+		r.fields.Add(gowarc.WarcTruncated, "length")
 	}
-	b.AddWarcHeader(gowarc.WarcProfile, profile)
-	if payloadDigest != "" {
-		b.AddWarcHeader(gowarc.WarcPayloadDigest, payloadDigest)
-	}
+	r.fields.Add(gowarc.WarcProfile, profile)
 	if rv.of.RecordID != "" {
-		b.AddWarcHeader(gowarc.WarcRefersTo, "<"+rv.of.RecordID+">")
+		r.fields.SetId(gowarc.WarcRefersTo, rv.of.RecordID)
 	}
-	b.AddWarcHeader(gowarc.WarcRefersToTargetURI, rv.of.URI)
-	b.AddWarcHeader(gowarc.WarcRefersToDate, rv.of.Date.UTC().Format(time.RFC3339Nano))
-	rec, err := build(b, rv.of.URI)
-	if err != nil {
-		return nil, fmt.Errorf("warc: revisit of %s: %w", rv.of.URI, err)
+	r.fields.Add(gowarc.WarcRefersToTargetURI, rv.of.URI)
+	r.fields.Add(gowarc.WarcRefersToDate, rv.of.Date.UTC().Format(time.RFC3339Nano))
+	if payloadDigest != "" {
+		r.fields.Add(gowarc.WarcPayloadDigest, payloadDigest)
 	}
-	return withHead(rec, hd.head, hd.status, hd.mime), nil
+	r.seal(orig.block.head, nil, false)
+	return r, nil
 }
 
 // original is the capture holding the payload of the record rv wrote.

@@ -58,11 +58,9 @@ type Config struct {
 // Writer writes exchanges to WARC files. Safe for concurrent use; Close
 // it to complete the file being written.
 type Writer struct {
-	cfg        Config
-	names      *names
-	recordOpts []gowarc.WarcRecordOption
-	enc        encoders
-	builders   sync.Mutex // see newBuilder
+	cfg   Config
+	names *names
+	enc   encoders
 
 	// mu is held while records are appended to the file, and so while
 	// the file changes: the records of an exchange go together into one
@@ -111,7 +109,7 @@ func Open(cfg Config) (*Writer, error) {
 	}
 	n := &names{dir: cfg.Dir, prefix: unsafeName.ReplaceAllString(cfg.Prefix, "_"),
 		node: unsafeName.ReplaceAllString(cfg.Node, "_"), now: time.Now}
-	w := &Writer{cfg: cfg, names: n, recordOpts: recordOptions(), enc: newEncoders(cfg.Compress)}
+	w := &Writer{cfg: cfg, names: n, enc: newEncoders(cfg.Compress)}
 	if err := w.repair(); err != nil {
 		return nil, err
 	}
@@ -121,10 +119,11 @@ func Open(cfg Config) (*Writer, error) {
 // warcinfo is the record that starts the file name: who wrote it, and the
 // crawl's settings a reader of the archive needs.
 func (w *Writer) warcinfo(name string) (gowarc.WarcRecord, error) {
-	b := w.newBuilder(gowarc.Warcinfo)
-	b.AddWarcHeaderTime(gowarc.WarcDate, time.Now())
-	b.AddWarcHeader(gowarc.WarcFilename, name)
-	b.AddWarcHeader(gowarc.ContentType, gowarc.ApplicationWarcFields)
+	r, err := newRecord(gowarc.Warcinfo, "", time.Now(), gowarc.ApplicationWarcFields)
+	if err != nil {
+		return nil, err
+	}
+	r.fields.Add(gowarc.WarcFilename, name)
 	var fields bytes.Buffer
 	fmt.Fprintf(&fields, "software: %s\r\nformat: WARC File Format 1.1\r\nconformsTo: http://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/\r\n", w.cfg.Software)
 	if host, err := os.Hostname(); err == nil {
@@ -133,12 +132,8 @@ func (w *Writer) warcinfo(name string) (gowarc.WarcRecord, error) {
 	for _, f := range w.cfg.Info {
 		fmt.Fprintf(&fields, "%s: %s\r\n", f[0], f[1])
 	}
-	if _, err := b.Write(fields.Bytes()); err != nil {
-		_ = b.Close()
-		return nil, err
-	}
-	b.AddWarcHeader(gowarc.WarcBlockDigest, digest(fields.Bytes()))
-	return build(b, name)
+	r.seal(nil, fields.Bytes(), false)
+	return r, nil
 }
 
 // Exchange is one HTTP request and its response, as crawld's client made
@@ -324,18 +319,19 @@ func (w *Writer) usable() error {
 }
 
 func (w *Writer) requestRecord(ex Exchange) (gowarc.WarcRecord, error) {
-	b := w.newBuilder(gowarc.Request)
-	if _, err := b.Write(ex.Request); err != nil {
-		_ = b.Close()
+	r, err := exchangeRecord(gowarc.Request, ex, "application/http;msgtype=request")
+	if err != nil {
 		return nil, err
 	}
-	setDigests(b, ex.Request, nil)
-	w.common(b, ex, "application/http;msgtype=request")
-	return build(b, ex.URL)
+	r.seal(ex.Request, nil, true)
+	return r, nil
 }
 
 func (w *Writer) responseRecord(ex Exchange) (gowarc.WarcRecord, error) {
-	b := w.newBuilder(gowarc.Response)
+	r, err := exchangeRecord(gowarc.Response, ex, "application/http;msgtype=response")
+	if err != nil {
+		return nil, err
+	}
 	var head bytes.Buffer
 	fmt.Fprintf(&head, "HTTP/1.1 %d %s\r\n", ex.Status, http.StatusText(ex.Status))
 	h := ex.Header.Clone()
@@ -345,48 +341,28 @@ func (w *Writer) responseRecord(ex Exchange) (gowarc.WarcRecord, error) {
 	h.Set("Content-Length", strconv.Itoa(len(ex.Body)))
 	_ = h.Write(&head) // a bytes.Buffer does not fail
 	head.WriteString("\r\n")
-	_, err := b.Write(head.Bytes())
-	if err == nil {
-		_, err = b.Write(ex.Body)
-	}
-	if err != nil {
-		_ = b.Close()
-		return nil, err
-	}
-	setDigests(b, head.Bytes(), ex.Body)
-	w.common(b, ex, "application/http;msgtype=response")
 	if ex.Truncated {
-		b.AddWarcHeader(gowarc.WarcTruncated, "length")
+		r.fields.Add(gowarc.WarcTruncated, "length")
 	}
-	rec, err := build(b, ex.URL)
-	if err != nil {
-		return nil, err
-	}
-	return withHead(rec, head.Bytes(), ex.Status, ex.Header.Get("Content-Type")), nil
+	r.status, r.mime = ex.Status, mediaType(ex.Header.Get("Content-Type"))
+	r.seal(head.Bytes(), ex.Body, true)
+	return r, nil
 }
 
-// common adds the fields both records of ex carry.
-func (w *Writer) common(b gowarc.WarcRecordBuilder, ex Exchange, contentType string) {
-	b.AddWarcHeader(gowarc.WarcTargetURI, ex.URL)
-	b.AddWarcHeaderTime(gowarc.WarcDate, ex.Date)
-	b.AddWarcHeader(gowarc.ContentType, contentType)
+// exchangeRecord returns a record of type t of ex, with the fields every
+// record of an exchange carries.
+func exchangeRecord(t gowarc.RecordType, ex Exchange, contentType string) (*record, error) {
+	r, err := newRecord(t, ex.URL, ex.Date, contentType)
+	if err != nil {
+		return nil, err
+	}
 	if ex.IP != "" {
-		b.AddWarcHeader(gowarc.WarcIPAddress, ex.IP)
+		r.fields.Add(gowarc.WarcIPAddress, ex.IP)
 	}
 	if ex.Protocol != "" {
-		b.AddWarcHeader("WARC-Protocol", ex.Protocol)
+		r.fields.Add("WARC-Protocol", ex.Protocol)
 	}
-}
-
-// build builds b's record, which holds b's buffer until it is closed;
-// on error the buffer is released here.
-func build(b gowarc.WarcRecordBuilder, url string) (gowarc.WarcRecord, error) {
-	rec, _, err := b.Build()
-	if err != nil {
-		_ = b.Close()
-		return nil, fmt.Errorf("warc: record of %s: %w", url, err)
-	}
-	return rec, nil
+	return r, nil
 }
 
 // Sync hands every exchange written before it to the operating system
