@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/crawld/crawld/internal/seen"
 	"github.com/crawld/crawld/queue"
 	"github.com/crawld/crawld/warc"
 )
@@ -24,14 +27,50 @@ func (d digests) Claim(_ context.Context, c warc.Capture) (warc.Capture, bool, e
 	key := append([]byte(prefixDigest), c.Digest...)
 	d.f.digestMu.Lock()
 	defer d.f.digestMu.Unlock()
-	orig, found, err := d.f.getCapture(key)
-	if err != nil || found {
-		orig.Digest = c.Digest
-		return warc.Capture(orig), found, wrapDigest("claim", c, err)
+	claimed, err := d.f.claimedDigests()
+	if err != nil {
+		return warc.Capture{}, false, wrapDigest("claim", c, err)
+	}
+	if claimed.Has(c.Digest) { // or a fingerprint's collision, or unclaimed since
+		orig, found, err := d.f.getCapture(key)
+		if err != nil || found {
+			orig.Digest = c.Digest
+			return warc.Capture(orig), found, wrapDigest("claim", c, err)
+		}
 	}
 	entry := queue.Capture(c)
 	entry.Digest = "" // the key
-	return warc.Capture{}, false, wrapDigest("claim", c, d.f.setCapture(key, &entry))
+	if err := d.f.setCapture(key, &entry); err != nil {
+		return warc.Capture{}, false, wrapDigest("claim", c, err)
+	}
+	claimed.Add(c.Digest)
+	return warc.Capture{}, false, nil
+}
+
+// claimedDigests returns f.claimed, reading it from the database the
+// first time. digestMu is held.
+func (f *Frontier) claimedDigests() (*seen.Set, error) {
+	if f.claimed != nil {
+		return f.claimed, nil
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return nil, errClosed
+	}
+	iter, err := f.db.NewIter(&pebble.IterOptions{LowerBound: []byte(prefixDigest), UpperBound: prefixEnd(prefixDigest)})
+	if err != nil {
+		return nil, err
+	}
+	set := seen.New(0)
+	for iter.First(); iter.Valid(); iter.Next() {
+		set.Add(string(iter.Key()[len(prefixDigest):]))
+	}
+	if err := errors.Join(iter.Error(), iter.Close()); err != nil {
+		return nil, err
+	}
+	f.claimed = set
+	return set, nil
 }
 
 // Unclaim implements warc.Digests.

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/crawld/crawld/internal/pebbleq"
+	"github.com/crawld/crawld/internal/seen"
 	"github.com/crawld/crawld/queue"
 )
 
@@ -70,6 +71,13 @@ type Frontier struct {
 	hostPages map[string]uint64
 	// digestMu makes a claim of a payload digest (Digests) one step.
 	digestMu sync.Mutex
+	// claimed holds the fingerprints of the digests claimed (d/<digest>),
+	// read from the database at the first claim; digestMu is held. A
+	// payload seen for the first time, as most are, is then claimed
+	// without looking it up on disk, which read a block of a table for
+	// every page (a third of an archived page's cost on the throughput
+	// benchmark with Pebble). 14 bytes a digest.
+	claimed *seen.Set
 
 	// handed holds the id and host of every item Get handed out and Done
 	// has not finished, to catch misuse (see the package doc). It has its
