@@ -20,7 +20,6 @@ import (
 	"github.com/nlnwa/gowarc/v3"
 
 	"github.com/crawld/crawld/internal/testsite"
-	"github.com/crawld/crawld/queue"
 	"github.com/crawld/crawld/warc"
 )
 
@@ -168,16 +167,7 @@ func TestCrawl_ArchiveRoundTrip(t *testing.T) {
 	cfg.MaxRetries = 2
 	cfg.RetryBackoff = 10 * time.Millisecond
 	cfg.Sitemaps = true
-	dir := t.TempDir()
-	archive, err := warc.Open(warc.Config{Dir: dir, Node: "test", Compress: true, Software: "crawld/test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &recordSink{}
-	mustRunOn(t, cfg, queue.NewMemory(queue.Config{}), sink, WithArchive(archive), WithRootCAs(roots))
-	if err := archive.Close(); err != nil {
-		t.Fatal(err)
-	}
+	dir, sink := crawlArchived(t, cfg, warc.Config{Node: "test", Compress: true, Software: "crawld/test"}, WithRootCAs(roots))
 
 	recs := readArchive(t, dir)
 	byID := make(map[string]*archived)

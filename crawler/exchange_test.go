@@ -55,16 +55,7 @@ func TestCrawl_ArchivesEveryPage(t *testing.T) {
 			io.WriteString(w, body)
 		}
 	}))
-	dir := t.TempDir()
-	archive, err := warc.Open(warc.Config{Dir: dir, Node: "test", Compress: true, Software: "crawld/test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &recordSink{}
-	mustRunOn(t, testConfig(base+"/"), queue.NewMemory(queue.Config{}), sink, WithArchive(archive))
-	if err := archive.Close(); err != nil {
-		t.Fatal(err)
-	}
+	dir, sink := crawlArchived(t, testConfig(base+"/"), warc.Config{Node: "test", Compress: true, Software: "crawld/test"})
 
 	recs := sink.byURL(t)
 	if len(recs) != len(pages) {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/crawld/crawld/internal/testsite"
 	"github.com/crawld/crawld/queue"
+	"github.com/crawld/crawld/warc"
 )
 
 // recordSink keeps records in memory and can signal when n have arrived.
@@ -191,4 +192,22 @@ func serveFailure(w http.ResponseWriter, r *http.Request) {
 		conn, _, _ := w.(http.Hijacker).Hijack()
 		conn.Close()
 	}
+}
+
+// crawlArchived crawls cfg on a memory frontier, archiving to a new
+// directory with archiveCfg (Dir set here) besides opts, and returns the
+// directory, its archive closed, and the records.
+func crawlArchived(t *testing.T, cfg Config, archiveCfg warc.Config, opts ...Option) (string, *recordSink) {
+	t.Helper()
+	archiveCfg.Dir = t.TempDir()
+	archive, err := warc.Open(archiveCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &recordSink{}
+	mustRunOn(t, cfg, queue.NewMemory(queue.Config{}), sink, append(opts, WithArchive(archive))...)
+	if err := archive.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return archiveCfg.Dir, sink
 }

@@ -90,16 +90,7 @@ func TestCrawl_IdenticalBodiesAreRevisits(t *testing.T) {
 			http.NotFound(w, r)
 		}
 	}))
-	dir := t.TempDir()
-	archive, err := warc.Open(warc.Config{Dir: dir, Node: "test", Compress: true, Dedupe: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := &recordSink{}
-	mustRunOn(t, testConfig(base+"/"), queue.NewMemory(queue.Config{}), sink, WithArchive(archive))
-	if err := archive.Close(); err != nil {
-		t.Fatal(err)
-	}
+	dir, sink := crawlArchived(t, testConfig(base+"/"), warc.Config{Node: "test", Compress: true, Dedupe: true})
 
 	recs := warcRecords(t, dir)
 	var originals, revisits []Record

@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -23,16 +20,8 @@ func TestRun_CrawlWritesWARC(t *testing.T) {
 	out, warcDir := filepath.Join(dir, "out.jsonl"), filepath.Join(dir, "warc")
 	args := append([]string{"crawl", "--seed", site.SeedURL(), "--rate", "0", "--output", out, "--log-level", "warn",
 		"--allow-cidr", "127.0.0.0/8", "--warc-dir", warcDir, "--warc-prefix", "test"}, domainFlags(site)...)
-	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), args, &stdout, &stderr); code != exitOK {
-		t.Fatalf("exit code %d, stderr: %s", code, stderr.String())
-	}
+	recs := crawlRecords(t, out, args)
 	archive := readArchive(t, warcDir)
-	data, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs := readRecords(t, data)
 	if len(recs) != len(site.URLs()) {
 		t.Fatalf("%d records, want %d", len(recs), len(site.URLs()))
 	}

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -202,15 +200,7 @@ func TestRun_PebbleDedupesAcrossRestarts(t *testing.T) {
 		t.Helper()
 		args := []string{"crawl", "--seed", seed, "--rate", "0", "--output", out, "--log-level", "warn", "--allow-cidr", "127.0.0.0/8",
 			"--storage", "pebble", "--data-dir", filepath.Join(dir, "state"), "--warc-dir", warcDir}
-		var stdout, stderr bytes.Buffer
-		if code := run(context.Background(), args, &stdout, &stderr); code != exitOK {
-			t.Fatalf("exit code %d, stderr: %s", code, stderr.String())
-		}
-		data, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		recs := readRecords(t, data)
+		recs := crawlRecords(t, out, args)
 		if len(recs) != 1 {
 			t.Fatalf("%d records, want 1", len(recs))
 		}

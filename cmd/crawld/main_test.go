@@ -51,6 +51,25 @@ func domainFlags(site *testsite.Site) []string {
 }
 
 // readRecords parses a JSONL file, failing on any line that is not a whole record.
+// crawlRecords runs crawld with args, failing the test unless it
+// succeeds writing nothing to stdout, and returns the records it wrote to
+// out (its --output FILE).
+func crawlRecords(t *testing.T, out string, args []string) []map[string]any {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), args, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit code %d, stderr: %s", code, stderr.String())
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("stdout should be empty with --output FILE, got %q", stdout.String())
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readRecords(t, data)
+}
+
 func readRecords(t *testing.T, data []byte) []map[string]any {
 	t.Helper()
 	var recs []map[string]any
@@ -69,15 +88,7 @@ func TestRun_CrawlWritesJSONL(t *testing.T) {
 	site := startSite(t, testsite.Config{Hosts: 2, PagesPerHost: 5, Decoys: true})
 	out := filepath.Join(t.TempDir(), "out.jsonl")
 	args := append([]string{"crawl", "--seed", site.SeedURL(), "--rate", "0", "--output", out, "--log-level", "warn", "--allow-cidr", "127.0.0.0/8"}, domainFlags(site)...)
-	var stdout, stderr bytes.Buffer
-	if code := run(context.Background(), args, &stdout, &stderr); code != exitOK {
-		t.Fatalf("exit code %d, stderr: %s", code, stderr.String())
-	}
-	data, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs := readRecords(t, data)
+	recs := crawlRecords(t, out, args)
 	if len(recs) != 10 {
 		t.Errorf("records: got %d, want 10", len(recs))
 	}
@@ -91,9 +102,6 @@ func TestRun_CrawlWritesJSONL(t *testing.T) {
 		if _, err := time.Parse(time.RFC3339, rec["fetched_at"].(string)); err != nil {
 			t.Errorf("fetched_at is not RFC 3339: %v", err)
 		}
-	}
-	if stdout.Len() != 0 {
-		t.Errorf("stdout should be empty with --output FILE, got %q", stdout.String())
 	}
 }
 
