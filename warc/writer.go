@@ -1,12 +1,16 @@
 // Package warc keeps what crawld fetches as WARC/1.1 files (ISO 28500), the
 // format web archives read: for each HTTP exchange a request record and a
-// response record, linked by WARC-Concurrent-To, with block and payload
+// response record (or a revisit record, for a payload already archived
+// and for a 304), linked by WARC-Concurrent-To, with block and payload
 // digests in SHA-1, base32 (the form CDXJ indexes and the Wayback
-// Machine's tooling use), in files that start with a warcinfo record. It
-// writes through github.com/nlnwa/gowarc/v3, which marshals the records,
-// compresses each as its own gzip member, and rotates files by size, and
-// it records the exchange as crawld's own client made it; it opens no
-// connection of its own.
+// Machine's tooling use), and a page's metadata record, in files that
+// start with a warcinfo record, each with a CDXJ index beside it once
+// complete; a crawl's files can be packaged as WACZ. Records are crawld's
+// own (record.go), marshalled by github.com/nlnwa/gowarc/v3, which also
+// reads and validates them; each is its own gzip member. Files are named
+// and rotated here, and those a crash left open repaired. It records the
+// exchanges as crawld's own client made them; it opens no connection of
+// its own.
 package warc
 
 import (
