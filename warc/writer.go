@@ -389,7 +389,10 @@ func (w *Writer) Sync() error {
 	w.syncMu.Lock()
 	defer w.syncMu.Unlock()
 	w.mu.Lock()
-	upTo, cur, err := w.written, w.cur, w.err
+	// What was flushed, not what was written: exchanges written since
+	// this caller's flush may still be in the buffer, which the fsync
+	// would not cover.
+	upTo, cur, err := w.flushed, w.cur, w.err
 	done := w.synced >= want
 	w.mu.Unlock()
 	if err != nil || done {

@@ -1,6 +1,8 @@
 package warc
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha1"
 	"encoding/base32"
 	"errors"
@@ -246,5 +248,70 @@ func TestLocation_OpensTheRecord(t *testing.T) {
 				t.Errorf("all in %s with max size 2 KiB, want rotation", locs[0].File)
 			}
 		})
+	}
+}
+
+// Sync returns only once the exchanges written before it are in the
+// file: workers writing and syncing at once each find their response's
+// bytes in the file still being written (and whole, read after), while
+// one write of the file may take many workers' exchanges. (The records
+// are read after the workers end: gowarc's readers, like its builders,
+// write a variable of the uuid package.)
+func TestSync_HandsExchangesToTheFile(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Open(Config{Dir: dir, Node: "n", Compress: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 8, 25
+	var mu sync.Mutex
+	locs := make(map[string]Location)
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() {
+			for j := range each {
+				u := fmt.Sprintf("http://127.0.0.2/%d/%d", i, j)
+				loc, err := w.WriteExchange(context.Background(), exchange(u, strings.Repeat("s", 100*j), false))
+				if err == nil {
+					err = w.Sync()
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				fi, err := os.Stat(filepath.Join(dir, loc.File+openSuffix))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if fi.Size() < loc.Offset+loc.Length {
+					t.Errorf("%s: the file has %d bytes after Sync, its response ends at %d", u, fi.Size(), loc.Offset+loc.Length)
+				}
+				mu.Lock()
+				locs[u] = loc
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for u, loc := range locs {
+		data, err := os.ReadFile(filepath.Join(dir, loc.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := gowarc.NewWarcFileReaderFromStream(bytes.NewReader(data[loc.Offset:loc.Offset+loc.Length]), 0, gowarc.WithStrictValidation())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := r.Next()
+		if err != nil || rec.WarcRecord.WarcHeader().Get(gowarc.WarcTargetURI) != u {
+			t.Errorf("%s: the record at its location: %v", u, err)
+		} else {
+			_ = rec.WarcRecord.Close()
+		}
+		_ = r.Close()
 	}
 }
