@@ -20,11 +20,11 @@ import (
 
 // Archive keeps the HTTP exchanges of a crawl (warc.Writer does, as WARC
 // files). WriteExchange returns where the response was stored; an error
-// means it may not be, so the item is not done.
-// Sync makes every exchange written before it durable (a group commit);
-// the crawler calls it before an item's record is written, so that
-// neither the record nor the item's Done can outlive, in a crash, the
-// exchange they point at.
+// means it may not be, so the item is not done. Sync hands every exchange
+// written before it to the operating system, and makes them durable when
+// the frontier is (a group commit); the crawler calls it before an item's
+// record is written, so that neither the record nor the item's Done can
+// outlive, in a crash, the exchange they point at.
 type Archive interface {
 	WriteExchange(context.Context, warc.Exchange) (warc.Location, error)
 	Sync() error
