@@ -55,7 +55,7 @@ func readArchive(t *testing.T, dir string) []*archived {
 			continue
 		}
 		var inFile []*archived
-		err := warc.Each(f, func(rec gowarc.WarcRecord, offset int64, findings []error) error {
+		err := warc.Each(f, func(rec gowarc.WarcRecord, offset, _ int64, findings []error) error {
 			if len(findings) > 0 {
 				t.Errorf("%s at %d (%s of %s): findings %v", filepath.Base(f), offset, rec.Type(), rec.WarcHeader().Get(gowarc.WarcTargetURI), findings)
 			}

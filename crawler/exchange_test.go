@@ -115,7 +115,7 @@ func requestRecords(t *testing.T, dir string) map[string]string {
 	files, _ := filepath.Glob(filepath.Join(dir, "*.warc.gz"))
 	out := make(map[string]string)
 	for _, f := range files {
-		err := warc.Each(f, func(rec gowarc.WarcRecord, _ int64, _ []error) error {
+		err := warc.Each(f, func(rec gowarc.WarcRecord, _, _ int64, _ []error) error {
 			if rec.Type() == gowarc.Request {
 				raw, err := rec.Block().RawBytes()
 				if err != nil {

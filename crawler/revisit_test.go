@@ -33,7 +33,7 @@ func warcRecords(t *testing.T, dir string) []warcRecord {
 	files, _ := filepath.Glob(filepath.Join(dir, "*.warc.gz"))
 	var out []warcRecord
 	for _, f := range files {
-		err := warc.Each(f, func(rec gowarc.WarcRecord, offset int64, findings []error) error {
+		err := warc.Each(f, func(rec gowarc.WarcRecord, offset, _ int64, findings []error) error {
 			if len(findings) > 0 {
 				t.Errorf("%s at %d: validation findings %v", filepath.Base(f), offset, findings)
 			}

@@ -214,37 +214,19 @@ func IndexFile(warcPath string) error {
 }
 
 // indexLines reads the WARC file at path and returns its index lines,
-// unsorted. A record's length is where the next one starts (the end of
-// the file for the last), which is its length as written.
+// unsorted.
 func indexLines(path string) ([]string, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("warc: %w", err)
-	}
 	name := filepath.Base(path)
 	compressed := strings.HasSuffix(name, ".gz")
 	var lines []string
-	var last *cdxjEntry // the previous record's, until its length is known
-	var lastOffset int64
-	end := func(next int64) {
-		if last != nil {
-			last.offset, last.length = lastOffset, indexLength(compressed, next-lastOffset)
-			lines = append(lines, last.line())
-		}
-		last = nil
-	}
-	err = Each(path, func(rec gowarc.WarcRecord, offset int64, _ []error) error {
-		end(offset)
+	err := Each(path, func(rec gowarc.WarcRecord, offset, size int64, _ []error) error {
 		if e, ok := newCDXJEntry(rec, name); ok {
-			last, lastOffset = &e, offset
+			e.offset, e.length = offset, indexLength(compressed, size)
+			lines = append(lines, e.line())
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	end(st.Size())
-	return lines, nil
+	return lines, err
 }
 
 // writeCDXJ writes lines, sorted, to path: through NAME.cdxj.open,

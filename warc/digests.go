@@ -4,11 +4,12 @@ import (
 	"context"
 	"crypto/sha1"
 	"encoding/base32"
-	"encoding/hex"
 	"math"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // MemoryDigests is a Digests held in memory, for a crawl in one process
@@ -30,8 +31,8 @@ type MemoryDigests struct {
 // memDigest is a capture in MemoryDigests, but for its digest (the key)
 // and URI (in the shared buffer).
 type memDigest struct {
-	date int64    // Unix nanoseconds
-	id   [16]byte // the record id's UUID; zero if unknown (or not a UUID URN)
+	date int64     // Unix nanoseconds
+	id   uuid.UUID // the record id's UUID; zero if unknown (or not a UUID URN)
 	end  uint32
 }
 
@@ -89,8 +90,8 @@ func (m *MemoryDigests) capture(i uint32, digest string) Capture {
 	}
 	e := m.ents[i]
 	c := Capture{URI: string(m.uris[start:e.end]), Date: time.Unix(0, e.date).UTC(), Digest: digest}
-	if e.id != ([16]byte{}) {
-		c.RecordID = uuidURN(e.id)
+	if e.id != (uuid.UUID{}) {
+		c.RecordID = e.id.URN()
 	}
 	return c
 }
@@ -108,30 +109,10 @@ func digestKey(digest string) [sha1.Size]byte {
 }
 
 // uuidOf returns the UUID of a "urn:uuid:…" record id, or zero.
-func uuidOf(id string) [16]byte {
-	var u [16]byte
-	h, ok := strings.CutPrefix(id, "urn:uuid:")
-	if !ok || len(h) != 36 {
-		return u
-	}
-	h = strings.ReplaceAll(h, "-", "")
-	if n, err := hex.Decode(u[:], []byte(h)); err != nil || n != 16 || uuidURN(u) != id {
-		return [16]byte{}
+func uuidOf(id string) uuid.UUID {
+	u, err := uuid.Parse(id)
+	if err != nil || u.URN() != id {
+		return uuid.UUID{}
 	}
 	return u
-}
-
-// uuidURN formats u as a record id.
-func uuidURN(u [16]byte) string {
-	var b [36]byte
-	hex.Encode(b[0:8], u[0:4])
-	b[8] = '-'
-	hex.Encode(b[9:13], u[4:6])
-	b[13] = '-'
-	hex.Encode(b[14:18], u[6:8])
-	b[18] = '-'
-	hex.Encode(b[19:23], u[8:10])
-	b[23] = '-'
-	hex.Encode(b[24:], u[10:])
-	return "urn:uuid:" + string(b[:])
 }

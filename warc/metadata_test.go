@@ -39,7 +39,7 @@ func TestWriteExchange_Metadata(t *testing.T) {
 	}
 	var types []string
 	var response, fields string
-	err = Each(files[0], func(rec gowarc.WarcRecord, _ int64, findings []error) error {
+	err = Each(files[0], func(rec gowarc.WarcRecord, _, _ int64, findings []error) error {
 		if len(findings) > 0 {
 			t.Errorf("%s record: findings %v", rec.Type(), findings)
 		}

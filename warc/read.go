@@ -9,10 +9,10 @@ import (
 )
 
 // Each reads the records of the WARC file at path in order, under gowarc's
-// strict validation, and calls fn with each, its offset in the file and
-// what the validation found. It stops at fn's first error and returns it.
+// strict validation, and calls fn with each, its offset and size in the
+// file (gzip member included) and what the validation found. It stops at fn's first error and returns it.
 // A record is valid only during its call: it is closed after fn returns.
-func Each(path string, fn func(rec gowarc.WarcRecord, offset int64, findings []error) error) error {
+func Each(path string, fn func(rec gowarc.WarcRecord, offset, size int64, findings []error) error) error {
 	r, err := gowarc.NewWarcFileReader(path, 0, gowarc.WithStrictValidation())
 	if err != nil {
 		return fmt.Errorf("warc: %w", err)
@@ -26,7 +26,7 @@ func Each(path string, fn func(rec gowarc.WarcRecord, offset int64, findings []e
 		if err != nil {
 			return fmt.Errorf("warc: %s at %d: %w", path, rec.Offset, err)
 		}
-		err = fn(rec.WarcRecord, rec.Offset, rec.Validation)
+		err = fn(rec.WarcRecord, rec.Offset, rec.Size, rec.Validation)
 		_ = rec.WarcRecord.Close()
 		if err != nil {
 			return err

@@ -50,7 +50,7 @@ func writeWhole(t *testing.T, compress bool, exchanges int) crashed {
 	if c.data, err = os.ReadFile(files[0]); err != nil {
 		t.Fatal(err)
 	}
-	err = Each(files[0], func(_ gowarc.WarcRecord, offset int64, _ []error) error {
+	err = Each(files[0], func(_ gowarc.WarcRecord, offset, _ int64, _ []error) error {
 		if offset > 0 {
 			c.ends = append(c.ends, offset)
 		}
@@ -118,7 +118,7 @@ func checkRepaired(t *testing.T, dir string, c crashed, want []byte, records int
 		t.Errorf("repaired to %d bytes, want the %d of the %d whole records", len(got), len(want), records)
 	}
 	n := 0
-	err = Each(path, func(_ gowarc.WarcRecord, offset int64, findings []error) error {
+	err = Each(path, func(_ gowarc.WarcRecord, offset, _ int64, findings []error) error {
 		if len(findings) > 0 {
 			t.Errorf("record at %d: findings %v", offset, findings)
 		}
@@ -308,7 +308,7 @@ func TestOpen_RepairLeavesALiveWritersFileAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	responses := 0
-	err = Each(strings.TrimSuffix(files[0], openSuffix), func(rec gowarc.WarcRecord, offset int64, findings []error) error {
+	err = Each(strings.TrimSuffix(files[0], openSuffix), func(rec gowarc.WarcRecord, offset, _ int64, findings []error) error {
 		if len(findings) > 0 {
 			t.Errorf("record at %d: findings %v", offset, findings)
 		}

@@ -108,9 +108,9 @@ func (w *Writer) unclaim(ctx context.Context, rv revisit) error {
 	return nil
 }
 
-// record returns the record rv says to write for resp, the exchange's
-// response record: resp itself, or a revisit made from it, in which case
-// resp is closed (and on error). A revisit keeps the response's fields but
+// revisitRecord returns the record rv says to write for resp, the
+// exchange's response record (as responseRecord makes it): resp itself,
+// or a revisit made from it. A revisit keeps the response's fields but
 // its type, id, length and digests, and its block is the HTTP head alone
 // (WARC 1.1 §6.7.2: the headers as the response has them, WARC-Truncated:
 // length; §6.7.3: the 304's headers, the payload digest the original's).

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nlnwa/gowarc/v3"
 )
 
@@ -34,7 +35,7 @@ func readAll(t *testing.T, dir string) []archived {
 	files, _ := filepath.Glob(filepath.Join(dir, "*.warc*"))
 	var recs []archived
 	for _, f := range files {
-		err := Each(f, func(rec gowarc.WarcRecord, offset int64, findings []error) error {
+		err := Each(f, func(rec gowarc.WarcRecord, offset, _ int64, findings []error) error {
 			if len(findings) > 0 {
 				t.Errorf("%s at %d: validation findings %v", filepath.Base(f), offset, findings)
 			}
@@ -464,7 +465,7 @@ func BenchmarkMemoryDigests(b *testing.B) {
 	at := time.Now()
 	b.ResetTimer()
 	for i := range b.N {
-		c := Capture{URI: fmt.Sprintf("%s%08d", uri, i), Date: at, RecordID: uuidURN([16]byte(fmt.Appendf(nil, "%016d", i))), Digest: sha1Base32(fmt.Append(nil, i))}
+		c := Capture{URI: fmt.Sprintf("%s%08d", uri, i), Date: at, RecordID: uuid.UUID([16]byte(fmt.Appendf(nil, "%016d", i))).URN(), Digest: sha1Base32(fmt.Append(nil, i))}
 		if _, found, err := m.Claim(ctx, c); found || err != nil {
 			b.Fatal(found, err)
 		}

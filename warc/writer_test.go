@@ -85,7 +85,7 @@ func TestWriteExchange_RoundTrip(t *testing.T) {
 
 	var types []string
 	var lastRequest string
-	err = Each(files[0], func(wr gowarc.WarcRecord, offset int64, findings []error) error {
+	err = Each(files[0], func(wr gowarc.WarcRecord, offset, _ int64, findings []error) error {
 		if len(findings) > 0 {
 			t.Errorf("record %d: validation findings %v", len(types), findings)
 		}
@@ -162,7 +162,7 @@ func TestWriteExchange_Concurrent(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(dir, "*.warc.gz"))
 	seen := make(map[string]int)
 	for _, f := range files {
-		if err := Each(f, func(rec gowarc.WarcRecord, _ int64, findings []error) error {
+		if err := Each(f, func(rec gowarc.WarcRecord, _, _ int64, findings []error) error {
 			if len(findings) > 0 {
 				t.Errorf("%s: %v", f, findings)
 			}

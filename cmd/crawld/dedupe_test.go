@@ -78,7 +78,7 @@ func readArchive(t *testing.T, dir string) map[string]warcEntry {
 		case !strings.HasSuffix(f, ".warc.gz") && !strings.HasSuffix(f, ".warc"):
 			continue // an index, a package
 		}
-		err := warc.Each(f, func(rec gowarc.WarcRecord, offset int64, findings []error) error {
+		err := warc.Each(f, func(rec gowarc.WarcRecord, offset, _ int64, findings []error) error {
 			if len(findings) > 0 {
 				t.Errorf("%s at %d: %v", filepath.Base(f), offset, findings)
 			}
