@@ -35,7 +35,7 @@ type Crawler struct {
 	rules   atomic.Pointer[filter.Rules] // swapped by SetAllowedDomains
 	front   Frontier
 	caps    capabilities // front's optional interfaces, resolved by New
-	sink    Sink
+	out     *output
 	log     *zap.Logger
 	client  *http.Client
 	fetcher *fetcher
@@ -100,7 +100,7 @@ func New(cfg Config, front Frontier, sink Sink, log *zap.Logger, opts ...Option)
 		cfg:    cfg,
 		front:  front,
 		caps:   capabilitiesOf(front),
-		sink:   sink,
+		out:    &output{sink: sink},
 		log:    log,
 		client: newClient(cfg, guard),
 		hosts:  hostStates{hosts: make(map[string]*hostEntry)},
@@ -126,6 +126,9 @@ func New(cfg Config, front Frontier, sink Sink, log *zap.Logger, opts ...Option)
 			return nil, err
 		}
 	}
+	c.out.flusher, _ = sink.(Flusher)
+	c.out.archive = c.archive
+	c.out.eager = c.caps.durable != nil || c.caps.shared != nil
 	return c, nil
 }
 
@@ -198,7 +201,11 @@ func (c *Crawler) run(stop, abort context.Context, untilJoined bool) (Summary, e
 	} else {
 		close(progressDone)
 	}
+	// The last records of the crawl are flushed once every worker has
+	// gone; the workers' getCtx ends before their fetches in flight do.
+	g.Go(func() error { return c.out.flushEvery(getCtx) })
 	err := g.Wait()
+	err = errors.Join(err, c.out.flush())
 	if err == nil {
 		err = abort.Err()
 	}

@@ -373,6 +373,16 @@ func TestJSONLSink(t *testing.T) {
 	if err := s.Write(Record{URL: "http://b/", FinalURL: "http://b/", Error: "robots: disallowed", FetchedAt: at}); err != nil {
 		t.Fatal(err)
 	}
+	if b.Len() != 0 {
+		t.Errorf("records reached the writer before Flush: %q", b.String())
+	}
+	buffered := s.Buffered()
+	if err := s.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if buffered != b.Len() || s.Buffered() != 0 {
+		t.Errorf("Buffered was %d before Flush and %d after, and Flush wrote %d bytes", buffered, s.Buffered(), b.Len())
+	}
 	want := `{"url":"http://a/?x=1&y=2","final_url":"http://a/?x=1&y=2","status":200,"depth":0,"content_type":"","bytes":0,"links":0,"fetched_at":"2026-11-22T10:00:00Z","duration_ms":0}
 {"url":"http://b/","final_url":"http://b/","status":0,"depth":0,"content_type":"","bytes":0,"links":0,"fetched_at":"2026-11-22T10:00:00Z","duration_ms":0,"error":"robots: disallowed"}
 `

@@ -84,20 +84,23 @@ func (c *capture) trace() *httptrace.ClientTrace {
 				c.host = true
 			}
 			for _, v := range values {
-				c.request.WriteString(key + ": " + v + "\r\n")
+				c.request.WriteString(key)
+				c.request.WriteString(": ")
+				c.request.WriteString(v)
+				c.request.WriteString("\r\n")
 			}
 		},
 	}
 }
 
-// traced returns req with hooks that capture it, and the capture, when
-// on; else req itself and nil.
-func traced(req *http.Request, on bool) (*http.Request, *capture) {
+// traced returns ctx with hooks that capture the request made with it,
+// and the capture, when on; else ctx itself and nil.
+func traced(ctx context.Context, on bool) (context.Context, *capture) {
 	if !on {
-		return req, nil
+		return ctx, nil
 	}
 	c := &capture{}
-	return req.WithContext(httptrace.WithClientTrace(req.Context(), c.trace())), c
+	return httptrace.WithClientTrace(ctx, c.trace()), c
 }
 
 // attach lets resp give its exchange (response.exchange), if c captured
@@ -114,17 +117,18 @@ func (c *capture) attach(req *http.Request, resp *response) {
 func (c *capture) exchange(req *http.Request, resp *response) warc.Exchange {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var head bytes.Buffer
-	head.WriteString(req.Method + " " + req.URL.RequestURI() + " HTTP/1.1\r\n")
+	uri := req.URL.RequestURI()
+	head := make([]byte, 0, len(req.Method)+len(uri)+len(req.URL.Host)+c.request.Len()+32)
+	head = append(append(append(append(head, req.Method...), ' '), uri...), " HTTP/1.1\r\n"...)
 	if !c.host {
-		head.WriteString("Host: " + req.URL.Host + "\r\n")
+		head = append(append(append(head, "Host: "...), req.URL.Host...), "\r\n"...)
 	}
-	head.Write(c.request.Bytes())
-	head.WriteString("\r\n")
-	header := resp.header.Clone()
+	head = append(append(head, c.request.Bytes()...), "\r\n"...)
+	header := resp.header
 	if resp.decoded {
 		// Go's transport took the gzip coding off (it asked for it): the
 		// payload stored is the decoded body, as the headers now say.
+		header = header.Clone()
 		header.Set("X-Crawld-Decoded-Content-Encoding", "gzip")
 	}
 	return warc.Exchange{
@@ -132,7 +136,7 @@ func (c *capture) exchange(req *http.Request, resp *response) warc.Exchange {
 		Date:      c.sentAt.UTC(),
 		IP:        c.ip,
 		Protocol:  alpnID(resp.proto),
-		Request:   head.Bytes(),
+		Request:   head,
 		Status:    resp.status,
 		Header:    header,
 		Body:      resp.body,

@@ -381,14 +381,14 @@ func readBody(r io.Reader, limit, sizeHint, room int64, take func(n int64) error
 func (f *fetcher) fetch(ctx context.Context, rawURL string, extra http.Header) (*response, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	reqCtx, captured := traced(ctx, f.capture)
+	req, err := http.NewRequestWithContext(reqCtx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return nil, err
 	}
 	maps.Copy(req.Header, extra)
 	req.Header.Set("User-Agent", f.userAgent)
 	req.Header.Set("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5")
-	req, captured := traced(req, f.capture)
 	start := time.Now()
 	resp, err := f.client.Do(req)
 	if err != nil {

@@ -81,6 +81,13 @@ type SharedFrontier interface {
 	RobotsStore
 }
 
+// NodeNamer is implemented by a frontier shared by several crawlers that
+// names this one: each record is stamped with the name (Record.Node), so
+// that the nodes' outputs can be told apart once merged.
+type NodeNamer interface {
+	NodeID() string
+}
+
 // RobotsStore keeps robots.txt outcomes for a crawl shared by several
 // crawlers, so that one node's robots.txt fetch serves them all for as
 // long as it holds.
@@ -140,6 +147,7 @@ type capabilities struct {
 	validators ValidatorStore
 	holder     HostHolder
 	captures   CaptureStore
+	node       string // the frontier's name for this crawler (NodeNamer); "" if none
 }
 
 func capabilitiesOf(front Frontier) capabilities {
@@ -149,5 +157,8 @@ func capabilitiesOf(front Frontier) capabilities {
 	c.validators, _ = front.(ValidatorStore)
 	c.holder, _ = front.(HostHolder)
 	c.captures, _ = front.(CaptureStore)
+	if n, ok := front.(NodeNamer); ok {
+		c.node = n.NodeID()
+	}
 	return c
 }

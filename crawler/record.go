@@ -1,7 +1,7 @@
 package crawler
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -64,32 +64,66 @@ type Syncer interface {
 	Sync() error
 }
 
-// JSONLSink writes records as JSON Lines. Each record is flushed as it is
-// written, so a reader tailing the output sees pages as they are fetched and
-// an interrupted crawl loses nothing it had recorded.
+// Flusher is implemented by a Sink that buffers records: Write keeps them
+// and only Flush hands them on (to the file or pipe beneath). The crawler
+// flushes such a sink after each record when its frontier outlives the
+// process (so that an item is done only once its record has left the
+// process), when Buffered reaches flushSize, at least every flushInterval
+// while the crawl runs, and when it ends; each time after its archive's
+// Sync, so that no record reaches a reader before the WARC record it
+// names. Buffering spares each record its write to the operating system.
+type Flusher interface {
+	Flush() error
+	// Buffered is the number of bytes Flush would hand on.
+	Buffered() int
+}
+
+// JSONLSink writes records as JSON Lines, buffered (see Flusher).
 type JSONLSink struct {
-	mu  sync.Mutex // guards buf and enc
-	buf *bufio.Writer
+	mu  sync.Mutex // guards buf and enc, and w while a flush writes to it
+	w   io.Writer
+	buf *bytes.Buffer
 	enc *json.Encoder
 }
 
+var _ Flusher = (*JSONLSink)(nil)
+
 // NewJSONLSink returns a sink writing to w. The caller keeps ownership of w.
 func NewJSONLSink(w io.Writer) *JSONLSink {
-	buf := bufio.NewWriter(w)
+	buf := &bytes.Buffer{}
 	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false) // URLs with & stay readable
-	return &JSONLSink{buf: buf, enc: enc}
+	return &JSONLSink{w: w, buf: buf, enc: enc}
 }
 
-// Write encodes r as one line and flushes it.
+// Write encodes r as one line into the buffer.
 func (s *JSONLSink) Write(r Record) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.enc.Encode(r); err != nil {
 		return fmt.Errorf("write record: %w", err)
 	}
-	if err := s.buf.Flush(); err != nil {
+	return nil
+}
+
+// Flush writes the records buffered to the writer.
+func (s *JSONLSink) Flush() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.buf.Len() == 0 {
+		return nil
+	}
+	n, err := s.w.Write(s.buf.Bytes())
+	s.buf.Next(n) // what was not written stays for the next Flush
+	if err != nil {
 		return fmt.Errorf("write record: %w", err)
 	}
 	return nil
+}
+
+// Buffered is the size of the records written since the last Flush.
+func (s *JSONLSink) Buffered() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Len()
 }

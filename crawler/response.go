@@ -210,19 +210,9 @@ func (c *Crawler) write(it queue.Item, rec Record, fetchErr error) error {
 		ce.Write(zap.String("url", it.URL), zap.String("host", it.Host), zap.Int("status", rec.Status),
 			zap.Int64("duration_ms", rec.DurationMS), zap.Int("depth", it.Depth), zap.String("error", rec.Error))
 	}
-	if c.archive != nil && rec.WARCFile != "" {
-		if err := c.archive.Sync(); err != nil {
-			return fmt.Errorf("archive: %w", err)
-		}
-	}
-	if err := c.sink.Write(rec); err != nil {
-		return fmt.Errorf("output: %w", err)
-	}
-	// Durable before the item is Done (see Syncer).
-	if s, ok := c.sink.(Syncer); ok {
-		if err := s.Sync(); err != nil {
-			return fmt.Errorf("output: %w", err)
-		}
+	rec.Node = c.caps.node
+	if err := c.out.write(rec); err != nil {
+		return err
 	}
 	c.counts.pages.Add(1)
 	if rec.Error != "" {

@@ -452,12 +452,12 @@ func (c *robotsCache) download(ctx context.Context, robotsURL string, kept *[]wa
 // any other body too (a read error only leaves it unarchived), and appends
 // the exchange to kept.
 func (c *robotsCache) get(ctx context.Context, target string, kept *[]warc.Exchange) (*response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	reqCtx, captured := traced(ctx, c.capture)
+	req, err := http.NewRequestWithContext(reqCtx, http.MethodGet, target, nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("User-Agent", c.agent)
-	req, captured := traced(req, c.capture)
 	resp, err := c.client.Do(req)
 	if err != nil {
 		return nil, err

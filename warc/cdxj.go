@@ -82,9 +82,7 @@ func newCDXJEntry(rec gowarc.WarcRecord, file string) (cdxjEntry, bool) {
 	}
 	switch rec.Type() {
 	case gowarc.Response, gowarc.Revisit:
-		if r, ok := rec.(*record); ok && r.status != 0 {
-			f.Status, f.Mime = strconv.Itoa(r.status), r.mime
-		} else if b, ok := rec.Block().(gowarc.ProtocolHeaderBlock); ok {
+		if b, ok := rec.Block().(gowarc.ProtocolHeaderBlock); ok {
 			f.Status, f.Mime = httpHead(b.ProtocolHeaderBytes())
 		}
 		if rec.Type() == gowarc.Revisit {
@@ -163,17 +161,32 @@ func mediaType(contentType string) string {
 // (and for all without Config.CDXJ). They are made before the records'
 // place is known, without w.mu, so that the workers make them in
 // parallel.
-func (w *Writer) entries(records []gowarc.WarcRecord) []*cdxjEntry {
+func (w *Writer) entries(records []*record) []*cdxjEntry {
 	if !w.cfg.CDXJ {
 		return nil
 	}
 	entries := make([]*cdxjEntry, len(records))
 	for i, rec := range records {
-		if e, ok := newCDXJEntry(rec, ""); ok {
-			entries[i] = &e
+		if !rec.indexed() {
+			continue
 		}
+		f := cdxjFields{URL: rec.uri, Mime: rec.mime}
+		_, f.Digest, _ = strings.Cut(rec.payloadDigest, ":")
+		if rec.status != 0 {
+			f.Status = strconv.Itoa(rec.status)
+		}
+		if rec.typ == gowarc.Revisit {
+			f.Mime = "warc/revisit"
+		}
+		entries[i] = &cdxjEntry{key: SURT(rec.uri) + " " + timestamp14(rec.date), fields: f}
 	}
 	return entries
+}
+
+// indexed says whether the writer's record rec gets an index line: its
+// responses and revisits (see indexed).
+func (rec *record) indexed() bool {
+	return rec.typ == gowarc.Response || rec.typ == gowarc.Revisit
 }
 
 // index keeps the entries of records written at spans for the current
@@ -182,7 +195,7 @@ func (w *Writer) index(entries []*cdxjEntry, spans []span) {
 	for i, e := range entries {
 		if e != nil {
 			e.fields.Filename, e.offset, e.length = spans[i].file, spans[i].offset, indexLength(w.cfg.Compress, spans[i].length)
-			w.cur.cdxj = append(w.cur.cdxj, *e)
+			w.cur.cdxj = append(w.cur.cdxj, e)
 		}
 	}
 }

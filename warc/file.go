@@ -2,14 +2,11 @@ package warc
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-
-	"github.com/nlnwa/gowarc/v3"
 )
 
 // openSuffix marks a file still being written; it is renamed without it
@@ -25,7 +22,7 @@ type file struct {
 	name string // the final name, without directory or .open
 	size int64  // bytes written, buffered or not: the next record's offset
 
-	cdxj []cdxjEntry // the index entries of its records so far (cdxj.go)
+	cdxj []*cdxjEntry // the index entries of its records so far (cdxj.go)
 }
 
 // createFile creates the next file and writes its warcinfo record.
@@ -48,11 +45,9 @@ func (w *Writer) createFile() error {
 	w.cur = &file{f: f, buf: bufio.NewWriterSize(f, 64<<10), path: path, name: name}
 	info, err := w.warcinfo(name)
 	if err == nil {
-		var encoded *bytes.Buffer
-		encoded, _, err = w.encode("", []gowarc.WarcRecord{info})
-		_ = info.Close()
-		if err == nil {
-			err = w.appendBytes(encoded.Bytes())
+		var b batch
+		if err = w.encode(&b, "", []*record{info}); err == nil {
+			err = w.appendBytes(b.buf.Bytes())
 		}
 	}
 	if err != nil {
@@ -61,7 +56,7 @@ func (w *Writer) createFile() error {
 		w.cur, w.broken = nil, false
 		return fmt.Errorf("warc: %s: %w", name, err)
 	}
-	w.infoID = info.RecordId()
+	w.infoID = info.id
 	return nil
 }
 

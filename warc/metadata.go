@@ -30,14 +30,18 @@ type Metadata struct {
 	Outlinks []string
 }
 
-// metadataRecords builds ex's metadata record, concurrent to the response
-// record resp, or none when ex has no Metadata.
-func (w *Writer) metadataRecords(ex Exchange, resp gowarc.WarcRecord) ([]gowarc.WarcRecord, error) {
+// metadataRecord builds ex's metadata record, concurrent to the response
+// record resp.
+func (w *Writer) metadataRecord(ex Exchange, date string, resp *record) (*record, error) {
 	m := ex.Metadata
-	if m == nil {
-		return nil, nil
+	size := len("fetchTimeMs: \r\n") + 20
+	if m.Via != "" {
+		size += len("via: \r\n") + len(m.Via)
 	}
-	var fields []byte
+	for _, link := range m.Outlinks {
+		size += len("outlink:  L a/@href\r\n") + len(link)
+	}
+	fields := make([]byte, 0, size)
 	if m.Via != "" {
 		fields = append(append(append(fields, "via: "...), m.Via...), "\r\n"...)
 	}
@@ -46,18 +50,11 @@ func (w *Writer) metadataRecords(ex Exchange, resp gowarc.WarcRecord) ([]gowarc.
 	for _, link := range m.Outlinks {
 		fields = append(append(append(fields, "outlink: "...), link...), " L a/@href\r\n"...)
 	}
-	rec, err := newRecord(gowarc.Metadata, ex.URL, ex.Date, gowarc.ApplicationWarcFields)
+	rec, err := newRecord(gowarc.Metadata, ex.URL, date, gowarc.ApplicationWarcFields)
 	if err != nil {
 		return nil, err
 	}
+	rec.add(gowarc.WarcConcurrentTo, "<"+resp.id+">")
 	rec.seal(nil, fields, false)
-	rec.WarcHeader().SetId(gowarc.WarcConcurrentTo, resp.RecordId())
-	return []gowarc.WarcRecord{rec}, nil
-}
-
-// closeAll releases the buffers of records.
-func closeAll(records []gowarc.WarcRecord) {
-	for _, rec := range records {
-		_ = rec.Close()
-	}
+	return rec, nil
 }

@@ -63,9 +63,8 @@ type revisit struct {
 // seen for the first time being claimed in the index first. An empty
 // payload is not indexed (a revisit would save nothing), nor is a
 // truncated one, whose digest is not the resource's.
-func (w *Writer) revisitOf(ctx context.Context, ex Exchange, resp gowarc.WarcRecord) (revisit, error) {
-	rv := revisit{self: Capture{URI: ex.URL, Date: ex.Date, RecordID: resp.RecordId(),
-		Digest: resp.WarcHeader().Get(gowarc.WarcPayloadDigest)}}
+func (w *Writer) revisitOf(ctx context.Context, ex Exchange, resp *record) (revisit, error) {
+	rv := revisit{self: Capture{URI: ex.URL, Date: ex.Date, RecordID: resp.id, Digest: resp.payloadDigest}}
 	if !w.cfg.Dedupe {
 		return rv, nil
 	}
@@ -114,40 +113,34 @@ func (w *Writer) unclaim(ctx context.Context, rv revisit) error {
 // its type, id, length and digests, and its block is the HTTP head alone
 // (WARC 1.1 §6.7.2: the headers as the response has them, WARC-Truncated:
 // length; §6.7.3: the 304's headers, the payload digest the original's).
-func (w *Writer) revisitRecord(rv revisit, resp gowarc.WarcRecord) (gowarc.WarcRecord, error) {
+func (w *Writer) revisitRecord(rv revisit, resp *record) *record {
 	if rv.kind == "" {
-		return resp, nil
+		return resp
 	}
-	orig := resp.(*record) // as responseRecord makes them
-	r := &record{typ: gowarc.Revisit, status: orig.status, mime: orig.mime}
-	for _, f := range orig.fields {
-		switch f.Name {
-		case gowarc.WarcType:
-			r.fields.Add(gowarc.WarcType, gowarc.Revisit.String())
-		case gowarc.ContentLength, gowarc.WarcBlockDigest, gowarc.WarcPayloadDigest, gowarc.WarcTruncated:
-		default:
-			r.fields.Add(f.Name, f.Value)
+	r := &record{typ: gowarc.Revisit, id: resp.id, uri: resp.uri, date: resp.date, contentType: resp.contentType,
+		status: resp.status, mime: resp.mime, fields: make([]field, 0, len(resp.fields)+5)}
+	for _, f := range resp.fields {
+		if f.name != gowarc.WarcTruncated {
+			r.fields = append(r.fields, f)
 		}
 	}
-	profile, payloadDigest := gowarc.ProfileIdenticalPayloadDigestV1_1, orig.fields.Get(gowarc.WarcPayloadDigest)
+	profile, payloadDigest := gowarc.ProfileIdenticalPayloadDigestV1_1, resp.payloadDigest
 	if rv.kind == RevisitNotModified {
 		// A 304 has no payload to leave out; the payload it stands for is
 		// the original's.
 		profile, payloadDigest = gowarc.ProfileServerNotModifiedV1_1, rv.of.Digest
 	} else {
-		r.fields.Add(gowarc.WarcTruncated, "length")
+		r.add(gowarc.WarcTruncated, "length")
 	}
-	r.fields.Add(gowarc.WarcProfile, profile)
+	r.add(gowarc.WarcProfile, profile)
 	if rv.of.RecordID != "" {
-		r.fields.SetId(gowarc.WarcRefersTo, rv.of.RecordID)
+		r.add(gowarc.WarcRefersTo, "<"+rv.of.RecordID+">")
 	}
-	r.fields.Add(gowarc.WarcRefersToTargetURI, rv.of.URI)
-	r.fields.Add(gowarc.WarcRefersToDate, rv.of.Date.UTC().Format(time.RFC3339Nano))
-	if payloadDigest != "" {
-		r.fields.Add(gowarc.WarcPayloadDigest, payloadDigest)
-	}
-	r.seal(orig.block.head, nil, false)
-	return r, nil
+	r.add(gowarc.WarcRefersToTargetURI, rv.of.URI)
+	r.add(gowarc.WarcRefersToDate, formatDate(rv.of.Date))
+	r.seal(resp.head, nil, false)
+	r.payloadDigest = payloadDigest
+	return r
 }
 
 // original is the capture holding the payload of the record rv wrote.

@@ -21,7 +21,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
-	"strconv"
+	"runtime"
 	"sync"
 	"time"
 
@@ -70,6 +70,8 @@ type Writer struct {
 	// the file changes: the records of an exchange go together into one
 	// file. They are built and encoded before, without it.
 	mu      sync.Mutex
+	batches chan *batch // free batches (see batch)
+
 	cur     *file  // nil until the first write, and after Close
 	infoID  string // the current file's warcinfo record
 	broken  bool   // the current file ends in a partial record
@@ -113,7 +115,7 @@ func Open(cfg Config) (*Writer, error) {
 	}
 	n := &names{dir: cfg.Dir, prefix: unsafeName.ReplaceAllString(cfg.Prefix, "_"),
 		node: unsafeName.ReplaceAllString(cfg.Node, "_"), now: time.Now}
-	w := &Writer{cfg: cfg, names: n, enc: newEncoders(cfg.Compress)}
+	w := &Writer{cfg: cfg, names: n, enc: newEncoders(cfg.Compress), batches: make(chan *batch, 2*runtime.GOMAXPROCS(0))}
 	if err := w.repair(); err != nil {
 		return nil, err
 	}
@@ -122,12 +124,12 @@ func Open(cfg Config) (*Writer, error) {
 
 // warcinfo is the record that starts the file name: who wrote it, and the
 // crawl's settings a reader of the archive needs.
-func (w *Writer) warcinfo(name string) (gowarc.WarcRecord, error) {
-	r, err := newRecord(gowarc.Warcinfo, "", time.Now(), gowarc.ApplicationWarcFields)
+func (w *Writer) warcinfo(name string) (*record, error) {
+	r, err := newRecord(gowarc.Warcinfo, "", formatDate(time.Now()), gowarc.ApplicationWarcFields)
 	if err != nil {
 		return nil, err
 	}
-	r.fields.Add(gowarc.WarcFilename, name)
+	r.add(gowarc.WarcFilename, name)
 	var fields bytes.Buffer
 	fmt.Fprintf(&fields, "software: %s\r\nformat: WARC File Format 1.1\r\nconformsTo: http://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/\r\n", w.cfg.Software)
 	if host, err := os.Hostname(); err == nil {
@@ -191,54 +193,44 @@ type Location struct {
 // Sync hands them to the operating system, and makes them durable. ctx
 // bounds the digest index's calls.
 func (w *Writer) WriteExchange(ctx context.Context, ex Exchange) (Location, error) {
-	req, resp, err := w.exchangeRecords(ex)
+	date := formatDate(ex.Date)
+	req, err := w.requestRecord(ex, date)
 	if err != nil {
 		return Location{}, err
 	}
-	defer req.Close()
+	resp, err := w.responseRecord(ex, date)
+	if err != nil {
+		return Location{}, err
+	}
 	rv, err := w.revisitOf(ctx, ex, resp)
 	if err == nil {
-		resp, err = w.revisitRecord(rv, resp)
-	} else {
-		_ = resp.Close()
-	}
-	if err == nil {
-		defer resp.Close()
+		resp = w.revisitRecord(rv, resp)
 		var loc Location
-		if loc, err = w.writeExchange(ex, req, resp, rv); err == nil {
+		if loc, err = w.writeExchange(ex, date, req, resp, rv); err == nil {
 			return loc, nil
 		}
 	}
 	return Location{}, errors.Join(err, w.unclaim(ctx, rv))
 }
 
-// exchangeRecords builds ex's request and response records.
-func (w *Writer) exchangeRecords(ex Exchange) (req, resp gowarc.WarcRecord, err error) {
-	if req, err = w.requestRecord(ex); err != nil {
-		return nil, nil, err
-	}
-	if resp, err = w.responseRecord(ex); err != nil {
-		_ = req.Close()
-		return nil, nil, err
-	}
-	return req, resp, nil
-}
-
 // writeExchange writes ex's request record req and its response (or
-// revisit) record resp, as rv made it.
-func (w *Writer) writeExchange(ex Exchange, req, resp gowarc.WarcRecord, rv revisit) (Location, error) {
-	resp.WarcHeader().SetId(gowarc.WarcConcurrentTo, req.RecordId())
-	meta, err := w.metadataRecords(ex, resp)
-	if err != nil {
-		return Location{}, err
+// revisit) record resp, as rv made it, and its metadata record.
+func (w *Writer) writeExchange(ex Exchange, date string, req, resp *record, rv revisit) (Location, error) {
+	resp.add(gowarc.WarcConcurrentTo, "<"+req.id+">")
+	records := []*record{req, resp}
+	if ex.Metadata != nil {
+		meta, err := w.metadataRecord(ex, date, resp)
+		if err != nil {
+			return Location{}, err
+		}
+		records = append(records, meta)
 	}
-	defer closeAll(meta)
-	spans, err := w.write(append([]gowarc.WarcRecord{req, resp}, meta...)...)
+	spans, err := w.write(records...)
 	if err != nil {
 		return Location{}, fmt.Errorf("warc: write %s: %w", ex.URL, err)
 	}
 	return Location{File: spans[1].file, Offset: spans[1].offset, Length: spans[1].length,
-		Digest: resp.WarcHeader().Get(gowarc.WarcPayloadDigest), Revisit: rv.kind, Original: rv.original()}, nil
+		Digest: resp.payloadDigest, Revisit: rv.kind, Original: rv.original()}, nil
 }
 
 // span is where a record was written.
@@ -252,12 +244,13 @@ type span struct {
 // the lock is taken, naming the file's warcinfo record as it was then;
 // in the rare case that the file changed meanwhile, they are encoded
 // again.
-func (w *Writer) write(records ...gowarc.WarcRecord) ([]span, error) {
+func (w *Writer) write(records ...*record) ([]span, error) {
 	w.mu.Lock()
 	infoID := w.infoID
 	w.mu.Unlock()
-	encoded, ends, err := w.encode(infoID, records)
-	if err != nil {
+	b := w.batch()
+	defer w.release(b)
+	if err := w.encode(b, infoID, records); err != nil {
 		return nil, err
 	}
 	entries := w.entries(records)
@@ -278,17 +271,17 @@ func (w *Writer) write(records ...gowarc.WarcRecord) ([]span, error) {
 		}
 	}
 	if w.infoID != infoID {
-		if encoded, ends, err = w.encode(w.infoID, records); err != nil {
+		if err := w.encode(b, w.infoID, records); err != nil {
 			return nil, err
 		}
 	}
 	spans := make([]span, len(records))
 	start := int64(0)
-	for i, end := range ends {
+	for i, end := range b.ends {
 		spans[i] = span{file: w.cur.name, offset: w.cur.size + start, length: end - start}
 		start = end
 	}
-	if err := w.appendBytes(encoded.Bytes()); err != nil {
+	if err := w.appendBytes(b.buf.Bytes()); err != nil {
 		return nil, err
 	}
 	w.index(entries, spans)
@@ -296,22 +289,51 @@ func (w *Writer) write(records ...gowarc.WarcRecord) ([]span, error) {
 	return spans, nil
 }
 
-// encode encodes records one after another, naming infoID as their
-// warcinfo record, and returns the bytes and where each record ends in
-// them.
-func (w *Writer) encode(infoID string, records []gowarc.WarcRecord) (*bytes.Buffer, []int64, error) {
-	var buf bytes.Buffer
-	ends := make([]int64, len(records))
-	for i, rec := range records {
-		if infoID != "" {
-			rec.WarcHeader().SetId(gowarc.WarcWarcinfoID, infoID)
-		}
-		if err := w.enc.encode(&buf, rec); err != nil {
-			return nil, nil, err
-		}
-		ends[i] = int64(buf.Len())
+// batch is the encoding of the records one write appends: their bytes,
+// and where each ends in them. Batches are reused (Writer.batches), their
+// buffers grown to the size of a page's records.
+type batch struct {
+	buf  bytes.Buffer
+	ends []int64
+}
+
+// maxKeptBatch is the largest buffer a batch is kept with for reuse: a
+// page of a few hundred KiB, not one of max_body.
+const maxKeptBatch = 256 << 10
+
+// batch returns a batch to encode records in.
+func (w *Writer) batch() *batch {
+	select {
+	case b := <-w.batches:
+		return b
+	default:
+		return &batch{}
 	}
-	return &buf, ends, nil
+}
+
+// release keeps b for the next write, unless its buffer grew large.
+func (w *Writer) release(b *batch) {
+	if b.buf.Cap() > maxKeptBatch {
+		return
+	}
+	select {
+	case w.batches <- b:
+	default:
+	}
+}
+
+// encode encodes records one after another into b, naming infoID as their
+// warcinfo record.
+func (w *Writer) encode(b *batch, infoID string, records []*record) error {
+	b.buf.Reset()
+	b.ends = b.ends[:0]
+	for _, rec := range records {
+		if err := w.enc.encode(&b.buf, rec, infoID); err != nil {
+			return err
+		}
+		b.ends = append(b.ends, int64(b.buf.Len()))
+	}
+	return nil
 }
 
 // usable says why nothing more may be written, if so. With w.mu held.
@@ -322,8 +344,8 @@ func (w *Writer) usable() error {
 	return w.err
 }
 
-func (w *Writer) requestRecord(ex Exchange) (gowarc.WarcRecord, error) {
-	r, err := exchangeRecord(gowarc.Request, ex, "application/http;msgtype=request")
+func (w *Writer) requestRecord(ex Exchange, date string) (*record, error) {
+	r, err := exchangeRecord(gowarc.Request, ex, date, "application/http;msgtype=request")
 	if err != nil {
 		return nil, err
 	}
@@ -331,40 +353,31 @@ func (w *Writer) requestRecord(ex Exchange) (gowarc.WarcRecord, error) {
 	return r, nil
 }
 
-func (w *Writer) responseRecord(ex Exchange) (gowarc.WarcRecord, error) {
-	r, err := exchangeRecord(gowarc.Response, ex, "application/http;msgtype=response")
+func (w *Writer) responseRecord(ex Exchange, date string) (*record, error) {
+	r, err := exchangeRecord(gowarc.Response, ex, date, "application/http;msgtype=response")
 	if err != nil {
 		return nil, err
 	}
-	var head bytes.Buffer
-	fmt.Fprintf(&head, "HTTP/1.1 %d %s\r\n", ex.Status, http.StatusText(ex.Status))
-	h := ex.Header.Clone()
-	// The payload is stored as received after transfer decoding, so the
-	// headers must describe it: no chunking, and its own length.
-	h.Del("Transfer-Encoding")
-	h.Set("Content-Length", strconv.Itoa(len(ex.Body)))
-	_ = h.Write(&head) // a bytes.Buffer does not fail
-	head.WriteString("\r\n")
 	if ex.Truncated {
-		r.fields.Add(gowarc.WarcTruncated, "length")
+		r.add(gowarc.WarcTruncated, "length")
 	}
 	r.status, r.mime = ex.Status, mediaType(ex.Header.Get("Content-Type"))
-	r.seal(head.Bytes(), ex.Body, true)
+	r.seal(responseHead(ex.Status, ex.Header, len(ex.Body)), ex.Body, true)
 	return r, nil
 }
 
 // exchangeRecord returns a record of type t of ex, with the fields every
 // record of an exchange carries.
-func exchangeRecord(t gowarc.RecordType, ex Exchange, contentType string) (*record, error) {
-	r, err := newRecord(t, ex.URL, ex.Date, contentType)
+func exchangeRecord(t gowarc.RecordType, ex Exchange, date, contentType string) (*record, error) {
+	r, err := newRecord(t, ex.URL, date, contentType)
 	if err != nil {
 		return nil, err
 	}
 	if ex.IP != "" {
-		r.fields.Add(gowarc.WarcIPAddress, ex.IP)
+		r.add(gowarc.WarcIPAddress, ex.IP)
 	}
 	if ex.Protocol != "" {
-		r.fields.Add("WARC-Protocol", ex.Protocol)
+		r.add("WARC-Protocol", ex.Protocol)
 	}
 	return r, nil
 }

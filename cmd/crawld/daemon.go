@@ -104,7 +104,7 @@ func runDaemon(flags *pflag.FlagSet, s settings, stdout, stderr io.Writer) error
 		return runtimeError{err}
 	}
 	defer func() { _ = arch.close(log) }()
-	d.crawler, err = crawler.New(s.crawl, d.front, sinkFor(d.front, out.sink(storageKind(s, storagePebble) != storageMemory)), log,
+	d.crawler, err = crawler.New(s.crawl, d.front, out.sink(storageKind(s, storagePebble) != storageMemory), log,
 		append(arch.options(), crawler.WithRegistry(reg))...)
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)

@@ -181,7 +181,7 @@ func crawlOnce(ctx context.Context, s settings, stdout, stderr io.Writer) error 
 		_ = out.Close()
 		return runtimeError{err}
 	}
-	c, err := crawler.New(s.crawl, front, sinkFor(front, out.sink(storageKind(s, storageMemory) != storageMemory)), log, arch.options()...)
+	c, err := crawler.New(s.crawl, front, out.sink(storageKind(s, storageMemory) != storageMemory), log, arch.options()...)
 	if err != nil {
 		_ = out.Close()
 		_ = arch.close(log)

@@ -229,7 +229,10 @@ type syncedSink struct {
 	out *outputFile
 }
 
-var _ crawler.Syncer = syncedSink{}
+var (
+	_ crawler.Syncer  = syncedSink{}
+	_ crawler.Flusher = syncedSink{}
+)
 
 // Sync makes the records written so far durable (see outputFile).
 func (s syncedSink) Sync() error { return s.out.Sync() }

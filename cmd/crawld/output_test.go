@@ -94,8 +94,9 @@ func TestDaemon_FullDiskStopsAndRestartRefetches(t *testing.T) {
 }
 
 // TestOutput_SinkSyncsOnlyWhatCanBeDurable: the sink is a crawler.Syncer
-// only for a file with a durable frontier; writes through it land in the
-// file, rotated or not, and Close syncs what is left.
+// only for a file with a durable frontier, and always a crawler.Flusher;
+// writes through it land in the file, rotated or not, once flushed (as
+// the crawler flushes before it syncs), and Close syncs what is left.
 func TestOutput_SinkSyncsOnlyWhatCanBeDurable(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct {
@@ -123,6 +124,13 @@ func TestOutput_SinkSyncsOnlyWhatCanBeDurable(t *testing.T) {
 			}
 			if err := sink.Write(crawler.Record{URL: "https://example.com/"}); err != nil {
 				t.Fatal(err)
+			}
+			flusher, isFlusher := sink.(crawler.Flusher)
+			if !isFlusher {
+				t.Fatal("sink is not a Flusher")
+			}
+			if err := flusher.Flush(); err != nil {
+				t.Fatalf("Flush: %v", err)
 			}
 			if ok {
 				if err := syncer.Sync(); err != nil {

@@ -18,6 +18,8 @@ import (
 // redisFrontier is a crawl shared over Redis, as the commands use it.
 type redisFrontier struct{ *redisq.Frontier }
 
+var _ crawler.NodeNamer = redisFrontier{}
+
 // Reconfigure does nothing: a shared crawl's politeness is part of its
 // identity in Redis, the same for every node, so a reload cannot change it
 // on one node alone.
@@ -81,34 +83,4 @@ func clusterMetrics(rf redisFrontier) []prometheus.Collector {
 		return float64(len(snap.LiveNodes))
 	})
 	return []prometheus.Collector{info, live}
-}
-
-// nodeSink stamps each record with the node that fetched it, so the JSONL
-// files of a shared crawl's nodes can be told apart once merged.
-type nodeSink struct {
-	crawler.Sink
-	node string
-}
-
-func (s nodeSink) Write(r crawler.Record) error {
-	r.Node = s.node
-	return s.Sink.Write(r)
-}
-
-// Sync makes the records written durable, if the sink underneath can (see
-// crawler.Syncer), so that this node's acks follow its records to disk.
-func (s nodeSink) Sync() error {
-	if sy, ok := s.Sink.(crawler.Syncer); ok {
-		return sy.Sync()
-	}
-	return nil
-}
-
-// sinkFor returns the record sink for front: stamped with the node id in a
-// shared crawl.
-func sinkFor(front frontier, sink crawler.Sink) crawler.Sink {
-	if r, ok := front.(redisFrontier); ok {
-		return nodeSink{Sink: sink, node: r.NodeID()}
-	}
-	return sink
 }
