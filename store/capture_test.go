@@ -121,4 +121,26 @@ func TestDigests_SurviveRestart(t *testing.T) {
 	if _, found, _ := d.Claim(ctx, warc.Capture{URI: "https://b/y", Digest: "sha1:RACE"}); found {
 		t.Error("the winner's unclaim left its claim")
 	}
+
+	// The same once the claims are written (the syncer writes them about
+	// once a second, Close at the end): found on disk, and unclaimed there.
+	a := warc.Capture{URI: "https://c/a", Date: time.Now().UTC().Round(0), RecordID: "urn:uuid:1", Digest: "sha1:WRITTEN"}
+	if _, found, err := d.Claim(ctx, a); found || err != nil {
+		t.Fatalf("first claim: found %v, %v", found, err)
+	}
+	if err := f.writeClaims(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.claiming); n != 0 {
+		t.Fatalf("%d claims left unwritten", n)
+	}
+	if orig, found, _ := d.Claim(ctx, warc.Capture{URI: "https://c/b", Date: time.Now(), Digest: "sha1:WRITTEN"}); !found || orig != a {
+		t.Fatalf("a claim after the write found %+v (%v), want %+v", orig, found, a)
+	}
+	if err := d.Unclaim(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, _ := d.Claim(ctx, warc.Capture{URI: "https://c/c", Digest: "sha1:WRITTEN"}); found {
+		t.Error("the unclaim of a written claim left it")
+	}
 }

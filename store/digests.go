@@ -24,27 +24,91 @@ func (f *Frontier) Digests() warc.Digests { return digests{f} }
 
 // Claim implements warc.Digests.
 func (d digests) Claim(_ context.Context, c warc.Capture) (warc.Capture, bool, error) {
-	key := append([]byte(prefixDigest), c.Digest...)
-	d.f.digestMu.Lock()
-	defer d.f.digestMu.Unlock()
-	claimed, err := d.f.claimedDigests()
-	if err != nil {
-		return warc.Capture{}, false, wrapDigest("claim", c, err)
-	}
-	if claimed.Has(c.Digest) { // or a fingerprint's collision, or unclaimed since
-		orig, found, err := d.f.getCapture(key)
-		if err != nil || found {
-			orig.Digest = c.Digest
-			return warc.Capture(orig), found, wrapDigest("claim", c, err)
+	f := d.f
+	orig, found, decided, err := f.decideClaim(c, false)
+	if !decided && err == nil {
+		// Claimed before (or a fingerprint's collision, or unclaimed
+		// since): the capture is on disk. It is read without digestMu,
+		// since a claim being written is in f.claiming until it is.
+		var stored queue.Capture
+		stored, found, err = f.getCapture(append([]byte(prefixDigest), c.Digest...))
+		orig = warc.Capture(stored)
+		if err == nil && !found {
+			orig, found, _, err = f.decideClaim(c, true)
 		}
+	}
+	if found {
+		orig.Digest = c.Digest
+	}
+	return orig, found, wrapDigest("claim", c, err)
+}
+
+// decideClaim decides c's claim under digestMu. A claim of its digest not
+// yet written is found: orig is its capture. Else, unless the digest may
+// be on disk and !force, c is claimed (kept in f.claiming until
+// writeClaims writes it). Either is decided; !decided (without an error)
+// means the digest may be on disk: the caller looks, and, not finding it,
+// calls again with force.
+func (f *Frontier) decideClaim(c warc.Capture, force bool) (orig warc.Capture, found, decided bool, err error) {
+	f.digestMu.Lock()
+	claimed, err := f.claimedDigests()
+	if err != nil {
+		f.digestMu.Unlock()
+		return warc.Capture{}, false, false, err
+	}
+	if pending, ok := f.claiming[c.Digest]; ok {
+		f.digestMu.Unlock()
+		return warc.Capture(pending), true, true, nil
+	}
+	if claimed.Has(c.Digest) && !force {
+		f.digestMu.Unlock()
+		return warc.Capture{}, false, false, nil
 	}
 	entry := queue.Capture(c)
 	entry.Digest = "" // the key
-	if err := d.f.setCapture(key, &entry); err != nil {
-		return warc.Capture{}, false, wrapDigest("claim", c, err)
+	if f.claiming == nil {
+		f.claiming = make(map[string]queue.Capture)
 	}
+	f.claiming[c.Digest] = entry
 	claimed.Add(c.Digest)
-	return warc.Capture{}, false, nil
+	full := len(f.claiming) >= maxUnwrittenClaims
+	f.digestMu.Unlock()
+	if full {
+		err = f.writeClaims()
+	}
+	return warc.Capture{}, false, true, err
+}
+
+// maxUnwrittenClaims bounds the claims kept in memory between the
+// syncer's writes of them: a second of pages at a high rate.
+const maxUnwrittenClaims = 8192
+
+// writeClaims writes the claims decided since it last ran, in one batch:
+// the syncer calls it before each fsync, and Close before closing. A claim
+// is not written as it is decided, which made every archived page a write
+// of its own, under f.mu; a claim lost in a crash (a machine's, or a kill
+// between its decision and the next write) costs only a payload stored
+// twice, since its record was written either way (see warc.Digests).
+func (f *Frontier) writeClaims() error {
+	f.digestMu.Lock()
+	defer f.digestMu.Unlock()
+	if len(f.claiming) == 0 {
+		return nil
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return errClosed
+	}
+	b := f.db.NewBatch()
+	for digest, c := range f.claiming {
+		_ = b.Set(append([]byte(prefixDigest), digest...), appendCapture(nil, c), nil)
+	}
+	if err := f.commit(b); err != nil {
+		return fmt.Errorf("store: write %d digest claims: %w", len(f.claiming), err)
+	}
+	clear(f.claiming)
+	return nil
 }
 
 // claimedDigests returns f.claimed, reading it from the database the
@@ -78,6 +142,12 @@ func (d digests) Unclaim(_ context.Context, c warc.Capture) error {
 	key := append([]byte(prefixDigest), c.Digest...)
 	d.f.digestMu.Lock()
 	defer d.f.digestMu.Unlock()
+	if pending, ok := d.f.claiming[c.Digest]; ok {
+		if pending.URI == c.URI && pending.Date.Equal(c.Date) {
+			delete(d.f.claiming, c.Digest) // never written
+		}
+		return nil
+	}
 	orig, found, err := d.f.getCapture(key)
 	if err != nil || !found || orig.URI != c.URI || !orig.Date.Equal(c.Date) {
 		return wrapDigest("unclaim", c, err)

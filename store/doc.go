@@ -65,7 +65,9 @@
 //	                     the WARC-Date (varint Unix nanoseconds), then the record's URI ("" for the
 //	                     URL's own), id and payload digest (uvarint length, bytes)
 //	d/<digest>           the archive's digest index (Digests): the capture first archived with that
-//	                     payload digest, encoded as a/ values are (its digest being the key)
+//	                     payload digest, encoded as a/ values are (its digest being the key); claims
+//	                     are written in batches, by the syncer before each fsync and by Close, so a
+//	                     crash can forget the last second's: their payloads are then stored again
 //	h/<host>             the host's admission count behind queue.Limits.PagesPerHost
 //	c/version            schema version of the layout (currently 2)
 //	c/count              the admission count behind queue.Limits.Pages

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -134,6 +135,11 @@ func pebbleOptions(fs vfs.FS, lock *pebble.Lock, log *zap.Logger) *pebble.Option
 // longer records anything, and Get fails on reaching a host whose next items
 // are on disk only (see Memory in the package doc).
 func (f *Frontier) Close() error {
+	// Before f.mu, which writeClaims takes after digestMu.
+	claimsErr := f.writeClaims()
+	if errors.Is(claimsErr, errClosed) {
+		claimsErr = nil
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
@@ -145,8 +151,12 @@ func (f *Frontier) Close() error {
 	}
 	close(f.stopSync)
 	<-f.synced
+	f.writing.Wait() // their failures are reported below
 	f.failMu.Lock()
 	err := f.failure
+	if err == nil {
+		err = claimsErr
+	}
 	f.failMu.Unlock()
 	if serr := f.fs.syncAll(); serr != nil && err == nil {
 		err = serr

@@ -71,6 +71,10 @@ type Frontier struct {
 	hostPages map[string]uint64
 	// digestMu makes a claim of a payload digest (Digests) one step.
 	digestMu sync.Mutex
+	// claiming holds the claims decided and not yet written, by digest
+	// (see writeClaims); a claim of the same payload finds its capture
+	// here. digestMu is held.
+	claiming map[string]queue.Capture
 	// claimed holds the fingerprints of the digests claimed (d/<digest>),
 	// read from the database at the first claim; digestMu is held. A
 	// payload seen for the first time, as most are, is then claimed
@@ -98,7 +102,10 @@ type Frontier struct {
 	failMu  sync.Mutex
 	failure error // the first write failure Done or the syncer could not report; returned by Close
 
-	dirty    atomic.Bool   // written since the last fsync
+	dirty atomic.Bool // written since the last fsync
+	// writing counts the batches applied whose log record is not yet
+	// known written (see apply); Close waits for them.
+	writing  sync.WaitGroup
 	stopSync chan struct{} // closed by Close to stop the syncer
 	synced   chan struct{} // closed by the syncer when it has stopped
 }
@@ -123,10 +130,27 @@ func (f *Frontier) Admit(ctx context.Context, items []queue.Item, lim queue.Limi
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	out, wait, err := f.admitAll(items, lim)
+	if err == nil && wait != nil {
+		err = wait()
+	}
+	if err != nil {
+		what := items[0].URL
+		if len(items) > 1 {
+			what = fmt.Sprintf("%d items", len(items))
+		}
+		return nil, fmt.Errorf("store: add %s: %w", what, err)
+	}
+	return out, nil
+}
+
+// admitAll is Admit under f.mu: it decides and applies the call's batch,
+// and returns the wait for its log record (nil if nothing was written).
+func (f *Frontier) admitAll(items []queue.Item, lim queue.Limits) (out []queue.Admission, wait func() error, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
-		return nil, errClosed
+		return nil, nil, errClosed
 	}
 	if f.depths {
 		// Held until the items are queued, so that a Get or Done cannot
@@ -135,18 +159,18 @@ func (f *Frontier) Admit(ctx context.Context, items []queue.Item, lim queue.Limi
 		defer f.depthMu.Unlock()
 	}
 	ad := admission{b: f.db.NewBatch(), count: f.count, seen: f.seen}
-	out := make([]queue.Admission, len(items))
+	out = make([]queue.Admission, len(items))
 	for i, it := range items {
 		a, err := f.admit(&ad, it, lim)
 		if err != nil {
 			_ = ad.b.Close()
-			return nil, fmt.Errorf("store: add %s: %w", it.URL, err)
+			return nil, nil, fmt.Errorf("%s: %w", it.URL, err)
 		}
 		out[i] = a
 	}
 	if ad.b.Empty() {
 		_ = ad.b.Close()
-		return out, nil
+		return out, nil, nil
 	}
 	if ad.seen != f.seen {
 		f.setCounter(ad.b, keySeen, ad.seen)
@@ -154,12 +178,8 @@ func (f *Frontier) Admit(ctx context.Context, items []queue.Item, lim queue.Limi
 	if ad.count != f.count {
 		f.setCounter(ad.b, keyCount, ad.count)
 	}
-	if err := f.commit(ad.b); err != nil {
-		what := items[0].URL
-		if len(items) > 1 {
-			what = fmt.Sprintf("%d items", len(items))
-		}
-		return nil, fmt.Errorf("store: add %s: %w", what, err)
+	if wait, err = f.apply(ad.b); err != nil {
+		return nil, nil, err
 	}
 	f.count, f.seen = ad.count, ad.seen
 	for host, n := range ad.hosts {
@@ -168,7 +188,7 @@ func (f *Frontier) Admit(ctx context.Context, items []queue.Item, lim queue.Limi
 	for _, it := range ad.queued {
 		f.enqueue(it)
 	}
-	return out, nil
+	return out, wait, nil
 }
 
 // Add is Admit of one item, counted toward limit as queue.Limits.Pages.
@@ -313,17 +333,24 @@ func (f *Frontier) Put(ctx context.Context, it queue.Item) error {
 		return err
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.closed {
+		f.mu.Unlock()
 		return errClosed
 	}
 	b := f.db.NewBatch()
 	it.ID = f.next
 	f.setQueued(b, it)
-	if err := f.commit(b); err != nil {
+	wait, err := f.apply(b)
+	if err == nil {
+		f.enqueue(it)
+	}
+	f.mu.Unlock()
+	if err == nil {
+		err = wait()
+	}
+	if err != nil {
 		return fmt.Errorf("store: put %s: %w", it.URL, err)
 	}
-	f.enqueue(it)
 	return nil
 }
 
@@ -398,6 +425,7 @@ func (f *Frontier) Get(ctx context.Context) (queue.Item, error) {
 func (f *Frontier) Done(it queue.Item) {
 	f.unhand(it, "Done")
 	f.mu.Lock()
+	var wait func() error
 	if !f.closed {
 		b := f.db.NewBatch()
 		f.key = appendQueueKey(f.key[:0], it.Host, it.ID)
@@ -405,11 +433,17 @@ func (f *Frontier) Done(it queue.Item) {
 		if f.depths && it.Kind != queue.KindSitemap {
 			f.doneAtDepth(b, it.URL)
 		}
-		if err := f.commit(b); err != nil {
+		var err error
+		if wait, err = f.apply(b); err != nil {
 			f.fail(fmt.Errorf("done %s: %w", it.URL, err))
 		}
 	}
 	f.mu.Unlock()
+	if wait != nil {
+		if err := wait(); err != nil {
+			f.fail(fmt.Errorf("done %s: %w", it.URL, err))
+		}
+	}
 	f.mem.Done(it)
 }
 

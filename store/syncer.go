@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,6 +24,9 @@ func (f *Frontier) syncLoop(every time.Duration) {
 		case <-f.stopSync:
 			return
 		case <-t.C:
+			if err := f.writeClaims(); err != nil && !errors.Is(err, errClosed) {
+				f.fail(err)
+			}
 			if !f.dirty.Swap(false) {
 				continue
 			}
@@ -43,6 +47,31 @@ func (f *Frontier) fail(err error) {
 	if f.failure == nil {
 		f.failure = err
 	}
+}
+
+// apply applies b, visible to reads at once, and has Pebble write its log
+// record; f.mu is held. The wait it returns, called once f.mu is released,
+// returns when the record is written (as commit does) and closes b. Taking
+// the write out of f.mu lets the commits of concurrent calls share the log
+// writer's write(2), rather than each wait for its own in turn while every
+// other call waits for f.mu; Pebble writes the log in the order batches
+// were applied, so a batch whose record is written has every batch it
+// could have read from written before it.
+func (f *Frontier) apply(b *pebble.Batch) (wait func() error, err error) {
+	if err := f.db.ApplyNoSyncWait(b, pebble.Sync); err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	f.writing.Add(1)
+	return func() error {
+		defer f.writing.Done()
+		err := b.SyncWait()
+		_ = b.Close()
+		if err == nil {
+			f.dirty.Store(true)
+		}
+		return err
+	}, nil
 }
 
 // commit applies b and closes it; f.mu is held. pebble.Sync makes Pebble
