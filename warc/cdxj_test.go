@@ -233,3 +233,21 @@ func TestCDXJ_Off(t *testing.T) {
 		t.Errorf("indexes %q written without Config.CDXJ", got)
 	}
 }
+
+// An index line is what the JSON encoder writes, whether its strings need
+// escaping or not, its fields present or absent.
+func TestCDXJLine_AsTheEncoderWrites(t *testing.T) {
+	for _, f := range []cdxjFields{
+		{URL: "http://127.0.0.2/a?b=1&c=<2>", Mime: "text/html", Status: "200", Digest: "ABC", Filename: "f.warc.gz"},
+		{URL: "http://127.0.0.2/\"quoted\"\\", Mime: "text/html", Status: "404", Filename: "f.warc.gz"},
+		{URL: "http://127.0.0.2/é", Mime: "warc/revisit", Filename: "f.warc"},
+		{Filename: "f.warc.gz"},
+	} {
+		e := cdxjEntry{key: "2,0,0,127)/ 20261207120000", fields: f, offset: 12, length: 345}
+		want := f
+		want.Offset, want.Length = "12", "345"
+		if got, want := e.line(), e.key+" "+jsonLine(want); got != want {
+			t.Errorf("line:\n got %s\nwant %s", got, want)
+		}
+	}
+}

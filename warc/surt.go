@@ -2,14 +2,33 @@ package warc
 
 import (
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 )
 
-// wwwPrefix is the www, www2, … label SURT drops from a host: as in
-// warcio.js, matched before the URL is lower-cased, so "WWW." stays.
-var wwwPrefix = regexp.MustCompile(`^(https?://)www\d*\.`)
+// dropWWW drops the www, www2, … label from the host of an http or https
+// URL, as warcio.js's /^(https?:\/\/)www\d*\./ does: before the URL is
+// lower-cased, so "WWW." stays.
+func dropWWW(raw string) string {
+	scheme := "http://"
+	if strings.HasPrefix(raw, "https://") {
+		scheme = "https://"
+	} else if !strings.HasPrefix(raw, scheme) {
+		return raw
+	}
+	rest := raw[len(scheme):]
+	if !strings.HasPrefix(rest, "www") {
+		return raw
+	}
+	i := len("www")
+	for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
+		i++
+	}
+	if i < len(rest) && rest[i] == '.' {
+		return scheme + rest[i+1:]
+	}
+	return raw
+}
 
 // SURT returns the sort-friendly key of an http or https URL that CDXJ
 // indexes are sorted and searched by: the host's labels reversed and
@@ -31,7 +50,7 @@ func SURT(raw string) string {
 	if !strings.HasPrefix(raw, "https:") && !strings.HasPrefix(raw, "http:") {
 		return raw
 	}
-	massaged := wwwPrefix.ReplaceAllString(raw, "$1")
+	massaged := dropWWW(raw)
 	u, err := url.Parse(strings.ToLower(massaged))
 	if err != nil || u.Host == "" {
 		return massaged
@@ -40,10 +59,16 @@ func SURT(raw string) string {
 	if strings.Contains(host, ":") {
 		host = "[" + host + "]" // IPv6, in brackets as in the URL
 	}
-	labels := strings.Split(host, ".")
-	slices.Reverse(labels)
 	var b strings.Builder
-	b.WriteString(strings.Join(labels, ","))
+	b.Grow(len(raw))
+	for i := len(host); i >= 0; {
+		label := strings.LastIndexByte(host[:i], '.')
+		b.WriteString(host[label+1 : i])
+		if label >= 0 {
+			b.WriteByte(',')
+		}
+		i = label
+	}
 	if port := u.Port(); port != "" && (u.Scheme != "http" || port != "80") && (u.Scheme != "https" || port != "443") {
 		b.WriteString(":" + port)
 	}

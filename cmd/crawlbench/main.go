@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -29,7 +30,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	only := fs.String("scenario", "", "run only this scenario ("+strings.Join(scenarioNames(), ", ")+")")
 	binary := fs.String("crawld", "", "crawld binary to measure (default: build ./cmd/crawld)")
+	runs := fs.Int("runs", 1, "measure each scenario this many times, in rounds, and report the run of median pages/s")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *runs < 1 {
+		fmt.Fprintln(stderr, "crawlbench: -runs must be at least 1")
 		return 2
 	}
 	if *only != "" && !slices.Contains(scenarioNames(), *only) {
@@ -61,21 +67,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	code := 0
 	results := map[string]result{}
 	var judged []scenario // those with a goal, for the summary
+	var chosen []scenario
 	for _, sc := range append(hostileScenarios(), scenarios()...) {
-		if !selected(sc, *only) {
-			continue
+		if selected(sc, *only) {
+			chosen = append(chosen, sc)
 		}
-		res, err := measureScenario(ctx, *binary, sc)
-		if err != nil {
-			fmt.Fprintf(stderr, "crawlbench: %s: %v\n", sc.name, err)
-			return 1
+	}
+	// Rounds rather than each scenario's runs in a row, so that what the
+	// machine does meanwhile (other load, the disk writing back) weighs on
+	// every scenario alike, and ratios compare like with like.
+	measured := make(map[string][]result, len(chosen))
+	for round := range *runs {
+		for _, sc := range chosen {
+			res, err := measureScenario(ctx, *binary, sc)
+			if err != nil {
+				fmt.Fprintf(stderr, "crawlbench: %s: %v\n", sc.name, err)
+				return 1
+			}
+			measured[sc.name] = append(measured[sc.name], res)
+			if *runs > 1 {
+				fmt.Fprintf(stderr, "crawlbench: %s run %d: %.0f pages/s\n", sc.name, round+1, res.pagesPerSecond())
+			}
 		}
+	}
+	for _, sc := range chosen {
+		res := medianRun(measured[sc.name])
 		results[sc.name] = res
 		fmt.Fprintln(stdout, res.row(sc, wide, results))
-		// The row is printed first so that failing numbers are on record.
-		for _, f := range res.failures(sc) {
-			fmt.Fprintf(stderr, "crawlbench: %s: %s\n", sc.name, f)
-			code = 1
+		for i, run := range measured[sc.name] {
+			for _, f := range run.failures(sc) {
+				fmt.Fprintf(stderr, "crawlbench: %s (run %d): %s\n", sc.name, i+1, f)
+				code = 1
+			}
 		}
 		if sc.goal != nil && (sc.goal.min > 0 || sc.goal.max > 0) {
 			judged = append(judged, sc)
@@ -86,4 +109,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, goalSummary(judged, results))
 	}
 	return code
+}
+
+// medianRun is the run of median pages/s among runs (the lower middle one
+// of an even number).
+func medianRun(runs []result) result {
+	sorted := slices.Clone(runs)
+	slices.SortFunc(sorted, func(a, b result) int { return cmp.Compare(a.pagesPerSecond(), b.pagesPerSecond()) })
+	return sorted[(len(sorted)-1)/2]
 }
