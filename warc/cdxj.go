@@ -66,6 +66,8 @@ type cdxjEntry struct {
 	key            string
 	fields         cdxjFields
 	offset, length int64 // the record's place in the file, as the index gives it
+	// head is lineHead's, made while the place is not yet known.
+	head string
 }
 
 // newCDXJEntry returns the entry of rec, in the file named file, and
@@ -96,26 +98,42 @@ func newCDXJEntry(rec gowarc.WarcRecord, file string) (cdxjEntry, bool) {
 
 // line is the entry's index line.
 func (e cdxjEntry) line() string {
-	e.fields.Offset, e.fields.Length = strconv.FormatInt(e.offset, 10), strconv.FormatInt(e.length, 10)
+	return e.lineAt(e.lineHead(), e.fields.Filename, e.offset, e.length)
+}
+
+// lineHead is the start of the entry's line, up to the fields its place
+// in the file gives (length, offset, filename), when its strings need no
+// escaping; "" otherwise. It is what the JSON encoder writes, without
+// its reflection, which was most of the index's cost at a few µs a line.
+func (e cdxjEntry) lineHead() string {
 	f := e.fields
-	if !plainJSON(f.URL, f.Mime, f.Status, f.Digest, f.Filename) {
-		return e.key + " " + jsonLine(f)
+	if !plainJSON(f.URL, f.Mime, f.Status, f.Digest) {
+		return ""
 	}
-	// What the encoder writes for strings that need no escaping, without
-	// its reflection: most of the index's cost, at a few µs a line.
-	b := make([]byte, 0, len(e.key)+len(f.URL)+len(f.Mime)+len(f.Digest)+len(f.Filename)+100)
+	b := make([]byte, 0, len(e.key)+len(f.URL)+len(f.Mime)+len(f.Digest)+48)
 	b = append(append(b, e.key...), " {"...)
-	sep := ""
 	for _, kv := range [...][2]string{{"url", f.URL}, {"mime", f.Mime}, {"status", f.Status}, {"digest", f.Digest}} {
 		if kv[1] != "" {
-			b = append(append(append(append(append(b, sep...), '"'), kv[0]...), `":"`...), kv[1]...)
-			b, sep = append(b, '"'), ","
+			b = append(append(append(append(b, '"'), kv[0]...), `":"`...), kv[1]...)
+			b = append(b, `",`...)
 		}
 	}
-	b = append(append(append(b, sep...), `"length":"`...), f.Length...)
-	b = append(append(b, `","offset":"`...), f.Offset...)
-	b = append(append(b, `","filename":"`...), f.Filename...)
-	return string(append(b, `"}`...))
+	return string(b)
+}
+
+// lineAt is the entry's line for its place in the file named file, from
+// head, its lineHead.
+func (e cdxjEntry) lineAt(head, file string, offset, length int64) string {
+	if head == "" || !plainJSON(file) {
+		f := e.fields
+		f.Filename, f.Offset, f.Length = file, strconv.FormatInt(offset, 10), strconv.FormatInt(length, 10)
+		return e.key + " " + jsonLine(f)
+	}
+	b := make([]byte, 0, len(head)+len(file)+64)
+	b = strconv.AppendInt(append(append(b, head...), `"length":"`...), length, 10)
+	b = strconv.AppendInt(append(b, `","offset":"`...), offset, 10)
+	b = append(append(append(b, `","filename":"`...), file...), `"}`...)
+	return string(b)
 }
 
 // plainJSON says whether strings are written in JSON as they are, between
@@ -209,7 +227,9 @@ func (w *Writer) entries(records []*record) []*cdxjEntry {
 		if rec.typ == gowarc.Revisit {
 			f.Mime = "warc/revisit"
 		}
-		entries[i] = &cdxjEntry{key: SURT(rec.uri) + " " + timestamp14(rec.date), fields: f}
+		e := &cdxjEntry{key: SURT(rec.uri) + " " + timestamp14(rec.date), fields: f}
+		e.head = e.lineHead()
+		entries[i] = e
 	}
 	return entries
 }
@@ -225,8 +245,7 @@ func (rec *record) indexed() bool {
 func (w *Writer) index(entries []*cdxjEntry, spans []span) {
 	for i, e := range entries {
 		if e != nil {
-			e.fields.Filename, e.offset, e.length = spans[i].file, spans[i].offset, indexLength(w.cfg.Compress, spans[i].length)
-			w.cur.cdxj = append(w.cur.cdxj, e)
+			w.cur.cdxj = append(w.cur.cdxj, e.lineAt(e.head, spans[i].file, spans[i].offset, indexLength(w.cfg.Compress, spans[i].length)))
 		}
 	}
 }
@@ -238,11 +257,7 @@ func (w *Writer) fileDone(path string, cur *file) error {
 	if !w.cfg.CDXJ {
 		return nil
 	}
-	lines := make([]string, len(cur.cdxj))
-	for i, e := range cur.cdxj {
-		lines[i] = e.line()
-	}
-	return writeCDXJ(CDXJPath(path), lines)
+	return writeCDXJ(CDXJPath(path), cur.cdxj)
 }
 
 // IndexFile writes the CDXJ index of the finished WARC file at warcPath

@@ -9,6 +9,10 @@ import (
 	"strings"
 )
 
+// writebackChunk is how much of a file is handed to the operating system
+// before the kernel is asked to start writing it back.
+const writebackChunk = 4 << 20
+
 // openSuffix marks a file still being written; it is renamed without it
 // when complete.
 const openSuffix = ".open"
@@ -21,8 +25,11 @@ type file struct {
 	path string // the path while written, ending .open
 	name string // the final name, without directory or .open
 	size int64  // bytes written, buffered or not: the next record's offset
+	// writtenBack is where the kernel was last asked to write the file
+	// back from (see startWriteback).
+	writtenBack int64
 
-	cdxj []*cdxjEntry // the index entries of its records so far (cdxj.go)
+	cdxj []string // the index lines of its records so far, unsorted (cdxj.go)
 }
 
 // createFile creates the next file and writes its warcinfo record.
@@ -83,6 +90,10 @@ func (w *Writer) flush() error {
 		return fmt.Errorf("warc: %s: %w", w.cur.name, err)
 	}
 	w.flushed = w.written
+	if cur := w.cur; cur.size-cur.writtenBack >= writebackChunk {
+		startWriteback(cur.f, cur.writtenBack, cur.size-cur.writtenBack)
+		cur.writtenBack = cur.size
+	}
 	return nil
 }
 
