@@ -169,8 +169,9 @@ func (c *Crawler) archiveItem(ctx context.Context, rec *Record, it queue.Item, r
 		if chain := redirectChain(it); len(chain) > 1 {
 			ex.Metadata.Via = chain[len(chain)-2]
 		}
-		for _, l := range links {
-			ex.Metadata.Outlinks = append(ex.Metadata.Outlinks, l.String())
+		ex.Metadata.Outlinks = make([]string, len(links))
+		for i, l := range links {
+			ex.Metadata.Outlinks[i] = l.String()
 		}
 	}
 	captures := c.caps.captures

@@ -110,15 +110,20 @@ func (e cdxjEntry) lineHead() string {
 	if !plainJSON(f.URL, f.Mime, f.Status, f.Digest) {
 		return ""
 	}
-	b := make([]byte, 0, len(e.key)+len(f.URL)+len(f.Mime)+len(f.Digest)+48)
-	b = append(append(b, e.key...), " {"...)
+	var b strings.Builder
+	b.Grow(len(e.key) + len(f.URL) + len(f.Mime) + len(f.Digest) + 48)
+	b.WriteString(e.key)
+	b.WriteString(" {")
 	for _, kv := range [...][2]string{{"url", f.URL}, {"mime", f.Mime}, {"status", f.Status}, {"digest", f.Digest}} {
 		if kv[1] != "" {
-			b = append(append(append(append(b, '"'), kv[0]...), `":"`...), kv[1]...)
-			b = append(b, `",`...)
+			b.WriteByte('"')
+			b.WriteString(kv[0])
+			b.WriteString(`":"`)
+			b.WriteString(kv[1])
+			b.WriteString(`",`)
 		}
 	}
-	return string(b)
+	return b.String()
 }
 
 // lineAt is the entry's line for its place in the file named file, from
@@ -129,11 +134,18 @@ func (e cdxjEntry) lineAt(head, file string, offset, length int64) string {
 		f.Filename, f.Offset, f.Length = file, strconv.FormatInt(offset, 10), strconv.FormatInt(length, 10)
 		return e.key + " " + jsonLine(f)
 	}
-	b := make([]byte, 0, len(head)+len(file)+64)
-	b = strconv.AppendInt(append(append(b, head...), `"length":"`...), length, 10)
-	b = strconv.AppendInt(append(b, `","offset":"`...), offset, 10)
-	b = append(append(append(b, `","filename":"`...), file...), `"}`...)
-	return string(b)
+	var num [20]byte
+	var b strings.Builder
+	b.Grow(len(head) + len(file) + 72)
+	b.WriteString(head)
+	b.WriteString(`"length":"`)
+	b.Write(strconv.AppendInt(num[:0], length, 10))
+	b.WriteString(`","offset":"`)
+	b.Write(strconv.AppendInt(num[:0], offset, 10))
+	b.WriteString(`","filename":"`)
+	b.WriteString(file)
+	b.WriteString(`"}`)
+	return b.String()
 }
 
 // plainJSON says whether strings are written in JSON as they are, between

@@ -69,15 +69,13 @@ func archiveMixed(t *testing.T, w *Writer) ([]string, []Location) {
 	again := page
 	again.URL = "http://127.0.0.2:8080/copy"
 	date := formatDate(again.Date)
-	resp, err := w.responseRecord(again, date)
-	if err != nil {
+	var ids [2]string
+	if err := recordIDs(ids[:]); err != nil {
 		t.Fatal(err)
 	}
+	resp := w.responseRecord(again, ids[0], date)
 	rev := w.revisitRecord(revisit{kind: RevisitIdentical, of: Capture{URI: page.URL, Date: page.Date}}, resp)
-	meta, err := newRecord(gowarc.Metadata, again.URL, date, gowarc.ApplicationWarcFields)
-	if err != nil {
-		t.Fatal(err)
-	}
+	meta := newRecord(gowarc.Metadata, ids[1], again.URL, date, gowarc.ApplicationWarcFields)
 	meta.seal(nil, []byte("outlink: http://127.0.0.2:8080/\r\n"), false)
 	spans, err := w.write(rev, meta)
 	if err != nil {

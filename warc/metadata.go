@@ -32,7 +32,7 @@ type Metadata struct {
 
 // metadataRecord builds ex's metadata record, concurrent to the response
 // record resp.
-func (w *Writer) metadataRecord(ex Exchange, date string, resp *record) (*record, error) {
+func (w *Writer) metadataRecord(ex Exchange, id, date string, resp *record) *record {
 	m := ex.Metadata
 	size := len("fetchTimeMs: \r\n") + 20
 	if m.Via != "" {
@@ -50,11 +50,8 @@ func (w *Writer) metadataRecord(ex Exchange, date string, resp *record) (*record
 	for _, link := range m.Outlinks {
 		fields = append(append(append(fields, "outlink: "...), link...), " L a/@href\r\n"...)
 	}
-	rec, err := newRecord(gowarc.Metadata, ex.URL, date, gowarc.ApplicationWarcFields)
-	if err != nil {
-		return nil, err
-	}
+	rec := newRecord(gowarc.Metadata, id, ex.URL, date, gowarc.ApplicationWarcFields)
 	rec.add(gowarc.WarcConcurrentTo, "<"+resp.id+">")
 	rec.seal(nil, fields, false)
-	return rec, nil
+	return rec
 }

@@ -32,8 +32,10 @@ type record struct {
 	contentType string
 	// fields are the fields but WARC-Type, WARC-Record-ID, WARC-Date,
 	// WARC-Target-URI, Content-Type, the digests and Content-Length,
-	// which encode writes from the record's other members.
-	fields []field
+	// which encode writes from the record's other members; in
+	// fieldsArray while they fit, as most records' do.
+	fields      []field
+	fieldsArray [4]field
 	// head is an HTTP message's head (nil for a block of another kind);
 	// payload is the rest of the block.
 	head, payload []byte
@@ -49,15 +51,13 @@ type record struct {
 // field is a WARC header field.
 type field struct{ name, value string }
 
-// newRecord returns a record of type t, with an id, its date (as
-// formatDate writes it) and the target URI (none if uri is ""), of
+// newRecord returns the record of type t with the given id, its date (as
+// formatDate writes it) and target URI (none if uri is ""), of
 // contentType.
-func newRecord(t gowarc.RecordType, uri, date, contentType string) (*record, error) {
-	id, err := recordID()
-	if err != nil {
-		return nil, fmt.Errorf("warc: record id: %w", err)
-	}
-	return &record{typ: t, id: id, uri: uri, date: date, contentType: contentType, fields: make([]field, 0, 4)}, nil
+func newRecord(t gowarc.RecordType, id, uri, date, contentType string) *record {
+	r := &record{typ: t, id: id, uri: uri, date: date, contentType: contentType}
+	r.fields = r.fieldsArray[:0]
+	return r
 }
 
 // formatDate is t as a WARC-Date: UTC, to the nanosecond when it has them
@@ -66,13 +66,21 @@ func formatDate(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// recordID is a random (version 4) UUID as a URN.
-func recordID() (string, error) {
-	id, err := uuid.NewRandomFromReader(rand.Reader)
-	if err != nil {
-		return "", err
+// recordIDs fills ids with random (version 4) UUIDs as URNs, from one
+// read of the system's random source for all of them.
+func recordIDs(ids []string) error {
+	raw := make([]byte, 16*len(ids))
+	if _, err := rand.Read(raw); err != nil {
+		return fmt.Errorf("warc: record id: %w", err)
 	}
-	return id.URN(), nil
+	for i := range ids {
+		var u uuid.UUID
+		copy(u[:], raw[16*i:])
+		u[6] = u[6]&0x0f | 0x40 // version 4 (RFC 9562 §5.4)
+		u[8] = u[8]&0x3f | 0x80 // the variant of RFC 9562
+		ids[i] = u.URN()
+	}
+	return nil
 }
 
 // add adds the field name: value.

@@ -117,8 +117,8 @@ func (w *Writer) revisitRecord(rv revisit, resp *record) *record {
 	if rv.kind == "" {
 		return resp
 	}
-	r := &record{typ: gowarc.Revisit, id: resp.id, uri: resp.uri, date: resp.date, contentType: resp.contentType,
-		status: resp.status, mime: resp.mime, fields: make([]field, 0, len(resp.fields)+5)}
+	r := newRecord(gowarc.Revisit, resp.id, resp.uri, resp.date, resp.contentType)
+	r.status, r.mime = resp.status, resp.mime
 	for _, f := range resp.fields {
 		if f.name != gowarc.WarcTruncated {
 			r.fields = append(r.fields, f)

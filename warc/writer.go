@@ -126,10 +126,11 @@ func Open(cfg Config) (*Writer, error) {
 // warcinfo is the record that starts the file name: who wrote it, and the
 // crawl's settings a reader of the archive needs.
 func (w *Writer) warcinfo(name string) (*record, error) {
-	r, err := newRecord(gowarc.Warcinfo, "", formatDate(time.Now()), gowarc.ApplicationWarcFields)
-	if err != nil {
+	var id [1]string
+	if err := recordIDs(id[:]); err != nil {
 		return nil, err
 	}
+	r := newRecord(gowarc.Warcinfo, id[0], "", formatDate(time.Now()), gowarc.ApplicationWarcFields)
 	r.add(gowarc.WarcFilename, name)
 	var fields bytes.Buffer
 	fmt.Fprintf(&fields, "software: %s\r\nformat: WARC File Format 1.1\r\nconformsTo: http://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/\r\n", w.cfg.Software)
@@ -195,19 +196,17 @@ type Location struct {
 // bounds the digest index's calls.
 func (w *Writer) WriteExchange(ctx context.Context, ex Exchange) (Location, error) {
 	date := formatDate(ex.Date)
-	req, err := w.requestRecord(ex, date)
-	if err != nil {
+	var ids [3]string // request, response, metadata
+	if err := recordIDs(ids[:]); err != nil {
 		return Location{}, err
 	}
-	resp, err := w.responseRecord(ex, date)
-	if err != nil {
-		return Location{}, err
-	}
+	req := w.requestRecord(ex, ids[0], date)
+	resp := w.responseRecord(ex, ids[1], date)
 	rv, err := w.revisitOf(ctx, ex, resp)
 	if err == nil {
 		resp = w.revisitRecord(rv, resp)
 		var loc Location
-		if loc, err = w.writeExchange(ex, date, req, resp, rv); err == nil {
+		if loc, err = w.writeExchange(ex, ids[2], date, req, resp, rv); err == nil {
 			return loc, nil
 		}
 	}
@@ -216,15 +215,11 @@ func (w *Writer) WriteExchange(ctx context.Context, ex Exchange) (Location, erro
 
 // writeExchange writes ex's request record req and its response (or
 // revisit) record resp, as rv made it, and its metadata record.
-func (w *Writer) writeExchange(ex Exchange, date string, req, resp *record, rv revisit) (Location, error) {
+func (w *Writer) writeExchange(ex Exchange, metaID, date string, req, resp *record, rv revisit) (Location, error) {
 	resp.add(gowarc.WarcConcurrentTo, "<"+req.id+">")
 	records := []*record{req, resp}
 	if ex.Metadata != nil {
-		meta, err := w.metadataRecord(ex, date, resp)
-		if err != nil {
-			return Location{}, err
-		}
-		records = append(records, meta)
+		records = append(records, w.metadataRecord(ex, metaID, date, resp))
 	}
 	spans, err := w.write(records...)
 	if err != nil {
@@ -345,42 +340,33 @@ func (w *Writer) usable() error {
 	return w.err
 }
 
-func (w *Writer) requestRecord(ex Exchange, date string) (*record, error) {
-	r, err := exchangeRecord(gowarc.Request, ex, date, "application/http;msgtype=request")
-	if err != nil {
-		return nil, err
-	}
+func (w *Writer) requestRecord(ex Exchange, id, date string) *record {
+	r := exchangeRecord(gowarc.Request, ex, id, date, "application/http;msgtype=request")
 	r.seal(ex.Request, nil, true)
-	return r, nil
+	return r
 }
 
-func (w *Writer) responseRecord(ex Exchange, date string) (*record, error) {
-	r, err := exchangeRecord(gowarc.Response, ex, date, "application/http;msgtype=response")
-	if err != nil {
-		return nil, err
-	}
+func (w *Writer) responseRecord(ex Exchange, id, date string) *record {
+	r := exchangeRecord(gowarc.Response, ex, id, date, "application/http;msgtype=response")
 	if ex.Truncated {
 		r.add(gowarc.WarcTruncated, "length")
 	}
 	r.status, r.mime = ex.Status, mediaType(ex.Header.Get("Content-Type"))
 	r.seal(responseHead(ex.Status, ex.Header, len(ex.Body)), ex.Body, true)
-	return r, nil
+	return r
 }
 
 // exchangeRecord returns a record of type t of ex, with the fields every
 // record of an exchange carries.
-func exchangeRecord(t gowarc.RecordType, ex Exchange, date, contentType string) (*record, error) {
-	r, err := newRecord(t, ex.URL, date, contentType)
-	if err != nil {
-		return nil, err
-	}
+func exchangeRecord(t gowarc.RecordType, ex Exchange, id, date, contentType string) *record {
+	r := newRecord(t, id, ex.URL, date, contentType)
 	if ex.IP != "" {
 		r.add(gowarc.WarcIPAddress, ex.IP)
 	}
 	if ex.Protocol != "" {
 		r.add("WARC-Protocol", ex.Protocol)
 	}
-	return r, nil
+	return r
 }
 
 // Sync hands every exchange written before it to the operating system
