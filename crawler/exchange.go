@@ -69,8 +69,13 @@ func (c *capture) trace() *httptrace.ClientTrace {
 			// kept-alive connection had closed) writes the fields anew.
 			c.request.Reset()
 			c.host = false
-			if host, _, err := net.SplitHostPort(info.Conn.RemoteAddr().String()); err == nil {
-				c.ip = host
+			switch addr := info.Conn.RemoteAddr().(type) {
+			case *net.TCPAddr:
+				c.ip = addr.IP.String()
+			default:
+				if host, _, err := net.SplitHostPort(addr.String()); err == nil {
+					c.ip = host
+				}
 			}
 			c.sentAt = time.Now()
 		},

@@ -110,8 +110,12 @@ func digestKey(digest string) [sha1.Size]byte {
 
 // uuidOf returns the UUID of a "urn:uuid:…" record id, or zero.
 func uuidOf(id string) uuid.UUID {
+	// Only the form URN writes back: lower-case hex, "urn:uuid:" first.
+	if len(id) != len("urn:uuid:")+36 || !strings.HasPrefix(id, "urn:uuid:") || strings.ContainsAny(id, "ABCDEF") {
+		return uuid.UUID{}
+	}
 	u, err := uuid.Parse(id)
-	if err != nil || u.URN() != id {
+	if err != nil {
 		return uuid.UUID{}
 	}
 	return u
