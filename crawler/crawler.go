@@ -205,7 +205,9 @@ func (c *Crawler) run(stop, abort context.Context, untilJoined bool) (Summary, e
 	// gone; the workers' getCtx ends before their fetches in flight do.
 	g.Go(func() error { return c.out.flushEvery(getCtx) })
 	err := g.Wait()
-	err = errors.Join(err, c.out.flush())
+	if ferr := c.out.flush(); ferr != nil {
+		err = errors.Join(err, ferr)
+	}
 	if err == nil {
 		err = abort.Err()
 	}

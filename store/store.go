@@ -131,21 +131,30 @@ func (f *Frontier) Admit(ctx context.Context, items []queue.Item, lim queue.Limi
 		return nil, err
 	}
 	out, wait, err := f.admitAll(items, lim)
-	if err == nil && wait != nil {
-		err = wait()
-	}
 	if err != nil {
-		what := items[0].URL
-		if len(items) > 1 {
-			what = fmt.Sprintf("%d items", len(items))
+		return nil, err
+	}
+	if wait != nil {
+		if err := wait(); err != nil {
+			return nil, admitError(items, err)
 		}
-		return nil, fmt.Errorf("store: add %s: %w", what, err)
 	}
 	return out, nil
 }
 
+// admitError is the error of an Admit of items whose batch failed.
+func admitError(items []queue.Item, err error) error {
+	what := items[0].URL
+	if len(items) > 1 {
+		what = fmt.Sprintf("%d items", len(items))
+	}
+	return fmt.Errorf("store: add %s: %w", what, err)
+}
+
 // admitAll is Admit under f.mu: it decides and applies the call's batch,
-// and returns the wait for its log record (nil if nothing was written).
+// its items queued and counted in memory at once, and returns the wait
+// for its log record (nil if nothing was written). A log that cannot be
+// written leaves the database failed, as Pebble's own commits do.
 func (f *Frontier) admitAll(items []queue.Item, lim queue.Limits) (out []queue.Admission, wait func() error, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -164,7 +173,7 @@ func (f *Frontier) admitAll(items []queue.Item, lim queue.Limits) (out []queue.A
 		a, err := f.admit(&ad, it, lim)
 		if err != nil {
 			_ = ad.b.Close()
-			return nil, nil, fmt.Errorf("%s: %w", it.URL, err)
+			return nil, nil, fmt.Errorf("store: add %s: %w", it.URL, err)
 		}
 		out[i] = a
 	}
@@ -179,7 +188,7 @@ func (f *Frontier) admitAll(items []queue.Item, lim queue.Limits) (out []queue.A
 		f.setCounter(ad.b, keyCount, ad.count)
 	}
 	if wait, err = f.apply(ad.b); err != nil {
-		return nil, nil, err
+		return nil, nil, admitError(items, err)
 	}
 	f.count, f.seen = ad.count, ad.seen
 	for host, n := range ad.hosts {

@@ -25,11 +25,7 @@ func BenchmarkWriteExchange(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if _, err := w.WriteExchange(context.Background(), ex); err != nil {
-						b.Error(err)
-						return
-					}
-					if err := w.Sync(); err != nil {
+					if err := writeSyncing(w, ex, true); err != nil {
 						b.Error(err)
 						return
 					}
@@ -64,15 +60,9 @@ func BenchmarkWriteExchange_Page(b *testing.B) {
 			i := n.Add(1)
 			ex := exchange(fmt.Sprintf("http://127.0.0.2:8080/page/%d", i), fmt.Sprintf("%0573d", i), false)
 			ex.Metadata = &Metadata{FetchTime: time.Millisecond, Outlinks: outlinks}
-			if _, err := w.WriteExchange(context.Background(), ex); err != nil {
+			if err := writeSyncing(w, ex, i%1000 == 0); err != nil {
 				b.Error(err)
 				return
-			}
-			if i%1000 == 0 {
-				if err := w.Sync(); err != nil {
-					b.Error(err)
-					return
-				}
 			}
 		}
 	})
@@ -80,4 +70,16 @@ func BenchmarkWriteExchange_Page(b *testing.B) {
 	if err := w.Close(); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// writeSyncing writes ex to w, then, if sync, hands what w holds to the
+// operating system.
+func writeSyncing(w *Writer, ex Exchange, sync bool) error {
+	if _, err := w.WriteExchange(context.Background(), ex); err != nil {
+		return err
+	}
+	if sync {
+		return w.Sync()
+	}
+	return nil
 }
