@@ -29,12 +29,13 @@ func (c *Crawler) admitSeeds(ctx context.Context) error {
 }
 
 // admitLinks admits the links of a page (or the URLs of a sitemap), found
-// at depth, through the filter, the depth limit and the frontier, in one
-// call to the frontier.
-func (c *Crawler) admitLinks(ctx context.Context, links []*url.URL, depth int) error {
+// at depth on the page referrer ("" for a sitemap), through the filter,
+// the depth limit and the frontier, in one call to the frontier.
+func (c *Crawler) admitLinks(ctx context.Context, links []*url.URL, depth int, referrer string) error {
 	items := make([]queue.Item, 0, len(links))
 	for _, link := range links {
 		if it, ok := c.candidate(filter.Normalize(link), depth); ok {
+			it.Referrer = referrer
 			items = append(items, it)
 		}
 	}

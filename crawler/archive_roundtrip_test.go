@@ -249,6 +249,31 @@ func TestCrawl_ArchiveRoundTrip(t *testing.T) {
 	if m := string(metadataOf(recs, byURL[base+testsite.ArchivalTarget]).block); !strings.Contains(m, "via: "+base+testsite.ArchivalRedirect+"\r\n") {
 		t.Errorf("redirect target's metadata names not the redirect:\n%s", m)
 	}
+	// A page found as a link names, as via, the page it was found on,
+	// whose metadata lists it; the seed and a page found only in a
+	// sitemap name none.
+	for _, u := range []string{site.SeedURL(), base + testsite.ArchivalListed} {
+		if m := metadataOf(recs, byURL[u]); m != nil && strings.Contains(string(m.block), "via: ") {
+			t.Errorf("the metadata of %s names a via:\n%s", u, m.block)
+		}
+	}
+	for u := range pages {
+		if u == site.SeedURL() || u == base+testsite.ArchivalListed || u == base+testsite.ArchivalRedirect || u == base+testsite.ArchivalTarget || strings.HasPrefix(u, h2.URL) {
+			continue
+		}
+		m := metadataOf(recs, byURL[pages[u].FinalURL])
+		if m == nil {
+			continue // reported above
+		}
+		via, ok := metadataField(string(m.block), "via")
+		if !ok {
+			t.Errorf("metadata of %s names no via:\n%s", u, m.block)
+			continue
+		}
+		if ref := metadataOf(recs, byURL[via]); ref == nil || !strings.Contains(string(ref.block), "outlink: "+u+" L a/@href\r\n") {
+			t.Errorf("%s's via %s does not list it as an outlink", u, via)
+		}
+	}
 
 	// robots.txt and sitemaps, of every host.
 	for _, authority := range []string{base, "http://" + site.Hosts()[1], h2.URL} {
@@ -362,4 +387,15 @@ func metadataOf(recs []*archived, responses []*archived) *archived {
 		return recs[i+1]
 	}
 	return nil
+}
+
+// metadataField is the value of the first field name in a metadata
+// record's block of WARC fields.
+func metadataField(block, name string) (string, bool) {
+	for line := range strings.SplitSeq(block, "\r\n") {
+		if v, ok := strings.CutPrefix(line, name+": "); ok {
+			return v, true
+		}
+	}
+	return "", false
 }

@@ -171,6 +171,9 @@ func (c *Crawler) archiveItem(ctx context.Context, rec *Record, it queue.Item, r
 	ex := resp.exchange()
 	if it.Kind != queue.KindSitemap {
 		ex.Metadata = &warc.Metadata{FetchTime: time.Duration(rec.DurationMS) * time.Millisecond}
+		// Heritrix's via: the URL that led here, the one that redirected
+		// to it or else the page linking to it.
+		ex.Metadata.Via = it.Referrer
 		if chain := redirectChain(it); len(chain) > 1 {
 			ex.Metadata.Via = chain[len(chain)-2]
 		}

@@ -63,6 +63,7 @@ func (c *Crawler) redirect(ctx context.Context, it queue.Item, from *url.URL, lo
 		Redirects: it.Redirects + 1,
 		Origin:    rec.URL,
 		Via:       strings.Join(chain[1:], " "),
+		Referrer:  it.Referrer,
 	}
 	// The hop inherits the admission of the URL that led to it, so it does
 	// not count against max_pages again.

@@ -171,7 +171,7 @@ func (c *Crawler) crawlResponse(ctx context.Context, it queue.Item, page *url.UR
 		}
 	}
 	if parsed && !rec.Nofollow {
-		if err := c.admitLinks(ctx, links, it.Depth+1); err != nil {
+		if err := c.admitLinks(ctx, links, it.Depth+1, rec.FinalURL); err != nil {
 			return err
 		}
 	}

@@ -90,7 +90,7 @@ func (c *Crawler) readSitemap(ctx context.Context, it queue.Item, resp *response
 				urls = append(urls, u)
 			}
 		}
-		if err := c.admitLinks(ctx, urls, 0); err != nil {
+		if err := c.admitLinks(ctx, urls, 0, ""); err != nil {
 			return err
 		}
 	}

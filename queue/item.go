@@ -31,6 +31,14 @@ type Item struct {
 	// A chain is at most max_redirects hops long, which bounds it.
 	Via string
 
+	// Referrer is the page on which the URL was found as a link (the
+	// page's URL as fetched, after its redirects); "" for a seed, a
+	// sitemap's URL, a recrawl's items (the seen set keeps no referrer)
+	// and an item queued by a crawld that did not keep it.
+	// A redirect hop keeps its origin's. Items found on one page share
+	// the string.
+	Referrer string
+
 	// ID identifies a stored copy of the item for a frontier that keeps
 	// items outside memory (the embedded store): it sets ID when the item is
 	// queued and finds the copy again by it when the item is Done. Memory

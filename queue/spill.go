@@ -59,7 +59,7 @@ const itemOverhead = int64(unsafe.Sizeof(Item{})) * 3 / 2
 
 // itemBytes estimates the memory a queued item holds.
 func itemBytes(it Item) int64 {
-	return itemOverhead + int64(len(it.URL)+len(it.Host)+len(it.Origin)+len(it.Via))
+	return itemOverhead + int64(len(it.URL)+len(it.Host)+len(it.Origin)+len(it.Via)+len(it.Referrer))
 }
 
 // hostBytes estimates the memory of a host's state: the struct, its map

@@ -14,6 +14,10 @@ import (
 // version 2 has Via (uvarint length and bytes) after Origin, and is written
 // only for an item that has one.
 //
+// Version 4 adds the Referrer: Via (uvarint length and bytes, maybe
+// empty), then the Referrer (the same), after Origin; it is written only
+// for an item that has one.
+//
 // Version 3, written in a crawl that keeps depths (Options.MaxDepth), is
 // the byte 3, the URL's seen.Fingerprint (8 bytes, big-endian), then a
 // version 1 or 2 record: the scripts read the fingerprint to find the
@@ -22,24 +26,32 @@ const (
 	recVersion    = 1
 	recVersionVia = 2
 	recVersionFP  = 3
+	recVersionRef = 4
 )
 
 func encode(it queue.Item) []byte {
-	b := make([]byte, 0, 14+len(it.Origin)+len(it.Via)+len(it.URL))
-	if it.Via == "" {
-		b = append(b, recVersion)
-	} else {
-		b = append(b, recVersionVia)
+	b := make([]byte, 0, 16+len(it.Origin)+len(it.Via)+len(it.Referrer)+len(it.URL))
+	version := byte(recVersion)
+	switch {
+	case it.Referrer != "":
+		version = recVersionRef
+	case it.Via != "":
+		version = recVersionVia
 	}
+	b = append(b, version)
 	b = binary.AppendVarint(b, int64(it.Depth))
 	b = append(b, byte(it.Kind))
 	b = binary.AppendVarint(b, int64(it.Redirects))
 	b = binary.AppendVarint(b, int64(it.Attempt))
 	b = binary.AppendUvarint(b, uint64(len(it.Origin)))
 	b = append(b, it.Origin...)
-	if it.Via != "" {
+	if version != recVersion {
 		b = binary.AppendUvarint(b, uint64(len(it.Via)))
 		b = append(b, it.Via...)
+	}
+	if version == recVersionRef {
+		b = binary.AppendUvarint(b, uint64(len(it.Referrer)))
+		b = append(b, it.Referrer...)
 	}
 	return append(b, it.URL...)
 }
@@ -51,7 +63,7 @@ func decode(rec, host string, id uint64) (queue.Item, error) {
 		rec = rec[9:]
 	}
 	b := []byte(rec)
-	if len(b) < 2 || (b[0] != recVersion && b[0] != recVersionVia) {
+	if len(b) < 2 || (b[0] != recVersion && b[0] != recVersionVia && b[0] != recVersionRef) {
 		return queue.Item{}, errRecord
 	}
 	version := b[0]
@@ -78,12 +90,24 @@ func decode(rec, host string, id uint64) (queue.Item, error) {
 		return queue.Item{}, errRecord
 	}
 	it.Origin, b = string(b[k:k+int(n)]), b[k+int(n):]
-	if version == recVersionVia {
+	text := func() (string, bool) {
 		n, k := binary.Uvarint(b)
 		if k <= 0 || uint64(len(b)-k) < n {
-			return queue.Item{}, errRecord
+			return "", false
 		}
-		it.Via, b = string(b[k:k+int(n)]), b[k+int(n):]
+		t := string(b[k : k+int(n)])
+		b = b[k+int(n):]
+		return t, true
+	}
+	ok := true
+	if version != recVersion {
+		it.Via, ok = text()
+	}
+	if ok && version == recVersionRef {
+		it.Referrer, ok = text()
+	}
+	if !ok {
+		return queue.Item{}, errRecord
 	}
 	it.URL = string(b)
 	return it, nil

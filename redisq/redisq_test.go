@@ -25,6 +25,21 @@ func TestRecordRoundTrip(t *testing.T) {
 	if err != nil || out != in {
 		t.Fatalf("decode(encode(%+v)) = %+v, %v", in, out, err)
 	}
+	for _, via := range []string{"", "http://a.example/b"} {
+		in.Via, in.Referrer = via, "http://a.example/"
+		rec := encode(in)
+		out, err = decode(string(rec), in.Host, 99)
+		if err != nil || out != in {
+			t.Fatalf("decode(encode(%+v)) = %+v, %v", in, out, err)
+		}
+		// The scripts read the kind after the version and the depth.
+		if rec[0] != recVersionRef || queue.Kind(rec[2]) != in.Kind {
+			t.Errorf("record %q: version %d, kind byte %d", rec, rec[0], rec[2])
+		}
+		if _, err := decode(string(rec[:len(rec)-len(in.URL)-3]), "h", 1); err == nil {
+			t.Error("record cut in its referrer decoded")
+		}
+	}
 	if _, err := decode("\x01", "h", 1); err == nil {
 		t.Error("truncated record decoded")
 	}

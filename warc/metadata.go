@@ -20,8 +20,9 @@ import (
 // An outlink is "URL HOP CONTEXT": hop L (a navigation link), context
 // a/@href (crawld takes the href of a and area elements).
 type Metadata struct {
-	// Via is the URL that led to the page (for a redirect's target, the
-	// URL that redirected), "" if unknown.
+	// Via is the URL that led to the page: for a redirect's target, the
+	// URL that redirected; else the page it was found on as a link; ""
+	// for a seed, a URL found in a sitemap, or if unknown.
 	Via string
 	// FetchTime is how long the fetch took.
 	FetchTime time.Duration

@@ -11,6 +11,7 @@ import (
 const (
 	itemVersion  = 1 // the encoding of a queued item
 	itemVersionV = 2 // the encoding of a queued item with Via
+	itemVersionR = 3 // the encoding of a queued item with a Referrer: Via (maybe ""), then the Referrer
 )
 
 // AppendItem appends the encoding of it to b: a version byte (1) followed by
@@ -21,7 +22,10 @@ const (
 // encoded: it is the key's.
 func AppendItem(b []byte, it queue.Item) []byte {
 	version := byte(itemVersion)
-	if it.Via != "" {
+	switch {
+	case it.Referrer != "":
+		version = itemVersionR
+	case it.Via != "":
 		version = itemVersionV
 	}
 	b = append(b, version)
@@ -32,8 +36,11 @@ func AppendItem(b []byte, it queue.Item) []byte {
 	b = binary.AppendVarint(b, int64(it.Redirects))
 	b = AppendString(b, it.Origin)
 	b = binary.AppendVarint(b, int64(it.Attempt))
-	if it.Via != "" {
+	if version != itemVersion {
 		b = AppendString(b, it.Via)
+	}
+	if version == itemVersionR {
+		b = AppendString(b, it.Referrer)
 	}
 	return b
 }
@@ -43,7 +50,7 @@ func AppendItem(b []byte, it queue.Item) []byte {
 func DecodeItem(b []byte) (queue.Item, error) {
 	d := NewDecoder(b)
 	v := d.Byte()
-	if v != itemVersion && v != itemVersionV {
+	if v != itemVersion && v != itemVersionV && v != itemVersionR {
 		return queue.Item{}, fmt.Errorf("unknown item encoding version %d", v)
 	}
 	it := queue.Item{
@@ -55,8 +62,11 @@ func DecodeItem(b []byte) (queue.Item, error) {
 		Origin:    d.Text(),
 		Attempt:   d.Int(),
 	}
-	if v == itemVersionV {
+	if v != itemVersion {
 		it.Via = d.Text()
+	}
+	if v == itemVersionR {
+		it.Referrer = d.Text()
 	}
 	if err := d.Finish(); err != nil {
 		return queue.Item{}, err
