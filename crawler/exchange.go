@@ -197,7 +197,7 @@ func (c *Crawler) archiveItem(ctx context.Context, rec *Record, it queue.Item, r
 	rec.Revisit = loc.Revisit
 	// Only a full 200 can be the original of a later 304; a URL without
 	// validators is never asked conditionally.
-	if captures != nil && ex.Status == http.StatusOK && !ex.Truncated && (ex.Header.Get("ETag") != "" || ex.Header.Get("Last-Modified") != "") {
+	if captures != nil && ex.Status == http.StatusOK && ex.Truncated == "" && (ex.Header.Get("ETag") != "" || ex.Header.Get("Last-Modified") != "") {
 		if err := captures.SaveCapture(it.URL, queue.Capture(loc.Original)); err != nil {
 			c.log.Warn("archived capture not saved", zap.String("url", it.URL), zap.Error(err))
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nlnwa/gowarc/v3"
 
@@ -187,10 +188,82 @@ func TestCrawl_ArchivesRobotsRedirects(t *testing.T) {
 	if len(first) != 1 || first[0].Status != http.StatusMovedPermanently || first[0].Header.Get("Location") != "/moved/robots.txt" {
 		t.Fatalf("the redirect archived as %d exchanges %+v, want one 301", len(first), first)
 	}
-	if len(moved) != 1 || moved[0].Status != http.StatusOK || !moved[0].Truncated || len(moved[0].Body) != robots.MaxSize {
+	if len(moved) != 1 || moved[0].Status != http.StatusOK || moved[0].Truncated != warc.TruncatedLength || len(moved[0].Body) != robots.MaxSize {
 		t.Fatalf("robots.txt archived as %d exchanges, want one 200 of %d bytes marked truncated", len(moved), robots.MaxSize)
 	}
 	if req := string(moved[0].Request); !strings.HasPrefix(req, "GET /moved/robots.txt HTTP/1.1\r\n") || !strings.Contains(req, "User-Agent: "+testConfig().UserAgent+"\r\n") {
 		t.Errorf("robots.txt's request archived as %q", req)
+	}
+}
+
+// A body cut short by the server is archived as far as it was read,
+// marked with why it ends there: disconnect for a connection that closed
+// early, time for one that stalled past read_idle_timeout; the page's
+// record keeps its error and names that response record.
+func TestCrawl_ArchivesBodiesCutShort(t *testing.T) {
+	head := "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 1000\r\n\r\n"
+	base := serve(t, "127.0.0.2", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/":
+			io.WriteString(w, `<a href="/cut">cut</a> <a href="/stall">stall</a>`)
+		case "/cut":
+			conn, buf, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			buf.WriteString(head + "partial body")
+			buf.Flush()
+			conn.Close()
+		case "/stall":
+			w.Header().Set("Content-Length", "1000")
+			io.WriteString(w, "slow start")
+			w.(http.Flusher).Flush()
+			<-r.Context().Done() // the client gives up, and closes the connection
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	cfg := testConfig(base + "/")
+	cfg.ReadIdleTimeout = 200 * time.Millisecond
+	cfg.MaxRetries = 0
+	dir, sink := crawlArchived(t, cfg, warc.Config{Node: "test", Compress: true, Software: "crawld/test"})
+	recs := sink.byURL(t)
+	for path, want := range map[string]struct{ payload, truncated string }{
+		"/cut":   {"partial body", warc.TruncatedDisconnect},
+		"/stall": {"slow start", warc.TruncatedTime},
+	} {
+		rec := recs[base+path]
+		if rec.Error == "" || rec.WARCFile == "" {
+			t.Errorf("%s: record %+v, want an error and its response archived", path, rec)
+			continue
+		}
+		r, err := gowarc.NewWarcFileReader(filepath.Join(dir, rec.WARCFile), rec.WARCOffset, gowarc.WithStrictValidation())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Next()
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		wr := got.WarcRecord
+		if len(got.Validation) > 0 || wr.Type() != gowarc.Response {
+			t.Errorf("%s: a %s with findings %v", path, wr.Type(), got.Validation)
+		}
+		if tr := wr.WarcHeader().Get(gowarc.WarcTruncated); tr != want.truncated {
+			t.Errorf("%s: WARC-Truncated %q, want %q", path, tr, want.truncated)
+		}
+		block, ok := wr.Block().(gowarc.HttpResponseBlock)
+		if !ok {
+			t.Fatalf("%s: block %T", path, wr.Block())
+		}
+		payload, err := block.PayloadBytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := io.ReadAll(payload); string(b) != want.payload {
+			t.Errorf("%s: payload %q, want %q", path, b, want.payload)
+		}
+		_ = r.Close()
 	}
 }

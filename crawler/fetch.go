@@ -136,7 +136,7 @@ type response struct {
 	release    func()        // gives the body's memory back to the budget; call once done with body
 	proto      string        // the protocol of the response, e.g. HTTP/2.0
 	decoded    bool          // the transport took a gzip coding off the body
-	truncated  bool          // body is the first bytes of a longer one
+	truncated  string        // why body is the first bytes of a longer one (a warc.Truncated… reason); "" if whole
 	// exchange is the exchange as an Archive takes it, with fetcher.capture.
 	exchange func() warc.Exchange
 }
@@ -375,7 +375,8 @@ func readBody(r io.Reader, limit, sizeHint, room int64, take func(n int64) error
 // over the limit is an error wrapping errBodyTooLarge, and the connection is
 // closed rather than drained; when exchanges are captured, the response comes
 // with that error, its body cut at maxBody, for the archive (the caller
-// releases it). A body that makes no progress for the idle timeout is
+// releases it), as it does with the error of a body whose reading failed
+// (what was read). A body that makes no progress for the idle timeout is
 // abandoned with errIdleTimeout. Extra headers (conditional-request
 // validators) are added to the request.
 func (f *fetcher) fetch(ctx context.Context, rawURL string, extra http.Header) (*response, error) {
@@ -431,11 +432,24 @@ func (f *fetcher) fetch(ctx context.Context, rawURL string, extra http.Header) (
 		release()
 		return nil, fmt.Errorf("%w (the fetch timed out after waiting for memory)", errBodyBudget)
 	case err != nil:
-		release()
+		reason := warc.TruncatedDisconnect
 		if errors.Is(context.Cause(ctx), errIdleTimeout) {
-			return nil, fmt.Errorf("%w for %v", errIdleTimeout, f.idle)
+			err, reason = fmt.Errorf("%w for %v", errIdleTimeout, f.idle), warc.TruncatedTime
+		} else {
+			if timeoutError(err) {
+				reason = warc.TruncatedTime
+			}
+			err = fmt.Errorf("read body: %w", err)
 		}
-		return nil, fmt.Errorf("read body: %w", err)
+		if captured == nil {
+			release()
+			return nil, err
+		}
+		// The server did answer, in part: what was read is archived.
+		r := &response{status: resp.StatusCode, statusText: resp.Status, header: resp.Header, body: body, latency: latency, release: release,
+			proto: resp.Proto, decoded: resp.Uncompressed, truncated: reason}
+		captured.attach(req, r)
+		return r, err
 	}
 	r := &response{status: resp.StatusCode, statusText: resp.Status, header: resp.Header, body: body, latency: latency, release: release,
 		proto: resp.Proto, decoded: resp.Uncompressed}
@@ -446,7 +460,7 @@ func (f *fetcher) fetch(ctx context.Context, rawURL string, extra http.Header) (
 			release()
 			return nil, tooLarge
 		}
-		r.body, r.truncated = body[:f.maxBody], true
+		r.body, r.truncated = body[:f.maxBody], warc.TruncatedLength
 		return r, tooLarge
 	}
 	return r, nil

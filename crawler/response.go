@@ -45,9 +45,14 @@ func (c *Crawler) fetchItem(ctx context.Context, it queue.Item, u *url.URL) erro
 	case errors.Is(err, errBodyBudget):
 		return c.retryForMemory(fetched, it, rec, err)
 	case err != nil && transientError(err):
+		if resp != nil { // a body cut short: what was read is archived
+			if err := c.archiveItem(fetched, &rec, it, resp, nil); err != nil {
+				return err
+			}
+		}
 		return c.failed(fetched, it, rec, nil, fetchError(err))
 	case err != nil:
-		if resp != nil { // a body cut at max_body: what was read is archived
+		if resp != nil { // a body cut short (at max_body, or by a failed read): what was read is archived
 			if err := c.archiveItem(fetched, &rec, it, resp, nil); err != nil {
 				return err
 			}

@@ -470,7 +470,7 @@ func (c *robotsCache) get(ctx context.Context, target string, kept *[]warc.Excha
 	}
 	r.body, err = io.ReadAll(io.LimitReader(resp.Body, robots.MaxSize+1))
 	if len(r.body) > robots.MaxSize {
-		r.body, r.truncated = r.body[:robots.MaxSize], true
+		r.body, r.truncated = r.body[:robots.MaxSize], warc.TruncatedLength
 	}
 	switch {
 	case err != nil && success:

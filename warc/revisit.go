@@ -9,6 +9,14 @@ import (
 	"github.com/nlnwa/gowarc/v3"
 )
 
+// The reasons a payload was cut short, as WARC-Truncated names them
+// (Exchange.Truncated).
+const (
+	TruncatedLength     = "length"     // at a size limit
+	TruncatedTime       = "time"       // at a time limit
+	TruncatedDisconnect = "disconnect" // by a failed connection
+)
+
 // The revisit kinds, as records name them (Location.Revisit): the last
 // part of their WARC 1.1 profile URI (§6.7.2, §6.7.3).
 const (
@@ -77,7 +85,7 @@ func (w *Writer) revisitOf(ctx context.Context, ex Exchange, resp *record) (revi
 		// kept as a plain response.
 		return rv, nil
 	}
-	if len(ex.Body) == 0 || ex.Truncated {
+	if len(ex.Body) == 0 || ex.Truncated != "" {
 		return rv, nil
 	}
 	orig, found, err := w.cfg.Digests.Claim(ctx, rv.self)
@@ -130,7 +138,7 @@ func (w *Writer) revisitRecord(rv revisit, resp *record) *record {
 		// the original's.
 		profile, payloadDigest = gowarc.ProfileServerNotModifiedV1_1, rv.of.Digest
 	} else {
-		r.add(gowarc.WarcTruncated, "length")
+		r.add(gowarc.WarcTruncated, TruncatedLength)
 	}
 	r.add(gowarc.WarcProfile, profile)
 	if rv.of.RecordID != "" {

@@ -160,9 +160,11 @@ type Exchange struct {
 	Header http.Header
 	// Body is the payload: the entity body after transfer decoding.
 	Body []byte
-	// Truncated says Body was cut short (by max_body): WARC-Truncated:
-	// length.
-	Truncated bool
+	// Truncated, if not "", says Body was cut short, and why, as
+	// WARC-Truncated names it (WARC 1.1 §5.13): TruncatedLength (max_body),
+	// TruncatedTime (a timeout), TruncatedDisconnect (the connection
+	// failed).
+	Truncated string
 	// Metadata, if set, is written as a metadata record after the
 	// response (see Metadata).
 	Metadata *Metadata
@@ -348,8 +350,8 @@ func (w *Writer) requestRecord(ex Exchange, id, date string) *record {
 
 func (w *Writer) responseRecord(ex Exchange, id, date string) *record {
 	r := exchangeRecord(gowarc.Response, ex, id, date, "application/http;msgtype=response")
-	if ex.Truncated {
-		r.add(gowarc.WarcTruncated, "length")
+	if ex.Truncated != "" {
+		r.add(gowarc.WarcTruncated, ex.Truncated)
 	}
 	r.status, r.mime = ex.Status, mediaType(ex.Header.Get("Content-Type"))
 	r.seal(responseHead(ex.Status, ex.Header, len(ex.Body)), ex.Body, true)

@@ -23,7 +23,12 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+// exchange is a 200 of url with body, cut at a size limit if truncated.
 func exchange(url, body string, truncated bool) Exchange {
+	reason := ""
+	if truncated {
+		reason = TruncatedLength
+	}
 	return Exchange{
 		URL:       url,
 		Date:      time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC),
@@ -33,7 +38,7 @@ func exchange(url, body string, truncated bool) Exchange {
 		Status:    http.StatusOK,
 		Header:    http.Header{"Content-Type": {"text/html"}, "Transfer-Encoding": {"chunked"}},
 		Body:      []byte(body),
-		Truncated: truncated,
+		Truncated: reason,
 	}
 }
 
@@ -54,9 +59,12 @@ func TestWriteExchange_RoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cut := exchange("http://127.0.0.2:8080/cut", "half a pa", false)
+	cut.Truncated = TruncatedDisconnect // the connection failed while the body was read
 	pages := []Exchange{
 		exchange("http://127.0.0.2:8080/", "<a href=/a>a</a>", false),
 		exchange("http://127.0.0.2:8080/big", strings.Repeat("x", 1000), true),
+		cut,
 	}
 	var locs []Location
 	for _, ex := range pages {
@@ -101,8 +109,8 @@ func TestWriteExchange_RoundTrip(t *testing.T) {
 			if got, want := wr.WarcHeader().Get(gowarc.WarcPayloadDigest), sha1Base32(pages[i].Body); got != want {
 				t.Errorf("response %d payload digest %q, want %q", i, got, want)
 			}
-			if got := wr.WarcHeader().Get(gowarc.WarcTruncated); (got == "length") != pages[i].Truncated {
-				t.Errorf("response %d WARC-Truncated %q, want it iff truncated (%v)", i, got, pages[i].Truncated)
+			if got := wr.WarcHeader().Get(gowarc.WarcTruncated); got != pages[i].Truncated {
+				t.Errorf("response %d WARC-Truncated %q, want %q", i, got, pages[i].Truncated)
 			}
 			block, ok := wr.Block().(gowarc.HttpResponseBlock)
 			if !ok {
@@ -128,7 +136,7 @@ func TestWriteExchange_RoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "warcinfo request response request response"; strings.Join(types, " ") != want {
+	if want := "warcinfo request response request response request response"; strings.Join(types, " ") != want {
 		t.Errorf("record types %q, want %q", strings.Join(types, " "), want)
 	}
 	if _, err := os.Stat(files[0] + ".open"); !os.IsNotExist(err) {
