@@ -69,20 +69,9 @@ func TestCrawl_ArchivesEveryPage(t *testing.T) {
 			t.Errorf("%s: record names no WARC record: %+v", path, rec)
 			continue
 		}
-		r, err := gowarc.NewWarcFileReader(filepath.Join(dir, rec.WARCFile), rec.WARCOffset, gowarc.WithStrictValidation())
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := r.Next()
-		if err != nil {
-			t.Fatalf("%s: read the record at %s:%d: %v", path, rec.WARCFile, rec.WARCOffset, err)
-		}
-		wr := got.WarcRecord
-		if len(got.Validation) > 0 {
-			t.Errorf("%s: validation findings %v", path, got.Validation)
-		}
-		if wr.Type() != gowarc.Response || wr.WarcHeader().Get(gowarc.WarcTargetURI) != rec.URL {
-			t.Errorf("%s: record at the location is a %s of %s", path, wr.Type(), wr.WarcHeader().Get(gowarc.WarcTargetURI))
+		wr, header, stored := responseAt(t, dir, rec)
+		if wr.WarcHeader().Get(gowarc.WarcTargetURI) != rec.URL {
+			t.Errorf("%s: record at the location is of %s", path, wr.WarcHeader().Get(gowarc.WarcTargetURI))
 		}
 		req := requests[wr.WarcHeader().GetId(gowarc.WarcConcurrentTo)]
 		for _, want := range []string{"GET " + path + " HTTP/1.1\r\n", "User-Agent: " + testConfig().UserAgent + "\r\n", "Accept-Encoding: gzip\r\n", "Host: "} {
@@ -93,18 +82,47 @@ func TestCrawl_ArchivesEveryPage(t *testing.T) {
 		if d := wr.WarcHeader().Get(gowarc.WarcPayloadDigest); d != rec.Digest {
 			t.Errorf("%s: payload digest %s, record says %s", path, d, rec.Digest)
 		}
-		block := wr.Block().(gowarc.HttpResponseBlock)
-		payload, _ := block.PayloadBytes()
-		stored, _ := io.ReadAll(payload)
 		if string(stored) != body {
 			t.Errorf("%s: stored payload %d bytes %q…, want the %d bytes served", path, len(stored), firstBytes(stored), len(body))
 		}
-		if path == "/gz" && (block.HttpHeader().Get("Content-Encoding") != "" || block.HttpHeader().Get("X-Crawld-Decoded-Content-Encoding") != "gzip") {
-			t.Errorf("/gz: headers %v do not say the stored payload was decoded", block.HttpHeader())
+		if path == "/gz" && (header.Get("Content-Encoding") != "" || header.Get("X-Crawld-Decoded-Content-Encoding") != "gzip") {
+			t.Errorf("/gz: headers %v do not say the stored payload was decoded", header)
 		}
-		wr.Close()
-		r.Close()
 	}
+}
+
+// responseAt reads the record rec names, in dir, under gowarc's strict
+// validation, and returns it with its HTTP header and payload; it must be
+// a response, without findings.
+func responseAt(t *testing.T, dir string, rec Record) (gowarc.WarcRecord, http.Header, []byte) {
+	t.Helper()
+	r, err := gowarc.NewWarcFileReader(filepath.Join(dir, rec.WARCFile), rec.WARCOffset, gowarc.WithStrictValidation())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, err := r.Next()
+	if err != nil {
+		t.Fatalf("%s: read the record at %s:%d: %v", rec.URL, rec.WARCFile, rec.WARCOffset, err)
+	}
+	wr := got.WarcRecord
+	defer wr.Close()
+	if len(got.Validation) > 0 {
+		t.Errorf("%s: validation findings %v", rec.URL, got.Validation)
+	}
+	block, ok := wr.Block().(gowarc.HttpResponseBlock)
+	if wr.Type() != gowarc.Response || !ok {
+		t.Fatalf("%s: the record at the location is a %s holding %T", rec.URL, wr.Type(), wr.Block())
+	}
+	payload, err := block.PayloadBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := io.ReadAll(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wr, *block.HttpHeader(), stored
 }
 
 func firstBytes(b []byte) []byte { return b[:min(len(b), 20)] }
@@ -238,32 +256,12 @@ func TestCrawl_ArchivesBodiesCutShort(t *testing.T) {
 			t.Errorf("%s: record %+v, want an error and its response archived", path, rec)
 			continue
 		}
-		r, err := gowarc.NewWarcFileReader(filepath.Join(dir, rec.WARCFile), rec.WARCOffset, gowarc.WithStrictValidation())
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := r.Next()
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		wr := got.WarcRecord
-		if len(got.Validation) > 0 || wr.Type() != gowarc.Response {
-			t.Errorf("%s: a %s with findings %v", path, wr.Type(), got.Validation)
-		}
+		wr, _, payload := responseAt(t, dir, rec)
 		if tr := wr.WarcHeader().Get(gowarc.WarcTruncated); tr != want.truncated {
 			t.Errorf("%s: WARC-Truncated %q, want %q", path, tr, want.truncated)
 		}
-		block, ok := wr.Block().(gowarc.HttpResponseBlock)
-		if !ok {
-			t.Fatalf("%s: block %T", path, wr.Block())
+		if string(payload) != want.payload {
+			t.Errorf("%s: payload %q, want %q", path, payload, want.payload)
 		}
-		payload, err := block.PayloadBytes()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if b, _ := io.ReadAll(payload); string(b) != want.payload {
-			t.Errorf("%s: payload %q, want %q", path, b, want.payload)
-		}
-		_ = r.Close()
 	}
 }
