@@ -21,7 +21,8 @@ import (
 // field name as it was set (a lower-case copy and a map lookup), which
 // made up half of what archiving a page cost on the throughput benchmark
 // and most of its allocations. The fields crawld writes are fixed, their
-// names already canonical.
+// names already canonical. A record is used through its pointer only:
+// its fields may live in its own fieldsArray.
 type record struct {
 	typ gowarc.RecordType
 	// id is the WARC-Record-ID, "urn:uuid:…" without angle brackets.
