@@ -8,10 +8,9 @@
 // complete; a crawl's files can be packaged as WACZ. Records are crawld's
 // own (record.go), written by it under the field names of
 // github.com/nlnwa/gowarc/v3, which reads and validates them; each is its
-// own gzip member. Files are named
-// and rotated here, and those a crash left open repaired. It records the
-// exchanges as crawld's own client made them; it opens no connection of
-// its own.
+// own gzip member. Files are named and rotated here, and those a crash
+// left open repaired. It records the exchanges as crawld's own client
+// made them; it opens no connection of its own.
 package warc
 
 import (
