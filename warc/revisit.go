@@ -62,6 +62,9 @@ type revisit struct {
 	of      Capture // the capture a revisit refers to
 	self    Capture // the response record as a capture, when kind is ""
 	claimed bool    // self is the capture of its payload in the index
+	// writing is the registration of self as an original this writer is
+	// writing (see ordering.go), ended once it is written; nil if none.
+	writing *originalWrite
 }
 
 // revisitOf decides how ex's response record resp is written: as a
@@ -88,14 +91,17 @@ func (w *Writer) revisitOf(ctx context.Context, ex Exchange, resp *record) (revi
 	if len(ex.Body) == 0 || ex.Truncated != "" {
 		return rv, nil
 	}
+	mine := w.beginOriginal(rv.self.Digest)
 	orig, found, err := w.cfg.Digests.Claim(ctx, rv.self)
 	switch {
 	case err != nil:
+		w.endOriginal(rv.self.Digest, mine, true)
 		return rv, fmt.Errorf("warc: digest index: %w", err)
 	case found:
+		w.endOriginal(rv.self.Digest, mine, false)
 		rv.kind, rv.of = RevisitIdentical, orig
 	default:
-		rv.claimed = true
+		rv.claimed, rv.writing = true, mine
 	}
 	return rv, nil
 }

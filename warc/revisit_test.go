@@ -168,15 +168,16 @@ func TestWriteExchange_IdenticalPayloadRevisits(t *testing.T) {
 }
 
 // Workers deduplicating at once: each payload is stored once, every other
-// exchange of it a revisit (and the race detector finds no race in
-// building revisits outside the writer's lock).
+// exchange of it a revisit that follows its original in the files (which
+// a crash could otherwise leave referring to nothing), and the race
+// detector finds no race in building revisits outside the writer's lock.
 func TestWriteExchange_ConcurrentDedupe(t *testing.T) {
 	dir := t.TempDir()
 	w, err := Open(Config{Dir: dir, Node: "n", Compress: true, MaxSize: 8 << 10, Dedupe: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	const workers, each, payloads = 8, 12, 3
+	const workers, each, payloads = 16, 24, 3
 	var wg sync.WaitGroup
 	for i := range workers {
 		wg.Go(func() {
@@ -195,6 +196,17 @@ func TestWriteExchange_ConcurrentDedupe(t *testing.T) {
 	recs := readAll(t, dir)
 	if n, m := len(byType(recs, gowarc.Response)), len(byType(recs, gowarc.Revisit)); n != payloads || m != workers*each-payloads {
 		t.Errorf("%d responses and %d revisits, want %d and %d", n, m, payloads, workers*each-payloads)
+	}
+	written := map[string]bool{} // the responses so far, in file order
+	for _, r := range recs {
+		switch r.typ {
+		case gowarc.Response:
+			written[r.id] = true
+		case gowarc.Revisit:
+			if of := r.h.GetId(gowarc.WarcRefersTo); !written[of] {
+				t.Errorf("revisit %s in %s at %d comes before its original %s", r.id, r.file, r.offset, of)
+			}
+		}
 	}
 }
 

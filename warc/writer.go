@@ -72,6 +72,9 @@ type Writer struct {
 	mu      sync.Mutex
 	batches chan *batch // free batches (see batch)
 
+	originalsMu sync.Mutex
+	originals   map[string]*originalWrite // by payload digest (ordering.go)
+
 	cur     *file  // nil until the first write, and after Close
 	infoID  string // the current file's warcinfo record
 	broken  bool   // the current file ends in a partial record
@@ -115,7 +118,8 @@ func Open(cfg Config) (*Writer, error) {
 	}
 	n := &names{dir: cfg.Dir, prefix: unsafeName.ReplaceAllString(cfg.Prefix, "_"),
 		node: unsafeName.ReplaceAllString(cfg.Node, "_"), now: time.Now}
-	w := &Writer{cfg: cfg, names: n, enc: newEncoders(cfg.Compress), batches: make(chan *batch, 2*runtime.GOMAXPROCS(0))}
+	w := &Writer{cfg: cfg, names: n, enc: newEncoders(cfg.Compress), batches: make(chan *batch, 2*runtime.GOMAXPROCS(0)),
+		originals: make(map[string]*originalWrite)}
 	if err := w.repair(); err != nil {
 		return nil, err
 	}
@@ -204,14 +208,29 @@ func (w *Writer) WriteExchange(ctx context.Context, ex Exchange) (Location, erro
 	req := w.requestRecord(ex, ids[0], date)
 	resp := w.responseRecord(ex, ids[1], date)
 	rv, err := w.revisitOf(ctx, ex, resp)
+	// A revisit follows its original into the file (see ordering.go); an
+	// original that failed gave its claim up, which is claimed anew.
+	for tries := 0; err == nil && rv.kind == RevisitIdentical && tries < 3; tries++ {
+		var written bool
+		if written, err = w.awaitOriginal(ctx, rv.self.Digest); err != nil || written {
+			break
+		}
+		rv, err = w.revisitOf(ctx, ex, resp)
+	}
 	if err == nil {
 		resp = w.revisitRecord(rv, resp)
 		var loc Location
-		if loc, err = w.writeExchange(ex, ids[2], date, req, resp, rv); err == nil {
+		loc, err = w.writeExchange(ex, ids[2], date, req, resp, rv)
+		if err == nil {
+			w.endOriginal(rv.self.Digest, rv.writing, false)
 			return loc, nil
 		}
 	}
-	return Location{}, errors.Join(err, w.unclaim(ctx, rv))
+	// Its claim given up before a revisit waiting for it learns that it
+	// failed, so that the revisit's new claim is not found again.
+	uerr := w.unclaim(ctx, rv)
+	w.endOriginal(rv.self.Digest, rv.writing, true)
+	return Location{}, errors.Join(err, uerr)
 }
 
 // writeExchange writes ex's request record req and its response (or
