@@ -197,8 +197,10 @@ type Location struct {
 // WriteExchange writes ex as a request record and a response record (or a
 // revisit record, see Config.Dedupe), and a metadata record with
 // ex.Metadata, in one file, and returns where the response record is.
-// Sync hands them to the operating system, and makes them durable. ctx
-// bounds the digest index's calls.
+// Sync hands them to the operating system, and makes them durable. A
+// revisit of a payload whose original another call is writing waits until
+// that original is appended. ctx bounds the digest index's calls and that
+// wait.
 func (w *Writer) WriteExchange(ctx context.Context, ex Exchange) (Location, error) {
 	date := formatDate(ex.Date)
 	var ids [3]string // request, response, metadata
