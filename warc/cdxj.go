@@ -4,11 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/textproto"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -304,28 +302,14 @@ func indexLines(path string) ([]string, error) {
 // fsynced and renamed, so that a crash leaves the whole index or none.
 func writeCDXJ(path string, lines []string) error {
 	slices.Sort(lines)
-	tmp := path + openSuffix
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	err := replaceAtomically(path, func(w io.Writer) error {
+		buf := bufio.NewWriterSize(w, 64<<10)
+		for _, line := range lines {
+			_, _ = io.WriteString(buf, line+"\n") // a failure sticks to buf, for Flush
+		}
+		return buf.Flush()
+	})
 	if err != nil {
-		return fmt.Errorf("warc: index: %w", err)
-	}
-	buf := bufio.NewWriterSize(f, 64<<10)
-	for _, line := range lines {
-		_, _ = io.WriteString(buf, line+"\n") // a failure sticks to buf, for Flush
-	}
-	err = buf.Flush()
-	if err == nil {
-		err = f.Sync()
-	}
-	err = errors.Join(err, f.Close())
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(path))
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
 		return fmt.Errorf("warc: index %s: %w", filepath.Base(path), err)
 	}
 	return nil

@@ -72,24 +72,8 @@ func WriteWACZ(dst string, warcs []string, software string, created time.Time) e
 			}
 		}
 	}
-	tmp := dst + openSuffix
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	err := replaceAtomically(dst, func(w io.Writer) error { return writeWACZ(w, warcs, indexes, software, created) })
 	if err != nil {
-		return fmt.Errorf("wacz: %w", err)
-	}
-	err = writeWACZ(f, warcs, indexes, software, created)
-	if err == nil {
-		err = f.Sync()
-	}
-	err = errors.Join(err, f.Close())
-	if err == nil {
-		err = os.Rename(tmp, dst)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(dst))
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
 		return fmt.Errorf("wacz: %s: %w", filepath.Base(dst), err)
 	}
 	return nil
